@@ -1,0 +1,65 @@
+"""Composition root: Settings in, a wired set of services out. Nothing connects at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from crispml.services.lifecycle import LifecycleService
+from crispml.services.operations import OperationsService
+from crispml.services.scoring import ScoringService
+from crispml.settings import Settings
+from crispml.storage.artifacts import ArtifactStore
+from crispml.storage.database import make_engine, upgrade
+from crispml.storage.store import Store
+
+
+class Container:
+    """Everything one process needs; also crispml's Python API (`crispml.connect()`).
+
+    The nine methods are available directly: `ingest`, `prepare`, `curate`, `train`, `report`,
+    `persist`, `score`, `label`, `verify`.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.home.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(settings.resolved_database_url)
+        upgrade(self.engine)
+        self.store = Store(self.engine, ArtifactStore(settings.artifact_root))
+        self.lifecycle = LifecycleService(self.store, settings.user)
+        self.scoring = ScoringService(self.store, settings.user)
+        self.operations = OperationsService(self.store, settings.user)
+        # Left-overs of writers killed mid-way are removed before anyone can trip over them.
+        self.store.sweep()
+
+        self.ingest = self.lifecycle.ingest
+        self.prepare = self.lifecycle.prepare
+        self.curate = self.lifecycle.curate
+        self.train = self.lifecycle.train
+        self.report = self.lifecycle.report
+        self.persist = self.lifecycle.persist
+        self.score = self.scoring.score
+        self.label = self.scoring.label
+        self.verify = self.scoring.verify
+        self.lineage = self.lifecycle.lineage
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Container:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def connect(home: str | Path | None = None, database_url: str | None = None, user: str | None = None) -> Container:
+    """Open crispml's store (environment settings, overridden by the arguments given)."""
+    overrides: dict[str, object] = {}
+    if home is not None:
+        overrides["home"] = Path(home)
+    if database_url is not None:
+        overrides["database_url"] = database_url
+    if user is not None:
+        overrides["user"] = user
+    return Container(Settings(**overrides))  # type: ignore[arg-type]

@@ -1,0 +1,174 @@
+"""Domain vocabulary: frozen dataclasses and enums shared by every layer."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from crispml.errors import InvalidInput
+
+RECORD_ID = "record_id"
+FRAME = "frame"
+RESERVED_COLUMNS = (RECORD_ID, FRAME)
+
+
+class Stage(StrEnum):
+    RAW = "raw"
+    PREPARED = "prepared"
+    CURATED = "curated"
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class ColumnStats:
+    """R's summary() of one numeric column, as the reference's repDataIngest answers it."""
+
+    column: str
+    min: float
+    q1: float
+    median: float
+    mean: float
+    q3: float
+    max: float
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """An immutable dataset version: a content-addressed Parquet file plus its metadata."""
+
+    id: str
+    name: str
+    version: int
+    stage: Stage
+    sha256: str
+    rows: int
+    frames: int
+    target: str
+    columns: dict[str, str]
+    params: dict[str, Any]
+    report: dict[str, Any]
+    source: str
+    source_sha256: str | None
+    parent_id: str | None
+    created_by: str
+    created_at: datetime
+
+    @property
+    def features(self) -> list[str]:
+        """Columns a model learns from: everything but the target and the reserved columns."""
+        return [c for c in self.columns if c != self.target and c not in RESERVED_COLUMNS]
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One trained model under a name, with everything needed to reproduce and audit it."""
+
+    id: str
+    name: str
+    version: int
+    algorithm: str
+    params: dict[str, Any]
+    class_weight: float
+    threshold: float
+    dataset_id: str
+    frames: tuple[int, ...]
+    features: tuple[str, ...]
+    pipeline: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    artifact_sha256: str
+    artifact_format: str
+    registered: bool
+    aliases: tuple[str, ...]
+    created_by: str
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class ScoreBatch:
+    id: str
+    model_version_id: str
+    model_ref: str
+    idempotency_key: str | None
+    source: str
+    rows: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PerfRecord:
+    method: str
+    started_at: datetime
+    duration_s: float
+    rows_in: int | None
+    rows_out: int | None
+    peak_rss_mb: float
+    cpu_s: float
+    gc_runs: int
+    outcome: Outcome
+    dataset: str | None = None
+    model: str | None = None
+    error: str | None = None
+    pid: int = 0
+
+
+@dataclass(frozen=True)
+class LineageNode:
+    kind: str
+    id: str
+    label: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """Names of datasets, models and aliases: a letter, then letters, digits, '_', '.' or '-'."""
+    if not _NAME.match(name):
+        raise InvalidInput(
+            f"{what} {name!r} is not valid: start with a letter, then up to 63 letters, digits, '_', '.' or '-'",
+            field=what,
+        )
+    return name
+
+
+def parse_frames(spec: str | list[int] | tuple[int, ...] | None, available: int) -> tuple[int, ...]:
+    """Parse '1-6', '7,9,11' or '1-3,8' into sorted frame numbers, each within 1..available."""
+    if spec is None or spec == "":
+        return tuple(range(1, available + 1))
+    numbers: set[int] = set()
+    if isinstance(spec, str):
+        for part in spec.split(","):
+            part = part.strip()
+            try:
+                if "-" in part:
+                    lo_text, hi_text = part.split("-", 1)
+                    lo, hi = int(lo_text), int(hi_text)
+                    if lo > hi:
+                        raise InvalidInput(f"frame range {part!r} runs backwards", field="frames")
+                    numbers.update(range(lo, hi + 1))
+                else:
+                    numbers.add(int(part))
+            except ValueError:
+                raise InvalidInput(
+                    f"frames {spec!r} is not a list of frames like '1-6' or '7,8,9'", field="frames"
+                ) from None
+    else:
+        numbers.update(int(n) for n in spec)
+    bad = sorted(n for n in numbers if n < 1 or n > available)
+    if bad:
+        raise InvalidInput(f"frame {bad[0]} is out of range 1..{available}", field="frames")
+    if not numbers:
+        raise InvalidInput("no frames selected", field="frames")
+    return tuple(sorted(numbers))

@@ -1,0 +1,40 @@
+"""One exception tree for the whole product.
+
+Services raise these with a message a user can act on; the CLI (and later the HTTP layer) translates
+each class at one edge into an exit code or a status.
+"""
+
+
+class CrispmlError(Exception):
+    """Base of every error crispml raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(CrispmlError):
+    """The caller asked for something malformed: a missing column, a frame out of range, a bad value."""
+
+    exit_code = 2
+
+
+class NotFound(CrispmlError):
+    """A dataset, model, version, alias or batch that does not exist."""
+
+    exit_code = 3
+
+
+class Conflict(CrispmlError):
+    """The request collides with existing state: a duplicate name or a reused idempotency key."""
+
+    exit_code = 4
+
+
+class IntegrityFailure(CrispmlError):
+    """Stored state failed a check: an artifact whose sha256 does not match its record."""
+
+    exit_code = 5

@@ -1,0 +1,76 @@
+"""Performance records: one span per method call, as the reference's perfLogEntry/perfLogExit.
+
+A span measures wall time, CPU time, garbage-collector runs and the process's peak memory, plus the rows
+the method took in and gave out, and hands the finished record to a sink (the database). A failing
+sink never fails the method it measured.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import resource
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from crispml.domain import Outcome, PerfRecord
+
+log = logging.getLogger("crispml.perf")
+
+
+@dataclass
+class Span:
+    """What a method tells its span while it runs."""
+
+    method: str
+    rows_in: int | None = None
+    rows_out: int | None = None
+    dataset: str | None = None
+    model: str | None = None
+
+
+def _gc_runs() -> int:
+    return sum(generation["collections"] for generation in gc.get_stats())
+
+
+def _peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux: the process's high-water mark, as the reference's memTotal.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+@contextmanager
+def perf_span(method: str, sink: Callable[[PerfRecord], None]) -> Iterator[Span]:
+    """Measure the enclosed block and write one PerfRecord, whatever its outcome."""
+    span = Span(method)
+    started_at = datetime.now(UTC)
+    wall, cpu, gc_before = time.perf_counter(), time.process_time(), _gc_runs()
+    outcome, error = Outcome.OK, None
+    try:
+        yield span
+    except BaseException as exc:
+        outcome, error = Outcome.ERROR, f"{exc.__class__.__name__}: {exc}"[:2000]
+        raise
+    finally:
+        record = PerfRecord(
+            method=method,
+            started_at=started_at,
+            duration_s=time.perf_counter() - wall,
+            rows_in=span.rows_in,
+            rows_out=span.rows_out,
+            peak_rss_mb=round(_peak_rss_mb(), 1),
+            cpu_s=time.process_time() - cpu,
+            gc_runs=_gc_runs() - gc_before,
+            outcome=outcome,
+            dataset=span.dataset,
+            model=span.model,
+            error=error,
+            pid=os.getpid(),
+        )
+        try:
+            sink(record)
+        except Exception:  # the measurement must never break the measured call
+            log.warning("could not store the perf record of %s", method, exc_info=True)

@@ -1,0 +1,1 @@
+"""Use cases: one transaction each, with a performance record per call."""

@@ -1,0 +1,47 @@
+"""Operating the service: performance records and their medians, artifact housekeeping."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from crispml.domain import PerfRecord
+from crispml.services.base import Service
+
+
+@dataclass(frozen=True)
+class PerfSummary:
+    method: str
+    calls: int
+    errors: int
+    median_duration_s: float
+    median_cpu_s: float
+    median_rows_in: float | None
+    max_peak_rss_mb: float
+
+
+class OperationsService(Service):
+    def perf(self, method: str | None = None, limit: int = 1000) -> tuple[list[PerfRecord], list[PerfSummary]]:
+        """The newest perf records (optionally of one method) and per-method medians over them."""
+        with self.store.transaction() as repo:
+            records = repo.list_perf(method, limit)
+        summaries = []
+        for name in sorted({r.method for r in records}):
+            mine = [r for r in records if r.method == name]
+            rows = [r.rows_in for r in mine if r.rows_in is not None]
+            summaries.append(
+                PerfSummary(
+                    method=name,
+                    calls=len(mine),
+                    errors=sum(1 for r in mine if r.outcome != "ok"),
+                    median_duration_s=statistics.median(r.duration_s for r in mine),
+                    median_cpu_s=statistics.median(r.cpu_s for r in mine),
+                    median_rows_in=statistics.median(rows) if rows else None,
+                    max_peak_rss_mb=max(r.peak_rss_mb for r in mine),
+                )
+            )
+        return records, summaries
+
+    def sweep(self) -> int:
+        """Delete temporaries of dead writers and unreferenced artifacts; returns how many went."""
+        return self.store.sweep()

@@ -1,0 +1,309 @@
+"""Scoring-side use cases: score new data into the ledger, import late labels, verify them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crispml.domain import FRAME, RECORD_ID, ModelVersion, ScoreBatch, parse_frames
+from crispml.errors import Conflict, InvalidInput, NotFound
+from crispml.services.base import Progress, Service, new_id, no_progress, now
+from crispml.steps import ingest as ingest_step
+from crispml.steps.pipeline import apply_pipeline, input_columns, remaining_steps
+from crispml.steps.verify import verify as verify_step
+from crispml.storage.sources import SourceSpec, read_source
+
+_CHUNK = 100_000
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """A committed score batch and its rows: record_id, frame, score, decision."""
+
+    batch: ScoreBatch
+    scores: pd.DataFrame
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class LabelReport:
+    import_id: str
+    imported: int
+    positives: int
+    unknown: int
+    unknown_sample: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Verification:
+    model: str
+    rows: list[dict[str, Any]]
+
+
+class ScoringService(Service):
+    # -- 7. NewDataScore ------------------------------------------------------------------------
+    def score(
+        self,
+        model_ref: str,
+        *,
+        dataset: str | None = None,
+        frames: str | list[int] | None = None,
+        file: str | None = None,
+        records: list[dict[str, Any]] | pd.DataFrame | None = None,
+        idempotency_key: str | None = None,
+        progress: Progress = no_progress,
+    ) -> ScoreResult:
+        """Score a dataset's frames, a file or records; every score is committed before it is returned.
+
+        A batch commits whole or not at all. With `idempotency_key`, a retry of the same request returns
+        the first batch and writes nothing; the same key with a different request is a conflict.
+        """
+        chosen = [x for x in (dataset, file, records) if x is not None]
+        if len(chosen) != 1:
+            raise InvalidInput("score exactly one of: a dataset, a file, or records", field="source")
+        if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
+            raise InvalidInput("an idempotency key has 1 to 200 characters", field="idempotency_key")
+        with self._perf("score") as span:
+            model = self._model(model_ref)
+            span.model = model.ref
+            if dataset is not None:
+                inputs, features, source = self._dataset_inputs(model, dataset, frames)
+                span.dataset = source
+            else:
+                if frames is not None:
+                    raise InvalidInput("frames select rows of a dataset; pass --dataset with them", field="frames")
+                raw = read_source(SourceSpec(path=file)).frame if file is not None else _records_frame(records)
+                inputs, features = self._record_inputs(model, raw)
+                source = file or "records"
+            span.rows_in = len(inputs)
+            request = _request_digest(model, source, inputs, features)
+            if idempotency_key is not None:
+                replay = self._replay(idempotency_key, request)
+                if replay is not None:
+                    span.rows_out = replay.batch.rows
+                    return replay
+            estimator = self.store.read_model(model.artifact_sha256, model.artifact_format)
+            matrix = features.to_numpy(dtype=np.float64)
+            score = np.empty(len(matrix), dtype=np.float64)
+            for start in range(0, len(matrix), _CHUNK):
+                score[start : start + _CHUNK] = estimator.predict_proba(matrix[start : start + _CHUNK])[:, 1]
+                progress("score", 0.8 * min(1.0, (start + _CHUNK) / max(1, len(matrix))))
+            result = pd.DataFrame(
+                {
+                    "record_id": inputs[RECORD_ID].to_numpy(),
+                    "frame": inputs[FRAME].to_numpy() if FRAME in inputs else pd.array([None] * len(inputs), "Int64"),
+                    "score": score,
+                    "decision": (score >= model.threshold).astype(np.int64),
+                }
+            )
+            progress("persist", 0.8)
+            batch = ScoreBatch(
+                id=new_id("sb"),
+                model_version_id=model.id,
+                model_ref=model.ref,
+                idempotency_key=idempotency_key,
+                source=source,
+                rows=len(result),
+                created_at=now(),
+            )
+            try:
+                with self.store.transaction() as repo:
+                    repo.add_batch(batch, request, self.user)
+                    repo.add_scores(batch, result, model.threshold)
+            except Exception as exc:
+                # A concurrent retry with the same key won the race: answer with its batch.
+                if idempotency_key is not None and (replay := self._replay(idempotency_key, request)) is not None:
+                    return replay
+                raise exc
+            span.rows_out = len(result)
+            progress("done", 1.0)
+            return ScoreResult(batch, result)
+
+    def _model(self, model_ref: str) -> ModelVersion:
+        with self.store.transaction() as repo:
+            return repo.get_model(model_ref)
+
+    def _dataset_inputs(
+        self, model: ModelVersion, dataset_ref: str, frames: str | list[int] | None
+    ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+        with self.store.transaction() as repo:
+            dataset = repo.get_dataset(dataset_ref)
+        chosen = parse_frames(frames, dataset.frames)
+        steps = remaining_steps(model.pipeline, dataset.params.get("pipeline", []))
+        frame = self.store.read_frame(dataset.sha256)
+        frame = frame[frame[FRAME].isin(chosen)].reset_index(drop=True)
+        if frame.empty:
+            raise InvalidInput(f"frames {list(chosen)} of {dataset.name}/{dataset.version} hold no rows", field="frames")
+        features = apply_pipeline(frame, steps, list(model.features))
+        return frame[[RECORD_ID, FRAME]], features, f"{dataset.name}/{dataset.version} frames {_frames_text(chosen)}"
+
+    def _record_inputs(self, model: ModelVersion, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Record ids (and frames, when given) beside the model's feature matrix for raw records."""
+        raw.columns = [str(c) for c in raw.columns]
+        needed = input_columns(model.pipeline, list(model.features))
+        missing = [c for c in needed if c not in raw.columns]
+        if missing:
+            raise InvalidInput(f"records lack column {missing[0]!r} (needed: {', '.join(missing)})", field=missing[0])
+        if RECORD_ID in raw.columns:
+            ids = ingest_step.key_record_ids(raw, RECORD_ID)
+        else:
+            key = self._training_key(model)
+            if key is not None and key in raw.columns:
+                ids = ingest_step.key_record_ids(raw, key)
+            elif key is not None:
+                raise InvalidInput(f"records lack the key column {key!r} the model's data was keyed by", field=key)
+            else:
+                # The same content hash ingestion derives, over the same columns in the same order.
+                ids = ingest_step.derive_record_ids(raw[needed], exclude=[])
+        inputs = pd.DataFrame({RECORD_ID: ids.to_numpy()})
+        if FRAME in raw.columns:
+            inputs[FRAME] = pd.to_numeric(raw[FRAME], errors="coerce").astype("Int64").to_numpy()
+        return inputs, apply_pipeline(raw, model.pipeline, list(model.features))
+
+    def _training_key(self, model: ModelVersion) -> str | None:
+        with self.store.transaction() as repo:
+            key: str | None = repo.get_dataset(model.dataset_id).params.get("key")
+            return key
+
+    def _replay(self, idempotency_key: str, request: str) -> ScoreResult | None:
+        with self.store.transaction() as repo:
+            found = repo.find_batch(idempotency_key)
+            if found is None:
+                return None
+            batch, digest = found
+            if digest != request:
+                raise Conflict(
+                    f"idempotency key {idempotency_key!r} was used for a different request (batch {batch.id})",
+                    field="idempotency_key",
+                )
+            return ScoreResult(batch, repo.batch_scores(batch.id), replayed=True)
+
+    # -- 8. NewDataLabel ------------------------------------------------------------------------
+    def label(
+        self,
+        *,
+        file: str | None = None,
+        records: list[dict[str, Any]] | pd.DataFrame | None = None,
+        dataset: str | None = None,
+        frames: str | list[int] | None = None,
+        id_column: str = RECORD_ID,
+        label_column: str = "label",
+    ) -> LabelReport:
+        """Upsert ground truth by record id; labels for records never scored are stored and counted."""
+        chosen = [x for x in (dataset, file, records) if x is not None]
+        if len(chosen) != 1:
+            raise InvalidInput("label from exactly one of: a file, records, or a dataset", field="source")
+        with self._perf("label") as span:
+            if dataset is not None:
+                with self.store.transaction() as repo:
+                    found = repo.get_dataset(dataset)
+                chosen_frames = parse_frames(frames, found.frames)
+                frame = self.store.read_frame(found.sha256, columns=[RECORD_ID, FRAME, found.target])
+                frame = frame[frame[FRAME].isin(chosen_frames)]
+                labels = pd.DataFrame({"record_id": frame[RECORD_ID], "label": frame[found.target]})
+                source = f"{found.name}/{found.version} frames {_frames_text(chosen_frames)}"
+                span.dataset = f"{found.name}/{found.version}"
+            else:
+                raw = read_source(SourceSpec(path=file)).frame if file is not None else _records_frame(records)
+                labels = _label_frame(raw, id_column, label_column)
+                source = file or "records"
+            span.rows_in = len(labels)
+            if labels.empty:
+                raise InvalidInput("there are no labels to import", field="source")
+            import_id = new_id("li")
+            with self.store.transaction() as repo:
+                repo.upsert_labels(labels, source, import_id, self.user, now())
+                unknown, sample = repo.unscored_labels(import_id)
+            span.rows_out = len(labels)
+            return LabelReport(import_id, len(labels), int(labels["label"].sum()), unknown, sample)
+
+    # -- 9. NewDataReport -----------------------------------------------------------------------
+    def verify(self, model_ref: str, *, frames: str | list[int] | None = None) -> Verification:
+        """Ledger joined with labels per model version and frame, beside the training report's KPIs."""
+        with self._perf("verify") as span:
+            with self.store.transaction() as repo:
+                versions = _versions(repo, model_ref)
+                chosen = None
+                if frames is not None:
+                    chosen = parse_frames(frames, max(repo.get_dataset(v.dataset_id).frames for v in versions))
+                ledger = repo.ledger([v.id for v in versions], chosen)
+            span.model = model_ref
+            span.rows_in = len(ledger)
+            refs = {v.id: v.ref for v in versions}
+            ledger["model"] = ledger["model_version_id"].map(refs)
+            rows = verify_step(ledger)
+            by_ref = {v.ref: v for v in versions}
+            for row in rows:
+                training = by_ref[row["model"]].metrics
+                reference = (
+                    training.get("overall") if row["frame"] == "all" else training.get("per_frame", {}).get(str(row["frame"]))
+                )
+                row["report_roc_auc"] = reference.get("roc_auc") if reference else None
+                row["report_pr_auc"] = reference.get("pr_auc") if reference else None
+            span.rows_out = len(rows)
+            return Verification(model_ref, rows)
+
+
+def _versions(repo: Any, model_ref: str) -> list[ModelVersion]:
+    if "@" in model_ref or "/" in model_ref or model_ref.startswith("mv-"):
+        return [repo.get_model(model_ref)]
+    versions: list[ModelVersion] = repo.list_models(model_ref)
+    if not versions:
+        raise NotFound(f"model {model_ref!r} does not exist")
+    return versions
+
+
+def _records_frame(records: list[dict[str, Any]] | pd.DataFrame | None) -> pd.DataFrame:
+    if isinstance(records, pd.DataFrame):
+        frame = records.copy()
+    elif isinstance(records, list) and all(isinstance(r, dict) for r in records):
+        frame = pd.DataFrame.from_records(records)
+    else:
+        raise InvalidInput("records must be a list of objects (column name to value)", field="records")
+    if frame.empty:
+        raise InvalidInput("there are no records to score", field="records")
+    return frame
+
+
+def _label_frame(raw: pd.DataFrame, id_column: str, label_column: str) -> pd.DataFrame:
+    raw.columns = [str(c) for c in raw.columns]
+    for column in (id_column, label_column):
+        if column not in raw.columns:
+            raise InvalidInput(
+                f"labels lack column {column!r}; they have {', '.join(map(str, raw.columns[:20]))}", field=column
+            )
+    ids = raw[id_column]
+    if ids.isna().any():
+        raise InvalidInput(f"column {id_column!r} is empty on {int(ids.isna().sum())} rows", field=id_column)
+    values = pd.to_numeric(raw[label_column], errors="coerce")
+    bad = ~values.isin([0, 1])
+    if bad.any():
+        raise InvalidInput(
+            f"column {label_column!r} must hold 0 or 1; row {int(np.argmax(bad.to_numpy())) + 1} has "
+            f"{raw[label_column][bad].iloc[0]!r}",
+            field=label_column,
+        )
+    labels = pd.DataFrame({"record_id": ids.astype(str), "label": values.astype("int64")})
+    # The last label given for a record in one import wins, as a later import would.
+    return labels.drop_duplicates("record_id", keep="last")
+
+
+def _request_digest(model: ModelVersion, source: str, inputs: pd.DataFrame, features: pd.DataFrame) -> str:
+    digest = hashlib.sha256(json.dumps([model.id, source]).encode())
+    digest.update(pd.util.hash_pandas_object(inputs[[RECORD_ID]], index=False).to_numpy().tobytes())
+    digest.update(pd.util.hash_pandas_object(features, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _frames_text(frames: tuple[int, ...]) -> str:
+    if list(frames) == list(range(frames[0], frames[-1] + 1)):
+        return f"{frames[0]}-{frames[-1]}" if len(frames) > 1 else str(frames[0])
+    return ",".join(map(str, frames))
+
+

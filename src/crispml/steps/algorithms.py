@@ -1,0 +1,176 @@
+"""The algorithm registry: each entry builds an estimator with the scikit-learn contract
+(`fit`, `predict_proba`, `get_params`) and declares which hyper-parameters a user may set.
+
+Defaults are chosen for a positive rate of a fraction of a percent: LightGBM with its library defaults
+diverges on such data, so it gets a little regularisation (`reg_lambda`, `max_delta_step`,
+`min_child_weight`) and a slower learning rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from crispml.errors import InvalidInput
+
+Estimator = Any
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    name: str
+    summary: str
+    defaults: dict[str, Any]
+    build: Callable[[dict[str, Any], float, int], Estimator]
+    settable: frozenset[str]
+
+
+def _rf(params: dict[str, Any], weight: float, seed: int) -> Estimator:
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(class_weight={0: 1.0, 1: weight}, random_state=seed, **params)
+
+
+def _hgb(params: dict[str, Any], weight: float, seed: int) -> Estimator:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(class_weight={0: 1.0, 1: weight}, random_state=seed, **params)
+
+
+def _logreg(params: dict[str, Any], weight: float, seed: int) -> Estimator:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(class_weight={0: 1.0, 1: weight}, random_state=seed, **params)
+
+
+def _lgbm(params: dict[str, Any], weight: float, seed: int) -> Estimator:
+    from lightgbm import LGBMClassifier
+
+    return LGBMClassifier(class_weight={0: 1.0, 1: weight}, random_state=seed, verbose=-1, **params)
+
+
+_TREE_PARAMS = frozenset({
+    "n_estimators", "criterion", "max_depth", "min_samples_split", "min_samples_leaf", "max_features",
+    "max_leaf_nodes", "min_impurity_decrease", "bootstrap", "max_samples", "n_jobs", "ccp_alpha",
+})
+_HGB_PARAMS = frozenset({
+    "learning_rate", "max_iter", "max_leaf_nodes", "max_depth", "min_samples_leaf", "l2_regularization",
+    "max_features", "max_bins", "early_stopping", "validation_fraction", "n_iter_no_change", "tol",
+})
+_LOGREG_PARAMS = frozenset({"C", "l1_ratio", "tol", "max_iter", "solver", "fit_intercept"})
+_LGBM_PARAMS = frozenset({
+    "n_estimators", "learning_rate", "num_leaves", "max_depth", "min_child_samples", "min_child_weight",
+    "min_split_gain", "subsample", "subsample_freq", "colsample_bytree", "reg_alpha", "reg_lambda",
+    "max_delta_step", "max_bin", "n_jobs",
+})
+
+ALGORITHMS: dict[str, Algorithm] = {
+    a.name: a
+    for a in (
+        Algorithm("rf", "random forest (scikit-learn)", {"n_estimators": 100, "n_jobs": -1}, _rf, _TREE_PARAMS),
+        Algorithm(
+            "hgb",
+            "histogram gradient boosting (scikit-learn)",
+            {"max_iter": 200, "learning_rate": 0.1, "l2_regularization": 1.0, "early_stopping": False},
+            _hgb,
+            _HGB_PARAMS,
+        ),
+        Algorithm(
+            "lgbm",
+            "LightGBM gradient boosting",
+            {
+                "n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20,
+                "min_child_weight": 1.0, "reg_lambda": 5.0, "max_delta_step": 1.0, "subsample": 0.8,
+                "subsample_freq": 1, "colsample_bytree": 0.8, "n_jobs": 2,
+            },
+            _lgbm,
+            _LGBM_PARAMS,
+        ),
+        Algorithm("logreg", "logistic regression (scikit-learn)", {"C": 1.0, "max_iter": 1000}, _logreg,
+                  _LOGREG_PARAMS),
+    )
+}
+
+
+def get_algorithm(name: str) -> Algorithm:
+    try:
+        return ALGORITHMS[name]
+    except KeyError:
+        raise InvalidInput(
+            f"unknown algorithm {name!r}; choose one of {', '.join(ALGORITHMS)}", field="algorithm"
+        ) from None
+
+
+def parse_param_value(text: str) -> Any:
+    """'100' -> 100, '0.5' -> 0.5, 'true' -> True, 'none' -> None, anything else stays text."""
+    lowered = text.strip().lower()
+    if lowered in {"true", "false"}:
+        return lowered == "true"
+    if lowered in {"none", "null"}:
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def resolve_params(algorithm: Algorithm, overrides: dict[str, Any], weight: float, seed: int) -> dict[str, Any]:
+    """Defaults merged with overrides, validated by building the estimator; raises before any work."""
+    if weight <= 0 or not np.isfinite(weight):
+        raise InvalidInput(f"class weight {weight} must be a positive number", field="weight")
+    unknown = sorted(set(overrides) - algorithm.settable)
+    if unknown:
+        raise InvalidInput(
+            f"unknown parameter {unknown[0]!r} for {algorithm.name}; settable: {', '.join(sorted(algorithm.settable))}",
+            field=unknown[0],
+        )
+    params = {**algorithm.defaults, **overrides}
+    estimator = algorithm.build(params, weight, seed)
+    _validate(algorithm.name, estimator, params)
+    return params
+
+
+def _validate(name: str, estimator: Estimator, params: dict[str, Any]) -> None:
+    validate = getattr(estimator, "_validate_params", None)
+    if callable(validate) and hasattr(estimator, "_parameter_constraints"):
+        try:
+            validate()
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput(f"invalid parameter for {name}: {exc}", field="params") from exc
+        return
+    # LightGBM validates late, inside fit; check the obvious ranges here so bad input fails fast.
+    positive = {"n_estimators", "learning_rate", "num_leaves", "min_child_samples", "max_bin", "subsample",
+                "colsample_bytree", "subsample_freq"}
+    for key, value in params.items():
+        if key == "n_jobs" or key == "max_depth":
+            if not isinstance(value, int):
+                raise InvalidInput(f"parameter {key} of {name} must be an integer, got {value!r}", field=key)
+            continue
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise InvalidInput(f"parameter {key} of {name} must be a number, got {value!r}", field=key)
+        if key in positive and value <= 0 or value < 0:
+            raise InvalidInput(f"parameter {key} of {name} must be positive, got {value!r}", field=key)
+        if key in {"subsample", "colsample_bytree"} and value > 1:
+            raise InvalidInput(f"parameter {key} of {name} must be at most 1, got {value!r}", field=key)
+
+
+class BoosterModel:
+    """A LightGBM booster behind the predict_proba contract, as loaded from LightGBM's text format."""
+
+    def __init__(self, booster: Any) -> None:
+        self.booster = booster
+
+    def predict_proba(self, features: Any) -> np.ndarray:
+        positive = np.asarray(self.booster.predict(np.asarray(features, dtype=np.float64)), dtype=np.float64)
+        return np.column_stack([1.0 - positive, positive])
+
+    @property
+    def feature_importances_(self) -> np.ndarray:
+        gain = np.asarray(self.booster.feature_importance(importance_type="gain"), dtype=np.float64)
+        total = gain.sum()
+        return gain / total if total > 0 else gain

@@ -1,0 +1,56 @@
+"""Algorithm-specific transforms, fitted on training frames only and replayed on new records.
+
+Tree ensembles (rf, hgb, lgbm) split on order alone, so they get the prepared features unchanged. A
+linear model needs comparable scales: heavily skewed non-negative columns (money amounts) go through
+log1p, then every feature is standardised with the training frames' mean and deviation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SCALED_ALGORITHMS = {"logreg"}
+_SKEW_LIMIT = 2.0
+
+
+@dataclass(frozen=True)
+class Curation:
+    algorithm: str
+    fit_frames: list[int]
+    log1p: list[str]
+    center: dict[str, float]
+    scale: dict[str, float]
+    step: str = "curate"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fit_curation(training: pd.DataFrame, features: list[str], algorithm: str, fit_frames: list[int]) -> Curation:
+    """Learn the transform for `algorithm` from the training rows only."""
+    if algorithm not in SCALED_ALGORITHMS:
+        return Curation(algorithm, fit_frames, [], {}, {})
+    data = training[features].astype("float64")
+    log1p = [c for c in features if data[c].min() >= 0 and abs(float(data[c].skew())) > _SKEW_LIMIT]
+    data[log1p] = np.log1p(data[log1p])
+    center = {c: float(data[c].mean()) for c in features}
+    scale = {c: float(data[c].std(ddof=0)) or 1.0 for c in features}
+    return Curation(algorithm, fit_frames, log1p, center, scale)
+
+
+def apply_curation(features: pd.DataFrame, curation: Curation) -> pd.DataFrame:
+    """Apply a fitted curation to a frame of feature columns (float64)."""
+    if not curation.center and not curation.log1p:
+        return features
+    data = features.astype("float64")
+    if curation.log1p:
+        # Negative amounts cannot be log-transformed; clip to the training domain instead of failing.
+        data[curation.log1p] = np.log1p(data[curation.log1p].clip(lower=0))
+    if curation.center:
+        columns = list(curation.center)
+        data[columns] = (data[columns] - pd.Series(curation.center)) / pd.Series(curation.scale)
+    return data

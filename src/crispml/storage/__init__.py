@@ -1,0 +1,1 @@
+"""Storage adapters: the database, the artifact folder, data sources and model formats."""

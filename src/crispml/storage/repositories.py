@@ -1,0 +1,406 @@
+"""Repositories: the only code that reads and writes crispml's tables.
+
+A `Repository` wraps one connection inside one transaction (the service call's unit of work) and
+returns domain dataclasses or DataFrames, never ORM rows.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, and_, delete, exists, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from crispml.domain import Dataset, ModelVersion, Outcome, PerfRecord, ScoreBatch, Stage
+from crispml.errors import NotFound
+from crispml.storage import schema as t
+
+
+class Repository:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.dialect = connection.dialect.name
+
+    # -- datasets -------------------------------------------------------------------------------
+    def next_dataset_version(self, name: str) -> int:
+        current = self.connection.scalar(select(func.max(t.datasets.c.version)).where(t.datasets.c.name == name))
+        return int(current or 0) + 1
+
+    def add_dataset(self, dataset: Dataset) -> None:
+        self.connection.execute(insert(t.datasets).values(**_dataset_row(dataset)))
+
+    def get_dataset(self, ref: str) -> Dataset:
+        """A dataset by id ('ds-...'), by name (its newest version) or by 'name/version'."""
+        query = select(t.datasets)
+        name, _, version = ref.partition("/")
+        if ref.startswith("ds-"):
+            query = query.where(t.datasets.c.id == ref)
+        elif version:
+            if not version.isdigit():
+                raise NotFound(f"dataset {ref!r} does not exist: a version is a number, as in {name}/2")
+            query = query.where(t.datasets.c.name == name, t.datasets.c.version == int(version))
+        else:
+            query = query.where(t.datasets.c.name == name).order_by(t.datasets.c.version.desc()).limit(1)
+        row = self.connection.execute(query).mappings().first()
+        if row is None:
+            raise NotFound(f"dataset {ref!r} does not exist")
+        return _dataset(row)
+
+    def list_datasets(self, stage: Stage | None = None) -> list[Dataset]:
+        query = select(t.datasets).order_by(t.datasets.c.created_at, t.datasets.c.name, t.datasets.c.version)
+        if stage is not None:
+            query = query.where(t.datasets.c.stage == stage.value)
+        return [_dataset(row) for row in self.connection.execute(query).mappings()]
+
+    def latest_dataset(self, stage: Stage) -> Dataset:
+        query = select(t.datasets).where(t.datasets.c.stage == stage.value)
+        row = self.connection.execute(query.order_by(t.datasets.c.created_at.desc()).limit(1)).mappings().first()
+        if row is None:
+            raise NotFound(f"no {stage.value} dataset exists yet")
+        return _dataset(row)
+
+    def referenced_artifacts(self) -> set[str]:
+        shas = set(self.connection.scalars(select(t.datasets.c.sha256)))
+        shas.update(self.connection.scalars(select(t.model_versions.c.artifact_sha256)))
+        return shas
+
+    # -- models ---------------------------------------------------------------------------------
+    def next_model_version(self, name: str) -> int:
+        query = select(func.max(t.model_versions.c.version)).where(t.model_versions.c.name == name)
+        return int(self.connection.scalar(query) or 0) + 1
+
+    def add_model(self, model: ModelVersion) -> None:
+        row = _model_row(model)
+        self.connection.execute(insert(t.model_versions).values(**row))
+
+    def get_model(self, ref: str) -> ModelVersion:
+        """A model version by 'name@alias', 'name/version', 'mv-...' id, or 'name' (its newest version)."""
+        query = select(t.model_versions)
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            target = select(t.model_aliases.c.model_version_id).where(
+                t.model_aliases.c.name == name, t.model_aliases.c.alias == alias
+            )
+            query = query.where(t.model_versions.c.id == target.scalar_subquery())
+        elif ref.startswith("mv-"):
+            query = query.where(t.model_versions.c.id == ref)
+        elif "/" in ref:
+            name, version = ref.split("/", 1)
+            if not version.isdigit():
+                raise NotFound(f"model {ref!r} does not exist: a version is a number, as in {name}/3")
+            query = query.where(t.model_versions.c.name == name, t.model_versions.c.version == int(version))
+        else:
+            query = query.where(t.model_versions.c.name == ref).order_by(t.model_versions.c.version.desc()).limit(1)
+        row = self.connection.execute(query).mappings().first()
+        if row is None:
+            raise NotFound(f"model {ref!r} does not exist")
+        return self._model(row)
+
+    def list_models(self, name: str | None = None) -> list[ModelVersion]:
+        query = select(t.model_versions).order_by(t.model_versions.c.name, t.model_versions.c.version)
+        if name is not None:
+            query = query.where(t.model_versions.c.name == name)
+        return [self._model(row) for row in self.connection.execute(query).mappings()]
+
+    def mark_registered(self, model_id: str) -> None:
+        self.connection.execute(
+            update(t.model_versions).where(t.model_versions.c.id == model_id).values(registered=True)
+        )
+
+    def set_alias(self, model: ModelVersion, alias: str, user: str, at: datetime) -> None:
+        key = and_(t.model_aliases.c.name == model.name, t.model_aliases.c.alias == alias)
+        self.connection.execute(delete(t.model_aliases).where(key))
+        self.connection.execute(
+            insert(t.model_aliases).values(
+                name=model.name, alias=alias, model_version_id=model.id, updated_by=user, updated_at=at
+            )
+        )
+
+    def _model(self, row: Any) -> ModelVersion:
+        aliases = self.connection.scalars(
+            select(t.model_aliases.c.alias).where(t.model_aliases.c.model_version_id == row["id"])
+        ).all()
+        return ModelVersion(
+            id=row["id"],
+            name=row["name"],
+            version=row["version"],
+            algorithm=row["algorithm"],
+            params=row["params"],
+            class_weight=row["class_weight"],
+            threshold=row["threshold"],
+            dataset_id=row["dataset_id"],
+            frames=tuple(row["frames"]),
+            features=tuple(row["features"]),
+            pipeline=row["pipeline"],
+            metrics=row["metrics"],
+            artifact_sha256=row["artifact_sha256"],
+            artifact_format=row["artifact_format"],
+            registered=bool(row["registered"]),
+            aliases=tuple(sorted(aliases)),
+            created_by=row["created_by"],
+            created_at=row["created_at"],
+        )
+
+    # -- score ledger ---------------------------------------------------------------------------
+    def find_batch(self, idempotency_key: str) -> tuple[ScoreBatch, str] | None:
+        """The batch written under an idempotency key and the sha256 of the request that wrote it."""
+        query = (
+            select(t.score_batches, t.model_versions.c.name, t.model_versions.c.version)
+            .join(t.model_versions, t.model_versions.c.id == t.score_batches.c.model_version_id)
+            .where(t.score_batches.c.idempotency_key == idempotency_key)
+        )
+        row = self.connection.execute(query).mappings().first()
+        if row is None:
+            return None
+        return _batch(row), row["request_sha256"]
+
+    def add_batch(self, batch: ScoreBatch, request_sha256: str, user: str) -> None:
+        self.connection.execute(
+            insert(t.score_batches).values(
+                id=batch.id,
+                model_version_id=batch.model_version_id,
+                idempotency_key=batch.idempotency_key,
+                request_sha256=request_sha256,
+                source=batch.source,
+                rows=batch.rows,
+                created_by=user,
+                created_at=batch.created_at,
+            )
+        )
+
+    def add_scores(self, batch: ScoreBatch, scores: pd.DataFrame, threshold: float) -> None:
+        """Append a batch's scores (record_id, frame, score, decision) in bulk."""
+        frame = scores["frame"].astype("Int64").astype(object).where(scores["frame"].notna(), None)
+        columns = [
+            [batch.id] * len(scores),
+            scores["record_id"].astype(str).tolist(),
+            [batch.model_version_id] * len(scores),
+            frame.tolist(),
+            scores["score"].astype(float).tolist(),
+            scores["decision"].astype(int).tolist(),
+            [threshold] * len(scores),
+            [batch.created_at] * len(scores),
+        ]
+        names = ("batch_id", "record_id", "model_version_id", "frame", "score", "decision", "threshold", "scored_at")
+        raw = self.connection.connection.driver_connection
+        if self.dialect == "postgresql":
+            self._copy(raw, "scores", names, scores, batch, threshold)
+            return
+        placeholders = ", ".join("?" for _ in names)
+        cursor = raw.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(
+                f"INSERT INTO scores ({', '.join(names)}) VALUES ({placeholders})",
+                zip(*columns, strict=True),
+            )
+        finally:
+            cursor.close()
+
+    def _copy(
+        self, raw: Any, table: str, names: Sequence[str], scores: pd.DataFrame, batch: ScoreBatch, threshold: float
+    ) -> None:
+        # COPY in CSV form is PostgreSQL's fastest bulk path; the frame is built column-wise by pandas.
+        out = pd.DataFrame(
+            {
+                "batch_id": batch.id,
+                "record_id": scores["record_id"].astype(str).to_numpy(),
+                "model_version_id": batch.model_version_id,
+                "frame": scores["frame"].astype("Int64").to_numpy(),
+                "score": scores["score"].to_numpy(dtype=np.float64),
+                "decision": scores["decision"].to_numpy(dtype=np.int64),
+                "threshold": threshold,
+                "scored_at": batch.created_at.isoformat(),
+            }
+        )
+        buffer = io.StringIO()
+        out.to_csv(buffer, header=False, index=False, float_format="%.17g")
+        with raw.cursor() as cursor, cursor.copy(
+            f"COPY {table} ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)"
+        ) as copy:
+            copy.write(buffer.getvalue())
+
+    def batch_scores(self, batch_id: str) -> pd.DataFrame:
+        query = (
+            select(t.scores.c.record_id, t.scores.c.frame, t.scores.c.score, t.scores.c.decision)
+            .where(t.scores.c.batch_id == batch_id)
+            .order_by(t.scores.c.id)
+        )
+        return pd.DataFrame(self.connection.execute(query).all(), columns=["record_id", "frame", "score", "decision"])
+
+    def ledger(self, model_ids: Iterable[str], frames: Sequence[int] | None) -> pd.DataFrame:
+        """Scores of the given model versions, each joined to its label (NaN where none is known)."""
+        ids = list(model_ids)
+        query = (
+            select(
+                t.scores.c.record_id,
+                t.scores.c.model_version_id,
+                t.scores.c.frame,
+                t.scores.c.score,
+                t.scores.c.threshold,
+                t.scores.c.scored_at,
+                t.labels.c.label,
+            )
+            .outerjoin(t.labels, t.labels.c.record_id == t.scores.c.record_id)
+            .where(t.scores.c.model_version_id.in_(ids))
+        )
+        if frames:
+            query = query.where(t.scores.c.frame.in_(list(frames)))
+        columns = ["record_id", "model_version_id", "frame", "score", "threshold", "scored_at", "label"]
+        return pd.DataFrame(self.connection.execute(query).all(), columns=columns)
+
+    def count_scores(self) -> int:
+        return int(self.connection.scalar(select(func.count()).select_from(t.scores)) or 0)
+
+    # -- labels ---------------------------------------------------------------------------------
+    def upsert_labels(self, labels: pd.DataFrame, source: str, import_id: str, user: str, at: datetime) -> None:
+        rows = [
+            {"record_id": r, "label": int(v), "source": source, "import_id": import_id, "labelled_by": user,
+             "labelled_at": at}
+            for r, v in zip(labels["record_id"].astype(str).tolist(), labels["label"].tolist(), strict=True)
+        ]
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        statement = dialect_insert(t.labels)
+        statement = statement.on_conflict_do_update(
+            index_elements=[t.labels.c.record_id],
+            set_={c: statement.excluded[c] for c in ("label", "source", "import_id", "labelled_by", "labelled_at")},
+        )
+        for start in range(0, len(rows), 50_000):
+            self.connection.execute(statement, rows[start : start + 50_000])
+
+    def unscored_labels(self, import_id: str) -> tuple[int, list[str]]:
+        """How many labels of an import name a record the ledger has never scored, and a few of them."""
+        never_scored = and_(
+            t.labels.c.import_id == import_id,
+            ~exists().where(t.scores.c.record_id == t.labels.c.record_id),
+        )
+        count = int(self.connection.scalar(select(func.count()).select_from(t.labels).where(never_scored)) or 0)
+        sample = self.connection.scalars(select(t.labels.c.record_id).where(never_scored).limit(10)).all()
+        return count, list(sample)
+
+    def count_labels(self) -> int:
+        return int(self.connection.scalar(select(func.count()).select_from(t.labels)) or 0)
+
+    # -- performance records --------------------------------------------------------------------
+    def add_perf(self, record: PerfRecord) -> None:
+        self.connection.execute(
+            insert(t.perf_records).values(
+                method=record.method,
+                started_at=record.started_at,
+                duration_s=record.duration_s,
+                rows_in=record.rows_in,
+                rows_out=record.rows_out,
+                peak_rss_mb=record.peak_rss_mb,
+                cpu_s=record.cpu_s,
+                gc_runs=record.gc_runs,
+                outcome=record.outcome.value,
+                dataset=record.dataset,
+                model=record.model,
+                error=record.error,
+                pid=record.pid,
+            )
+        )
+
+    def list_perf(self, method: str | None = None, limit: int = 1000) -> list[PerfRecord]:
+        query = select(t.perf_records).order_by(t.perf_records.c.id.desc()).limit(limit)
+        if method is not None:
+            query = query.where(t.perf_records.c.method == method)
+        return [
+            PerfRecord(
+                method=row["method"],
+                started_at=row["started_at"],
+                duration_s=row["duration_s"],
+                rows_in=row["rows_in"],
+                rows_out=row["rows_out"],
+                peak_rss_mb=row["peak_rss_mb"],
+                cpu_s=row["cpu_s"],
+                gc_runs=row["gc_runs"],
+                outcome=Outcome(row["outcome"]),
+                dataset=row["dataset"],
+                model=row["model"],
+                error=row["error"],
+                pid=row["pid"],
+            )
+            for row in self.connection.execute(query).mappings()
+        ]
+
+
+def _dataset_row(dataset: Dataset) -> dict[str, Any]:
+    return {
+        "id": dataset.id,
+        "name": dataset.name,
+        "version": dataset.version,
+        "stage": dataset.stage.value,
+        "sha256": dataset.sha256,
+        "rows": dataset.rows,
+        "frames": dataset.frames,
+        "target": dataset.target,
+        "columns": dataset.columns,
+        "params": dataset.params,
+        "report": dataset.report,
+        "source": dataset.source,
+        "source_sha256": dataset.source_sha256,
+        "parent_id": dataset.parent_id,
+        "created_by": dataset.created_by,
+        "created_at": dataset.created_at,
+    }
+
+
+def _dataset(row: Any) -> Dataset:
+    return Dataset(
+        id=row["id"],
+        name=row["name"],
+        version=row["version"],
+        stage=Stage(row["stage"]),
+        sha256=row["sha256"],
+        rows=row["rows"],
+        frames=row["frames"],
+        target=row["target"],
+        columns=row["columns"],
+        params=row["params"],
+        report=row["report"],
+        source=row["source"],
+        source_sha256=row["source_sha256"],
+        parent_id=row["parent_id"],
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+    )
+
+
+def _model_row(model: ModelVersion) -> dict[str, Any]:
+    return {
+        "id": model.id,
+        "name": model.name,
+        "version": model.version,
+        "algorithm": model.algorithm,
+        "params": model.params,
+        "class_weight": model.class_weight,
+        "threshold": model.threshold,
+        "dataset_id": model.dataset_id,
+        "frames": list(model.frames),
+        "features": list(model.features),
+        "pipeline": model.pipeline,
+        "metrics": model.metrics,
+        "artifact_sha256": model.artifact_sha256,
+        "artifact_format": model.artifact_format,
+        "registered": model.registered,
+        "created_by": model.created_by,
+        "created_at": model.created_at,
+    }
+
+
+def _batch(row: Any) -> ScoreBatch:
+    return ScoreBatch(
+        id=row["id"],
+        model_version_id=row["model_version_id"],
+        model_ref=f"{row['name']}/{row['version']}",
+        idempotency_key=row["idempotency_key"],
+        source=row["source"],
+        rows=row["rows"],
+        created_at=row["created_at"],
+    )
+

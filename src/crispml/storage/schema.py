@@ -1,0 +1,139 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrations create exactly these."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("frames", Integer, nullable=False),
+    Column("target", String(128), nullable=False),
+    Column("columns", JSON, nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("report", JSON, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("source_sha256", String(64)),
+    Column("parent_id", String(32), ForeignKey("datasets.id")),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("name", "version", name="uq_datasets_name_version"),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("algorithm", String(32), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("class_weight", Float, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("dataset_id", String(32), ForeignKey("datasets.id"), nullable=False),
+    Column("frames", JSON, nullable=False),
+    Column("features", JSON, nullable=False),
+    Column("pipeline", JSON, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("artifact_sha256", String(64), nullable=False),
+    Column("artifact_format", String(32), nullable=False),
+    Column("registered", Boolean, nullable=False, default=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("name", "version", name="uq_model_versions_name_version"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("model_version_id", String(32), ForeignKey("model_versions.id"), nullable=False),
+    Column("updated_by", String(128), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+score_batches = Table(
+    "score_batches",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model_version_id", String(32), ForeignKey("model_versions.id"), nullable=False),
+    Column("idempotency_key", String(200), unique=True),
+    Column("request_sha256", String(64), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+scores = Table(
+    "scores",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("batch_id", String(32), ForeignKey("score_batches.id"), nullable=False),
+    Column("record_id", String(200), nullable=False),
+    Column("model_version_id", String(32), nullable=False),
+    Column("frame", Integer),
+    Column("score", Float, nullable=False),
+    Column("decision", Integer, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("scored_at", DateTime(timezone=True), nullable=False),
+    Index("ix_scores_batch", "batch_id"),
+    Index("ix_scores_version_frame", "model_version_id", "frame"),
+    Index("ix_scores_record", "record_id"),
+)
+
+labels = Table(
+    "labels",
+    metadata,
+    Column("record_id", String(200), primary_key=True),
+    Column("label", Integer, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("import_id", String(32), nullable=False),
+    Column("labelled_by", String(128), nullable=False),
+    Column("labelled_at", DateTime(timezone=True), nullable=False),
+    Index("ix_labels_import", "import_id"),
+)
+
+perf_records = Table(
+    "perf_records",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("method", String(32), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("duration_s", Float, nullable=False),
+    Column("rows_in", BigInteger),
+    Column("rows_out", BigInteger),
+    Column("peak_rss_mb", Float, nullable=False),
+    Column("cpu_s", Float, nullable=False),
+    Column("gc_runs", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("dataset", String(200)),
+    Column("model", String(200)),
+    Column("error", Text),
+    Column("pid", Integer, nullable=False),
+    Index("ix_perf_method_started", "method", "started_at"),
+)

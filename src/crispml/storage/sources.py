@@ -1,0 +1,126 @@
+"""Read raw data from files (CSV, zipped CSV, Parquet) or SQL databases into a DataFrame.
+
+SQL table and column names are checked against the source database's own catalogue before any query is
+built; a free query runs inside a read-only transaction that is rolled back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+from sqlalchemy import MetaData, Table, create_engine, inspect, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from crispml.errors import InvalidInput, NotFound
+from crispml.storage.artifacts import sha256_file
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where raw data comes from: a file path, or a SQLAlchemy URL with a table or a query."""
+
+    path: str | None = None
+    url: str | None = None
+    table: str | None = None
+    query: str | None = None
+
+    def describe(self) -> str:
+        if self.path:
+            return self.path
+        what = f"table {self.table}" if self.table else f"query {self.query!r}"
+        return f"{_redact(self.url or '')} {what}"
+
+
+@dataclass(frozen=True)
+class RawData:
+    frame: pd.DataFrame
+    source: str
+    source_sha256: str
+
+
+def read_source(spec: SourceSpec) -> RawData:
+    """Load the whole source; raise InvalidInput or NotFound naming what is wrong with it."""
+    if spec.path:
+        return _read_file(Path(spec.path))
+    if spec.url and (spec.table or spec.query):
+        return _read_sql(spec)
+    raise InvalidInput("name a source: a file path, or a database URL with --table or --query", field="source")
+
+
+def _read_file(path: Path) -> RawData:
+    if not path.exists():
+        raise NotFound(f"source file {path} does not exist")
+    suffix = "".join(path.suffixes[-1:]).lower()
+    try:
+        if suffix == ".parquet":
+            table = pq.read_table(path)
+        elif suffix == ".zip":
+            table = _read_zip(path)
+        else:
+            table = pa_csv.read_csv(path)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, zipfile.BadZipFile, OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot parse {path.name}: {exc}", field="source") from exc
+    if table.num_columns == 0 or table.num_rows == 0:
+        raise InvalidInput(f"{path.name} holds no rows", field="source")
+    return RawData(table.to_pandas(), str(path), sha256_file(path))
+
+
+def _read_zip(path: Path) -> pa.Table:
+    with zipfile.ZipFile(path) as archive:
+        members = [m for m in archive.namelist() if m.lower().endswith(".csv") and not m.startswith("__MACOSX")]
+        if not members:
+            raise InvalidInput(f"{path.name} holds no .csv file", field="source")
+        preferred = [m for m in members if Path(m).name == "creditcard.csv"]
+        with archive.open((preferred or members)[0]) as handle:
+            return pa_csv.read_csv(handle)
+
+
+def _read_sql(spec: SourceSpec) -> RawData:
+    assert spec.url is not None
+    try:
+        engine = create_engine(spec.url)
+    except (SQLAlchemyError, ValueError) as exc:
+        raise InvalidInput(f"cannot use database URL {_redact(spec.url)}: {exc}", field="url") from exc
+    try:
+        with engine.connect() as connection:
+            if spec.table:
+                schema, _, name = spec.table.rpartition(".")
+                known = inspect(connection).get_table_names(schema=schema or None)
+                if name not in known:
+                    raise NotFound(f"table {spec.table!r} does not exist in {_redact(spec.url)}")
+                # Reflection builds the statement from the catalogue's own names, not from user text.
+                table = Table(name, MetaData(), autoload_with=connection, schema=schema or None)
+                frame = pd.read_sql(select(table), connection)
+            else:
+                transaction = connection.begin()
+                try:
+                    if connection.dialect.name == "postgresql":
+                        connection.execute(text("SET TRANSACTION READ ONLY"))
+                    frame = pd.read_sql(text(spec.query or ""), connection)
+                finally:
+                    transaction.rollback()
+    except SQLAlchemyError as exc:
+        raise InvalidInput(f"cannot read {spec.describe()}: {exc.__class__.__name__}: {exc.args[0]}") from exc
+    finally:
+        engine.dispose()
+    if frame.empty:
+        raise InvalidInput(f"{spec.describe()} returned no rows", field="source")
+    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
+    return RawData(frame, spec.describe(), digest)
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a URL before it reaches a message or the lineage."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+    return url
