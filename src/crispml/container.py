@@ -30,7 +30,7 @@ class Container:
         self.scoring = ScoringService(self.store, settings.user)
         self.operations = OperationsService(self.store, settings.user)
         # Left-overs of writers killed mid-way are removed before anyone can trip over them.
-        self.store.sweep()
+        self.store.recover()
 
         self.ingest = self.lifecycle.ingest
         self.prepare = self.lifecycle.prepare

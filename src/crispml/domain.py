@@ -130,6 +130,32 @@ class LineageNode:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where raw data comes from: a file path, or a SQLAlchemy URL with a table or a query."""
+
+    path: str | None = None
+    url: str | None = None
+    table: str | None = None
+    query: str | None = None
+
+    def describe(self) -> str:
+        if self.path:
+            return self.path
+        what = f"table {self.table}" if self.table else f"query {self.query!r}"
+        return f"{redact_url(self.url or '')} {what}"
+
+
+def redact_url(url: str) -> str:
+    """Hide a password in a URL before it reaches a message or the lineage."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+    return url
+
+
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
 

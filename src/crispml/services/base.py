@@ -38,5 +38,3 @@ class Service:
     def _store_perf(self, record: PerfRecord) -> None:
         with self.store.transaction() as repo:
             repo.add_perf(record)
-
-

@@ -14,6 +14,7 @@ from crispml.domain import (
     Dataset,
     LineageNode,
     ModelVersion,
+    SourceSpec,
     Stage,
     check_name,
     parse_frames,
@@ -26,8 +27,8 @@ from crispml.steps.algorithms import get_algorithm, resolve_params
 from crispml.steps.curate import SCALED_ALGORITHMS, apply_curation, fit_curation
 from crispml.steps.prepare import MissingPolicy, fit_preparation
 from crispml.steps.train import fit
-from crispml.storage.sources import SourceSpec, read_source
-from crispml.storage.store import DATASETS, MODELS
+from crispml.storage.sources import read_source
+from crispml.storage.store import MODELS
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -102,7 +103,12 @@ class LifecycleService(Service):
 
     # -- 2. DataPreparation ---------------------------------------------------------------------
     def prepare(
-        self, dataset_ref: str, *, name: str | None = None, missing: str = "median", progress: Progress = no_progress
+        self,
+        dataset_ref: str,
+        *,
+        name: str | None = None,
+        missing: str = "median",
+        progress: Progress = no_progress,
     ) -> Dataset:
         """Algorithm-independent cleaning into a new prepared dataset, with a report of what changed."""
         try:
@@ -154,7 +160,9 @@ class LifecycleService(Service):
             parent = self.get_dataset(dataset_ref)
             if parent.stage is Stage.CURATED:
                 raise InvalidInput(f"dataset {parent.name}/{parent.version} is curated already; curate a prepared one")
-            fit_frames = list(parse_frames(frames, parent.frames) if frames else range(1, max(1, parent.frames // 2) + 1))
+            fit_frames = list(
+                parse_frames(frames, parent.frames) if frames else range(1, max(1, parent.frames // 2) + 1)
+            )
             out_name = check_name(name or f"{parent.name.removesuffix('-prep')}-cur", "dataset name")
             span.dataset = f"{parent.name}/{parent.version}"
             progress("load", 0.0)
@@ -162,7 +170,9 @@ class LifecycleService(Service):
             span.rows_in = len(frame)
             training = frame[frame[FRAME].isin(fit_frames)]
             if training.empty:
-                raise InvalidInput(f"frames {fit_frames} of {parent.name}/{parent.version} hold no rows", field="frames")
+                raise InvalidInput(
+                    f"frames {fit_frames} of {parent.name}/{parent.version} hold no rows", field="frames"
+                )
             progress("fit transform", 0.3)
             curation = fit_curation(training, parent.features, algorithm, fit_frames)
             curated = frame.copy()
@@ -234,33 +244,29 @@ class LifecycleService(Service):
             holdout = ~rows
             metrics = _training_report(model, features, x, y, frame[FRAME].to_numpy(), holdout, threshold, seed)
             progress("store model", 0.95)
-            sha, artifact_format = self.store.write_model(model)
-            try:
-                with self.store.transaction() as repo:
-                    version = ModelVersion(
-                        id=new_id("mv"),
-                        name=name,
-                        version=repo.next_model_version(name),
-                        algorithm=algorithm,
-                        params=resolved,
-                        class_weight=weight,
-                        threshold=threshold,
-                        dataset_id=dataset.id,
-                        frames=train_frames,
-                        features=tuple(features),
-                        pipeline=dataset.params.get("pipeline", []),
-                        metrics={**metrics, "seed": seed},
-                        artifact_sha256=sha,
-                        artifact_format=artifact_format,
-                        registered=False,
-                        aliases=(),
-                        created_by=self.user,
-                        created_at=now(),
-                    )
-                    repo.add_model(version)
-            except BaseException:
-                self.store.discard(MODELS, sha)
-                raise
+            staged, artifact_format = self.store.stage_model(model)
+            with self.store.committing(staged) as repo:
+                version = ModelVersion(
+                    id=new_id("mv"),
+                    name=name,
+                    version=repo.next_model_version(name),
+                    algorithm=algorithm,
+                    params=resolved,
+                    class_weight=weight,
+                    threshold=threshold,
+                    dataset_id=dataset.id,
+                    frames=train_frames,
+                    features=tuple(features),
+                    pipeline=dataset.params.get("pipeline", []),
+                    metrics={**metrics, "seed": seed},
+                    artifact_sha256=staged.sha256,
+                    artifact_format=artifact_format,
+                    registered=False,
+                    aliases=(),
+                    created_by=self.user,
+                    created_at=now(),
+                )
+                repo.add_model(version)
             span.model = version.ref
             span.rows_out = int(holdout.sum())
             progress("done", 1.0)
@@ -283,7 +289,13 @@ class LifecycleService(Service):
             rows = frame[FRAME].isin(chosen).to_numpy()
             span.rows_in = int(rows.sum())
             metrics = _training_report(
-                estimator, list(model.features), x, y, frame[FRAME].to_numpy(), rows, model.threshold,
+                estimator,
+                list(model.features),
+                x,
+                y,
+                frame[FRAME].to_numpy(),
+                rows,
+                model.threshold,
                 int(model.metrics.get("seed", 42)),
             )
             return {"model": model.ref, "algorithm": model.algorithm, **metrics}
@@ -293,16 +305,15 @@ class LifecycleService(Service):
         """Register a model version and point `alias` at it (moving the alias if it pointed elsewhere)."""
         if alias is not None:
             check_name(alias, "alias")
-        with self._perf("persist") as span:
-            with self.store.transaction() as repo:
-                model = repo.get_model(model_ref)
-                span.model = model.ref
-                # Re-check the artifact before registering: a registered model must be loadable.
-                self.store.artifacts.get_bytes(MODELS, model.artifact_sha256, _suffix(model.artifact_format))
-                repo.mark_registered(model.id)
-                if alias is not None:
-                    repo.set_alias(model, alias, self.user, now())
-                return repo.get_model(model.id)
+        with self._perf("persist") as span, self.store.transaction() as repo:
+            model = repo.get_model(model_ref)
+            span.model = model.ref
+            # Re-check the artifact before registering: a registered model must be loadable.
+            self.store.artifacts.get_bytes(MODELS, model.artifact_sha256, _suffix(model.artifact_format))
+            repo.mark_registered(model.id)
+            if alias is not None:
+                repo.set_alias(model, alias, self.user, now())
+            return repo.get_model(model.id)
 
     # -- reads ----------------------------------------------------------------------------------
     def get_dataset(self, ref: str) -> Dataset:
@@ -388,33 +399,28 @@ class LifecycleService(Service):
         source_sha256: str | None,
         parent: Dataset | None,
     ) -> Dataset:
-        # The file is written first and the row committed second; if the commit fails the file goes too.
-        sha = self.store.write_frame(frame)
-        try:
-            with self.store.transaction() as repo:
-                dataset = Dataset(
-                    id=new_id("ds"),
-                    name=name,
-                    version=repo.next_dataset_version(name),
-                    stage=stage,
-                    sha256=sha,
-                    rows=len(frame),
-                    frames=frames,
-                    target=target,
-                    columns={c: str(frame[c].dtype) for c in frame.columns},
-                    params=params,
-                    report=report,
-                    source=source,
-                    source_sha256=source_sha256,
-                    parent_id=parent.id if parent else None,
-                    created_by=self.user,
-                    created_at=now(),
-                )
-                repo.add_dataset(dataset)
-                return dataset
-        except BaseException:
-            self.store.discard(DATASETS, sha)
-            raise
+        staged = self.store.stage_frame(frame)
+        with self.store.committing(staged) as repo:
+            dataset = Dataset(
+                id=new_id("ds"),
+                name=name,
+                version=repo.next_dataset_version(name),
+                stage=stage,
+                sha256=staged.sha256,
+                rows=len(frame),
+                frames=frames,
+                target=target,
+                columns={c: str(frame[c].dtype) for c in frame.columns},
+                params=params,
+                report=report,
+                source=source,
+                source_sha256=source_sha256,
+                parent_id=parent.id if parent else None,
+                created_by=self.user,
+                created_at=now(),
+            )
+            repo.add_dataset(dataset)
+        return dataset
 
 
 def _default_name(source: SourceSpec) -> str:
@@ -483,4 +489,3 @@ def _model_or_none(repo: Any, ref: str) -> ModelVersion | None:
     except NotFound:
         return None
     return model
-

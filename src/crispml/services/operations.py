@@ -42,6 +42,6 @@ class OperationsService(Service):
             )
         return records, summaries
 
-    def sweep(self) -> int:
+    def recover_artifacts(self) -> int:
         """Delete temporaries of dead writers and unreferenced artifacts; returns how many went."""
-        return self.store.sweep()
+        return self.store.recover()

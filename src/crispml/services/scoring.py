@@ -5,19 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from crispml.domain import FRAME, RECORD_ID, ModelVersion, ScoreBatch, parse_frames
+from crispml.domain import FRAME, RECORD_ID, ModelVersion, ScoreBatch, SourceSpec, parse_frames
 from crispml.errors import Conflict, InvalidInput, NotFound
+from crispml.faults import crash_point
 from crispml.services.base import Progress, Service, new_id, no_progress, now
 from crispml.steps import ingest as ingest_step
 from crispml.steps.pipeline import apply_pipeline, input_columns, remaining_steps
 from crispml.steps.verify import verify as verify_step
-from crispml.storage.sources import SourceSpec, read_source
+from crispml.storage.sources import read_source
 
 _CHUNK = 100_000
 
@@ -116,6 +116,7 @@ class ScoringService(Service):
                 with self.store.transaction() as repo:
                     repo.add_batch(batch, request, self.user)
                     repo.add_scores(batch, result, model.threshold)
+                    crash_point("scores.before_commit")
             except Exception as exc:
                 # A concurrent retry with the same key won the race: answer with its batch.
                 if idempotency_key is not None and (replay := self._replay(idempotency_key, request)) is not None:
@@ -139,9 +140,15 @@ class ScoringService(Service):
         frame = self.store.read_frame(dataset.sha256)
         frame = frame[frame[FRAME].isin(chosen)].reset_index(drop=True)
         if frame.empty:
-            raise InvalidInput(f"frames {list(chosen)} of {dataset.name}/{dataset.version} hold no rows", field="frames")
+            raise InvalidInput(
+                f"frames {list(chosen)} of {dataset.name}/{dataset.version} hold no rows", field="frames"
+            )
         features = apply_pipeline(frame, steps, list(model.features))
-        return frame[[RECORD_ID, FRAME]], features, f"{dataset.name}/{dataset.version} frames {_frames_text(chosen)}"
+        return (
+            frame[[RECORD_ID, FRAME]],
+            features,
+            f"{dataset.name}/{dataset.version} frames {_frames_text(chosen)}",
+        )
 
     def _record_inputs(self, model: ModelVersion, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Record ids (and frames, when given) beside the model's feature matrix for raw records."""
@@ -242,7 +249,9 @@ class ScoringService(Service):
             for row in rows:
                 training = by_ref[row["model"]].metrics
                 reference = (
-                    training.get("overall") if row["frame"] == "all" else training.get("per_frame", {}).get(str(row["frame"]))
+                    training.get("overall")
+                    if row["frame"] == "all"
+                    else training.get("per_frame", {}).get(str(row["frame"]))
                 )
                 row["report_roc_auc"] = reference.get("roc_auc") if reference else None
                 row["report_pr_auc"] = reference.get("pr_auc") if reference else None
@@ -276,7 +285,8 @@ def _label_frame(raw: pd.DataFrame, id_column: str, label_column: str) -> pd.Dat
     for column in (id_column, label_column):
         if column not in raw.columns:
             raise InvalidInput(
-                f"labels lack column {column!r}; they have {', '.join(map(str, raw.columns[:20]))}", field=column
+                f"labels lack column {column!r}; they have {', '.join(map(str, raw.columns[:20]))}",
+                field=column,
             )
     ids = raw[id_column]
     if ids.isna().any():
@@ -305,5 +315,3 @@ def _frames_text(frames: tuple[int, ...]) -> str:
     if list(frames) == list(range(frames[0], frames[-1] + 1)):
         return f"{frames[0]}-{frames[-1]}" if len(frames) > 1 else str(frames[0])
     return ",".join(map(str, frames))
-
-

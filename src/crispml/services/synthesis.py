@@ -32,9 +32,10 @@ def write_synthetic(out: Path, rows: int, seed: int = 42) -> Path:
         elif suffix == ".csv":
             pa_csv.write_csv(table, temporary)
         else:
-            with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive, archive.open(
-                "creditcard.csv", "w", force_zip64=True
-            ) as member:
+            with (
+                zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+                archive.open("creditcard.csv", "w", force_zip64=True) as member,
+            ):
                 pa_csv.write_csv(table, member)
         os.replace(temporary, out)
     finally:

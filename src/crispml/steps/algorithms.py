@@ -52,20 +52,58 @@ def _lgbm(params: dict[str, Any], weight: float, seed: int) -> Estimator:
     return LGBMClassifier(class_weight={0: 1.0, 1: weight}, random_state=seed, verbose=-1, **params)
 
 
-_TREE_PARAMS = frozenset({
-    "n_estimators", "criterion", "max_depth", "min_samples_split", "min_samples_leaf", "max_features",
-    "max_leaf_nodes", "min_impurity_decrease", "bootstrap", "max_samples", "n_jobs", "ccp_alpha",
-})
-_HGB_PARAMS = frozenset({
-    "learning_rate", "max_iter", "max_leaf_nodes", "max_depth", "min_samples_leaf", "l2_regularization",
-    "max_features", "max_bins", "early_stopping", "validation_fraction", "n_iter_no_change", "tol",
-})
+_TREE_PARAMS = frozenset(
+    {
+        "n_estimators",
+        "criterion",
+        "max_depth",
+        "min_samples_split",
+        "min_samples_leaf",
+        "max_features",
+        "max_leaf_nodes",
+        "min_impurity_decrease",
+        "bootstrap",
+        "max_samples",
+        "n_jobs",
+        "ccp_alpha",
+    }
+)
+_HGB_PARAMS = frozenset(
+    {
+        "learning_rate",
+        "max_iter",
+        "max_leaf_nodes",
+        "max_depth",
+        "min_samples_leaf",
+        "l2_regularization",
+        "max_features",
+        "max_bins",
+        "early_stopping",
+        "validation_fraction",
+        "n_iter_no_change",
+        "tol",
+    }
+)
 _LOGREG_PARAMS = frozenset({"C", "l1_ratio", "tol", "max_iter", "solver", "fit_intercept"})
-_LGBM_PARAMS = frozenset({
-    "n_estimators", "learning_rate", "num_leaves", "max_depth", "min_child_samples", "min_child_weight",
-    "min_split_gain", "subsample", "subsample_freq", "colsample_bytree", "reg_alpha", "reg_lambda",
-    "max_delta_step", "max_bin", "n_jobs",
-})
+_LGBM_PARAMS = frozenset(
+    {
+        "n_estimators",
+        "learning_rate",
+        "num_leaves",
+        "max_depth",
+        "min_child_samples",
+        "min_child_weight",
+        "min_split_gain",
+        "subsample",
+        "subsample_freq",
+        "colsample_bytree",
+        "reg_alpha",
+        "reg_lambda",
+        "max_delta_step",
+        "max_bin",
+        "n_jobs",
+    }
+)
 
 ALGORITHMS: dict[str, Algorithm] = {
     a.name: a
@@ -82,15 +120,28 @@ ALGORITHMS: dict[str, Algorithm] = {
             "lgbm",
             "LightGBM gradient boosting",
             {
-                "n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20,
-                "min_child_weight": 1.0, "reg_lambda": 5.0, "max_delta_step": 1.0, "subsample": 0.8,
-                "subsample_freq": 1, "colsample_bytree": 0.8, "n_jobs": 2,
+                "n_estimators": 300,
+                "learning_rate": 0.05,
+                "num_leaves": 31,
+                "min_child_samples": 20,
+                "min_child_weight": 1.0,
+                "reg_lambda": 5.0,
+                "max_delta_step": 1.0,
+                "subsample": 0.8,
+                "subsample_freq": 1,
+                "colsample_bytree": 0.8,
+                "n_jobs": 2,
             },
             _lgbm,
             _LGBM_PARAMS,
         ),
-        Algorithm("logreg", "logistic regression (scikit-learn)", {"C": 1.0, "max_iter": 1000}, _logreg,
-                  _LOGREG_PARAMS),
+        Algorithm(
+            "logreg",
+            "logistic regression (scikit-learn)",
+            {"C": 1.0, "max_iter": 1000},
+            _logreg,
+            _LOGREG_PARAMS,
+        ),
     )
 }
 
@@ -144,8 +195,16 @@ def _validate(name: str, estimator: Estimator, params: dict[str, Any]) -> None:
             raise InvalidInput(f"invalid parameter for {name}: {exc}", field="params") from exc
         return
     # LightGBM validates late, inside fit; check the obvious ranges here so bad input fails fast.
-    positive = {"n_estimators", "learning_rate", "num_leaves", "min_child_samples", "max_bin", "subsample",
-                "colsample_bytree", "subsample_freq"}
+    positive = {
+        "n_estimators",
+        "learning_rate",
+        "num_leaves",
+        "min_child_samples",
+        "max_bin",
+        "subsample",
+        "colsample_bytree",
+        "subsample_freq",
+    }
     for key, value in params.items():
         if key == "n_jobs" or key == "max_depth":
             if not isinstance(value, int):
@@ -153,7 +212,7 @@ def _validate(name: str, estimator: Estimator, params: dict[str, Any]) -> None:
             continue
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise InvalidInput(f"parameter {key} of {name} must be a number, got {value!r}", field=key)
-        if key in positive and value <= 0 or value < 0:
+        if (key in positive and value <= 0) or value < 0:
             raise InvalidInput(f"parameter {key} of {name} must be positive, got {value!r}", field=key)
         if key in {"subsample", "colsample_bytree"} and value > 1:
             raise InvalidInput(f"parameter {key} of {name} must be at most 1, got {value!r}", field=key)

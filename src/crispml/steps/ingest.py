@@ -21,12 +21,14 @@ def check_columns(frame: pd.DataFrame, target: str, key: str | None, time_column
         raise InvalidInput(f"column {FRAME!r} is reserved for time frames; rename it in the source", field=FRAME)
     if RECORD_ID in columns and key != RECORD_ID:
         raise InvalidInput(
-            f"column {RECORD_ID!r} is reserved; pass --key {RECORD_ID} to use it as the record key", field=RECORD_ID
+            f"column {RECORD_ID!r} is reserved; pass --key {RECORD_ID} to use it as the record key",
+            field=RECORD_ID,
         )
     values = pd.unique(frame[target].dropna())
-    if len(values) > 2 or not set(np.asarray(values).tolist()) <= {0, 1, True, False}:
+    if len(values) > 2 or not set(np.asarray(values).tolist()) <= {0, 1}:
         raise InvalidInput(
-            f"target column {target!r} must hold 0 and 1 only; found {sorted(map(str, values))[:5]}", field=target
+            f"target column {target!r} must hold 0 and 1 only; found {sorted(map(str, values))[:5]}",
+            field=target,
         )
 
 

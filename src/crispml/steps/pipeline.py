@@ -54,7 +54,9 @@ def _features_of(data: pd.DataFrame, features: list[str]) -> pd.DataFrame:
             converted = pd.to_numeric(frame[column], errors="coerce")
             bad = converted.isna() & frame[column].notna()
             if bad.any():
-                raise InvalidInput(f"column {column!r} must be numeric; got {frame[column][bad].iloc[0]!r}", field=column)
+                raise InvalidInput(
+                    f"column {column!r} must be numeric; got {frame[column][bad].iloc[0]!r}", field=column
+                )
             frame = frame.assign(**{column: converted})
     if frame.isna().any().any():
         column = str(frame.columns[frame.isna().any()][0])

@@ -17,8 +17,18 @@ FEATURES = [f"V{i}" for i in range(1, 29)]
 
 # Components that carry the fraud signal and the direction each moves in (as in the public set,
 # where V14, V17, V12 and V10 are the strongest).
-_SIGNAL = {"V14": -1.0, "V17": -0.9, "V12": -0.9, "V10": -0.7, "V16": -0.6, "V3": -0.6, "V11": 0.6,
-           "V4": 0.6, "V7": -0.5, "V2": 0.4}
+_SIGNAL = {
+    "V14": -1.0,
+    "V17": -0.9,
+    "V12": -0.9,
+    "V10": -0.7,
+    "V16": -0.6,
+    "V3": -0.6,
+    "V11": 0.6,
+    "V4": 0.6,
+    "V7": -0.5,
+    "V2": 0.4,
+}
 _HIDDEN_FRAUD_SHARE = 0.05
 
 

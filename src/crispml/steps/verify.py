@@ -40,8 +40,17 @@ def _summarize(model: str, frame: Any, group: pd.DataFrame) -> dict[str, Any]:
         "unlabelled": len(group) - len(labelled),
     }
     if labelled.empty:
-        row.update({"positives": 0, "roc_auc": None, "pr_auc": None, "precision": None, "recall": None,
-                    "f1": None, "confusion": None})
+        row.update(
+            {
+                "positives": 0,
+                "roc_auc": None,
+                "pr_auc": None,
+                "precision": None,
+                "recall": None,
+                "f1": None,
+                "confusion": None,
+            }
+        )
         return row
     threshold = float(labelled["threshold"].iloc[-1])
     metrics = kpis(labelled["label"].astype("int64").to_numpy(), labelled["score"].to_numpy(), threshold)

@@ -1,8 +1,12 @@
 """Content-addressed artifact folder: datasets (Parquet) and models, each named by its sha256.
 
-Files are written to a temporary name in the same folder, fsynced and renamed into place, so a reader
-never sees half a file. The sha256 is checked on every read. A temporary file whose writer died, or a
-file no database row references, is swept by `sweep`.
+Writing is two-phase so that a crash at any moment leaves nothing half-done:
+1. `stage` writes the bytes to a temporary file marked with the writer's pid and hashes them;
+2. the caller commits the database row that references the sha256, then `promote`s the file to its
+   content address (or `drop`s it if the commit failed).
+`recover` runs at start-up: a staged file whose writer is dead is promoted when a committed row
+references its hash (the crash fell between commit and rename) and deleted otherwise. The sha256 is
+checked on every read.
 """
 
 from __future__ import annotations
@@ -10,13 +14,22 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 from crispml.errors import IntegrityFailure, NotFound
 
 _CHUNK = 1 << 20
-TMP_MARK = ".tmp-"
+STAGED_MARK = ".staged-"
+
+
+@dataclass(frozen=True)
+class Staged:
+    kind: str
+    sha256: str
+    path: Path
+    suffix: str
 
 
 def sha256_file(path: Path) -> str:
@@ -33,50 +46,41 @@ class ArtifactStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def _folder(self, kind: str) -> Path:
-        folder = self.root / kind
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-
     def path(self, kind: str, sha256: str, suffix: str) -> Path:
         return self.root / kind / f"{sha256}{suffix}"
 
-    def temporary(self, kind: str, suffix: str) -> Path:
-        """A fresh temporary path in the kind's folder, marked with this process's id."""
-        return self._folder(kind) / f"{TMP_MARK}{os.getpid()}-{time.monotonic_ns()}{suffix}"
-
-    def commit(self, kind: str, temporary: Path, suffix: str) -> tuple[str, Path]:
-        """Hash a finished temporary file and move it to its content address; returns (sha256, path)."""
-        with temporary.open("rb") as handle:
-            os.fsync(handle.fileno())
-        sha = sha256_file(temporary)
-        final = self.path(kind, sha, suffix)
-        os.replace(temporary, final)
-        return sha, final
-
-    def write(self, kind: str, suffix: str, fill: Callable[[Path], None]) -> tuple[str, Path]:
-        """Let `fill` write a temporary file, then commit it; on any failure nothing is left behind."""
-        temporary = self.temporary(kind, suffix)
+    def stage(self, kind: str, suffix: str, fill: Callable[[Path], object]) -> Staged:
+        """Let `fill` write a new file, fsync and hash it; on failure nothing is left behind."""
+        folder = self.root / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{STAGED_MARK}{os.getpid()}-{time.monotonic_ns()}{suffix}"
         try:
-            fill(temporary)
-            return self.commit(kind, temporary, suffix)
+            fill(path)
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+            return Staged(kind, sha256_file(path), path, suffix)
         except BaseException:
-            temporary.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
             raise
 
-    def put_bytes(self, kind: str, suffix: str, data: bytes) -> tuple[str, Path]:
-        return self.write(kind, suffix, lambda path: path.write_bytes(data))
+    def stage_bytes(self, kind: str, suffix: str, data: bytes) -> Staged:
+        return self.stage(kind, suffix, lambda path: path.write_bytes(data))
+
+    def promote(self, staged: Staged) -> Path:
+        """Move a staged file to its content address (an identical file may already be there)."""
+        final = self.path(staged.kind, staged.sha256, staged.suffix)
+        os.replace(staged.path, final)
+        return final
+
+    def drop(self, staged: Staged) -> None:
+        staged.path.unlink(missing_ok=True)
 
     def verified_path(self, kind: str, sha256: str, suffix: str) -> Path:
         """The path of an artifact after checking its content still hashes to `sha256`."""
         path = self.path(kind, sha256, suffix)
         if not path.exists():
             raise NotFound(f"artifact {kind}/{sha256}{suffix} is missing from {self.root}")
-        actual = sha256_file(path)
-        if actual != sha256:
-            raise IntegrityFailure(
-                f"artifact {kind}/{sha256}{suffix} was modified: its sha256 is now {actual}; refusing to load it"
-            )
+        _check(kind, sha256, suffix, sha256_file(path))
         return path
 
     def get_bytes(self, kind: str, sha256: str, suffix: str) -> bytes:
@@ -85,39 +89,42 @@ class ArtifactStore:
         if not path.exists():
             raise NotFound(f"artifact {kind}/{sha256}{suffix} is missing from {self.root}")
         data = path.read_bytes()
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != sha256:
-            raise IntegrityFailure(
-                f"artifact {kind}/{sha256}{suffix} was modified: its sha256 is now {actual}; refusing to load it"
-            )
+        _check(kind, sha256, suffix, hashlib.sha256(data).hexdigest())
         return data
 
-    def remove(self, kind: str, sha256: str, suffix: str) -> None:
-        self.path(kind, sha256, suffix).unlink(missing_ok=True)
+    def recover(self, referenced: Collection[str], *, orphan_age_s: float = 3600.0) -> list[Path]:
+        """Finish or undo the writes of dead writers; delete old files no row references.
 
-    def sweep(self, referenced: Iterable[str], *, min_age_s: float = 3600.0) -> list[Path]:
-        """Delete temporaries of dead writers, and unreferenced artifacts older than `min_age_s`.
-
-        The age guard keeps a file another process has just written, but not yet recorded, safe.
+        Returns the paths removed. Files of live writers, and unreferenced files younger than
+        `orphan_age_s`, are left alone: another process may be about to commit their row.
         """
-        keep = set(referenced)
         removed: list[Path] = []
         if not self.root.exists():
             return removed
         now = time.time()
         for path in self.root.glob("*/*"):
             name = path.name
-            if name.startswith(TMP_MARK):
-                pid = int(name[len(TMP_MARK) :].split("-", 1)[0] or 0)
-                if _alive(pid) and pid != os.getpid():
+            if name.startswith(STAGED_MARK):
+                writer, _, suffix = name[len(STAGED_MARK) :].partition(".")
+                pid = int(writer.split("-", 1)[0] or 0)
+                if pid == os.getpid() or _alive(pid):
                     continue
-                if pid == os.getpid():
+                sha = sha256_file(path)
+                if sha in referenced:  # the row was committed, the rename was not: finish it
+                    os.replace(path, path.with_name(f"{sha}.{suffix}"))
                     continue
-            elif name.split(".", 1)[0] in keep or now - path.stat().st_mtime < min_age_s:
+            elif name.split(".", 1)[0] in referenced or now - path.stat().st_mtime < orphan_age_s:
                 continue
             path.unlink(missing_ok=True)
             removed.append(path)
         return removed
+
+
+def _check(kind: str, sha256: str, suffix: str, actual: str) -> None:
+    if actual != sha256:
+        raise IntegrityFailure(
+            f"artifact {kind}/{sha256}{suffix} was modified: its sha256 is now {actual}; refusing to load it"
+        )
 
 
 def _alive(pid: int) -> bool:

@@ -186,7 +186,16 @@ class Repository:
             [threshold] * len(scores),
             [batch.created_at] * len(scores),
         ]
-        names = ("batch_id", "record_id", "model_version_id", "frame", "score", "decision", "threshold", "scored_at")
+        names = (
+            "batch_id",
+            "record_id",
+            "model_version_id",
+            "frame",
+            "score",
+            "decision",
+            "threshold",
+            "scored_at",
+        )
         raw = self.connection.connection.driver_connection
         if self.dialect == "postgresql":
             self._copy(raw, "scores", names, scores, batch, threshold)
@@ -202,7 +211,13 @@ class Repository:
             cursor.close()
 
     def _copy(
-        self, raw: Any, table: str, names: Sequence[str], scores: pd.DataFrame, batch: ScoreBatch, threshold: float
+        self,
+        raw: Any,
+        table: str,
+        names: Sequence[str],
+        scores: pd.DataFrame,
+        batch: ScoreBatch,
+        threshold: float,
     ) -> None:
         # COPY in CSV form is PostgreSQL's fastest bulk path; the frame is built column-wise by pandas.
         out = pd.DataFrame(
@@ -219,9 +234,10 @@ class Repository:
         )
         buffer = io.StringIO()
         out.to_csv(buffer, header=False, index=False, float_format="%.17g")
-        with raw.cursor() as cursor, cursor.copy(
-            f"COPY {table} ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)"
-        ) as copy:
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)") as copy,
+        ):
             copy.write(buffer.getvalue())
 
     def batch_scores(self, batch_id: str) -> pd.DataFrame:
@@ -259,8 +275,14 @@ class Repository:
     # -- labels ---------------------------------------------------------------------------------
     def upsert_labels(self, labels: pd.DataFrame, source: str, import_id: str, user: str, at: datetime) -> None:
         rows = [
-            {"record_id": r, "label": int(v), "source": source, "import_id": import_id, "labelled_by": user,
-             "labelled_at": at}
+            {
+                "record_id": r,
+                "label": int(v),
+                "source": source,
+                "import_id": import_id,
+                "labelled_by": user,
+                "labelled_at": at,
+            }
             for r, v in zip(labels["record_id"].astype(str).tolist(), labels["label"].tolist(), strict=True)
         ]
         dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
@@ -403,4 +425,3 @@ def _batch(row: Any) -> ScoreBatch:
         rows=row["rows"],
         created_at=row["created_at"],
     )
-

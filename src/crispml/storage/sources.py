@@ -18,24 +18,9 @@ import pyarrow.parquet as pq
 from sqlalchemy import MetaData, Table, create_engine, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from crispml.domain import SourceSpec, redact_url
 from crispml.errors import InvalidInput, NotFound
 from crispml.storage.artifacts import sha256_file
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """Where raw data comes from: a file path, or a SQLAlchemy URL with a table or a query."""
-
-    path: str | None = None
-    url: str | None = None
-    table: str | None = None
-    query: str | None = None
-
-    def describe(self) -> str:
-        if self.path:
-            return self.path
-        what = f"table {self.table}" if self.table else f"query {self.query!r}"
-        return f"{_redact(self.url or '')} {what}"
 
 
 @dataclass(frozen=True)
@@ -87,14 +72,14 @@ def _read_sql(spec: SourceSpec) -> RawData:
     try:
         engine = create_engine(spec.url)
     except (SQLAlchemyError, ValueError) as exc:
-        raise InvalidInput(f"cannot use database URL {_redact(spec.url)}: {exc}", field="url") from exc
+        raise InvalidInput(f"cannot use database URL {redact_url(spec.url)}: {exc}", field="url") from exc
     try:
         with engine.connect() as connection:
             if spec.table:
                 schema, _, name = spec.table.rpartition(".")
                 known = inspect(connection).get_table_names(schema=schema or None)
                 if name not in known:
-                    raise NotFound(f"table {spec.table!r} does not exist in {_redact(spec.url)}")
+                    raise NotFound(f"table {spec.table!r} does not exist in {redact_url(spec.url)}")
                 # Reflection builds the statement from the catalogue's own names, not from user text.
                 table = Table(name, MetaData(), autoload_with=connection, schema=schema or None)
                 frame = pd.read_sql(select(table), connection)
@@ -114,13 +99,3 @@ def _read_sql(spec: SourceSpec) -> RawData:
         raise InvalidInput(f"{spec.describe()} returned no rows", field="source")
     digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
     return RawData(frame, spec.describe(), digest)
-
-
-def _redact(url: str) -> str:
-    """Hide a password in a URL before it reaches a message or the lineage."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
-    return url

@@ -12,8 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
+from crispml.faults import crash_point
 from crispml.storage import model_codec
-from crispml.storage.artifacts import ArtifactStore
+from crispml.storage.artifacts import ArtifactStore, Staged
 from crispml.storage.repositories import Repository
 
 DATASETS = "datasets"
@@ -35,22 +36,20 @@ class Store:
             yield Repository(connection)
 
     # -- datasets -------------------------------------------------------------------------------
-    def write_frame(self, frame: pd.DataFrame) -> str:
-        """Store a dataset's rows as Parquet under their sha256; returns the sha256."""
+    def stage_frame(self, frame: pd.DataFrame) -> Staged:
+        """Write a dataset's rows as Parquet; promote it after its row is committed."""
         table = pa.Table.from_pandas(frame, preserve_index=False)
-        sha, _ = self.artifacts.write(DATASETS, PARQUET, lambda path: pq.write_table(table, path))
-        return sha
+        return self.artifacts.stage(DATASETS, PARQUET, lambda path: pq.write_table(table, path))
 
     def read_frame(self, sha256: str, columns: list[str] | None = None) -> pd.DataFrame:
         path = self.artifacts.verified_path(DATASETS, sha256, PARQUET)
         return pq.read_table(path, columns=columns).to_pandas()
 
     # -- models ---------------------------------------------------------------------------------
-    def write_model(self, model: Any) -> tuple[str, str]:
-        """Store a fitted model in a safe format; returns (sha256, format)."""
+    def stage_model(self, model: Any) -> tuple[Staged, str]:
+        """Serialise a fitted model in a safe format; returns (staged file, format)."""
         data, artifact_format = model_codec.encode(model)
-        sha, _ = self.artifacts.put_bytes(MODELS, model_codec.SUFFIX[artifact_format], data)
-        return sha, artifact_format
+        return self.artifacts.stage_bytes(MODELS, model_codec.SUFFIX[artifact_format], data), artifact_format
 
     def read_model(self, sha256: str, artifact_format: str) -> Any:
         """Load (once per process) a model whose bytes hash to `sha256`."""
@@ -62,17 +61,22 @@ class Store:
                 self._models[sha256] = cached
             return cached
 
-    def discard(self, kind: str, sha256: str) -> None:
-        """Remove an artifact a failed call wrote, unless some committed row references the same bytes."""
-        with self.transaction() as repo:
-            if sha256 in repo.referenced_artifacts():
-                return
-        suffixes = [PARQUET] if kind == DATASETS else list(model_codec.SUFFIX.values())
-        for suffix in suffixes:
-            self.artifacts.remove(kind, sha256, suffix)
+    # -- two-phase writes -----------------------------------------------------------------------
+    @contextmanager
+    def committing(self, staged: Staged) -> Iterator[Repository]:
+        """A transaction whose commit makes `staged` permanent; if it fails the file goes too."""
+        try:
+            with self.transaction() as repo:
+                yield repo
+                crash_point(f"{staged.kind}.before_commit")
+        except BaseException:
+            self.artifacts.drop(staged)
+            raise
+        crash_point(f"{staged.kind}.before_promote")
+        self.artifacts.promote(staged)
 
-    def sweep(self) -> int:
-        """Remove temporaries of dead writers and old unreferenced artifacts; returns how many."""
+    def recover(self) -> int:
+        """Finish or undo writes of dead processes and remove old orphans; returns files removed."""
         with self.transaction() as repo:
             referenced = repo.referenced_artifacts()
-        return len(self.artifacts.sweep(referenced))
+        return len(self.artifacts.recover(referenced))

@@ -1,0 +1,41 @@
+# Two commands do all the set-up on a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench install clean
+
+$(BIN)/crispml: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test-installed: $(BIN)/crispml
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(BIN)/crispml
+
+## Run the reference scenario on the full 284,807 rows (SQLite and a folder under CRISPML_HOME).
+demo: $(BIN)/crispml
+	$(BIN)/crispml demo
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## Lint, type-check, check the layering, then run the tests on SQLite and PostgreSQL.
+test: $(VENV)/.test-installed lint
+	scripts/ensure-postgres
+	$(BIN)/pytest -q
+
+## Benchmarks beside their bare baselines; JSON results under bench/results/.
+bench: $(VENV)/.test-installed
+	scripts/ensure-postgres
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,90 @@
+"""Shared fixtures: every service test runs on the embedded SQLite store and on real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+import crispml
+from crispml.container import Container
+from crispml.services.synthesis import write_synthetic
+
+POSTGRES_ADMIN_URL = os.environ.get("CRISPML_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+SMALL_ROWS = 24_000
+
+
+def _admin_engine():  # type: ignore[no-untyped-def]
+    return create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def small_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 24,000-row synthetic credit-card file (about 41 frauds), written once per test run."""
+    path = tmp_path_factory.mktemp("data") / "creditcard.csv"
+    write_synthetic(path, SMALL_ROWS)
+    return path
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"crispml_test_{uuid.uuid4().hex[:10]}"
+    admin = _admin_engine()
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str | None:
+    if backend == "sqlite":
+        return None  # the embedded default under CRISPML_HOME
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def cml(home: Path, database_url: str | None) -> Iterator[Container]:
+    """crispml's Python API on a fresh store."""
+    with crispml.connect(home=home, database_url=database_url, user="tester") as container:
+        yield container
+
+
+FAST_RF = {"n_estimators": 20}
+
+
+@pytest.fixture
+def trained(cml: Container, small_csv: Path) -> Container:
+    """The reference chain up to a persisted champion: ingest, prepare, curate, train rf, persist."""
+    raw = cml.ingest(crispml_source(small_csv), name="ccf")
+    prepared = cml.prepare(raw.id)
+    curated = cml.curate(prepared.id, algorithm="rf", frames="1-6")
+    model = cml.train(curated.id, algorithm="rf", frames="1-6", weight=10, name="fraud", params=FAST_RF)
+    cml.persist(model.ref, alias="champion")
+    return cml
+
+
+def crispml_source(path: Path):  # type: ignore[no-untyped-def]
+    from crispml.domain import SourceSpec
+
+    return SourceSpec(path=str(path))
