@@ -1,0 +1,129 @@
+"""Scoring-side methods through the Python API: the ledger, late labels and verification."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crispml.container import Container
+from crispml.domain import FRAME, RECORD_ID
+from crispml.errors import Conflict, InvalidInput
+from tests.conftest import SMALL_ROWS
+
+HALF = SMALL_ROWS // 2
+
+
+def count_scores(cml: Container) -> int:
+    with cml.store.transaction() as repo:
+        return repo.count_scores()
+
+
+def test_dataset_scores_are_persisted_before_they_are_returned(trained: Container) -> None:
+    result = trained.score("fraud@champion", dataset="ccf", frames="7-12")
+    assert result.batch.model_ref == "fraud/1" and result.batch.rows == HALF
+    assert count_scores(trained) == HALF
+    scores = result.scores
+    assert scores[RECORD_ID].is_unique and set(scores["frame"]) == set(range(7, 13))
+    assert ((scores["score"] >= 0) & (scores["score"] <= 1)).all()
+    assert (scores["decision"] == (scores["score"] >= 0.5)).all()
+    with trained.store.transaction() as repo:
+        stored = repo.batch_scores(result.batch.id)
+    assert stored[RECORD_ID].tolist() == scores[RECORD_ID].tolist()
+    assert np.allclose(stored["score"].to_numpy(), scores["score"].to_numpy())
+
+
+def test_raw_and_curated_datasets_score_alike(trained: Container) -> None:
+    from_raw = trained.score("fraud/1", dataset="ccf", frames="7").scores
+    from_curated = trained.score("fraud/1", dataset="ccf-cur", frames="7").scores
+    merged = from_raw.merge(from_curated, on=RECORD_ID)
+    assert len(merged) == len(from_curated) > 0
+    assert np.allclose(merged["score_x"], merged["score_y"])
+
+
+def test_records_and_files_score_like_the_dataset(trained: Container, small_csv: Path, tmp_path: Path) -> None:
+    raw = pd.read_csv(small_csv)
+    frame7 = trained.score("fraud@champion", dataset="ccf", frames="7").scores.set_index(RECORD_ID)
+    sample = raw.iloc[HALF : HALF + 50]
+    records = sample.drop(columns="Class").to_dict("records")
+    from_records = trained.score("fraud@champion", records=records).scores.set_index(RECORD_ID)
+    assert set(from_records.index) <= set(frame7.index)  # content-derived ids meet the dataset's
+    assert np.allclose(from_records["score"], frame7.loc[from_records.index, "score"])
+    assert from_records["frame"].isna().all()
+    path = tmp_path / "new.csv"
+    sample.to_csv(path, index=False)
+    from_file = trained.score("fraud@champion", file=str(path)).scores.set_index(RECORD_ID)
+    assert np.allclose(from_file.loc[from_records.index, "score"], from_records["score"])
+
+
+def test_explicit_record_ids_are_kept(trained: Container, small_csv: Path) -> None:
+    records = pd.read_csv(small_csv).head(3).drop(columns="Class")
+    records.insert(0, RECORD_ID, ["a-1", "a-2", "a-3"])
+    result = trained.score("fraud@champion", records=records.to_dict("records"))
+    assert result.scores[RECORD_ID].tolist() == ["a-1", "a-2", "a-3"]
+
+
+def test_idempotency_key_never_writes_twice(trained: Container) -> None:
+    first = trained.score("fraud@champion", dataset="ccf", frames="7", idempotency_key="nightly-7")
+    again = trained.score("fraud@champion", dataset="ccf", frames="7", idempotency_key="nightly-7")
+    assert again.replayed and not first.replayed
+    assert again.batch.id == first.batch.id
+    assert count_scores(trained) == len(first.scores)
+    assert np.allclose(again.scores["score"].to_numpy(), first.scores["score"].to_numpy())
+    with pytest.raises(Conflict, match="nightly-7"):
+        trained.score("fraud@champion", dataset="ccf", frames="8", idempotency_key="nightly-7")
+    assert count_scores(trained) == len(first.scores)
+
+
+def test_labels_from_a_dataset_and_unknown_ids_are_counted(trained: Container, tmp_path: Path) -> None:
+    trained.score("fraud@champion", dataset="ccf", frames="7-12")
+    imported = trained.label(dataset="ccf", frames="7-12")
+    assert imported.imported == HALF and imported.unknown == 0
+    rows = trained.lifecycle.dataset_frame("ccf")
+    assert imported.positives == int(rows[rows[FRAME] >= 7]["Class"].sum())
+    path = tmp_path / "late.csv"
+    pd.DataFrame(
+        {"record_id": ["never-scored-1", "never-scored-2", rows[RECORD_ID].iloc[-1]], "label": [1, 0, 1]}
+    ).to_csv(path, index=False)
+    late = trained.label(file=str(path))
+    assert (late.imported, late.unknown) == (3, 2)
+    assert sorted(late.unknown_sample) == ["never-scored-1", "never-scored-2"]
+    with trained.store.transaction() as repo:
+        assert repo.count_labels() == HALF + 2  # the known record was upserted, not duplicated
+
+
+def test_labels_with_bad_values_are_refused(trained: Container, tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    pd.DataFrame({"id": ["a"], "truth": ["yes"]}).to_csv(path, index=False)
+    with pytest.raises(InvalidInput, match="lack column 'record_id'"):
+        trained.label(file=str(path))
+    with pytest.raises(InvalidInput, match="'truth' must hold 0 or 1"):
+        trained.label(file=str(path), id_column="id", label_column="truth")
+
+
+def test_verify_joins_ledger_and_labels_per_frame(trained: Container) -> None:
+    trained.score("fraud@champion", dataset="ccf", frames="7-12")
+    before = trained.verify("fraud@champion", frames="7-12").rows
+    assert [r["frame"] for r in before] == [7, 8, 9, 10, 11, 12, "all"]
+    assert all(r["labelled"] == 0 and r["unlabelled"] == r["scored"] for r in before)
+    trained.label(dataset="ccf", frames="7-9")
+    rows = {r["frame"]: r for r in trained.verify("fraud@champion", frames="7-12").rows}
+    assert rows[7]["labelled"] == rows[7]["scored"] == SMALL_ROWS // 12 and rows[10]["labelled"] == 0
+    assert rows["all"]["scored"] == HALF and rows["all"]["labelled"] == HALF // 2
+    # With all truth in, verification reproduces the training report on the same frames.
+    trained.label(dataset="ccf", frames="10-12")
+    model = trained.lifecycle.get_model("fraud@champion")
+    for row in trained.verify("fraud@champion", frames="7-12").rows:
+        reference = model.metrics["overall"] if row["frame"] == "all" else model.metrics["per_frame"][str(row["frame"])]
+        assert row["report_roc_auc"] == reference["roc_auc"]
+        assert row["roc_auc"] == pytest.approx(reference["roc_auc"])
+        assert row["confusion"] == reference["confusion"]
+
+
+def test_verify_counts_a_rescored_record_once(trained: Container) -> None:
+    trained.score("fraud@champion", dataset="ccf", frames="7")
+    trained.score("fraud@champion", dataset="ccf", frames="7")
+    rows = trained.verify("fraud@champion", frames="7").rows
+    assert rows[0]["scored"] == SMALL_ROWS // 12
