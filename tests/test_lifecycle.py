@@ -12,7 +12,7 @@ from sqlalchemy import create_engine
 
 from crispml.container import Container
 from crispml.domain import FRAME, RECORD_ID, SourceSpec, Stage
-from crispml.errors import InvalidInput, NotFound
+from crispml.errors import Conflict, InvalidInput, NotFound
 from tests.conftest import FAST_RF, SMALL_ROWS
 
 
@@ -192,3 +192,10 @@ def test_perf_records_every_method_with_outcome(trained: Container) -> None:
     assert ingest.duration_s > 0 and ingest.peak_rss_mb > 10 and ingest.gc_runs >= 0
     failed = next(r for r in records if r.method == "prepare" and r.outcome == "error")
     assert "does-not-exist" in (failed.error or "")
+
+
+def test_a_dataset_name_keeps_one_stage(cml: Container, small_csv: Path) -> None:
+    raw = cml.ingest(source(small_csv), name="ccf")
+    with pytest.raises(Conflict, match="'ccf' is taken by raw datasets"):
+        cml.prepare(raw.id, name="ccf")
+    assert [d.name for d in cml.lifecycle.list_datasets()] == ["ccf"]

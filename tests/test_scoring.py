@@ -127,3 +127,11 @@ def test_verify_counts_a_rescored_record_once(trained: Container) -> None:
     trained.score("fraud@champion", dataset="ccf", frames="7")
     rows = trained.verify("fraud@champion", frames="7").rows
     assert rows[0]["scored"] == SMALL_ROWS // 12
+
+
+def test_record_ids_that_look_like_numbers_stay_text(trained: Container, tmp_path: Path) -> None:
+    path = tmp_path / "truth.csv"
+    path.write_text("record_id,label\n12e45,1\n007,0\n")
+    report = trained.label(file=str(path))
+    assert sorted(report.unknown_sample) == ["007", "12e45"]
+    assert trained.verify("fraud@champion").rows == []  # nothing scored yet: no rows, and no error

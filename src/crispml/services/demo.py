@@ -42,8 +42,10 @@ def run_demo(
     """Run every method once; `step(title)` returns the progress callback for that step."""
     source = data_dir / f"creditcard-{rows}.csv"
     if not source.exists():
-        step("synthesize")("write", 0.0)
+        progress = step("synthesize")
+        progress("write", 0.0)
         write_synthetic(source, rows)
+        progress("done", 1.0)
     raw = lifecycle.ingest(SourceSpec(path=str(source)), name="ccf", slices=12, progress=step("ingest"))
     prepared = lifecycle.prepare(raw.id, progress=step("prepare"))
     curated = lifecycle.curate(prepared.id, algorithm=algorithm, frames="1-6", progress=step("curate"))

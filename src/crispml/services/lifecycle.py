@@ -19,7 +19,7 @@ from crispml.domain import (
     check_name,
     parse_frames,
 )
-from crispml.errors import InvalidInput, NotFound
+from crispml.errors import Conflict, InvalidInput, NotFound
 from crispml.services.base import Progress, Service, new_id, no_progress, now
 from crispml.steps import evaluate
 from crispml.steps import ingest as ingest_step
@@ -27,6 +27,7 @@ from crispml.steps.algorithms import get_algorithm, resolve_params
 from crispml.steps.curate import SCALED_ALGORITHMS, apply_curation, fit_curation
 from crispml.steps.prepare import MissingPolicy, fit_preparation
 from crispml.steps.train import fit
+from crispml.storage.repositories import Repository
 from crispml.storage.sources import read_source
 from crispml.storage.store import MODELS
 
@@ -401,6 +402,7 @@ class LifecycleService(Service):
     ) -> Dataset:
         staged = self.store.stage_frame(frame)
         with self.store.committing(staged) as repo:
+            _check_name_free(repo, name, stage)
             dataset = Dataset(
                 id=new_id("ds"),
                 name=name,
@@ -421,6 +423,19 @@ class LifecycleService(Service):
             )
             repo.add_dataset(dataset)
         return dataset
+
+
+def _check_name_free(repo: Repository, name: str, stage: Stage) -> None:
+    """A dataset name holds versions of one stage, so 'ccf' never means raw here and curated there."""
+    try:
+        existing = repo.get_dataset(name)
+    except NotFound:
+        return
+    if existing.stage is not stage:
+        raise Conflict(
+            f"dataset name {name!r} is taken by {existing.stage} datasets; choose another name for this {stage} one",
+            field="name",
+        )
 
 
 def _default_name(source: SourceSpec) -> str:

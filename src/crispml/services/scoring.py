@@ -78,7 +78,7 @@ class ScoringService(Service):
             else:
                 if frames is not None:
                     raise InvalidInput("frames select rows of a dataset; pass --dataset with them", field="frames")
-                raw = read_source(SourceSpec(path=file)).frame if file is not None else _records_frame(records)
+                raw = _read_records(file, records, (RECORD_ID,))
                 inputs, features = self._record_inputs(model, raw)
                 source = file or "records"
             span.rows_in = len(inputs)
@@ -217,7 +217,7 @@ class ScoringService(Service):
                 source = f"{found.name}/{found.version} frames {_frames_text(chosen_frames)}"
                 span.dataset = f"{found.name}/{found.version}"
             else:
-                raw = read_source(SourceSpec(path=file)).frame if file is not None else _records_frame(records)
+                raw = _read_records(file, records, (id_column,))
                 labels = _label_frame(raw, id_column, label_column)
                 source = file or "records"
             span.rows_in = len(labels)
@@ -266,6 +266,14 @@ def _versions(repo: Any, model_ref: str) -> list[ModelVersion]:
     if not versions:
         raise NotFound(f"model {model_ref!r} does not exist")
     return versions
+
+
+def _read_records(
+    file: str | None, records: list[dict[str, Any]] | pd.DataFrame | None, id_columns: tuple[str, ...]
+) -> pd.DataFrame:
+    if file is not None:
+        return read_source(SourceSpec(path=file), text_columns=id_columns).frame
+    return _records_frame(records)
 
 
 def _records_frame(records: list[dict[str, Any]] | pd.DataFrame | None) -> pd.DataFrame:

@@ -112,7 +112,7 @@ ALGORITHMS: dict[str, Algorithm] = {
         Algorithm(
             "hgb",
             "histogram gradient boosting (scikit-learn)",
-            {"max_iter": 200, "learning_rate": 0.1, "l2_regularization": 1.0, "early_stopping": False},
+            {"max_iter": 200, "learning_rate": 0.1, "l2_regularization": 1.0},
             _hgb,
             _HGB_PARAMS,
         ),

@@ -58,7 +58,7 @@ def _thin(x: np.ndarray, y: np.ndarray) -> list[tuple[float, float]]:
 
 
 def feature_importance(
-    model: Any, features: list[str], x: np.ndarray, y: np.ndarray, seed: int, sample: int = 20_000
+    model: Any, features: list[str], x: np.ndarray, y: np.ndarray, seed: int, sample: int = 10_000
 ) -> dict[str, float]:
     """Importances normalised to sum 1, sorted high to low.
 
@@ -76,7 +76,7 @@ def feature_importance(
         rng = np.random.default_rng(seed)
         rows = rng.choice(x.shape[0], size=min(sample, x.shape[0]), replace=False)
         scoring = "roc_auc" if np.unique(y[rows]).size == 2 else "accuracy"
-        result = permutation_importance(model, x[rows], y[rows], scoring=scoring, n_repeats=3, random_state=seed)
+        result = permutation_importance(model, x[rows], y[rows], scoring=scoring, n_repeats=2, random_state=seed)
         values = np.clip(result.importances_mean, 0, None)
     total = values.sum()
     if total > 0:

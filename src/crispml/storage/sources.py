@@ -30,26 +30,30 @@ class RawData:
     source_sha256: str
 
 
-def read_source(spec: SourceSpec) -> RawData:
-    """Load the whole source; raise InvalidInput or NotFound naming what is wrong with it."""
+def read_source(spec: SourceSpec, text_columns: tuple[str, ...] = ()) -> RawData:
+    """Load the whole source; raise InvalidInput or NotFound naming what is wrong with it.
+
+    `text_columns` (record ids) are read from CSV as text, so an id like '12e45' stays an id.
+    """
     if spec.path:
-        return _read_file(Path(spec.path))
+        return _read_file(Path(spec.path), text_columns)
     if spec.url and (spec.table or spec.query):
         return _read_sql(spec)
     raise InvalidInput("name a source: a file path, or a database URL with --table or --query", field="source")
 
 
-def _read_file(path: Path) -> RawData:
+def _read_file(path: Path, text_columns: tuple[str, ...]) -> RawData:
     if not path.exists():
         raise NotFound(f"source file {path} does not exist")
     suffix = "".join(path.suffixes[-1:]).lower()
+    options = pa_csv.ConvertOptions(column_types={c: pa.string() for c in text_columns})
     try:
         if suffix == ".parquet":
             table = pq.read_table(path)
         elif suffix == ".zip":
-            table = _read_zip(path)
+            table = _read_zip(path, options)
         else:
-            table = pa_csv.read_csv(path)
+            table = pa_csv.read_csv(path, convert_options=options)
     except (pa.ArrowInvalid, pa.ArrowTypeError, zipfile.BadZipFile, OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot parse {path.name}: {exc}", field="source") from exc
     if table.num_columns == 0 or table.num_rows == 0:
@@ -57,14 +61,14 @@ def _read_file(path: Path) -> RawData:
     return RawData(table.to_pandas(), str(path), sha256_file(path))
 
 
-def _read_zip(path: Path) -> pa.Table:
+def _read_zip(path: Path, options: pa_csv.ConvertOptions) -> pa.Table:
     with zipfile.ZipFile(path) as archive:
         members = [m for m in archive.namelist() if m.lower().endswith(".csv") and not m.startswith("__MACOSX")]
         if not members:
             raise InvalidInput(f"{path.name} holds no .csv file", field="source")
         preferred = [m for m in members if Path(m).name == "creditcard.csv"]
         with archive.open((preferred or members)[0]) as handle:
-            return pa_csv.read_csv(handle)
+            return pa_csv.read_csv(handle, convert_options=options)
 
 
 def _read_sql(spec: SourceSpec) -> RawData:
