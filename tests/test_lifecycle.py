@@ -199,3 +199,26 @@ def test_a_dataset_name_keeps_one_stage(cml: Container, small_csv: Path) -> None
     with pytest.raises(Conflict, match="'ccf' is taken by raw datasets"):
         cml.prepare(raw.id, name="ccf")
     assert [d.name for d in cml.lifecycle.list_datasets()] == ["ccf"]
+
+
+def test_the_public_files_format_goes_through_the_whole_scenario(
+    cml: Container, small_csv: Path, tmp_path: Path
+) -> None:
+    """The real creditcard.csv quotes every header and the Class values, and repeats 1,081 rows."""
+    frame = pd.read_csv(small_csv)
+    frame = pd.concat([frame, frame.iloc[100:160]]).sort_values("Time", kind="stable").reset_index(drop=True)
+    path = tmp_path / "creditcard.csv"
+    frame.astype({"Class": str}).to_csv(path, index=False, quoting=1)  # csv.QUOTE_ALL
+    assert path.read_text().startswith('"Time","V1"')
+    raw = cml.ingest(source(path), name="public")
+    assert raw.rows == SMALL_ROWS + 60
+    prepared = cml.prepare(raw.id)
+    assert prepared.report["duplicates_removed"] == 60
+    curated = cml.curate(prepared.id, algorithm="rf")
+    model = cml.train(curated.id, algorithm="rf", frames="1-6", weight=10, name="public", params=FAST_RF)
+    cml.persist(model.ref)
+    scored = cml.score("public@champion", dataset=raw.id, frames="7-12")
+    assert scored.batch.rows == raw.rows - raw.rows // 12 * 6
+    cml.label(dataset=raw.id, frames="7-12")
+    overall = cml.verify("public@champion", frames="7-12").rows[-1]
+    assert overall["labelled"] == overall["scored"] == scored.batch.rows and overall["roc_auc"] > 0.85

@@ -63,6 +63,7 @@ class LifecycleService(Service):
             frame.columns = [str(c) for c in frame.columns]
             span.rows_in = len(frame)
             ingest_step.check_columns(frame, target, key, time_column)
+            frame[target] = ingest_step.binary_target(frame[target])
             progress("cut frames", 0.4)
             frames = ingest_step.assign_frames(frame, slices, time_column)
             if key is None:

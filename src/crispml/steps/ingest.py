@@ -24,12 +24,17 @@ def check_columns(frame: pd.DataFrame, target: str, key: str | None, time_column
             f"column {RECORD_ID!r} is reserved; pass --key {RECORD_ID} to use it as the record key",
             field=RECORD_ID,
         )
-    values = pd.unique(frame[target].dropna())
-    if len(values) > 2 or not set(np.asarray(values).tolist()) <= {0, 1}:
-        raise InvalidInput(
-            f"target column {target!r} must hold 0 and 1 only; found {sorted(map(str, values))[:5]}",
-            field=target,
-        )
+
+
+def binary_target(values: pd.Series) -> pd.Series:
+    """The target as 0/1 integers (text '0'/'1' and booleans accepted; gaps stay missing)."""
+    name = str(values.name)
+    numbers = pd.to_numeric(values.astype("object") if pd.api.types.is_bool_dtype(values) else values, errors="coerce")
+    bad = (numbers.isna() & values.notna()) | (numbers.notna() & ~numbers.isin([0, 1]))
+    if bad.any():
+        examples = sorted({str(v) for v in values[bad].head(100)})[:5]
+        raise InvalidInput(f"target column {name!r} must hold 0 and 1 only; found {examples}", field=name)
+    return numbers.astype("Int64") if numbers.isna().any() else numbers.astype("int64")
 
 
 def assign_frames(frame: pd.DataFrame, slices: int, time_column: str | None = None) -> np.ndarray:
