@@ -299,3 +299,28 @@ def test_real_kill_9_mid_ingest_leaves_nothing(
         assert snapshot(again, home) == before
         assert again.lifecycle.list_datasets() == []
         assert artifact_files(home) == frozenset()
+
+
+# -- regressions found in review ------------------------------------------------------------------
+def test_training_a_raw_dataset_with_gaps_names_the_column(cml: Container, tmp_path: Path) -> None:
+    path = tmp_path / "gaps.csv"
+    path.write_text("a,b,Class\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(23)) + "1,,\n")
+    raw = cml.ingest(SourceSpec(path=str(path)), slices=2)
+    with pytest.raises(InvalidInput, match="target column 'Class' has 1 missing values; prepare"):
+        cml.train(raw.id, algorithm="rf", frames="1-2", name="gappy", params=FAST)
+    assert cml.lifecycle.list_models() == []
+
+
+def test_lightgbm_parameter_limits_are_input_errors(cml: Container, small_csv: Path) -> None:
+    raw = cml.ingest(SourceSpec(path=str(small_csv)))
+    with pytest.raises(InvalidInput, match="num_leaves"):
+        cml.train(raw.id, algorithm="lgbm", frames="1-6", name="tiny", params={"num_leaves": 1})
+
+
+def test_empty_record_ids_in_a_label_file_are_refused(cml: Container, tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text("record_id,label\nr1,0\n,1\n")
+    with pytest.raises(InvalidInput, match="'record_id' is empty on 1 rows"):
+        cml.label(file=str(path))
+    with cml.store.transaction() as repo:
+        assert repo.count_labels() == 0

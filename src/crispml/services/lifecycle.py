@@ -238,8 +238,7 @@ class LifecycleService(Service):
             if not rows.any():
                 raise InvalidInput(f"frames {list(train_frames)} of {dataset.name} hold no rows", field="frames")
             features = dataset.features
-            x = frame[features].to_numpy(dtype=np.float64)
-            y = frame[dataset.target].to_numpy(dtype=np.int64)
+            x, y = _training_arrays(frame, features, dataset)
             span.rows_in = int(rows.sum())
             model = fit(spec, resolved, weight, seed, x[rows], y[rows], lambda f: progress("fit", 0.05 + 0.8 * f))
             progress("evaluate", 0.85)
@@ -286,8 +285,7 @@ class LifecycleService(Service):
             chosen = parse_frames(frames, dataset.frames)
             frame = self.store.read_frame(dataset.sha256)
             estimator = self.store.read_model(model.artifact_sha256, model.artifact_format)
-            x = frame[list(model.features)].to_numpy(dtype=np.float64)
-            y = frame[dataset.target].to_numpy(dtype=np.int64)
+            x, y = _training_arrays(frame, list(model.features), dataset)
             rows = frame[FRAME].isin(chosen).to_numpy()
             span.rows_in = int(rows.sum())
             metrics = _training_report(
@@ -464,6 +462,24 @@ def _check_curation_fits(dataset: Dataset, algorithm: str) -> None:
             f"from {algorithm}; curate its prepared parent for {algorithm} first",
             field="algorithm",
         )
+
+
+def _training_arrays(frame: pd.DataFrame, features: list[str], dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Features and target as arrays; gaps or text (possible in a raw dataset) are refused by name."""
+    hint = f"prepare {dataset.name}/{dataset.version} first"
+    target = frame[dataset.target]
+    if target.isna().any():
+        raise InvalidInput(
+            f"target column {dataset.target!r} has {int(target.isna().sum())} missing values; {hint}",
+            field=dataset.target,
+        )
+    for column in features:
+        values = frame[column]
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            raise InvalidInput(f"column {column!r} is not numeric; {hint}", field=column)
+        if values.isna().any():
+            raise InvalidInput(f"column {column!r} has {int(values.isna().sum())} missing values; {hint}", field=column)
+    return frame[features].to_numpy(dtype=np.float64), target.to_numpy(dtype=np.int64)
 
 
 def _training_report(

@@ -297,8 +297,12 @@ def _label_frame(raw: pd.DataFrame, id_column: str, label_column: str) -> pd.Dat
                 field=column,
             )
     ids = raw[id_column]
-    if ids.isna().any():
-        raise InvalidInput(f"column {id_column!r} is empty on {int(ids.isna().sum())} rows", field=id_column)
+    empty = ids.isna() | (ids.astype(str).str.strip() == "")
+    if empty.any():
+        first = int(np.argmax(empty.to_numpy())) + 1
+        raise InvalidInput(
+            f"column {id_column!r} is empty on {int(empty.sum())} rows (first: row {first})", field=id_column
+        )
     values = pd.to_numeric(raw[label_column], errors="coerce")
     bad = ~values.isin([0, 1])
     if bad.any():

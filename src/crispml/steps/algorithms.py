@@ -214,6 +214,8 @@ def _validate(name: str, estimator: Estimator, params: dict[str, Any]) -> None:
             raise InvalidInput(f"parameter {key} of {name} must be a number, got {value!r}", field=key)
         if (key in positive and value <= 0) or value < 0:
             raise InvalidInput(f"parameter {key} of {name} must be positive, got {value!r}", field=key)
+        if key == "num_leaves" and value < 2:
+            raise InvalidInput(f"parameter num_leaves of {name} must be at least 2, got {value!r}", field=key)
         if key in {"subsample", "colsample_bytree"} and value > 1:
             raise InvalidInput(f"parameter {key} of {name} must be at most 1, got {value!r}", field=key)
 

@@ -88,8 +88,9 @@ def derive_record_ids(frame: pd.DataFrame, exclude: list[str]) -> pd.Series:
 def key_record_ids(frame: pd.DataFrame, key: str) -> pd.Series:
     """Record ids from a named key column, which must be present on every row and unique."""
     ids = frame[key]
-    if ids.isna().any():
-        raise InvalidInput(f"key column {key!r} is empty on {int(ids.isna().sum())} rows", field=key)
+    empty = ids.isna() | (ids.astype(str).str.strip() == "")
+    if empty.any():
+        raise InvalidInput(f"key column {key!r} is empty on {int(empty.sum())} rows", field=key)
     ids = ids.astype(str)
     duplicated = ids[ids.duplicated()]
     if not duplicated.empty:

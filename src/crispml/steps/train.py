@@ -31,10 +31,14 @@ def fit(
             field="frames",
         )
     estimator = algorithm.build(params, weight, seed)
-    if algorithm.name == "rf" and progress is not None:
-        _fit_forest_in_chunks(estimator, features, target, progress)
-    else:
-        estimator.fit(features, target)
+    try:
+        if algorithm.name == "rf" and progress is not None:
+            _fit_forest_in_chunks(estimator, features, target, progress)
+        else:
+            estimator.fit(features, target)
+    except ValueError as exc:
+        # The library refused a parameter combination our up-front checks cannot foresee.
+        raise InvalidInput(f"{algorithm.name} cannot train with these parameters: {exc}", field="params") from exc
     if algorithm.name == "lgbm":
         # Score through the booster, exactly as a model loaded from LightGBM's text format will.
         return BoosterModel(estimator.booster_)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crispml.errors import IntegrityFailure, NotFound
+from crispml.processes import IDENTITY, may_be_running
 
 _CHUNK = 1 << 20
 STAGED_MARK = ".staged-"
@@ -53,7 +54,7 @@ class ArtifactStore:
         """Let `fill` write a new file, fsync and hash it; on failure nothing is left behind."""
         folder = self.root / kind
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{STAGED_MARK}{os.getpid()}-{time.monotonic_ns()}{suffix}"
+        path = folder / f"{STAGED_MARK}{IDENTITY}-{time.monotonic_ns()}{suffix}"
         try:
             fill(path)
             with path.open("rb") as handle:
@@ -106,8 +107,7 @@ class ArtifactStore:
             name = path.name
             if name.startswith(STAGED_MARK):
                 writer, _, suffix = name[len(STAGED_MARK) :].partition(".")
-                pid = int(writer.split("-", 1)[0] or 0)
-                if pid == os.getpid() or _alive(pid):
+                if _writer_may_live(writer, now - path.stat().st_mtime, orphan_age_s):
                     continue
                 sha = sha256_file(path)
                 if sha in referenced:  # the row was committed, the rename was not: finish it
@@ -127,13 +127,7 @@ def _check(kind: str, sha256: str, suffix: str, actual: str) -> None:
         )
 
 
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _writer_may_live(writer: str, age_s: float, orphan_age_s: float) -> bool:
+    """Whether the process that staged a file might still commit it; age decides when we cannot tell."""
+    running = may_be_running(writer.rsplit("-", 1)[0])
+    return age_s < orphan_age_s if running is None else running

@@ -1,0 +1,30 @@
+"""Process identity: host, pid and start time, so that a reused pid is never taken for its
+predecessor, and a process on another host is never judged dead from here."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+
+import psutil
+
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+IDENTITY = f"{_HOST}-{os.getpid()}-{int(psutil.Process().create_time())}"
+
+
+def may_be_running(identity: str) -> bool | None:
+    """True if the process may still run, False if it surely ended, None if it is not ours to judge
+    (another host, or an identity in an unknown form)."""
+    parts = identity.split("-")
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+        return None
+    host, pid, started = parts[0], int(parts[1]), int(parts[2])
+    if host != _HOST:
+        return None
+    if identity == IDENTITY:
+        return True
+    try:
+        return int(psutil.Process(pid).create_time()) == started
+    except psutil.Error:
+        return False
