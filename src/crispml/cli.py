@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -21,6 +18,7 @@ from rich.table import Table
 from crispml.container import Container, connect
 from crispml.domain import Dataset, ModelVersion, SourceSpec
 from crispml.errors import CrispmlError
+from crispml.jsonable import jsonable
 from crispml.services.base import Progress as ProgressCallback
 from crispml.services.demo import run_demo
 from crispml.services.synthesis import write_synthetic
@@ -47,24 +45,8 @@ def main() -> None:
 
 
 # -- plumbing ------------------------------------------------------------------------------------
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, float) and value != value:  # NaN has no JSON form
-        return None
-    return value
-
-
 def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(_jsonable(value), indent=2) + "\n")
+    sys.stdout.write(json.dumps(jsonable(value), indent=2) + "\n")
 
 
 @contextmanager

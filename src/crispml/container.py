@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
+from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.operations import OperationsService
 from crispml.services.scoring import ScoringService
@@ -43,7 +45,14 @@ class Container:
         self.verify = self.scoring.verify
         self.lineage = self.lifecycle.lineage
 
+    @cached_property
+    def jobs(self) -> JobService:
+        """Background jobs; created on first use, so the CLI never starts worker threads."""
+        return JobService(self.store, self.settings.user, workers=self.settings.job_workers)
+
     def close(self) -> None:
+        if "jobs" in self.__dict__:
+            self.jobs.shutdown()
         self.engine.dispose()
 
     def __enter__(self) -> Container:

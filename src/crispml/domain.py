@@ -198,3 +198,36 @@ def parse_frames(spec: str | list[int] | tuple[int, ...] | None, available: int)
     if not numbers:
         raise InvalidInput("no frames selected", field="frames")
     return tuple(sorted(numbers))
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A long call (ingest, train, dataset scoring) run in the background, its state kept in the database."""
+
+    id: str
+    kind: str
+    status: JobStatus
+    params: dict[str, Any]
+    phase: str | None
+    progress: float
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+    cancel_requested: bool
+    owner: str
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None

@@ -38,3 +38,15 @@ class IntegrityFailure(CrispmlError):
     """Stored state failed a check: an artifact whose sha256 does not match its record."""
 
     exit_code = 5
+
+
+class Forbidden(CrispmlError):
+    """The caller may not do this, e.g. read a server file outside the data folder."""
+
+    exit_code = 6
+
+
+class TooLarge(CrispmlError):
+    """An upload or request exceeds the configured size limit."""
+
+    exit_code = 2

@@ -25,6 +25,21 @@ class Settings(BaseSettings):
     database_url: str | None = None
     user: str = Field(default_factory=_default_user)
 
+    data_dir: Path | None = None
+    max_upload_bytes: int = 512 * 1024 * 1024
+    reference_source: Path | None = None
+    job_workers: int = 2
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        """Server-side files the REST API may ingest must lie in here (uploads land here too)."""
+        return (self.data_dir or self.home / "data").resolve()
+
+    @property
+    def resolved_reference_source(self) -> Path:
+        """The file the reference's repDataIngest reads; synthesized on first use when absent."""
+        return self.reference_source or self.resolved_data_dir / "creditcard.csv"
+
     @property
     def resolved_database_url(self) -> str:
         """The configured URL, or the embedded SQLite database inside home."""

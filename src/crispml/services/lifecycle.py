@@ -315,6 +315,13 @@ class LifecycleService(Service):
                 repo.set_alias(model, alias, self.user, now())
             return repo.get_model(model.id)
 
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove an alias; the version it pointed at stays registered."""
+        with self._perf("persist") as span:
+            span.model = f"{name}@{alias}"
+            with self.store.transaction() as repo:
+                repo.delete_alias(name, alias)
+
     # -- reads ----------------------------------------------------------------------------------
     def get_dataset(self, ref: str) -> Dataset:
         with self.store.transaction() as repo:

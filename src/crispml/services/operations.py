@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 from dataclasses import dataclass
+from typing import Any
 
 from crispml.domain import PerfRecord
 from crispml.services.base import Service
@@ -45,3 +47,22 @@ class OperationsService(Service):
     def recover_artifacts(self) -> int:
         """Delete temporaries of dead writers and unreferenced artifacts; returns how many went."""
         return self.store.recover()
+
+    def readiness(self) -> dict[str, dict[str, Any]]:
+        """Whether the database answers and the artifact folder is writable, each with its error."""
+        checks: dict[str, dict[str, Any]] = {}
+        try:
+            with self.store.transaction() as repo:
+                repo.count_labels()
+            checks["database"] = {"ok": True}
+        except Exception as exc:  # readiness reports, it does not raise
+            checks["database"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        try:
+            self.store.artifacts.root.mkdir(parents=True, exist_ok=True)
+            probe = self.store.artifacts.root / f".ready-{os.getpid()}"
+            probe.write_bytes(b"ok")
+            probe.unlink()
+            checks["artifacts"] = {"ok": True}
+        except OSError as exc:
+            checks["artifacts"] = {"ok": False, "error": str(exc)[:300]}
+        return checks

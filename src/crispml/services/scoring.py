@@ -126,6 +126,12 @@ class ScoringService(Service):
             progress("done", 1.0)
             return ScoreResult(batch, result)
 
+    def batch(self, batch_id: str) -> ScoreResult:
+        """A committed batch and all its scores, as the ledger holds them."""
+        with self.store.transaction() as repo:
+            batch = repo.get_batch(batch_id)
+            return ScoreResult(batch, repo.batch_scores(batch_id), replayed=True)
+
     def _model(self, model_ref: str) -> ModelVersion:
         with self.store.transaction() as repo:
             return repo.get_model(model_ref)

@@ -121,6 +121,11 @@ class Repository:
             )
         )
 
+    def delete_alias(self, name: str, alias: str) -> None:
+        key = and_(t.model_aliases.c.name == name, t.model_aliases.c.alias == alias)
+        if self.connection.execute(delete(t.model_aliases).where(key)).rowcount == 0:
+            raise NotFound(f"model {name!r} has no alias {alias!r}")
+
     def _model(self, row: Any) -> ModelVersion:
         aliases = self.connection.scalars(
             select(t.model_aliases.c.alias).where(t.model_aliases.c.model_version_id == row["id"])
@@ -158,6 +163,17 @@ class Repository:
         if row is None:
             return None
         return _batch(row), row["request_sha256"]
+
+    def get_batch(self, batch_id: str) -> ScoreBatch:
+        query = (
+            select(t.score_batches, t.model_versions.c.name, t.model_versions.c.version)
+            .join(t.model_versions, t.model_versions.c.id == t.score_batches.c.model_version_id)
+            .where(t.score_batches.c.id == batch_id)
+        )
+        row = self.connection.execute(query).mappings().first()
+        if row is None:
+            raise NotFound(f"score batch {batch_id!r} does not exist")
+        return _batch(row)
 
     def add_batch(self, batch: ScoreBatch, request_sha256: str, user: str) -> None:
         self.connection.execute(

@@ -137,3 +137,24 @@ perf_records = Table(
     Column("pid", Integer, nullable=False),
     Index("ix_perf_method_started", "method", "started_at"),
 )
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("phase", String(64)),
+    Column("progress", Float, nullable=False, default=0.0),
+    Column("result", JSON),
+    Column("error", JSON),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("owner", String(200), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("heartbeat_at", DateTime(timezone=True)),
+    Index("ix_jobs_status", "status"),
+)

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from crispml.faults import crash_point
 from crispml.storage import model_codec
 from crispml.storage.artifacts import ArtifactStore, Staged
+from crispml.storage.jobs import JobRepository
 from crispml.storage.repositories import Repository
 
 DATASETS = "datasets"
@@ -80,3 +81,9 @@ class Store:
         with self.transaction() as repo:
             referenced = repo.referenced_artifacts()
         return len(self.artifacts.recover(referenced))
+
+    @contextmanager
+    def jobs(self) -> Iterator[JobRepository]:
+        """A transaction over the jobs table."""
+        with self.engine.begin() as connection:
+            yield JobRepository(connection)

@@ -1,0 +1,169 @@
+"""Durable jobs: long calls run on a worker thread while their state lives in the database.
+
+A job is queued, runs, and ends succeeded, failed, cancelled or interrupted. Progress updates are
+written at most twice a second and double as the job's heartbeat and its cancellation check, so a
+cancel from any process takes effect at the job's next progress report. At start-up, jobs whose process
+is gone (same host, dead pid) or whose heartbeat went stale are marked interrupted: never left running.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from crispml.domain import Job, JobStatus
+from crispml.errors import Conflict, CrispmlError
+from crispml.processes import IDENTITY, may_be_running
+from crispml.services.base import Progress, Service, new_id, now
+from crispml.storage.store import Store
+
+Work = Callable[[Progress], dict[str, Any]]
+_PROGRESS_INTERVAL_S = 0.5
+_STALE_AFTER = timedelta(minutes=10)
+
+
+class JobCancelled(Exception):
+    """Raised inside a job's progress callback once cancellation was requested."""
+
+
+class JobService(Service):
+    def __init__(self, store: Store, user: str, workers: int = 2) -> None:
+        super().__init__(store, user)
+        self.owner = IDENTITY
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crispml-job")
+        self._done: dict[str, threading.Event] = {}
+
+    def recover(self) -> list[str]:
+        """Mark jobs whose process died as interrupted; returns their ids."""
+        interrupted = []
+        stale_before = now() - _STALE_AFTER
+        with self.store.jobs() as jobs:
+            for job in jobs.active():
+                running = may_be_running(job.owner)
+                if running is None:  # another host's job: only a stale heartbeat tells it died
+                    running = _aware(jobs.last_heartbeat(job.id) or job.created_at) >= stale_before
+                gone = not running
+                if gone:
+                    jobs.update(
+                        job.id,
+                        status=JobStatus.INTERRUPTED,
+                        finished_at=now(),
+                        error={
+                            "title": "Interrupted",
+                            "detail": "the process running this job stopped before it ended",
+                        },
+                    )
+                    interrupted.append(job.id)
+        return interrupted
+
+    def submit(self, kind: str, params: dict[str, Any], work: Work, user: str | None = None) -> Job:
+        """Queue `work` and return the queued job at once."""
+        job = Job(
+            id=new_id("job"),
+            kind=kind,
+            status=JobStatus.QUEUED,
+            params=params,
+            phase=None,
+            progress=0.0,
+            result=None,
+            error=None,
+            cancel_requested=False,
+            owner=self.owner,
+            created_by=user or self.user,
+            created_at=now(),
+            started_at=None,
+            finished_at=None,
+        )
+        with self.store.jobs() as jobs:
+            jobs.add(job)
+        self._done[job.id] = threading.Event()
+        self._executor.submit(self._run, job.id, work)
+        return job
+
+    def get(self, job_id: str) -> Job:
+        with self.store.jobs() as jobs:
+            return jobs.get(job_id)
+
+    def list_jobs(self, status: JobStatus | None = None, limit: int = 100, offset: int = 0) -> list[Job]:
+        with self.store.jobs() as jobs:
+            return jobs.list_jobs(status, limit, offset)
+
+    def wait(self, job_id: str, timeout_s: float) -> Job:
+        """The job once it has finished, or as it stands after `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        event = self._done.get(job_id)
+        while True:
+            job = self.get(job_id)
+            remaining = deadline - time.monotonic()
+            if job.status.finished or remaining <= 0:
+                return job
+            if event is not None:
+                event.wait(min(remaining, 1.0))
+            else:  # owned by another process: poll the database
+                time.sleep(min(remaining, 0.2))
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a queued job at once, or ask a running one to stop at its next progress report."""
+        with self.store.jobs() as jobs:
+            job = jobs.get(job_id)
+            if job.status.finished:
+                raise Conflict(f"job {job_id} has already {job.status.value}", field="job")
+            if job.status is JobStatus.QUEUED:
+                jobs.update(job_id, status=JobStatus.CANCELLED, cancel_requested=True, finished_at=now())
+            else:
+                jobs.update(job_id, cancel_requested=True)
+        return self.get(job_id)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self, job_id: str, work: Work) -> None:
+        try:
+            with self.store.jobs() as jobs:
+                if jobs.get(job_id).status is not JobStatus.QUEUED:
+                    return  # cancelled while it waited
+                jobs.update(job_id, status=JobStatus.RUNNING, started_at=now(), heartbeat_at=now())
+            result = work(self._reporter(job_id))
+            self._finish(job_id, status=JobStatus.SUCCEEDED, progress=1.0, phase="done", result=result)
+        except JobCancelled:
+            self._finish(job_id, status=JobStatus.CANCELLED, phase="cancelled")
+        except CrispmlError as exc:
+            error = {"title": type(exc).__name__, "detail": exc.message, "field": exc.field}
+            self._finish(job_id, status=JobStatus.FAILED, error=error)
+        except Exception as exc:  # a job must end, whatever went wrong
+            error = {"title": "InternalError", "detail": f"{type(exc).__name__}: {exc}"[:2000]}
+            self._finish(job_id, status=JobStatus.FAILED, error=error)
+        finally:
+            event = self._done.pop(job_id, None)
+            if event is not None:
+                event.set()
+
+    def _finish(self, job_id: str, **values: Any) -> None:
+        with self.store.jobs() as jobs:
+            jobs.update(job_id, finished_at=now(), **values)
+
+    def _reporter(self, job_id: str) -> Progress:
+        last = 0.0
+
+        def report(phase: str, fraction: float) -> None:
+            nonlocal last
+            if time.monotonic() - last < _PROGRESS_INTERVAL_S and fraction < 1.0:
+                return
+            last = time.monotonic()
+            with self.store.jobs() as jobs:
+                if jobs.get(job_id).cancel_requested:
+                    raise JobCancelled(job_id)
+                jobs.update(job_id, phase=phase[:64], progress=max(0.0, min(1.0, fraction)), heartbeat_at=now())
+
+        return report
+
+
+def _aware(moment: Any) -> Any:
+    # SQLite hands timestamps back without a zone; they were written in UTC.
+    from datetime import UTC
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
