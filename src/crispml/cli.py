@@ -467,6 +467,28 @@ def perf(
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the REST API (OpenAPI at /docs)."""
+    import uvicorn
+
+    uvicorn.run(
+        "crispml.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+@app.command()
 def demo(
     rows: Annotated[int, typer.Option(help="Rows of synthetic data.")] = REFERENCE_ROWS,
     algorithm: Annotated[str, typer.Option(help="Algorithm to train.")] = "rf",

@@ -1,0 +1,202 @@
+"""Python client of the crispml REST API (httpx), synchronous and asynchronous.
+
+Both clients share one set of method definitions: each method describes its request and hands it to
+`_call`, which the sync client runs at once and the async client returns as an awaitable. Errors come
+back as the same `crispml.errors` classes the service raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from crispml.errors import Conflict, CrispmlError, Forbidden, IntegrityFailure, InvalidInput, NotFound, TooLarge
+
+_ERRORS: dict[int, type[CrispmlError]] = {
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: TooLarge,
+    422: InvalidInput,
+    500: IntegrityFailure,
+}
+_JOB_TIMEOUT_S = 3600.0
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"detail": response.text}
+    kind = _ERRORS.get(response.status_code, CrispmlError)
+    raise kind(str(body.get("detail", response.reason_phrase)), field=body.get("field"))
+
+
+def _job_result(job: dict[str, Any]) -> Any:
+    """A finished job's result, or its error raised as the service would have raised it."""
+    if job["status"] == "succeeded":
+        return job["result"]
+    error = job.get("error") or {}
+    kinds = {"InvalidInput": InvalidInput, "NotFound": NotFound, "Conflict": Conflict, "Forbidden": Forbidden}
+    detail = error.get("detail") or f"job {job['id']} ended {job['status']}"
+    raise kinds.get(error.get("title", ""), CrispmlError)(detail, field=error.get("field"))
+
+
+class _Calls:
+    """The API's calls, one method each; `_call` decides whether they run now or are awaited."""
+
+    def _call(self, method: str, path: str, *, job: bool = False, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    # -- datasets
+    def ingest(self, path: str | None = None, *, url: str | None = None, table: str | None = None,
+               query: str | None = None, **options: Any) -> Any:  # fmt: skip
+        """DataIngestion of a file in the server's data folder, or of a SQL table or query."""
+        source = {"path": path, "url": url, "table": table, "query": query}
+        return self._call("POST", "/api/v1/datasets", job=True, json={"source": source, **options})
+
+    def upload(self, file: str | Path, **options: Any) -> Any:
+        """DataIngestion of a local file, uploaded."""
+        content = Path(file).read_bytes()
+        data = {k: str(v) for k, v in options.items() if v is not None}
+        return self._call("POST", "/api/v1/datasets/upload", job=True, files={"file": (Path(file).name, content)},
+                          data=data)  # fmt: skip
+
+    def datasets(self, **filters: Any) -> Any:
+        return self._call("GET", "/api/v1/datasets", params=filters)
+
+    def dataset(self, ref: str) -> Any:
+        return self._call("GET", f"/api/v1/datasets/{ref}")
+
+    def prepare(self, ref: str, *, missing: str = "median", name: str | None = None) -> Any:
+        return self._call("POST", f"/api/v1/datasets/{ref}/prepare", json={"missing": missing, "name": name})
+
+    def curate(self, ref: str, *, algorithm: str = "rf", frames: str | None = None, name: str | None = None) -> Any:
+        body = {"algorithm": algorithm, "frames": frames, "name": name}
+        return self._call("POST", f"/api/v1/datasets/{ref}/curate", json=body)
+
+    # -- models
+    def train(self, dataset: str, *, name: str, algorithm: str = "rf", frames: str = "1-6", weight: float = 1.0,
+              params: dict[str, Any] | None = None, seed: int = 42, threshold: float = 0.5) -> Any:  # fmt: skip
+        body = {"dataset": dataset, "algorithm": algorithm, "frames": frames, "weight": weight,
+                "params": params or {}, "seed": seed, "threshold": threshold}  # fmt: skip
+        return self._call("POST", f"/api/v1/models/{name}/versions", job=True, json=body)
+
+    def models(self) -> Any:
+        return self._call("GET", "/api/v1/models")
+
+    def versions(self, name: str) -> Any:
+        return self._call("GET", f"/api/v1/models/{name}/versions")
+
+    def model(self, name: str, version: int) -> Any:
+        return self._call("GET", f"/api/v1/models/{name}/versions/{version}")
+
+    def report(self, name: str, version: int, *, frames: str | None = None) -> Any:
+        params = {"frames": frames} if frames else {}
+        return self._call("GET", f"/api/v1/models/{name}/versions/{version}/report", params=params)
+
+    def persist(self, name: str, version: int, *, alias: str = "champion") -> Any:
+        return self._call("PUT", f"/api/v1/models/{name}/aliases/{alias}", json={"version": version})
+
+    def delete_alias(self, name: str, alias: str) -> Any:
+        return self._call("DELETE", f"/api/v1/models/{name}/aliases/{alias}")
+
+    def lineage(self, name: str, *, version: int | None = None, alias: str | None = None) -> Any:
+        params = {k: v for k, v in {"version": version, "alias": alias}.items() if v is not None}
+        return self._call("GET", f"/api/v1/models/{name}/lineage", params=params)
+
+    # -- scoring
+    def score(self, name: str, *, records: list[dict[str, Any]] | None = None, dataset: str | None = None,
+              frames: str | None = None, version: int | None = None, alias: str | None = None,
+              idempotency_key: str | None = None) -> Any:  # fmt: skip
+        """NewDataScore: records are answered at once; a dataset's frames run as a job."""
+        params = {k: v for k, v in {"version": version, "alias": alias}.items() if v is not None}
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        body = {"records": records} if records is not None else {"dataset": dataset, "frames": frames}
+        return self._call("POST", f"/api/v1/models/{name}/score", job=dataset is not None, json=body, params=params,
+                          headers=headers)  # fmt: skip
+
+    def batch(self, batch_id: str, *, limit: int = 1000, offset: int = 0) -> Any:
+        return self._call("GET", f"/api/v1/score-batches/{batch_id}", params={"limit": limit, "offset": offset})
+
+    def label(self, labels: list[dict[str, Any]] | None = None, *, dataset: str | None = None,
+              frames: str | None = None) -> Any:  # fmt: skip
+        body = {"labels": labels} if labels is not None else {"dataset": dataset, "frames": frames}
+        return self._call("PUT", "/api/v1/labels", json=body)
+
+    def verify(self, model: str, *, frames: str | None = None) -> Any:
+        params = {"model": model, **({"frames": frames} if frames else {})}
+        return self._call("GET", "/api/v1/reports/verification", params=params)
+
+    # -- jobs and operations
+    def job(self, job_id: str, *, wait: bool = False) -> Any:
+        return self._call("GET", f"/api/v1/jobs/{job_id}", params={"wait": wait})
+
+    def cancel(self, job_id: str) -> Any:
+        return self._call("POST", f"/api/v1/jobs/{job_id}/cancel")
+
+    def perf(self, method: str | None = None) -> Any:
+        return self._call("GET", "/api/v1/perf", params={"method": method} if method else {})
+
+    def ready(self) -> Any:
+        return self._call("GET", "/readyz")
+
+
+def _prepare(job: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
+    if job:  # long calls block on the server until their job ends, then hand back its result
+        kwargs["params"] = {**kwargs.get("params", {}), "wait": "true", "timeout": _JOB_TIMEOUT_S}
+    return kwargs
+
+
+def _decode(response: httpx.Response, job: bool) -> Any:
+    _raise_for(response)
+    if response.status_code == 204:
+        return None
+    body = response.json()
+    return _job_result(body) if job else body
+
+
+class Client(_Calls):
+    """Synchronous client: `Client("http://127.0.0.1:8000").train("ccf-cur", name="fraud", weight=10)`."""
+
+    def __init__(self, base_url: str, *, timeout: float = _JOB_TIMEOUT_S + 60, **httpx_options: Any) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=timeout, **httpx_options)
+
+    def _call(self, method: str, path: str, *, job: bool = False, **kwargs: Any) -> Any:
+        return _decode(self.http.request(method, path, **_prepare(job, kwargs)), job)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class AsyncClient(_Calls):
+    """Asynchronous client: the same methods, each returning an awaitable."""
+
+    def __init__(self, base_url: str, *, timeout: float = _JOB_TIMEOUT_S + 60, **httpx_options: Any) -> None:
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout, **httpx_options)
+
+    def _call(self, method: str, path: str, *, job: bool = False, **kwargs: Any) -> Awaitable[Any]:
+        async def run() -> Any:
+            return _decode(await self.http.request(method, path, **_prepare(job, kwargs)), job)
+
+        return run()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
