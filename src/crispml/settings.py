@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 512 * 1024 * 1024
     reference_source: Path | None = None
     job_workers: int = 2
+    mlflow_model: str = "fraud"
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -72,7 +72,7 @@ def test_errors_are_problem_json(server: Server, client: Client) -> None:
     assert problem(wrong, 422)["field"] == "slices"
     with pytest.raises(Forbidden, match="outside the data folder"):
         client.ingest("../../../etc/passwd")
-    with pytest.raises(NotFound, match="missing.csv"):
+    with pytest.raises(NotFound, match=r"missing\.csv"):
         client.ingest("missing.csv")
     client.ingest("creditcard.csv", name="ccf")
     with pytest.raises(InvalidInput, match="'Nope'"):

@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import crispml
 from crispml.api import problems
-from crispml.api.routes import datasets, health, jobs, models, operations, scoring
+from crispml.api.routes import compat, datasets, health, inference, jobs, models, operations, scoring
 from crispml.container import Container
 from crispml.settings import Settings
 
@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (health, datasets, models, scoring, jobs, operations):
+    for module in (health, datasets, models, scoring, jobs, operations, compat, inference):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     return app

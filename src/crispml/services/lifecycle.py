@@ -250,7 +250,7 @@ class LifecycleService(Service):
                 version = ModelVersion(
                     id=new_id("mv"),
                     name=name,
-                    version=repo.next_model_version(name),
+                    version=0,  # the repository assigns the next free number
                     algorithm=algorithm,
                     params=resolved,
                     class_weight=weight,
@@ -267,7 +267,7 @@ class LifecycleService(Service):
                     created_by=self.user,
                     created_at=now(),
                 )
-                repo.add_model(version)
+                version = repo.add_model(version)
             span.model = version.ref
             span.rows_out = int(holdout.sum())
             progress("done", 1.0)
@@ -412,7 +412,7 @@ class LifecycleService(Service):
             dataset = Dataset(
                 id=new_id("ds"),
                 name=name,
-                version=repo.next_dataset_version(name),
+                version=0,  # the repository assigns the next free number
                 stage=stage,
                 sha256=staged.sha256,
                 rows=len(frame),
@@ -427,7 +427,7 @@ class LifecycleService(Service):
                 created_by=self.user,
                 created_at=now(),
             )
-            repo.add_dataset(dataset)
+            dataset = repo.add_dataset(dataset)
         return dataset
 
 

@@ -7,18 +7,22 @@ returns domain dataclasses or DataFrames, never ORM rows.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, delete, exists, func, insert, select, update
+from sqlalchemy import Connection, Table, and_, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from crispml.domain import Dataset, ModelVersion, Outcome, PerfRecord, ScoreBatch, Stage
-from crispml.errors import NotFound
+from crispml.errors import Conflict, NotFound
 from crispml.storage import schema as t
+
+V = TypeVar("V", Dataset, ModelVersion)
 
 
 class Repository:
@@ -31,8 +35,9 @@ class Repository:
         current = self.connection.scalar(select(func.max(t.datasets.c.version)).where(t.datasets.c.name == name))
         return int(current or 0) + 1
 
-    def add_dataset(self, dataset: Dataset) -> None:
-        self.connection.execute(insert(t.datasets).values(**_dataset_row(dataset)))
+    def add_dataset(self, dataset: Dataset) -> Dataset:
+        """Insert a dataset as the next version of its name; returns it with the version it got."""
+        return self._insert_versioned(dataset, t.datasets, _dataset_row, self.next_dataset_version)
 
     def get_dataset(self, ref: str) -> Dataset:
         """A dataset by id ('ds-...'), by name (its newest version) or by 'name/version'."""
@@ -74,9 +79,24 @@ class Repository:
         query = select(func.max(t.model_versions.c.version)).where(t.model_versions.c.name == name)
         return int(self.connection.scalar(query) or 0) + 1
 
-    def add_model(self, model: ModelVersion) -> None:
-        row = _model_row(model)
-        self.connection.execute(insert(t.model_versions).values(**row))
+    def add_model(self, model: ModelVersion) -> ModelVersion:
+        """Insert a model as the next version of its name; returns it with the version it got."""
+        return self._insert_versioned(model, t.model_versions, _model_row, self.next_model_version)
+
+    def _insert_versioned(self, item: V, table: Table, row: Callable[[V], dict[str, Any]],
+                          next_version: Callable[[str], int]) -> V:  # fmt: skip
+        # A concurrent writer may take the same number first (PostgreSQL runs both transactions at
+        # once); the unique constraint refuses the second, which then takes the next number.
+        for _attempt in range(20):
+            candidate = replace(item, version=next_version(item.name))
+            try:
+                with self.connection.begin_nested():
+                    self.connection.execute(insert(table).values(**row(candidate)))
+                return candidate
+            except IntegrityError as exc:
+                if "version" not in str(exc.orig):
+                    raise
+        raise Conflict(f"could not find a free version number for {item.name!r}; retry")
 
     def get_model(self, ref: str) -> ModelVersion:
         """A model version by 'name@alias', 'name/version', 'mv-...' id, or 'name' (its newest version)."""

@@ -1,0 +1,59 @@
+"""Property-based requests generated from the OpenAPI schema: no request may produce a 500, and every
+error answers problem+json."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from crispml.services.synthesis import write_synthetic
+from tests.api.conftest import Server
+
+
+@pytest.fixture(scope="module")
+def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A server over a store that already holds the reference chain, so generated requests reach deep."""
+    home = tmp_path_factory.mktemp("fuzz") / "home"
+    reference = home / "data" / "creditcard.csv"
+    write_synthetic(reference, 2_400)
+    server = Server(home, None, {"CRISPML_REFERENCE_SOURCE": str(reference)})
+    server.start()
+    try:
+        for route, params in (("repDataIngest", {"percentData": 1}), ("repDataPrepare", {}), ("repDataCurate", {}),
+                              ("repModelTrain", {}), ("repModelPersist", {})):  # fmt: skip
+            httpx.get(f"{server.url}/crispml/{route}", params=params, timeout=120).raise_for_status()
+        yield schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    finally:
+        server.stop()
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_request_produces_a_server_error(case: Any) -> None:
+    response = case.call(timeout=120)
+    assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text[:500]}"
+    if response.status_code >= 400:
+        assert response.headers["content-type"].startswith("application/problem+json"), response.text[:300]
+        assert {"type", "title", "status", "detail"} <= set(response.json())
+
+
+def test_schema_lists_every_method(api_schema: Any) -> None:
+    paths = set(api_schema.raw_schema["paths"])
+    expected = {
+        "/api/v1/datasets",
+        "/api/v1/models/{name}/versions",
+        "/api/v1/models/{name}/score",
+        "/api/v1/labels",
+        "/api/v1/reports/verification",
+        "/api/v1/jobs/{job_id}",
+        "/crispml/repModelTrain",
+    }
+    assert expected <= paths
