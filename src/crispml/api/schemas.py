@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from crispml.domain import SourceSpec
+
+Version = Annotated[int, Path(ge=1, le=999_999_999, description="Model version number.")]
+OptionalVersion = Annotated[int | None, Query(ge=1, le=999_999_999, description="Model version number.")]
 
 
 class Strict(BaseModel):
@@ -56,7 +60,7 @@ class TrainIn(Strict):
 
 
 class AliasIn(Strict):
-    version: int = Field(..., ge=1)
+    version: int = Field(..., ge=1, le=999_999_999)
 
 
 class ScoreIn(Strict):

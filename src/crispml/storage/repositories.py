@@ -46,7 +46,7 @@ class Repository:
         if ref.startswith("ds-"):
             query = query.where(t.datasets.c.id == ref)
         elif version:
-            if not version.isdigit():
+            if not version.isdigit() or len(version) > 9:
                 raise NotFound(f"dataset {ref!r} does not exist: a version is a number, as in {name}/2")
             query = query.where(t.datasets.c.name == name, t.datasets.c.version == int(version))
         else:
@@ -111,7 +111,7 @@ class Repository:
             query = query.where(t.model_versions.c.id == ref)
         elif "/" in ref:
             name, version = ref.split("/", 1)
-            if not version.isdigit():
+            if not version.isdigit() or len(version) > 9:
                 raise NotFound(f"model {ref!r} does not exist: a version is a number, as in {name}/3")
             query = query.where(t.model_versions.c.name == name, t.model_versions.c.version == int(version))
         else:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from crispml.api.deps import ContainerDep
 from crispml.api.jobs_http import job_response
-from crispml.api.schemas import AliasIn, TrainIn
+from crispml.api.schemas import AliasIn, OptionalVersion, TrainIn, Version
 from crispml.domain import check_name
 from crispml.jsonable import jsonable
 from crispml.steps.algorithms import get_algorithm, resolve_params
@@ -62,12 +62,12 @@ def list_versions(name: str, container: ContainerDep) -> list[Any]:
 
 
 @router.get("/{name}/versions/{version}", summary="One model version")
-def get_version(name: str, version: int, container: ContainerDep) -> dict[str, Any]:
+def get_version(name: str, version: Version, container: ContainerDep) -> dict[str, Any]:
     return dict(jsonable(container.lifecycle.get_model(f"{name}/{version}")))
 
 
 @router.get("/{name}/versions/{version}/report", summary="ModelReport")
-def report(name: str, version: int, container: ContainerDep, frames: str | None = None) -> dict[str, Any]:
+def report(name: str, version: Version, container: ContainerDep, frames: str | None = None) -> dict[str, Any]:
     return dict(jsonable(container.report(f"{name}/{version}", frames=frames)))
 
 
@@ -83,7 +83,7 @@ def delete_alias(name: str, alias: str, container: ContainerDep) -> Response:
 
 
 @router.get("/{name}/lineage", summary="Lineage of a model version back to its raw source")
-def lineage(name: str, container: ContainerDep, version: int | None = None, alias: str | None = None) -> list[Any]:
+def lineage(name: str, container: ContainerDep, version: OptionalVersion = None, alias: str | None = None) -> list[Any]:
     ref = f"{name}/{version}" if version else f"{name}@{alias}" if alias else name
     return list(jsonable(container.lineage(ref)))
 

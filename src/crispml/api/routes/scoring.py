@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query
 
 from crispml.api.deps import ContainerDep
 from crispml.api.jobs_http import job_response
-from crispml.api.schemas import LabelsIn, ScoreIn
+from crispml.api.schemas import LabelsIn, OptionalVersion, ScoreIn
 from crispml.errors import InvalidInput
 from crispml.jsonable import jsonable
 from crispml.services.scoring import ScoreResult
@@ -48,7 +48,7 @@ def score(
     name: str,
     body: ScoreIn,
     container: ContainerDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: OptionalVersion = None,
     alias: Annotated[str | None, Query(max_length=64)] = None,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     wait: bool = False,
