@@ -10,13 +10,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import httpx
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from crispml.backends import Backend, LocalBackend, RemoteBackend
+from crispml.client import Client
 from crispml.container import Container, connect
-from crispml.domain import Dataset, ModelVersion, SourceSpec
+from crispml.domain import SourceSpec
 from crispml.errors import CrispmlError
 from crispml.jsonable import jsonable
 from crispml.services.base import Progress as ProgressCallback
@@ -49,15 +53,44 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(jsonable(value), indent=2) + "\n")
 
 
+RemoteOption = Annotated[
+    str | None,
+    typer.Option(
+        "--remote", envvar="CRISPML_REMOTE", help="URL of a crispml server to run this on, instead of locally."
+    ),
+]
+
+
 @contextmanager
-def _session() -> Iterator[Container]:
-    """Open the store, and turn crispml's errors into one red line and an exit code."""
+def _errors() -> Iterator[None]:
+    """Turn crispml's errors into one red line and an exit code."""
     try:
-        with connect() as container:
-            yield container
+        yield
     except CrispmlError as exc:
         err.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
         raise typer.Exit(exc.exit_code) from None
+
+
+@contextmanager
+def _session() -> Iterator[Container]:
+    """Open the local store."""
+    with _errors(), connect() as container:
+        yield container
+
+
+@contextmanager
+def _backend(remote: str | None) -> Iterator[Backend]:
+    """The local store, or the server at `remote`."""
+    with _errors():
+        if remote:
+            try:
+                with Client(remote) as client:
+                    yield RemoteBackend(client)
+            except httpx.TransportError as exc:
+                raise CrispmlError(f"cannot reach {remote}: {exc}") from exc
+        else:
+            with connect() as container:
+                yield LocalBackend(container)
 
 
 @contextmanager
@@ -99,20 +132,21 @@ def _params(pairs: list[str] | None) -> dict[str, Any]:
     return params
 
 
-def _dataset_table(dataset: Dataset) -> None:
+def _dataset_line(dataset: dict[str, Any]) -> None:
     out.print(
-        f"[bold]{dataset.name}/{dataset.version}[/] ({dataset.stage}) id [cyan]{dataset.id}[/] "
-        f"rows {dataset.rows:,} frames {dataset.frames} sha256 {dataset.sha256[:12]}"
+        f"[bold]{dataset['name']}/{dataset['version']}[/] ({dataset['stage']}) id [cyan]{dataset['id']}[/] "
+        f"rows {dataset['rows']:,} frames {dataset['frames']} sha256 {dataset['sha256'][:12]}"
     )
 
 
-def _model_line(model: ModelVersion) -> None:
-    aliases = f" aliases {', '.join(model.aliases)}" if model.aliases else ""
-    overall = model.metrics.get("overall") or {}
+def _model_line(model: dict[str, Any]) -> None:
+    aliases = f" aliases {', '.join(model['aliases'])}" if model.get("aliases") else ""
+    overall = (model.get("metrics") or {}).get("overall") or model.get("overall") or {}
     auc = overall.get("roc_auc")
     out.print(
-        f"[bold]{model.ref}[/] id [cyan]{model.id}[/] {model.algorithm} weight {model.class_weight:g} "
-        f"frames {list(model.frames)} holdout ROC AUC {auc if auc is None else round(auc, 4)}{aliases}"
+        f"[bold]{model['name']}/{model['version']}[/] id [cyan]{model['id']}[/] {model['algorithm']} "
+        f"weight {model['class_weight']:g} frames {list(model['frames'])} "
+        f"holdout ROC AUC {auc if auc is None else round(auc, 4)}{aliases}"
     )
 
 
@@ -165,11 +199,12 @@ def ingest(
     target: Annotated[str, typer.Option(help="Binary target column.")] = "Class",
     key: Annotated[str | None, typer.Option(help="Record key column (derived from content if none).")] = None,
     time_column: Annotated[str | None, typer.Option("--time-column", help="Cut frames by this column.")] = None,
+    remote: RemoteOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """1. DataIngestion: raw data into a new immutable dataset version."""
     spec = SourceSpec(path=source, url=url, table=table, query=query)
-    with _session() as c, _progress(not as_json) as step:
+    with _backend(remote) as c, _progress(not as_json) as step:
         dataset = c.ingest(
             spec,
             name=name,
@@ -184,11 +219,11 @@ def ingest(
     if as_json:
         _print_json(dataset)
         return
-    _dataset_table(dataset)
+    _dataset_line(dataset)
     table_out = Table(title="summary of numeric columns")
     for column in ("column", "Min.", "1st Qu.", "Median", "Mean", "3rd Qu.", "Max."):
         table_out.add_column(column, justify="right")
-    for s in dataset.report["stats"]:
+    for s in dataset["report"]["stats"]:
         table_out.add_row(s["column"], *(f"{s[k]:.4g}" for k in ("min", "q1", "median", "mean", "q3", "max")))
     out.print(table_out)
 
@@ -198,16 +233,17 @@ def prepare(
     dataset: Annotated[str, typer.Argument(help="Raw dataset: id, name or name/version.")],
     missing: Annotated[str, typer.Option(help="Missing values: median, zero or drop.")] = "median",
     name: Annotated[str | None, typer.Option(help="Name of the prepared dataset.")] = None,
+    remote: RemoteOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """2. DataPreparation: algorithm-independent cleaning, with a report of what changed."""
-    with _session() as c, _progress(not as_json) as step:
+    with _backend(remote) as c, _progress(not as_json) as step:
         result = c.prepare(dataset, missing=missing, name=name, progress=step("prepare"))
     if as_json:
         _print_json(result)
         return
-    _dataset_table(result)
-    for key, value in result.report.items():
+    _dataset_line(result)
+    for key, value in result["report"].items():
         out.print(f"  {key}: {value}")
 
 
@@ -217,16 +253,17 @@ def curate(
     algorithm: Annotated[str, typer.Option(help="rf, hgb, lgbm or logreg.")] = "rf",
     frames: FramesOption = None,
     name: Annotated[str | None, typer.Option(help="Name of the curated dataset.")] = None,
+    remote: RemoteOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """3. DataCuration: algorithm-specific transforms fitted on training frames only."""
-    with _session() as c, _progress(not as_json) as step:
+    with _backend(remote) as c, _progress(not as_json) as step:
         result = c.curate(dataset, algorithm=algorithm, frames=frames, name=name, progress=step("curate"))
     if as_json:
         _print_json(result)
         return
-    _dataset_table(result)
-    for key, value in result.report.items():
+    _dataset_line(result)
+    for key, value in result["report"].items():
         out.print(f"  {key}: {value}")
 
 
@@ -241,11 +278,12 @@ def train(
     param: Annotated[list[str] | None, typer.Option("--param", help="Hyper-parameter key=value (repeatable).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     threshold: Annotated[float, typer.Option(help="Decision threshold on the score.")] = 0.5,
+    remote: RemoteOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """4. ModelTraining: a new model version from chosen frames, algorithm and hyper-parameters."""
     params = _params(param)
-    with _session() as c, _progress(not as_json) as step:
+    with _backend(remote) as c, _progress(not as_json) as step:
         model = c.train(
             dataset,
             algorithm=algorithm,
@@ -267,10 +305,11 @@ def train(
 def report(
     model: Annotated[str, typer.Argument(help="Model: name@alias, name/version or name.")],
     frames: FramesOption = None,
+    remote: RemoteOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """5. ModelReport: KPIs, curves and feature importance on frames not used for training."""
-    with _session() as c:
+    with _backend(remote) as c:
         result = c.report(model, frames=frames)
     if as_json:
         _print_json(result)
@@ -287,10 +326,11 @@ def report(
 def persist(
     model: Annotated[str, typer.Argument(help="Model: name/version, name@alias or name.")],
     alias: Annotated[str, typer.Option(help="Alias to point at this version.")] = "champion",
+    remote: RemoteOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """6. ModelPersist: register a version and point an alias at it."""
-    with _session() as c:
+    with _backend(remote) as c:
         result = c.persist(model, alias=alias)
     if as_json:
         _print_json(result)
@@ -307,10 +347,11 @@ def score(
     file: Annotated[str | None, typer.Option(help="Score the records of a CSV, zip or Parquet file.")] = None,
     idempotency_key: Annotated[str | None, typer.Option("--idempotency-key", help="Retry-safe batch key.")] = None,
     output: Annotated[Path | None, typer.Option(help="Write every score to this CSV file.")] = None,
+    remote: RemoteOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """7. NewDataScore: score and persist every score with model version and batch."""
-    with _session() as c, _progress(not as_json) as step:
+    with _backend(remote) as c, _progress(not as_json) as step:
         result = c.score(
             model,
             dataset=dataset,
@@ -320,20 +361,15 @@ def score(
             progress=step("score"),
         )
     if output is not None:
-        result.scores.to_csv(output, index=False)
+        pd.DataFrame(result["scores"]).to_csv(output, index=False)
     if as_json:
-        _print_json(
-            {
-                "batch": result.batch,
-                "replayed": result.replayed,
-                "scores": result.scores.astype(object).where(result.scores.notna(), None).to_dict("records"),
-            }
-        )
+        _print_json(result)
         return
-    positives = int(result.scores["decision"].sum())
-    note = " (replayed: nothing new written)" if result.replayed else ""
+    batch = result["batch"]
+    positives = sum(int(s["decision"]) for s in result["scores"])
+    note = " (replayed: nothing new written)" if result["replayed"] else ""
     out.print(
-        f"batch [cyan]{result.batch.id}[/] model {result.batch.model_ref}: {result.batch.rows:,} scores persisted, "
+        f"batch [cyan]{batch['id']}[/] model {batch['model_ref']}: {batch['rows']:,} scores persisted, "
         f"{positives:,} flagged{note}"
     )
 
@@ -345,19 +381,22 @@ def label(
     frames: FramesOption = None,
     id_column: Annotated[str, typer.Option("--id-column", help="Record id column in FILE.")] = "record_id",
     label_column: Annotated[str, typer.Option("--label-column", help="Label column in FILE.")] = "label",
+    remote: RemoteOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """8. NewDataLabel: import ground truth by record id."""
-    with _session() as c:
+    with _backend(remote) as c:
         result = c.label(file=file, dataset=dataset, frames=frames, id_column=id_column, label_column=label_column)
     if as_json:
         _print_json(result)
         return
-    out.print(f"import [cyan]{result.import_id}[/]: {result.imported:,} labels ({result.positives:,} positive)")
-    if result.unknown:
+    out.print(
+        f"import [cyan]{result['import_id']}[/]: {result['imported']:,} labels ({result['positives']:,} positive)"
+    )
+    if result["unknown"]:
         out.print(
-            f"[yellow]{result.unknown:,} labels name records never scored[/] (kept; e.g. "
-            f"{', '.join(result.unknown_sample[:3])})"
+            f"[yellow]{result['unknown']:,} labels name records never scored[/] (kept; e.g. "
+            f"{', '.join(result['unknown_sample'][:3])})"
         )
 
 
@@ -365,10 +404,11 @@ def label(
 def verify(
     model: Annotated[str, typer.Argument(help="Model: name@alias, name/version, or name for all versions.")],
     frames: FramesOption = None,
+    remote: RemoteOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """9. NewDataReport: persisted scores against late ground truth, per model version and frame."""
-    with _session() as c:
+    with _backend(remote) as c:
         result = c.verify(model, frames=frames)
     if as_json:
         _print_json(result)
@@ -387,17 +427,18 @@ def verify(
         "recall",
         "f1",
     ]
-    out.print(_kpi_table(f"verification of {result.model}", result.rows, columns))
+    out.print(_kpi_table(f"verification of {result['model']}", result["rows"], columns))
 
 
 # -- governance and operations -------------------------------------------------------------------
 @app.command()
 def lineage(
     ref: Annotated[str, typer.Argument(help="Model or dataset reference.")],
+    remote: RemoteOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Print the chain from a model or dataset back to its raw source."""
-    with _session() as c:
+    with _backend(remote) as c:
         chain = c.lineage(ref)
     if as_json:
         _print_json(chain)
@@ -405,32 +446,33 @@ def lineage(
     for depth, node in enumerate(chain):
         detail = ", ".join(
             f"{k}={v}"
-            for k, v in node.detail.items()
+            for k, v in node["detail"].items()
             if k in {"algorithm", "sha256", "rows", "created_by", "created_at"}
         )
-        out.print(f"{'  ' * depth}{'└─ ' if depth else ''}[bold]{node.kind}[/] {node.label} [dim]{detail}[/]")
+        out.print(f"{'  ' * depth}{'└─ ' if depth else ''}[bold]{node['kind']}[/] {node['label']} [dim]{detail}[/]")
 
 
 @app.command()
-def datasets(as_json: JsonOption = False) -> None:
+def datasets(remote: RemoteOption = None, as_json: JsonOption = False) -> None:
     """List dataset versions."""
-    with _session() as c:
-        found = c.lifecycle.list_datasets()
+    with _backend(remote) as c:
+        found = c.datasets()
     if as_json:
         _print_json(found)
         return
     for dataset in found:
-        _dataset_table(dataset)
+        _dataset_line(dataset)
 
 
 @app.command()
 def models(
     name: Annotated[str | None, typer.Argument(help="Only versions of this model.")] = None,
+    remote: RemoteOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List model versions and their aliases."""
-    with _session() as c:
-        found = c.lifecycle.list_models(name)
+    with _backend(remote) as c:
+        found = c.models(name)
     if as_json:
         _print_json(found)
         return
@@ -442,26 +484,27 @@ def models(
 def perf(
     method: Annotated[str | None, typer.Option(help="Only this method.")] = None,
     limit: Annotated[int, typer.Option(help="How many recent records.")] = 1000,
+    remote: RemoteOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Performance records of method calls, with medians per method."""
-    with _session() as c:
-        records, summaries = c.operations.perf(method, limit)
+    with _backend(remote) as c:
+        result = c.perf(method, limit)
     if as_json:
-        _print_json({"summary": summaries, "records": records})
+        _print_json(result)
         return
     table = Table(title="performance (medians)")
     for column in ("method", "calls", "errors", "duration s", "cpu s", "rows in", "peak RSS MB"):
         table.add_column(column, justify="right")
-    for s in summaries:
+    for s in result["summary"]:
         table.add_row(
-            s.method,
-            str(s.calls),
-            str(s.errors),
-            f"{s.median_duration_s:.3f}",
-            f"{s.median_cpu_s:.3f}",
-            _fmt(s.median_rows_in),
-            f"{s.max_peak_rss_mb:.0f}",
+            s["method"],
+            str(s["calls"]),
+            str(s["errors"]),
+            f"{s['median_duration_s']:.3f}",
+            f"{s['median_cpu_s']:.3f}",
+            _fmt(s["median_rows_in"]),
+            f"{s['max_peak_rss_mb']:.0f}",
         )
     out.print(table)
 
@@ -518,7 +561,7 @@ def demo(
     out.print(
         f"prepared: {result.prepared.report['duplicates_removed']} duplicates removed -> {result.prepared.rows:,} rows"
     )
-    _model_line(result.model)
+    _model_line(jsonable(result.model))
     out.print(f"scored {result.scored.batch.rows:,} records of frames 7-12 in batch {result.scored.batch.id}")
     out.print(f"labelled {result.labels.imported:,} records ({result.labels.positives} frauds)")
     columns = [

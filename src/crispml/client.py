@@ -96,6 +96,10 @@ class _Calls:
     def model(self, name: str, version: int) -> Any:
         return self._call("GET", f"/api/v1/models/{name}/versions/{version}")
 
+    def alias(self, name: str, alias: str) -> Any:
+        """The model version an alias points at."""
+        return self._call("GET", f"/api/v1/models/{name}/aliases/{alias}")
+
     def report(self, name: str, version: int, *, frames: str | None = None) -> Any:
         params = {"frames": frames} if frames else {}
         return self._call("GET", f"/api/v1/models/{name}/versions/{version}/report", params=params)

@@ -76,6 +76,11 @@ def set_alias(name: str, alias: str, body: AliasIn, container: ContainerDep) -> 
     return _summary(container.persist(f"{name}/{body.version}", alias=alias))
 
 
+@router.get("/{name}/aliases/{alias}", summary="The version an alias points at")
+def get_alias(name: str, alias: str, container: ContainerDep) -> dict[str, Any]:
+    return _summary(container.lifecycle.get_model(f"{name}@{alias}"))
+
+
 @router.delete("/{name}/aliases/{alias}", status_code=204, summary="Remove an alias")
 def delete_alias(name: str, alias: str, container: ContainerDep) -> Response:
     container.lifecycle.delete_alias(name, alias)
