@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from crispml.errors import InvalidInput
+from crispml.steps.columns import as_numeric, require_columns
 from crispml.steps.curate import Curation, apply_curation
 from crispml.steps.prepare import Preparation, apply_preparation
 
@@ -41,23 +42,12 @@ def apply_pipeline(records: pd.DataFrame, steps: list[dict[str, Any]], features:
             data = apply_curation(_features_of(data, features), Curation(**step))
         else:
             raise InvalidInput(f"unknown pipeline step {kind!r}")
-    return _features_of(data, features).astype("float64")
+    return _features_of(data, features)
 
 
 def _features_of(data: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    missing = [c for c in features if c not in data.columns]
-    if missing:
-        raise InvalidInput(f"records lack column {missing[0]!r} (needed: {', '.join(missing)})", field=missing[0])
-    frame = data[features]
-    for column in features:
-        if not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]):
-            converted = pd.to_numeric(frame[column], errors="coerce")
-            bad = converted.isna() & frame[column].notna()
-            if bad.any():
-                raise InvalidInput(
-                    f"column {column!r} must be numeric; got {frame[column][bad].iloc[0]!r}", field=column
-                )
-            frame = frame.assign(**{column: converted})
+    require_columns(data, features)
+    frame = as_numeric(data, features)
     if frame.isna().any().any():
         column = str(frame.columns[frame.isna().any()][0])
         raise InvalidInput(f"column {column!r} has missing values", field=column)

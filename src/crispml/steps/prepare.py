@@ -15,6 +15,7 @@ import pandas as pd
 
 from crispml.domain import FRAME, RECORD_ID
 from crispml.errors import InvalidInput
+from crispml.steps.columns import as_numeric, require_columns
 
 
 class MissingPolicy(StrEnum):
@@ -119,20 +120,8 @@ def fit_preparation(
 
 def apply_preparation(records: pd.DataFrame, preparation: Preparation) -> pd.DataFrame:
     """Replay a preparation on new records: same columns, same fills; gaps refused under 'drop'."""
-    missing = [c for c in preparation.columns_in if c not in records.columns]
-    if missing:
-        raise InvalidInput(f"records lack column {missing[0]!r} (needed: {', '.join(missing)})", field=missing[0])
-    data = records[preparation.columns_out].copy()
-    for column in data.columns:
-        if not pd.api.types.is_numeric_dtype(data[column]) or pd.api.types.is_bool_dtype(data[column]):
-            converted = pd.to_numeric(data[column], errors="coerce")
-            bad = converted.isna() & data[column].notna()
-            if bad.any():
-                raise InvalidInput(
-                    f"column {column!r} must be numeric; got {data[column][bad].iloc[0]!r}", field=column
-                )
-            data[column] = converted
-    data = data.astype("float64")
+    require_columns(records, preparation.columns_in)
+    data = as_numeric(records, preparation.columns_out)
     if preparation.fill:
         data = data.fillna(preparation.fill)
     gaps = data.isna().any(axis=0)

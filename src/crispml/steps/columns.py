@@ -1,0 +1,29 @@
+"""Checks every step applies to incoming records: required columns present, values numeric."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from crispml.errors import InvalidInput
+
+
+def require_columns(frame: pd.DataFrame, columns: list[str]) -> None:
+    """Refuse records that lack any of `columns`, naming the first missing one."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InvalidInput(f"records lack column {missing[0]!r} (needed: {', '.join(missing)})", field=missing[0])
+
+
+def as_numeric(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """`columns` of `frame` as float64; text that parses as a number is converted, anything else refused."""
+    data = frame[columns].copy()
+    for column in columns:
+        values = data[column]
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            converted = pd.to_numeric(values.astype("object") if pd.api.types.is_bool_dtype(values) else values,
+                                      errors="coerce")  # fmt: skip
+            bad = converted.isna() & values.notna()
+            if bad.any():
+                raise InvalidInput(f"column {column!r} must be numeric; got {values[bad].iloc[0]!r}", field=column)
+            data[column] = converted
+    return data.astype("float64")
