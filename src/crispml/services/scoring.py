@@ -10,13 +10,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crispml.domain import FRAME, RECORD_ID, ModelVersion, ScoreBatch, SourceSpec, parse_frames
+from crispml.domain import FRAME, RECORD_ID, ModelVersion, PerfRecord, ScoreBatch, SourceSpec, parse_frames
 from crispml.errors import Conflict, InvalidInput, NotFound
 from crispml.faults import crash_point
 from crispml.services.base import Progress, Service, new_id, no_progress, now
 from crispml.steps import ingest as ingest_step
+from crispml.steps.fast_path import SMALL
 from crispml.steps.pipeline import apply_pipeline, input_columns, remaining_steps
 from crispml.steps.verify import verify as verify_step
+from crispml.storage.repositories import Repository
 from crispml.storage.sources import read_source
 
 _CHUNK = 100_000
@@ -70,16 +72,18 @@ class ScoringService(Service):
         if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
             raise InvalidInput("an idempotency key has 1 to 200 characters", field="idempotency_key")
         with self._perf("score") as span:
-            model = self._model(model_ref)
-            span.model = model.ref
             if dataset is not None:
+                model = self._model(model_ref)
+                span.model = model.ref
                 inputs, features, source = self._dataset_inputs(model, dataset, frames)
                 span.dataset = source
             else:
+                model, key = self._model_and_key(model_ref)
+                span.model = model.ref
                 if frames is not None:
                     raise InvalidInput("frames select rows of a dataset; pass --dataset with them", field="frames")
                 raw = _read_records(file, records, (RECORD_ID,))
-                inputs, features = self._record_inputs(model, raw)
+                inputs, features = self._record_inputs(model, raw, key)
                 source = file or "records"
             span.rows_in = len(inputs)
             request = _request_digest(model, source, inputs, features)
@@ -88,11 +92,11 @@ class ScoringService(Service):
                 if replay is not None:
                     span.rows_out = replay.batch.rows
                     return replay
-            estimator = self.store.read_model(model.artifact_sha256, model.artifact_format)
+            scorer = self.store.model_scorer(model.artifact_sha256, model.artifact_format, len(inputs))
             matrix = features.to_numpy(dtype=np.float64)
             score = np.empty(len(matrix), dtype=np.float64)
             for start in range(0, len(matrix), _CHUNK):
-                score[start : start + _CHUNK] = estimator.predict_proba(matrix[start : start + _CHUNK])[:, 1]
+                score[start : start + _CHUNK] = scorer.positive(matrix[start : start + _CHUNK], model.threshold)
                 progress("score", 0.8 * min(1.0, (start + _CHUNK) / max(1, len(matrix))))
             result = pd.DataFrame(
                 {
@@ -112,11 +116,19 @@ class ScoringService(Service):
                 rows=len(result),
                 created_at=now(),
             )
+
+            def write(repo: Repository) -> None:
+                repo.add_batch(batch, request, self.user, model.threshold)
+                repo.add_scores(batch, result)
+                crash_point("scores.before_commit")
+
             try:
-                with self.store.transaction() as repo:
-                    repo.add_batch(batch, request, self.user)
-                    repo.add_scores(batch, result, model.threshold)
-                    crash_point("scores.before_commit")
+                if len(result) < SMALL:
+                    # Concurrent small requests share one commit; each still waits for its own.
+                    self.store.group_commit.run(write)
+                else:
+                    with self.store.transaction() as repo:
+                        write(repo)
             except Exception as exc:
                 # A concurrent retry with the same key won the race: answer with its batch.
                 if idempotency_key is not None and (replay := self._replay(idempotency_key, request)) is not None:
@@ -135,6 +147,17 @@ class ScoringService(Service):
     def _model(self, model_ref: str) -> ModelVersion:
         with self.store.transaction() as repo:
             return repo.get_model(model_ref)
+
+    def _model_and_key(self, model_ref: str) -> tuple[ModelVersion, str | None]:
+        """The model and the key column its training data was keyed by (None: ids from content)."""
+        with self.store.transaction() as repo:
+            model = repo.get_model(model_ref)
+            key: str | None = repo.get_dataset(model.dataset_id).params.get("key")
+            return model, key
+
+    def _store_perf(self, record: PerfRecord) -> None:
+        # Perf rows of concurrent calls share commits as their scores do.
+        self.store.group_commit.run(lambda repo: repo.add_perf(record))
 
     def _dataset_inputs(
         self, model: ModelVersion, dataset_ref: str, frames: str | list[int] | None
@@ -156,7 +179,9 @@ class ScoringService(Service):
             f"{dataset.name}/{dataset.version} frames {_frames_text(chosen)}",
         )
 
-    def _record_inputs(self, model: ModelVersion, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def _record_inputs(
+        self, model: ModelVersion, raw: pd.DataFrame, key: str | None
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Record ids (and frames, when given) beside the model's feature matrix for raw records."""
         raw.columns = [str(c) for c in raw.columns]
         needed = input_columns(model.pipeline, list(model.features))
@@ -166,7 +191,6 @@ class ScoringService(Service):
         if RECORD_ID in raw.columns:
             ids = ingest_step.key_record_ids(raw, RECORD_ID)
         else:
-            key = self._training_key(model)
             if key is not None and key in raw.columns:
                 ids = ingest_step.key_record_ids(raw, key)
             elif key is not None:
@@ -178,11 +202,6 @@ class ScoringService(Service):
         if FRAME in raw.columns:
             inputs[FRAME] = pd.to_numeric(raw[FRAME], errors="coerce").astype("Int64").to_numpy()
         return inputs, apply_pipeline(raw, model.pipeline, list(model.features))
-
-    def _training_key(self, model: ModelVersion) -> str | None:
-        with self.store.transaction() as repo:
-            key: str | None = repo.get_dataset(model.dataset_id).params.get("key")
-            return key
 
     def _replay(self, idempotency_key: str, request: str) -> ScoreResult | None:
         with self.store.transaction() as repo:

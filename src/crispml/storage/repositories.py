@@ -23,6 +23,7 @@ from crispml.errors import Conflict, NotFound
 from crispml.storage import schema as t
 
 V = TypeVar("V", Dataset, ModelVersion)
+_SCORE_COLUMNS = ("batch_id", "record_id", "frame", "score", "decision")
 
 
 class Repository:
@@ -195,7 +196,7 @@ class Repository:
             raise NotFound(f"score batch {batch_id!r} does not exist")
         return _batch(row)
 
-    def add_batch(self, batch: ScoreBatch, request_sha256: str, user: str) -> None:
+    def add_batch(self, batch: ScoreBatch, request_sha256: str, user: str, threshold: float) -> None:
         self.connection.execute(
             insert(t.score_batches).values(
                 id=batch.id,
@@ -204,76 +205,48 @@ class Repository:
                 request_sha256=request_sha256,
                 source=batch.source,
                 rows=batch.rows,
+                threshold=threshold,
                 created_by=user,
                 created_at=batch.created_at,
             )
         )
 
-    def add_scores(self, batch: ScoreBatch, scores: pd.DataFrame, threshold: float) -> None:
+    def add_scores(self, batch: ScoreBatch, scores: pd.DataFrame) -> None:
         """Append a batch's scores (record_id, frame, score, decision) in bulk."""
+        raw = self.connection.connection.driver_connection
+        if self.dialect == "postgresql":
+            self._copy_scores(raw, batch, scores)
+            return
         frame = scores["frame"].astype("Int64").astype(object).where(scores["frame"].notna(), None)
-        columns = [
+        rows = zip(
             [batch.id] * len(scores),
             scores["record_id"].astype(str).tolist(),
-            [batch.model_version_id] * len(scores),
             frame.tolist(),
             scores["score"].astype(float).tolist(),
             scores["decision"].astype(int).tolist(),
-            [threshold] * len(scores),
-            [batch.created_at] * len(scores),
-        ]
-        names = (
-            "batch_id",
-            "record_id",
-            "model_version_id",
-            "frame",
-            "score",
-            "decision",
-            "threshold",
-            "scored_at",
+            strict=True,
         )
-        raw = self.connection.connection.driver_connection
-        if self.dialect == "postgresql":
-            self._copy(raw, "scores", names, scores, batch, threshold)
-            return
-        placeholders = ", ".join("?" for _ in names)
         cursor = raw.cursor()  # type: ignore[union-attr]
         try:
-            cursor.executemany(
-                f"INSERT INTO scores ({', '.join(names)}) VALUES ({placeholders})",
-                zip(*columns, strict=True),
-            )
+            cursor.executemany(f"INSERT INTO scores ({', '.join(_SCORE_COLUMNS)}) VALUES (?, ?, ?, ?, ?)", rows)
         finally:
             cursor.close()
 
-    def _copy(
-        self,
-        raw: Any,
-        table: str,
-        names: Sequence[str],
-        scores: pd.DataFrame,
-        batch: ScoreBatch,
-        threshold: float,
-    ) -> None:
+    def _copy_scores(self, raw: Any, batch: ScoreBatch, scores: pd.DataFrame) -> None:
         # COPY in CSV form is PostgreSQL's fastest bulk path; the frame is built column-wise by pandas.
         out = pd.DataFrame(
             {
                 "batch_id": batch.id,
                 "record_id": scores["record_id"].astype(str).to_numpy(),
-                "model_version_id": batch.model_version_id,
                 "frame": scores["frame"].astype("Int64").to_numpy(),
                 "score": scores["score"].to_numpy(dtype=np.float64),
                 "decision": scores["decision"].to_numpy(dtype=np.int64),
-                "threshold": threshold,
-                "scored_at": batch.created_at.isoformat(),
             }
         )
         buffer = io.StringIO()
         out.to_csv(buffer, header=False, index=False, float_format="%.17g")
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)") as copy,
-        ):
+        statement = f"COPY scores ({', '.join(_SCORE_COLUMNS)}) FROM STDIN WITH (FORMAT csv)"
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
             copy.write(buffer.getvalue())
 
     def batch_scores(self, batch_id: str) -> pd.DataFrame:
@@ -286,19 +259,20 @@ class Repository:
 
     def ledger(self, model_ids: Iterable[str], frames: Sequence[int] | None) -> pd.DataFrame:
         """Scores of the given model versions, each joined to its label (NaN where none is known)."""
-        ids = list(model_ids)
+        batches = t.score_batches
         query = (
             select(
                 t.scores.c.record_id,
-                t.scores.c.model_version_id,
+                batches.c.model_version_id,
                 t.scores.c.frame,
                 t.scores.c.score,
-                t.scores.c.threshold,
-                t.scores.c.scored_at,
+                batches.c.threshold,
+                batches.c.created_at,
                 t.labels.c.label,
             )
+            .join(batches, batches.c.id == t.scores.c.batch_id)
             .outerjoin(t.labels, t.labels.c.record_id == t.scores.c.record_id)
-            .where(t.scores.c.model_version_id.in_(ids))
+            .where(batches.c.model_version_id.in_(list(model_ids)))
         )
         if frames:
             query = query.where(t.scores.c.frame.in_(list(frames)))
@@ -332,10 +306,13 @@ class Repository:
 
     def unscored_labels(self, import_id: str) -> tuple[int, list[str]]:
         """How many labels of an import name a record the ledger has never scored, and a few of them."""
-        never_scored = and_(
-            t.labels.c.import_id == import_id,
-            ~exists().where(t.scores.c.record_id == t.labels.c.record_id),
-        )
+        # scores.record_id has no index (it would cost as much as scoring): PostgreSQL runs NOT EXISTS as
+        # a hash anti-join; SQLite builds NOT IN's list once instead of scanning the ledger per label.
+        if self.dialect == "postgresql":
+            unseen = ~exists().where(t.scores.c.record_id == t.labels.c.record_id)
+        else:
+            unseen = t.labels.c.record_id.not_in(select(t.scores.c.record_id))
+        never_scored = and_(t.labels.c.import_id == import_id, unseen)
         count = int(self.connection.scalar(select(func.count()).select_from(t.labels).where(never_scored)) or 0)
         sample = self.connection.scalars(select(t.labels.c.record_id).where(never_scored).limit(10)).all()
         return count, list(sample)

@@ -85,25 +85,25 @@ score_batches = Table(
     Column("request_sha256", String(64), nullable=False),
     Column("source", Text, nullable=False),
     Column("rows", BigInteger, nullable=False),
+    Column("threshold", Float, nullable=False),
     Column("created_by", String(128), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_score_batches_model", "model_version_id"),
 )
 
+# The ledger's hot table holds what differs per record; what a batch shares (model version, threshold,
+# time) lives once in score_batches; the view score_ledger (migration 0003) joins them into one row per score.
+# No index on record_id: keeping one on random ids costs as much as the scoring itself.
 scores = Table(
     "scores",
     metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("batch_id", String(32), ForeignKey("score_batches.id"), nullable=False),
     Column("record_id", String(200), nullable=False),
-    Column("model_version_id", String(32), nullable=False),
     Column("frame", Integer),
     Column("score", Float, nullable=False),
     Column("decision", Integer, nullable=False),
-    Column("threshold", Float, nullable=False),
-    Column("scored_at", DateTime(timezone=True), nullable=False),
-    Index("ix_scores_batch", "batch_id"),
-    Index("ix_scores_version_frame", "model_version_id", "frame"),
-    Index("ix_scores_record", "record_id"),
+    Index("ix_scores_batch_frame", "batch_id", "frame"),
 )
 
 labels = Table(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,9 +12,12 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
 from crispml.faults import crash_point
+from crispml.steps.fast_path import Scorer
 from crispml.storage import model_codec
 from crispml.storage.artifacts import ArtifactStore, Staged
+from crispml.storage.group_commit import GroupCommit
 from crispml.storage.jobs import JobRepository
+from crispml.storage.model_cache import ModelCache
 from crispml.storage.repositories import Repository
 
 DATASETS = "datasets"
@@ -27,8 +29,9 @@ class Store:
     def __init__(self, engine: Engine, artifacts: ArtifactStore) -> None:
         self.engine = engine
         self.artifacts = artifacts
-        self._models: dict[str, Any] = {}
-        self._models_lock = threading.Lock()
+        self._models = ModelCache(self._load_model)
+        self.group_commit = GroupCommit(self.transaction)
+        """Small writes that may share a transaction with concurrent ones (see `GroupCommit.run`)."""
 
     @contextmanager
     def transaction(self) -> Iterator[Repository]:
@@ -54,13 +57,32 @@ class Store:
 
     def read_model(self, sha256: str, artifact_format: str) -> Any:
         """Load (once per process) a model whose bytes hash to `sha256`."""
-        with self._models_lock:
-            cached = self._models.get(sha256)
-            if cached is None:
-                data = self.artifacts.get_bytes(MODELS, sha256, model_codec.SUFFIX[artifact_format])
-                cached = model_codec.decode(data, artifact_format)
-                self._models[sha256] = cached
-            return cached
+        return self._models.estimator(sha256, artifact_format)
+
+    def model_scorer(self, sha256: str, artifact_format: str, rows: int) -> Scorer:
+        """The fastest way to score `rows` rows with a stored model that keeps scikit-learn's scores
+        within `fast_path.TOLERANCE` and its decisions exactly (see `crispml.steps.fast_path`).
+
+        Small inputs are scored on the caller's thread; the model's ONNX twin takes over once a
+        background thread has compiled it from the verified estimator (never from a file).
+        """
+        return self._models.scorer(sha256, artifact_format, rows)
+
+    def fast_path_ready(self, sha256: str, wait: float = 0.0) -> bool:
+        """Whether small inputs of a loaded model are scored by its ONNX twin (see `ModelCache`).
+
+        Waits up to `wait` seconds for a compile in flight; a model's second small input starts one.
+        """
+        return self._models.fast_path_ready(sha256, wait)
+
+    @property
+    def scoring_paths(self) -> dict[str, int]:
+        """Scoring calls per path taken in this process: 'onnx', 'serial' (one thread), 'parallel'."""
+        return self._models.paths_taken
+
+    def _load_model(self, sha256: str, artifact_format: str) -> Any:
+        data = self.artifacts.get_bytes(MODELS, sha256, model_codec.SUFFIX[artifact_format])
+        return model_codec.decode(data, artifact_format)
 
     # -- two-phase writes -----------------------------------------------------------------------
     @contextmanager

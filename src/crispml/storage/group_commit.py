@@ -1,0 +1,139 @@
+"""Group commit: concurrent writes share one transaction, and each caller returns only once it committed.
+
+Callers hand a unit of work to `GroupCommit.run` and wait. One writer thread takes everything pending,
+runs the units in a single transaction, commits, then wakes every caller of that group. If a unit
+raises, the group's transaction is rolled back and each unit of it is run again in a transaction of
+its own, so a unit commits whole or not at all and fails its own caller only. A failed commit fails
+every caller of the group, none of which then wrote anything, and is not retried: whether to retry a
+commit of unknown outcome is the caller's decision.
+
+While one group commits, the next one gathers, so under load a commit (and its fsync) is paid once per
+group instead of once per request, and a lone caller waits for nothing but its own commit.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+
+from crispml.storage.repositories import Repository
+
+Work = Callable[[Repository], None]
+
+
+@dataclass(eq=False)
+class _Pending:
+    work: Work
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    def __init__(
+        self,
+        transaction: Callable[[], AbstractContextManager[Repository]],
+        *,
+        max_group: int = 256,
+        idle_seconds: float = 2.0,
+    ) -> None:
+        """`transaction()` opens one unit of work; the writer thread ends after `idle_seconds` without work."""
+        self._transaction = transaction
+        self._max_group = max_group
+        self._idle_seconds = idle_seconds
+        self._queue: deque[_Pending] = deque()
+        self._wakeup = threading.Condition()
+        self._writer_running = False
+        self._pid = os.getpid()
+        self._commits = 0
+        self._writes = 0
+
+    def run(self, work: Work) -> None:
+        """Run `work(repo)` in the next group's transaction; returns once that transaction committed.
+
+        Raises what `work` raised (nothing of it was written), or what the commit raised.
+        """
+        pending = _Pending(work)
+        with self._wakeup:
+            if self._pid != os.getpid():  # a forked child inherits the state, not the writer thread
+                self._queue.clear()
+                self._writer_running, self._pid = False, os.getpid()
+            self._queue.append(pending)
+            if self._writer_running:
+                self._wakeup.notify()
+            else:
+                self._writer_running = True
+                threading.Thread(target=self._write, name="crispml-group-commit", daemon=True).start()
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed so far."""
+        return self._commits
+
+    @property
+    def writes(self) -> int:
+        """Units of work committed so far (more than `commits` once groups formed)."""
+        return self._writes
+
+    @property
+    def pending(self) -> int:
+        """Units waiting for the next group (not those of the group now committing)."""
+        with self._wakeup:
+            return len(self._queue)
+
+    def _write(self) -> None:
+        group: list[_Pending] = []
+        try:
+            while True:
+                with self._wakeup:
+                    if not self._queue:
+                        self._wakeup.wait(self._idle_seconds)
+                    if not self._queue:
+                        self._writer_running = False
+                        return
+                    group = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_group))]
+                self._commit(group)
+                group = []
+        except BaseException as exc:  # never leave a caller waiting on a writer that is gone
+            with self._wakeup:
+                stranded, self._writer_running = [*group, *self._queue], False
+                self._queue.clear()
+            for pending in stranded:
+                if not pending.done.is_set():
+                    pending.error = exc
+                    pending.done.set()
+            raise
+
+    def _commit(self, group: list[_Pending]) -> None:
+        if self._attempt(group, final=len(group) == 1):
+            # One unit failed and took the others' work with it: give each unit a transaction of its own.
+            for pending in group:
+                self._attempt([pending], final=True)
+
+    def _attempt(self, group: list[_Pending], *, final: bool) -> bool:
+        """Run the units in one transaction and wake their callers; unless `final`, a unit's failure
+        wakes nobody and returns True, for the units to be tried one by one."""
+        running: _Pending | None = None
+        try:
+            with self._transaction() as repo:
+                for pending in group:
+                    running = pending
+                    pending.work(repo)
+                running = None
+        except Exception as exc:
+            if running is not None and not final:
+                return True
+            for pending in [running] if running is not None else group:
+                pending.error = exc  # a failed commit wrote nothing of the group: it fails them all
+        else:
+            self._commits += 1
+            self._writes += len(group)
+        for pending in group:
+            pending.done.set()
+        return False

@@ -1,0 +1,110 @@
+"""Fitted models held in memory, one entry per artifact sha256.
+
+An entry keeps the verified estimator, a serial copy of it for small inputs, and its ONNX twin once a
+background thread has compiled it. Compiling takes a second or more, so callers are served by the
+serial copy meanwhile; a model that cannot be compiled is logged once and keeps being scored by
+scikit-learn.
+
+Compiling starts with the second small input a model gets in this process, not the first: a one-shot
+process (a CLI call) then never pays for a twin it cannot use. The compiling thread is not a daemon,
+because a daemon thread inside onnxruntime's C++ while the interpreter exits aborts the process; an
+exiting process therefore waits for a compile in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from crispml.steps import fast_path
+
+log = logging.getLogger("crispml.scoring")
+
+
+@dataclass
+class _Entry:
+    estimator: Any
+    serial: Any
+    twin: fast_path.OnnxTwin | None = None
+    small_inputs: int = 0
+    compiling: bool = False
+    compiled: threading.Event = field(default_factory=threading.Event)
+
+
+class ModelCache:
+    def __init__(self, load: Callable[[str, str], Any]) -> None:
+        """`load(sha256, format)` returns the estimator from artifact bytes it has verified."""
+        self._load = load
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+        self._paths: Counter[str] = Counter()
+
+    def estimator(self, sha256: str, artifact_format: str) -> Any:
+        """The model as stored (loaded once per process), parallel settings and all."""
+        return self._entry(sha256, artifact_format).estimator
+
+    def scorer(self, sha256: str, artifact_format: str, rows: int) -> fast_path.Scorer:
+        """The fastest way to score `rows` rows with this model that gives scikit-learn's answer
+        (within `fast_path.TOLERANCE`)."""
+        entry = self._entry(sha256, artifact_format)
+        if rows >= fast_path.SMALL:
+            scorer = fast_path.Scorer("parallel", entry.estimator)
+        elif entry.twin is not None:
+            scorer = fast_path.Scorer("onnx", entry.serial, entry.twin)
+        else:
+            self._start_compiling(sha256, entry)
+            scorer = fast_path.Scorer("serial", entry.serial)
+        with self._lock:
+            self._paths[scorer.kind] += 1
+        return scorer
+
+    def fast_path_ready(self, sha256: str, wait: float = 0.0) -> bool:
+        """Whether small inputs of this model are scored by its ONNX twin.
+
+        Waits up to `wait` seconds for a compile in flight; returns False at once if none has started.
+        """
+        with self._lock:
+            entry = self._entries.get(sha256)
+            if entry is None or not entry.compiling:
+                return False
+        entry.compiled.wait(wait)
+        return entry.twin is not None
+
+    @property
+    def paths_taken(self) -> dict[str, int]:
+        """How many scoring calls took each path ('onnx', 'serial', 'parallel') in this process."""
+        with self._lock:
+            return dict(self._paths)
+
+    def _entry(self, sha256: str, artifact_format: str) -> _Entry:
+        with self._lock:
+            entry = self._entries.get(sha256)
+            if entry is None:
+                estimator = self._load(sha256, artifact_format)
+                entry = _Entry(estimator, fast_path.serial_copy(estimator))
+                self._entries[sha256] = entry
+            return entry
+
+    def _start_compiling(self, sha256: str, entry: _Entry) -> None:
+        with self._lock:
+            entry.small_inputs += 1
+            if entry.compiling or entry.small_inputs < 2:
+                return
+            entry.compiling = True
+        threading.Thread(target=self._compile, args=(sha256, entry), name=f"crispml-onnx-{sha256[:12]}").start()
+
+    def _compile(self, sha256: str, entry: _Entry) -> None:
+        try:
+            entry.twin = fast_path.compile_onnx(entry.estimator)
+        except fast_path.TwinDisagrees as exc:
+            log.warning("model %s keeps scikit-learn scoring: %s", sha256[:12], exc)
+        except fast_path.FastPathUnavailable as exc:
+            log.info("model %s keeps scikit-learn scoring: %s", sha256[:12], exc)
+        except Exception:
+            log.warning("model %s keeps scikit-learn scoring: compiling it failed", sha256[:12], exc_info=True)
+        finally:
+            entry.compiled.set()
