@@ -166,8 +166,14 @@ class ScoringService(Service):
             dataset = repo.get_dataset(dataset_ref)
         chosen = parse_frames(frames, dataset.frames)
         steps = remaining_steps(model.pipeline, dataset.params.get("pipeline", []))
-        frame = self.store.read_frame(dataset.sha256)
-        frame = frame[frame[FRAME].isin(chosen)].reset_index(drop=True)
+        needed = input_columns(steps, list(model.features))
+        missing = [c for c in needed if c not in dataset.columns]
+        if missing:
+            raise InvalidInput(
+                f"dataset {dataset.name}/{dataset.version} lacks column {missing[0]!r} the model needs",
+                field=missing[0],
+            )
+        frame = self.store.read_frame(dataset.sha256, columns=[RECORD_ID, FRAME, *needed], frames=chosen)
         if frame.empty:
             raise InvalidInput(
                 f"frames {list(chosen)} of {dataset.name}/{dataset.version} hold no rows", field="frames"
@@ -236,8 +242,7 @@ class ScoringService(Service):
                 with self.store.transaction() as repo:
                     found = repo.get_dataset(dataset)
                 chosen_frames = parse_frames(frames, found.frames)
-                frame = self.store.read_frame(found.sha256, columns=[RECORD_ID, FRAME, found.target])
-                frame = frame[frame[FRAME].isin(chosen_frames)]
+                frame = self.store.read_frame(found.sha256, [RECORD_ID, FRAME, found.target], chosen_frames)
                 labels = pd.DataFrame({"record_id": frame[RECORD_ID], "label": frame[found.target]})
                 source = f"{found.name}/{found.version} frames {_frames_text(chosen_frames)}"
                 span.dataset = f"{found.name}/{found.version}"

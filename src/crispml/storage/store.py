@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
+from crispml.domain import FRAME
 from crispml.faults import crash_point
 from crispml.steps.fast_path import Scorer
 from crispml.storage import model_codec
@@ -45,9 +46,13 @@ class Store:
         table = pa.Table.from_pandas(frame, preserve_index=False)
         return self.artifacts.stage(DATASETS, PARQUET, lambda path: pq.write_table(table, path))
 
-    def read_frame(self, sha256: str, columns: list[str] | None = None) -> pd.DataFrame:
+    def read_frame(
+        self, sha256: str, columns: list[str] | None = None, frames: Sequence[int] | None = None
+    ) -> pd.DataFrame:
+        """A dataset's rows (optionally only some columns, only some frames) after checking their sha256."""
         path = self.artifacts.verified_path(DATASETS, sha256, PARQUET)
-        return pq.read_table(path, columns=columns).to_pandas()
+        filters = [(FRAME, "in", list(frames))] if frames is not None else None
+        return pq.read_table(path, columns=columns, filters=filters).to_pandas()
 
     # -- models ---------------------------------------------------------------------------------
     def stage_model(self, model: Any) -> tuple[Staged, str]:
