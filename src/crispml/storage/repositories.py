@@ -244,7 +244,7 @@ class Repository:
             }
         )
         buffer = io.StringIO()
-        out.to_csv(buffer, header=False, index=False, float_format="%.17g")
+        out.to_csv(buffer, header=False, index=False)  # floats as repr: shortest exact round-trip
         statement = f"COPY scores ({', '.join(_SCORE_COLUMNS)}) FROM STDIN WITH (FORMAT csv)"
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
             copy.write(buffer.getvalue())
