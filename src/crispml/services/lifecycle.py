@@ -130,17 +130,13 @@ class LifecycleService(Service):
             progress("clean", 0.3)
             prepared, preparation, report = fit_preparation(frame, parent.features, parent.target, policy)
             progress("write dataset", 0.7)
-            dataset = self._store_dataset(
+            dataset = self._store_child(
+                parent,
                 prepared,
                 name=out_name,
                 stage=Stage.PREPARED,
-                target=parent.target,
-                frames=parent.frames,
-                params={**_inherited(parent), "missing": policy.value, "pipeline": [preparation.to_json()]},
+                params={"missing": policy.value, "pipeline": [preparation.to_json()]},
                 report=report.to_json(),
-                source=parent.source,
-                source_sha256=parent.source_sha256,
-                parent=parent,
             )
             span.rows_out = dataset.rows
             progress("done", 1.0)
@@ -180,14 +176,12 @@ class LifecycleService(Service):
             curated = frame.copy()
             curated[parent.features] = apply_curation(frame[parent.features], curation)
             progress("write dataset", 0.7)
-            dataset = self._store_dataset(
+            dataset = self._store_child(
+                parent,
                 curated,
                 name=out_name,
                 stage=Stage.CURATED,
-                target=parent.target,
-                frames=parent.frames,
                 params={
-                    **_inherited(parent),
                     "algorithm": algorithm,
                     "fit_frames": fit_frames,
                     "pipeline": [*parent.params.get("pipeline", []), curation.to_json()],
@@ -199,9 +193,6 @@ class LifecycleService(Service):
                     "standardised": sorted(curation.center),
                     "unchanged": algorithm not in SCALED_ALGORITHMS,
                 },
-                source=parent.source,
-                source_sha256=parent.source_sha256,
-                parent=parent,
             )
             span.rows_out = dataset.rows
             progress("done", 1.0)
@@ -392,6 +383,24 @@ class LifecycleService(Service):
         return chain
 
     # -- helpers --------------------------------------------------------------------------------
+    def _store_child(
+        self, parent: Dataset, frame: pd.DataFrame, *, name: str, stage: Stage, params: dict[str, Any],
+        report: dict[str, Any],
+    ) -> Dataset:  # fmt: skip
+        """Store a dataset derived from `parent`: same target, frames and source; its parameters carried on."""
+        return self._store_dataset(
+            frame,
+            name=name,
+            stage=stage,
+            target=parent.target,
+            frames=parent.frames,
+            params={**_inherited(parent), **params},
+            report=report,
+            source=parent.source,
+            source_sha256=parent.source_sha256,
+            parent=parent,
+        )
+
     def _store_dataset(
         self,
         frame: pd.DataFrame,
