@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import httpx
 import pandas as pd
@@ -38,7 +38,6 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
-T = TypeVar("T")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 FramesOption = Annotated[str | None, typer.Option("--frames", help="Frames such as '1-6' or '7,9,11'.")]

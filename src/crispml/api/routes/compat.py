@@ -23,6 +23,8 @@ router = APIRouter(prefix="/crispml", tags=["reference compatibility"])
 INGESTED, PREPARED, CURATED = "CCF_ING", "CCF_PREP", "CCF_CUR"
 _SUMMARY_ROWS = (("Min.", "min"), ("1st Qu.", "q1"), ("Median", "median"), ("Mean", "mean"), ("3rd Qu.", "q3"),
                  ("Max.", "max"))  # fmt: skip
+FromFrame = Annotated[int, Query(alias="from", ge=1, le=10_000, description="First frame.")]
+ToFrame = Annotated[int, Query(alias="to", ge=1, le=10_000, description="Last frame.")]
 Model = Annotated[str, Query(pattern="^(rf|hgb|lgbm|logreg)$", description="Algorithm: rf, hgb, lgbm or logreg.")]
 
 
@@ -34,6 +36,13 @@ def _r4(value: Any) -> Any:
     if isinstance(value, float):
         return None if not math.isfinite(value) else round(value, 4)
     return value
+
+
+def _report(report: dict[str, Any]) -> list[str]:
+    """A step's report as a two-column data frame (measure, value), nested values as JSON text."""
+    return _answer(
+        [{"measure": k, "value": json.dumps(v) if isinstance(v, list | dict) else v} for k, v in report.items()]
+    )
 
 
 def _summary(stats: list[dict[str, Any]], target: str) -> list[str]:
@@ -64,8 +73,7 @@ def rep_data_ingest(
 @router.get("/repDataPrepare", summary="Prepare the newest CCF_ING into CCF_PREP")
 def rep_data_prepare(container: ContainerDep, table: str = INGESTED) -> list[str]:
     dataset = container.prepare(table, name=PREPARED)
-    return _answer([{"measure": k, "value": json.dumps(v) if isinstance(v, list | dict) else v}
-                    for k, v in dataset.report.items()])  # fmt: skip
+    return _report(dataset.report)
 
 
 @router.get("/repDataCurate", summary="Curate the newest CCF_PREP into CCF_CUR")
@@ -73,20 +81,19 @@ def rep_data_curate(
     container: ContainerDep,
     table: str = PREPARED,
     model: Model = "rf",
-    start: Annotated[int, Query(alias="from", ge=1, le=10_000)] = 1,
-    end: Annotated[int, Query(alias="to", ge=1, le=10_000)] = 6,
+    start: FromFrame = 1,
+    end: ToFrame = 6,
 ) -> list[str]:
     dataset = container.curate(table, algorithm=model, frames=_frames(start, end), name=CURATED)
-    return _answer([{"measure": k, "value": json.dumps(v) if isinstance(v, list | dict) else v}
-                    for k, v in dataset.report.items()])  # fmt: skip
+    return _report(dataset.report)
 
 
 @router.get("/repModelTrain", summary="Train on frames from..to of a table (synchronous, as the reference)")
 def rep_model_train(
     container: ContainerDep,
     table: str = CURATED,
-    start: Annotated[int, Query(alias="from", ge=1, le=10_000)] = 1,
-    end: Annotated[int, Query(alias="to", ge=1, le=10_000)] = 6,
+    start: FromFrame = 1,
+    end: ToFrame = 6,
     model: Model = "rf",
     weight: Annotated[float, Query(gt=0, le=1e6)] = 10,
 ) -> list[str]:
@@ -116,8 +123,8 @@ def rep_model_persist(container: ContainerDep, model: Model = "rf", alias: str =
 def rep_new_data_score(
     container: ContainerDep,
     table: str = INGESTED,
-    start: Annotated[int, Query(alias="from", ge=1, le=10_000)] = 7,
-    end: Annotated[int, Query(alias="to", ge=1, le=10_000)] = 12,
+    start: FromFrame = 7,
+    end: ToFrame = 12,
     model: Model = "rf",
 ) -> list[str]:
     result = container.score(f"{_model_name(model)}@champion", dataset=table, frames=_frames(start, end))
@@ -129,8 +136,8 @@ def rep_new_data_score(
 def rep_new_data_label(
     container: ContainerDep,
     table: str = INGESTED,
-    start: Annotated[int, Query(alias="from", ge=1, le=10_000)] = 7,
-    end: Annotated[int, Query(alias="to", ge=1, le=10_000)] = 12,
+    start: FromFrame = 7,
+    end: ToFrame = 12,
 ) -> list[str]:
     report = container.label(dataset=table, frames=_frames(start, end))
     return _answer([{"imported": report.imported, "positives": report.positives, "unknown": report.unknown}])
@@ -139,8 +146,8 @@ def rep_new_data_label(
 @router.get("/repNewDataReport", summary="Verify the truth against the persisted scores per frame")
 def rep_new_data_report(
     container: ContainerDep,
-    start: Annotated[int, Query(alias="from", ge=1, le=10_000)] = 7,
-    end: Annotated[int, Query(alias="to", ge=1, le=10_000)] = 12,
+    start: FromFrame = 7,
+    end: ToFrame = 12,
     model: Model = "rf",
 ) -> list[str]:
     verification = container.verify(f"{_model_name(model)}@champion", frames=_frames(start, end))

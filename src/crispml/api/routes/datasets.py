@@ -105,7 +105,6 @@ def list_datasets(
 
 @router.get("/{ref:path}/lineage", summary="Lineage of a dataset back to its raw source")
 def dataset_lineage(ref: str, container: ContainerDep) -> list[Any]:
-    container.lifecycle.get_dataset(ref)
     return list(jsonable(container.lineage(container.lifecycle.get_dataset(ref).id)))
 
 
