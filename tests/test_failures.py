@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 import crispml
 from crispml.container import Container
 from crispml.domain import SourceSpec
-from crispml.errors import Conflict, CrispmlError, InvalidInput, NotFound
+from crispml.errors import Conflict, CrispmlError, IntegrityFailure, InvalidInput, NotFound
 from crispml.services.synthesis import write_synthetic
 from crispml.storage import model_codec, schema
 from crispml.storage.artifacts import STAGED_MARK
@@ -214,6 +214,10 @@ def crash_command(point: str, cml: Container, small_csv: Path) -> list[str]:
     return ["score", "fraud@champion", "--dataset", "ccf", "--frames", "7-12", "--json"]
 
 
+# A dataset stages its Parquet file; a model its artifact and its ONNX twin.
+STAGED_FILES = {"datasets": 1, "models": 2}
+
+
 @pytest.mark.parametrize("point", ["datasets.before_commit", "models.before_commit", "scores.before_commit"])
 def test_crash_before_commit_leaves_nothing(
     cml: Container, home: Path, database_url: str | None, small_csv: Path, point: str
@@ -223,7 +227,7 @@ def test_crash_before_commit_leaves_nothing(
 
     assert_killed(run_cli(cli_env(home, database_url, crash_at=point), *command))
     if not point.startswith("scores"):
-        assert len(staged_files(home)) == 1, "the killed writer had staged its file"
+        assert len(staged_files(home)) == STAGED_FILES[point.split(".")[0]], "the killed writer had staged its files"
 
     with reopen(home, database_url) as again:
         after = snapshot(again, home)
@@ -242,7 +246,7 @@ def test_crash_before_promote_is_finished_by_recovery(
     before = snapshot(cml, home)
 
     assert_killed(run_cli(cli_env(home, database_url, crash_at=point), *command))
-    assert len(staged_files(home)) == 1, "the row was committed, the file not yet renamed"
+    assert len(staged_files(home)) == STAGED_FILES[point.split(".")[0]], "rows committed, files not renamed"
 
     with reopen(home, database_url) as again:
         after = snapshot(again, home)
@@ -257,7 +261,7 @@ def test_crash_before_promote_is_finished_by_recovery(
             assert after.models == before.models + 1
             (model,) = again.lifecycle.list_models()
             address = f"models/{model.artifact_sha256}{model_codec.SUFFIX[model.artifact_format]}"
-            assert after.files == before.files | {address}
+            assert after.files == before.files | {address, f"models/{model.twin_sha256}.onnx"}
             assert again.score(model.ref, dataset="ccf", frames="7-12").batch.rows == 12_000
 
 
@@ -324,3 +328,16 @@ def test_empty_record_ids_in_a_label_file_are_refused(cml: Container, tmp_path: 
         cml.label(file=str(path))
     with cml.store.transaction() as repo:
         assert repo.count_labels() == 0
+
+
+def test_a_dataset_file_changed_after_it_was_read_is_refused(cml: Container, small_csv: Path) -> None:
+    raw = cml.ingest(SourceSpec(path=str(small_csv)), name="ccf")
+    cml.prepare(raw.id)  # reads and verifies the file once in this process
+    path = cml.store.artifacts.path("datasets", raw.sha256, ".parquet")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one byte flipped
+    path.write_bytes(bytes(data))
+    before = snapshot(cml, cml.store.artifacts.root.parent)
+    with pytest.raises(IntegrityFailure, match=f"datasets/{raw.sha256}.parquet was modified"):
+        cml.prepare(raw.id)
+    assert snapshot(cml, cml.store.artifacts.root.parent) == before

@@ -8,11 +8,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import update
 
+import crispml
 from crispml.container import Container
 from crispml.domain import FRAME, RECORD_ID, ModelVersion
+from crispml.errors import IntegrityFailure
 from crispml.steps import fast_path
 from crispml.steps.pipeline import apply_pipeline
+from crispml.storage.schema import model_versions
 from tests.conftest import FAST_RF, crispml_source
 
 READY_WITHIN_S = 120
@@ -55,24 +59,50 @@ def test_the_onnx_twin_scores_as_scikit_learn_does(cml: Container, small_csv: Pa
     assert np.max(np.abs(twin.positive(probe) - estimator.predict_proba(probe)[:, 1])) <= fast_path.TOLERANCE
 
     # A row the twin puts on the decision threshold is rescored exactly, so decisions never differ.
-    scorer = fast_path.Scorer("onnx", estimator, twin)
-    on_threshold = float(twin.positive(matrix[:1])[0])
-    assert scorer.positive(matrix[:1], threshold=on_threshold)[0] == exact[0]
+    exact_calls = Recording(estimator)
+    scorer = fast_path.Scorer("onnx", exact_calls, twin)
+    twin_scores = twin.positive(matrix)
+    high, low = int(np.argmax(twin_scores)), int(np.argmin(twin_scores))
+    pair, on_threshold = matrix[[high, low]], float(twin_scores[high])
+    assert on_threshold - twin_scores[low] > 2 * fast_path.TOLERANCE
+    scorer.positive(pair, threshold=on_threshold + 2 * fast_path.TOLERANCE)
+    assert exact_calls.rows == 0
+    rescored = scorer.positive(pair, threshold=on_threshold)
+    assert exact_calls.rows == 1  # only the row on the threshold
+    # (BLAS may round a copied row differently in the last bits, hence no exact equality)
+    assert rescored[0] == pytest.approx(exact[high], rel=1e-12, abs=0)
+
+
+class Recording:
+    """An estimator that counts the rows it is asked to score."""
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator, self.rows = estimator, 0
+
+    def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
+        self.rows += len(matrix)
+        return np.asarray(self.estimator.predict_proba(matrix))
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 @pytest.mark.parametrize("algorithm", ["rf", "logreg"])
-def test_records_scored_by_the_twin_match_dataset_scores(cml: Container, small_csv: Path, algorithm: str) -> None:
+def test_the_twin_stored_at_training_scores_records_and_datasets(
+    cml: Container, small_csv: Path, algorithm: str
+) -> None:
     model = train(cml, small_csv, algorithm)
-    for _ in range(2):  # the second small input starts the compile
-        cml.score("fraud@champion", records=later_rows(cml, 1))
-    assert cml.store.fast_path_ready(model.artifact_sha256, wait=READY_WITHIN_S)
+    assert model.twin_sha256 is not None
+    assert cml.store.artifacts.path("models", model.twin_sha256, ".onnx").is_file()
 
-    before = cml.store.scoring_paths
     from_records = cml.score("fraud@champion", records=later_rows(cml, 300)).scores.set_index(RECORD_ID)
     from_dataset = cml.score("fraud@champion", dataset="ccf", frames="7-12").scores.set_index(RECORD_ID)
-    after = cml.store.scoring_paths
-    assert after["onnx"] == before.get("onnx", 0) + 1 and after["parallel"] == before.get("parallel", 0) + 1
+    assert cml.store.scoring_paths == {"onnx": 2}  # no compile, no waiting: the first input is fast
+
+    estimator = cml.store.read_model(model.artifact_sha256, model.artifact_format)
+    raw = cml.lifecycle.dataset_frame("ccf")
+    later = raw[raw[FRAME] >= 7].set_index(RECORD_ID).loc[from_dataset.index]
+    exact = estimator.predict_proba(features_of(model, later.reset_index()))[:, 1]
+    assert np.max(np.abs(from_dataset["score"].to_numpy() - exact)) <= fast_path.TOLERANCE
+    assert (from_dataset["decision"].to_numpy() == (exact >= model.threshold)).all()
 
     assert len(from_records) == 300 and set(from_records.index) <= set(from_dataset.index)
     expected = from_dataset.loc[from_records.index]
@@ -80,20 +110,36 @@ def test_records_scored_by_the_twin_match_dataset_scores(cml: Container, small_c
     assert (from_records["decision"] == expected["decision"]).all()
 
 
-def test_the_service_switches_to_the_twin_once_it_is_ready(trained: Container) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_tampered_twin_is_refused_by_name(trained: Container, home: Path) -> None:
     model = trained.lifecycle.get_model("fraud@champion")
-    record = later_rows(trained, 1)
-    first = trained.score("fraud@champion", records=record)
-    assert not trained.store.fast_path_ready(model.artifact_sha256)  # a one-shot process never compiles
-    trained.score("fraud@champion", records=record)
-    assert trained.store.scoring_paths == {"serial": 2}
-    assert trained.store.fast_path_ready(model.artifact_sha256, wait=READY_WITHIN_S)
+    assert model.twin_sha256 is not None
+    path = trained.store.artifacts.path("models", model.twin_sha256, ".onnx")
+    path.write_bytes(path.read_bytes()[:-1] + b"x")
+    with crispml.connect(home=home, database_url=None) as fresh, pytest.raises(IntegrityFailure, match="modified"):
+        fresh.score("fraud@champion", records=later_rows(fresh, 1))
+    with crispml.connect(home=home, database_url=None) as fresh, fresh.store.transaction() as repo:
+        assert repo.count_scores() == 0
 
-    again = trained.score("fraud@champion", records=record)
-    assert trained.store.scoring_paths == {"serial": 2, "onnx": 1}
-    assert abs(again.scores["score"].iloc[0] - first.scores["score"].iloc[0]) <= fast_path.TOLERANCE
-    with trained.store.transaction() as repo:
-        assert repo.count_scores() == 3  # the fast path persists like any other
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_model_from_before_stored_twins_compiles_one_when_it_is_used(trained: Container, home: Path) -> None:
+    model = trained.lifecycle.get_model("fraud@champion")
+    with trained.store.transaction() as repo:  # as a store upgraded from migration 0003 holds it
+        repo.connection.execute(update(model_versions).values(twin_sha256=None))
+    with crispml.connect(home=home, database_url=None) as older:
+        record = later_rows(older, 1)
+        first = older.score("fraud@champion", records=record)
+        assert not older.store.fast_path_ready(model.artifact_sha256)  # a one-shot process never compiles
+        older.score("fraud@champion", records=record)
+        assert older.store.scoring_paths == {"serial": 2}
+        assert older.store.fast_path_ready(model.artifact_sha256, wait=READY_WITHIN_S)
+
+        again = older.score("fraud@champion", records=record)
+        assert older.store.scoring_paths == {"serial": 2, "onnx": 1}
+        assert abs(again.scores["score"].iloc[0] - first.scores["score"].iloc[0]) <= fast_path.TOLERANCE
+        with older.store.transaction() as repo:
+            assert repo.count_scores() == 3  # the fast path persists like any other
 
 
 def test_small_inputs_never_start_joblib_workers(trained: Container) -> None:
@@ -110,6 +156,7 @@ def test_small_inputs_never_start_joblib_workers(trained: Container) -> None:
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_a_model_without_a_twin_stays_on_scikit_learn(cml: Container, small_csv: Path) -> None:
     model = train(cml, small_csv, "lgbm")  # a LightGBM booster: skl2onnx does not convert it
+    assert model.twin_sha256 is None
     record = later_rows(cml, 3)
     first = cml.score("fraud@champion", records=record)
     again = cml.score("fraud@champion", records=record)

@@ -225,8 +225,7 @@ def test_a_failing_unit_fails_only_its_caller_and_writes_nothing(trained: Contai
     def writes(name: str, key: str | None = None, fail: bool = False) -> Callable[[Repository], None]:
         def unit(repo: Repository) -> None:
             score_batch, scores = batch(name, key)
-            repo.add_batch(score_batch, "digest", "tester", model.threshold)
-            repo.add_scores(score_batch, scores)
+            repo.add_score_batch(score_batch, scores, "digest", "tester", model.threshold)
             if fail:
                 raise RuntimeError(f"{name} failed after writing its scores")
 

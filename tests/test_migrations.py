@@ -49,3 +49,14 @@ def test_a_store_with_scores_upgrades_to_the_lean_ledger(database_url: str | Non
         ).all()
         assert [tuple(r) for r in ledger] == [("r1", "mv-1", 0.9, 0.3), ("r2", "mv-1", 0.1, 0.3)]
         assert repo.count_scores() == 2
+    with crispml.connect(home=tmp_path / "home", database_url=database_url) as cml:
+        model = cml.lifecycle.get_model("fraud/1")
+        assert model.twin_sha256 is None  # trained before twins were stored: scoring compiles one in memory
+
+    # Down to the lean ledger and up again: the scores survive both table rebuilds.
+    engine = make_engine(url)
+    command.downgrade(alembic_config(engine), "0003")
+    command.upgrade(alembic_config(engine), "head")
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM score_ledger")) == 2
+    engine.dispose()

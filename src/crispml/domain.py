@@ -88,6 +88,8 @@ class ModelVersion:
     aliases: tuple[str, ...]
     created_by: str
     created_at: datetime
+    twin_sha256: str | None = None
+    """The model compiled to ONNX for fast scoring (see `crispml.steps.fast_path`), when it compiles."""
 
     @property
     def ref(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from typing import Any
 
@@ -21,7 +22,7 @@ from crispml.domain import (
 )
 from crispml.errors import Conflict, InvalidInput, NotFound
 from crispml.services.base import Progress, Service, new_id, no_progress, now
-from crispml.steps import evaluate
+from crispml.steps import evaluate, fast_path
 from crispml.steps import ingest as ingest_step
 from crispml.steps.algorithms import get_algorithm, resolve_params
 from crispml.steps.curate import SCALED_ALGORITHMS, apply_curation, fit_curation
@@ -32,6 +33,8 @@ from crispml.storage.sources import read_source
 from crispml.storage.store import MODELS
 
 DEFAULT_THRESHOLD = 0.5
+
+log = logging.getLogger("crispml.lifecycle")
 
 
 class LifecycleService(Service):
@@ -235,9 +238,12 @@ class LifecycleService(Service):
             progress("evaluate", 0.85)
             holdout = ~rows
             metrics = _training_report(model, features, x, y, frame[FRAME].to_numpy(), holdout, threshold, seed)
+            progress("compile", 0.93)
+            twin = _compile_twin(model)
             progress("store model", 0.95)
             staged, artifact_format = self.store.stage_model(model)
-            with self.store.committing(staged) as repo:
+            staged_twin = [self.store.stage_twin(twin)] if twin is not None else []
+            with self.store.committing(staged, *staged_twin) as repo:
                 version = ModelVersion(
                     id=new_id("mv"),
                     name=name,
@@ -253,6 +259,7 @@ class LifecycleService(Service):
                     metrics={**metrics, "seed": seed},
                     artifact_sha256=staged.sha256,
                     artifact_format=artifact_format,
+                    twin_sha256=staged_twin[0].sha256 if staged_twin else None,
                     registered=False,
                     aliases=(),
                     created_by=self.user,
@@ -523,6 +530,18 @@ def _training_report(
         "curves": evaluate.curves(truth, score),
         "importance": evaluate.feature_importance(model, features, x[rows], truth, seed),
     }
+
+
+def _compile_twin(model: Any) -> bytes | None:
+    """The model compiled to ONNX for fast scoring, or None when it cannot be compiled faithfully."""
+    try:
+        return fast_path.compile_onnx(model).model
+    except fast_path.TwinDisagrees as exc:  # a converter bug: worth a warning
+        log.warning("%s is scored by its own library: %s", type(model).__name__, exc)
+        return None
+    except fast_path.FastPathUnavailable as exc:
+        log.info("%s is scored by its own library: %s", type(model).__name__, exc)
+        return None
 
 
 def _suffix(artifact_format: str) -> str:

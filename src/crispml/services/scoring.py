@@ -15,7 +15,7 @@ from crispml.errors import Conflict, InvalidInput, NotFound
 from crispml.faults import crash_point
 from crispml.services.base import Progress, Service, new_id, no_progress, now
 from crispml.steps import ingest as ingest_step
-from crispml.steps.fast_path import SMALL
+from crispml.steps.fast_path import SMALL, Scorer
 from crispml.steps.pipeline import apply_pipeline, input_columns, remaining_steps
 from crispml.steps.verify import verify as verify_step
 from crispml.storage.repositories import Repository
@@ -75,7 +75,7 @@ class ScoringService(Service):
             if dataset is not None:
                 model = self._model(model_ref)
                 span.model = model.ref
-                inputs, features, source = self._dataset_inputs(model, dataset, frames)
+                inputs, features, source, request = self._dataset_inputs(model, dataset, frames)
                 span.dataset = source
             else:
                 model, key = self._model_and_key(model_ref)
@@ -85,19 +85,26 @@ class ScoringService(Service):
                 raw = _read_records(file, records, (RECORD_ID,))
                 inputs, features = self._record_inputs(model, raw, key)
                 source = file or "records"
+                request = _request_digest(model, source, inputs, features)
             span.rows_in = len(inputs)
-            request = _request_digest(model, source, inputs, features)
             if idempotency_key is not None:
                 replay = self._replay(idempotency_key, request)
                 if replay is not None:
                     span.rows_out = replay.batch.rows
                     return replay
-            scorer = self.store.model_scorer(model.artifact_sha256, model.artifact_format, len(inputs))
-            matrix = features.to_numpy(dtype=np.float64)
-            score = np.empty(len(matrix), dtype=np.float64)
-            for start in range(0, len(matrix), _CHUNK):
-                score[start : start + _CHUNK] = scorer.positive(matrix[start : start + _CHUNK], model.threshold)
-                progress("score", 0.8 * min(1.0, (start + _CHUNK) / max(1, len(matrix))))
+            batch = ScoreBatch(
+                id=new_id("sb"),
+                model_version_id=model.id,
+                model_ref=model.ref,
+                idempotency_key=idempotency_key,
+                source=source,
+                rows=len(inputs),
+                created_at=now(),
+            )
+            scorer = self.store.model_scorer(
+                model.artifact_sha256, model.artifact_format, len(inputs), model.twin_sha256
+            )
+            score = _predict(scorer, features.to_numpy(dtype=np.float64), model.threshold, progress)
             result = pd.DataFrame(
                 {
                     "record_id": inputs[RECORD_ID].to_numpy(),
@@ -107,19 +114,9 @@ class ScoringService(Service):
                 }
             )
             progress("persist", 0.8)
-            batch = ScoreBatch(
-                id=new_id("sb"),
-                model_version_id=model.id,
-                model_ref=model.ref,
-                idempotency_key=idempotency_key,
-                source=source,
-                rows=len(result),
-                created_at=now(),
-            )
 
             def write(repo: Repository) -> None:
-                repo.add_batch(batch, request, self.user, model.threshold)
-                repo.add_scores(batch, result)
+                repo.add_score_batch(batch, result, request, self.user, model.threshold)
                 crash_point("scores.before_commit")
 
             try:
@@ -161,7 +158,12 @@ class ScoringService(Service):
 
     def _dataset_inputs(
         self, model: ModelVersion, dataset_ref: str, frames: str | list[int] | None
-    ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    ) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
+        """Record ids and frames, the feature matrix, the source text and the request digest.
+
+        A dataset version is immutable and content-addressed, so the request is identified by the
+        model, the dataset's sha256 and the frames, without hashing its rows.
+        """
         with self.store.transaction() as repo:
             dataset = repo.get_dataset(dataset_ref)
         chosen = parse_frames(frames, dataset.frames)
@@ -179,10 +181,12 @@ class ScoringService(Service):
                 f"frames {list(chosen)} of {dataset.name}/{dataset.version} hold no rows", field="frames"
             )
         features = apply_pipeline(frame, steps, list(model.features))
+        request = hashlib.sha256(json.dumps([model.id, "dataset", dataset.sha256, list(chosen)]).encode())
         return (
             frame[[RECORD_ID, FRAME]],
             features,
             f"{dataset.name}/{dataset.version} frames {_frames_text(chosen)}",
+            request.hexdigest(),
         )
 
     def _record_inputs(
@@ -344,6 +348,15 @@ def _label_frame(raw: pd.DataFrame, id_column: str, label_column: str) -> pd.Dat
     labels = pd.DataFrame({"record_id": ids.astype(str), "label": values.astype("int64")})
     # The last label given for a record in one import wins, as a later import would.
     return labels.drop_duplicates("record_id", keep="last")
+
+
+def _predict(scorer: Scorer, matrix: np.ndarray, threshold: float, progress: Progress) -> np.ndarray:
+    """P(class 1) per row, in chunks so that a long batch reports progress."""
+    score = np.empty(len(matrix), dtype=np.float64)
+    for start in range(0, len(matrix), _CHUNK):
+        score[start : start + _CHUNK] = scorer.positive(matrix[start : start + _CHUNK], threshold)
+        progress("score", 0.8 * min(1.0, (start + _CHUNK) / max(1, len(matrix))))
+    return score
 
 
 def _request_digest(model: ModelVersion, source: str, inputs: pd.DataFrame, features: pd.DataFrame) -> str:

@@ -16,7 +16,7 @@ def require_columns(frame: pd.DataFrame, columns: list[str]) -> None:
 
 def as_numeric(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """`columns` of `frame` as float64; text that parses as a number is converted, anything else refused."""
-    data = frame[columns].copy()
+    data = frame[columns]  # copy-on-write: the assignments below never touch `frame`
     for column in columns:
         values = data[column]
         if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):

@@ -1,8 +1,9 @@
-"""Fast scoring of small inputs: a serial copy of an estimator, and an ONNX twin of it.
+"""Fast scoring: a serial copy of an estimator for small inputs, and an ONNX twin of it for any input.
 
 joblib starts its worker threads on every `predict_proba` of an estimator with `n_jobs != 1`, which
 costs more than scoring one row; a shallow copy with `n_jobs=1` shares the fitted trees and skips it.
-The ONNX twin goes further: the same model compiled by skl2onnx and run by onnxruntime on one thread.
+The ONNX twin goes further: the same model compiled by skl2onnx and run by onnxruntime (one thread for
+small inputs, every core for large ones); it is compiled once, at training time, and stored beside the model.
 A twin is only used once it reproduces the estimator within `TOLERANCE` on probe rows built around the
 model's own split thresholds, and rows it scores within `TOLERANCE` of the decision threshold are
 rescored exactly, so the twin's float rounding cannot flip a decision.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -53,17 +55,17 @@ def serial_copy(estimator: Estimator) -> Estimator:
 
 
 class OnnxTwin:
-    """An estimator compiled to ONNX and run by onnxruntime on one thread; safe to call from many threads."""
+    """An estimator compiled to ONNX and run by onnxruntime; safe to call from many threads.
+
+    Small inputs run on the caller's thread only; large ones on a second session that uses every core.
+    """
 
     def __init__(self, model: bytes, *, float32_inputs: bool) -> None:
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self._session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-        self._input = self._session.get_inputs()[0].name
+        self.model = model
         self._float32_inputs = float32_inputs
+        self._serial = _session(model, threads=1)
+        self._input = self._serial.get_inputs()[0].name
+        self._parallel: Any = None
 
     def positive(self, matrix: np.ndarray) -> np.ndarray:
         """P(class 1) for each row of a float64 feature matrix."""
@@ -71,30 +73,60 @@ class OnnxTwin:
         if self._float32_inputs:
             # scikit-learn's trees compare float32 inputs (widened) with float64 thresholds; so does this.
             features = features.astype(np.float32).astype(np.float64)
-        (proba,) = self._session.run([_OUTPUT], {self._input: features})
+        session = self._serial if len(features) < SMALL else self._parallel_session()
+        (proba,) = session.run([_OUTPUT], {self._input: features})
         return np.asarray(proba, dtype=np.float64)[:, 1].copy()
+
+    def _parallel_session(self) -> Any:
+        if self._parallel is None:  # a race builds two sessions; one is dropped, no harm done
+            self._parallel = _session(self.model, threads=0)
+        return self._parallel
+
+
+def _session(model: bytes, *, threads: int) -> Any:
+    """An onnxruntime session on `threads` intra-op threads (0: one per core)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def compile_onnx(estimator: Estimator) -> OnnxTwin:
     """Compile a fitted estimator in memory and prove the twin agrees with it; raises FastPathUnavailable."""
-    float32_inputs = _compares_float32(estimator)
     n_features = getattr(estimator, "n_features_in_", None)
     if not isinstance(n_features, int) or not hasattr(estimator, "get_params"):
         raise FastPathUnavailable(f"{type(estimator).__name__} cannot be compiled to ONNX")
+    # skl2onnx reads every fitted attribute; a forest's `estimators_samples_` redraws each tree's
+    # bootstrap sample when read (10 s for 100 trees on 142k rows). A copy without bootstrap skips that
+    # and has the same trees.
+    source = copy.copy(estimator)
+    if "bootstrap" in source.get_params(deep=False):
+        source.set_params(bootstrap=False)
     try:
         from skl2onnx import to_onnx
         from skl2onnx.common.data_types import DoubleTensorType
 
         compiled = to_onnx(
-            estimator,
+            source,
             initial_types=[("features", DoubleTensorType([None, n_features]))],
-            options={id(estimator): {"zipmap": False}},
+            options={id(source): {"zipmap": False}},
             target_opset={"": 17, "ai.onnx.ml": 3},
         )
-        twin = OnnxTwin(compiled.SerializeToString(), float32_inputs=float32_inputs)
     except Exception as exc:  # skl2onnx raises many kinds for models it cannot express
         raise FastPathUnavailable(f"{type(estimator).__name__} cannot be compiled to ONNX: {exc}"[:500]) from exc
-    probe = probe_rows(estimator, n_features)
+    return load_twin(compiled.SerializeToString(), estimator)
+
+
+def load_twin(model: bytes, estimator: Estimator) -> OnnxTwin:
+    """The twin of `estimator` from ONNX bytes, after proving it agrees with the estimator on probe rows."""
+    try:
+        twin = OnnxTwin(model, float32_inputs=_compares_float32(estimator))
+    except Exception as exc:  # onnxruntime refuses a model it cannot run
+        name = type(estimator).__name__
+        raise FastPathUnavailable(f"onnxruntime cannot run the twin of {name}: {exc}"[:500]) from exc
+    probe = probe_rows(estimator, int(estimator.n_features_in_))
     gap = float(np.max(np.abs(twin.positive(probe) - estimator.predict_proba(probe)[:, 1])))
     if not gap <= TOLERANCE:
         raise TwinDisagrees(f"the ONNX twin of {type(estimator).__name__} differs from it by {gap:.3g}")

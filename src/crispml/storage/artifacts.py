@@ -6,13 +6,15 @@ Writing is two-phase so that a crash at any moment leaves nothing half-done:
    content address (or `drop`s it if the commit failed).
 `recover` runs at start-up: a staged file whose writer is dead is promoted when a committed row
 references its hash (the crash fell between commit and rename) and deleted otherwise. The sha256 is
-checked on every read.
+checked on every read; a file already verified by this process is not hashed again while its inode,
+size and modification time stay the same (any write to it changes them).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -46,6 +48,8 @@ class ArtifactStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._verified: dict[Path, tuple[int, int, int]] = {}
+        self._verified_lock = threading.Lock()
 
     def path(self, kind: str, sha256: str, suffix: str) -> Path:
         return self.root / kind / f"{sha256}{suffix}"
@@ -79,9 +83,17 @@ class ArtifactStore:
     def verified_path(self, kind: str, sha256: str, suffix: str) -> Path:
         """The path of an artifact after checking its content still hashes to `sha256`."""
         path = self.path(kind, sha256, suffix)
-        if not path.exists():
-            raise NotFound(f"artifact {kind}/{sha256}{suffix} is missing from {self.root}")
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise NotFound(f"artifact {kind}/{sha256}{suffix} is missing from {self.root}") from None
+        identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        with self._verified_lock:
+            if self._verified.get(path) == identity:
+                return path
         _check(kind, sha256, suffix, sha256_file(path))
+        with self._verified_lock:
+            self._verified[path] = identity
         return path
 
     def get_bytes(self, kind: str, sha256: str, suffix: str) -> bytes:

@@ -1,9 +1,10 @@
 """Fitted models held in memory, one entry per artifact sha256.
 
-An entry keeps the verified estimator, a serial copy of it for small inputs, and its ONNX twin once a
-background thread has compiled it. Compiling takes a second or more, so callers are served by the
-serial copy meanwhile; a model that cannot be compiled is logged once and keeps being scored by
-scikit-learn.
+An entry keeps the verified estimator, a serial copy of it for small inputs, and its ONNX twin. Models
+trained by this version of crispml carry a twin compiled at training time, loaded with the estimator
+(sha256 checked, then proven against the estimator on probe rows). For older models a background
+thread compiles one; callers are served by scikit-learn meanwhile, and a model that cannot be compiled
+is logged once and keeps being scored by scikit-learn.
 
 Compiling starts with the second small input a model gets in this process, not the first: a one-shot
 process (a CLI call) then never pays for a twin it cannot use. The compiling thread is not a daemon,
@@ -36,25 +37,27 @@ class _Entry:
 
 
 class ModelCache:
-    def __init__(self, load: Callable[[str, str], Any]) -> None:
-        """`load(sha256, format)` returns the estimator from artifact bytes it has verified."""
+    def __init__(self, load: Callable[[str, str], Any], load_twin: Callable[[str], bytes]) -> None:
+        """`load(sha256, format)` returns the estimator, `load_twin(sha256)` the ONNX bytes, each read
+        from artifact bytes it has verified."""
         self._load = load
+        self._load_twin = load_twin
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
         self._paths: Counter[str] = Counter()
 
     def estimator(self, sha256: str, artifact_format: str) -> Any:
         """The model as stored (loaded once per process), parallel settings and all."""
-        return self._entry(sha256, artifact_format).estimator
+        return self._entry(sha256, artifact_format, None).estimator
 
-    def scorer(self, sha256: str, artifact_format: str, rows: int) -> fast_path.Scorer:
+    def scorer(self, sha256: str, artifact_format: str, rows: int, twin_sha256: str | None) -> fast_path.Scorer:
         """The fastest way to score `rows` rows with this model that gives scikit-learn's answer
         (within `fast_path.TOLERANCE`)."""
-        entry = self._entry(sha256, artifact_format)
-        if rows >= fast_path.SMALL:
+        entry = self._entry(sha256, artifact_format, twin_sha256)
+        if entry.twin is not None:
+            scorer = fast_path.Scorer("onnx", entry.serial if rows < fast_path.SMALL else entry.estimator, entry.twin)
+        elif rows >= fast_path.SMALL:
             scorer = fast_path.Scorer("parallel", entry.estimator)
-        elif entry.twin is not None:
-            scorer = fast_path.Scorer("onnx", entry.serial, entry.twin)
         else:
             self._start_compiling(sha256, entry)
             scorer = fast_path.Scorer("serial", entry.serial)
@@ -80,14 +83,26 @@ class ModelCache:
         with self._lock:
             return dict(self._paths)
 
-    def _entry(self, sha256: str, artifact_format: str) -> _Entry:
+    def _entry(self, sha256: str, artifact_format: str, twin_sha256: str | None) -> _Entry:
         with self._lock:
             entry = self._entries.get(sha256)
             if entry is None:
                 estimator = self._load(sha256, artifact_format)
                 entry = _Entry(estimator, fast_path.serial_copy(estimator))
                 self._entries[sha256] = entry
+            if twin_sha256 is not None and not entry.compiling:
+                # A stored twin is loaded once, like a compiled one; a tampered file raises and is retried.
+                entry.twin = self._stored_twin(sha256, twin_sha256, entry.estimator)
+                entry.compiling = True
+                entry.compiled.set()
             return entry
+
+    def _stored_twin(self, sha256: str, twin_sha256: str, estimator: Any) -> fast_path.OnnxTwin | None:
+        try:
+            return fast_path.load_twin(self._load_twin(twin_sha256), estimator)
+        except fast_path.FastPathUnavailable as exc:
+            log.warning("model %s keeps scikit-learn scoring: stored twin %s: %s", sha256[:12], twin_sha256[:12], exc)
+            return None
 
     def _start_compiling(self, sha256: str, entry: _Entry) -> None:
         with self._lock:

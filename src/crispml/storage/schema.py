@@ -60,6 +60,8 @@ model_versions = Table(
     Column("metrics", JSON, nullable=False),
     Column("artifact_sha256", String(64), nullable=False),
     Column("artifact_format", String(32), nullable=False),
+    # The ONNX twin compiled at training time (migration 0004); NULL when the model does not compile.
+    Column("twin_sha256", String(64)),
     Column("registered", Boolean, nullable=False, default=False),
     Column("created_by", String(128), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -86,6 +88,10 @@ score_batches = Table(
     Column("source", Text, nullable=False),
     Column("rows", BigInteger, nullable=False),
     Column("threshold", Float, nullable=False),
+    # The batch's scores have ids in this range (migration 0005), so reading a batch needs no index on
+    # scores, whose every insert would pay for one.
+    Column("first_score_id", BigInteger, nullable=False),
+    Column("last_score_id", BigInteger, nullable=False),
     Column("created_by", String(128), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_score_batches_model", "model_version_id"),
@@ -98,12 +104,13 @@ scores = Table(
     "scores",
     metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("batch_id", String(32), ForeignKey("score_batches.id"), nullable=False),
+    # Not a declared foreign key, nor indexed (migration 0005): a per-row check cost three times the
+    # insert. A batch and its scores are written in one transaction and never deleted, so it holds.
+    Column("batch_id", String(32), nullable=False),
     Column("record_id", String(200), nullable=False),
     Column("frame", Integer),
     Column("score", Float, nullable=False),
     Column("decision", Integer, nullable=False),
-    Index("ix_scores_batch_frame", "batch_id", "frame"),
 )
 
 labels = Table(

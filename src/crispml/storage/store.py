@@ -24,13 +24,14 @@ from crispml.storage.repositories import Repository
 DATASETS = "datasets"
 MODELS = "models"
 PARQUET = ".parquet"
+ONNX = ".onnx"
 
 
 class Store:
     def __init__(self, engine: Engine, artifacts: ArtifactStore) -> None:
         self.engine = engine
         self.artifacts = artifacts
-        self._models = ModelCache(self._load_model)
+        self._models = ModelCache(self._load_model, self._load_twin)
         self.group_commit = GroupCommit(self.transaction)
         """Small writes that may share a transaction with concurrent ones (see `GroupCommit.run`)."""
 
@@ -60,18 +61,23 @@ class Store:
         data, artifact_format = model_codec.encode(model)
         return self.artifacts.stage_bytes(MODELS, model_codec.SUFFIX[artifact_format], data), artifact_format
 
+    def stage_twin(self, onnx: bytes) -> Staged:
+        """Stage a model's ONNX twin (see `crispml.steps.fast_path`); it is data, never code."""
+        return self.artifacts.stage_bytes(MODELS, ONNX, onnx)
+
     def read_model(self, sha256: str, artifact_format: str) -> Any:
         """Load (once per process) a model whose bytes hash to `sha256`."""
         return self._models.estimator(sha256, artifact_format)
 
-    def model_scorer(self, sha256: str, artifact_format: str, rows: int) -> Scorer:
+    def model_scorer(self, sha256: str, artifact_format: str, rows: int, twin_sha256: str | None = None) -> Scorer:
         """The fastest way to score `rows` rows with a stored model that keeps scikit-learn's scores
         within `fast_path.TOLERANCE` and its decisions exactly (see `crispml.steps.fast_path`).
 
-        Small inputs are scored on the caller's thread; the model's ONNX twin takes over once a
-        background thread has compiled it from the verified estimator (never from a file).
+        Small inputs are scored on the caller's thread. The model's ONNX twin scores when it has one:
+        stored at training time (`twin_sha256`, hash checked and proven against the estimator), or,
+        for older models, compiled by a background thread from the verified estimator.
         """
-        return self._models.scorer(sha256, artifact_format, rows)
+        return self._models.scorer(sha256, artifact_format, rows, twin_sha256)
 
     def fast_path_ready(self, sha256: str, wait: float = 0.0) -> bool:
         """Whether small inputs of a loaded model are scored by its ONNX twin (see `ModelCache`).
@@ -89,19 +95,24 @@ class Store:
         data = self.artifacts.get_bytes(MODELS, sha256, model_codec.SUFFIX[artifact_format])
         return model_codec.decode(data, artifact_format)
 
+    def _load_twin(self, sha256: str) -> bytes:
+        return self.artifacts.get_bytes(MODELS, sha256, ONNX)
+
     # -- two-phase writes -----------------------------------------------------------------------
     @contextmanager
-    def committing(self, staged: Staged) -> Iterator[Repository]:
-        """A transaction whose commit makes `staged` permanent; if it fails the file goes too."""
+    def committing(self, staged: Staged, *more: Staged) -> Iterator[Repository]:
+        """A transaction whose commit makes the staged files permanent; if it fails they go too."""
         try:
             with self.transaction() as repo:
                 yield repo
                 crash_point(f"{staged.kind}.before_commit")
         except BaseException:
-            self.artifacts.drop(staged)
+            for each in (staged, *more):
+                self.artifacts.drop(each)
             raise
         crash_point(f"{staged.kind}.before_promote")
-        self.artifacts.promote(staged)
+        for each in (staged, *more):
+            self.artifacts.promote(each)
 
     def recover(self) -> int:
         """Finish or undo writes of dead processes and remove old orphans; returns files removed."""
