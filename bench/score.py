@@ -52,7 +52,7 @@ def run_backend(backend: str, csv: Path, rows: int, repeats: int) -> dict[str, A
             load_s, estimator = timed(probe.store.read_model, model.artifact_sha256, model.artifact_format)
             frame = probe.lifecycle.dataset_frame(raw.id)
             frame = frame[frame[FRAME].isin(SCORE_FRAMES)].reset_index(drop=True)
-            x = apply_pipeline(frame, model.pipeline, list(model.features)).to_numpy(dtype=np.float64)
+            x = apply_pipeline(frame, model.pipeline, list(model.features))
             del frame
         bare_s: list[float] = []
         crispml_s: list[float] = []
@@ -82,7 +82,7 @@ def run_backend(backend: str, csv: Path, rows: int, repeats: int) -> dict[str, A
     }
 
 
-def run(rows: int, repeats: int = 3, backends: tuple[str, ...] = BACKENDS) -> dict[str, Any]:
+def run(rows: int, repeats: int = 5, backends: tuple[str, ...] = BACKENDS) -> dict[str, Any]:
     csv = synthetic_csv(rows)
     results = {backend: run_backend(backend, csv, rows, repeats) for backend in backends}
     return {

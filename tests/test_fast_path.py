@@ -42,7 +42,7 @@ def later_rows(cml: Container, count: int) -> pd.DataFrame:
 
 
 def features_of(model: ModelVersion, records: pd.DataFrame) -> np.ndarray:
-    return apply_pipeline(records, model.pipeline, list(model.features)).to_numpy(dtype=np.float64)
+    return apply_pipeline(records, model.pipeline, list(model.features))
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])  # the fast path never touches the database

@@ -53,6 +53,7 @@ class Container:
     def close(self) -> None:
         if "jobs" in self.__dict__:
             self.jobs.shutdown()
+        self.store.group_commit.flush()  # perf records handed over without waiting
         self.engine.dispose()
 
     def __enter__(self) -> Container:

@@ -15,11 +15,13 @@ from crispml.errors import Conflict, InvalidInput, NotFound
 from crispml.faults import crash_point
 from crispml.services.base import Progress, Service, new_id, no_progress, now
 from crispml.steps import ingest as ingest_step
+from crispml.steps.columns import plain_numbers
 from crispml.steps.fast_path import SMALL, Scorer
-from crispml.steps.pipeline import apply_pipeline, input_columns, remaining_steps
+from crispml.steps.pipeline import apply_pipeline, input_columns, numeric_columns, remaining_steps, replay
 from crispml.steps.verify import verify as verify_step
 from crispml.storage.repositories import Repository
 from crispml.storage.sources import read_source
+from crispml.storage.store import Store
 
 _CHUNK = 100_000
 
@@ -49,6 +51,11 @@ class Verification:
 
 
 class ScoringService(Service):
+    def __init__(self, store: Store, user: str) -> None:
+        super().__init__(store, user)
+        self._versions: dict[str, tuple[ModelVersion, str | None]] = {}
+        """Model versions by id with their data's key column: what scoring reads of them never changes."""
+
     # -- 7. NewDataScore ------------------------------------------------------------------------
     def score(
         self,
@@ -82,8 +89,11 @@ class ScoringService(Service):
                 span.model = model.ref
                 if frames is not None:
                     raise InvalidInput("frames select rows of a dataset; pass --dataset with them", field="frames")
-                raw = _read_records(file, records, (RECORD_ID,))
-                inputs, features = self._record_inputs(model, raw, key)
+                plain = _plain_inputs(model, records, key) if file is None else None
+                if plain is not None:
+                    inputs, features = plain
+                else:
+                    inputs, features = self._record_inputs(model, _read_records(file, records, (RECORD_ID,)), key)
                 source = file or "records"
                 request = _request_digest(model, source, inputs, features)
             span.rows_in = len(inputs)
@@ -104,7 +114,7 @@ class ScoringService(Service):
             scorer = self.store.model_scorer(
                 model.artifact_sha256, model.artifact_format, len(inputs), model.twin_sha256
             )
-            score = _predict(scorer, features.to_numpy(dtype=np.float64), model.threshold, progress)
+            score = _predict(scorer, features, model.threshold, progress)
             result = pd.DataFrame(
                 {
                     "record_id": inputs[RECORD_ID].to_numpy(),
@@ -142,23 +152,29 @@ class ScoringService(Service):
             return ScoreResult(batch, repo.batch_scores(batch_id), replayed=True)
 
     def _model(self, model_ref: str) -> ModelVersion:
-        with self.store.transaction() as repo:
-            return repo.get_model(model_ref)
+        return self._model_and_key(model_ref)[0]
 
     def _model_and_key(self, model_ref: str) -> tuple[ModelVersion, str | None]:
-        """The model and the key column its training data was keyed by (None: ids from content)."""
-        with self.store.transaction() as repo:
-            model = repo.get_model(model_ref)
-            key: str | None = repo.get_dataset(model.dataset_id).params.get("key")
-            return model, key
+        """The model and the key column its training data was keyed by (None: ids from content).
+
+        The reference is resolved on every call (an alias may have moved since); what scoring needs of
+        a version never changes, so it is read once per process.
+        """
+        with self.store.reading() as repo:
+            model_id = repo.model_id(model_ref)
+            known = self._versions.get(model_id)
+            if known is None:
+                model = repo.get_model(model_id)
+                known = self._versions[model_id] = (model, repo.get_dataset(model.dataset_id).params.get("key"))
+        return known
 
     def _store_perf(self, record: PerfRecord) -> None:
-        # Perf rows of concurrent calls share commits as their scores do.
-        self.store.group_commit.run(lambda repo: repo.add_perf(record))
+        # Perf rows ride along with the next group of score commits; nobody waits for them.
+        self.store.group_commit.submit(lambda repo: repo.add_perf(record))
 
     def _dataset_inputs(
         self, model: ModelVersion, dataset_ref: str, frames: str | list[int] | None
-    ) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
+    ) -> tuple[pd.DataFrame, np.ndarray, str, str]:
         """Record ids and frames, the feature matrix, the source text and the request digest.
 
         A dataset version is immutable and content-addressed, so the request is identified by the
@@ -191,7 +207,7 @@ class ScoringService(Service):
 
     def _record_inputs(
         self, model: ModelVersion, raw: pd.DataFrame, key: str | None
-    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ) -> tuple[pd.DataFrame, np.ndarray]:
         """Record ids (and frames, when given) beside the model's feature matrix for raw records."""
         raw.columns = [str(c) for c in raw.columns]
         needed = input_columns(model.pipeline, list(model.features))
@@ -359,10 +375,44 @@ def _predict(scorer: Scorer, matrix: np.ndarray, threshold: float, progress: Pro
     return score
 
 
-def _request_digest(model: ModelVersion, source: str, inputs: pd.DataFrame, features: pd.DataFrame) -> str:
+def _plain_inputs(
+    model: ModelVersion, records: list[dict[str, Any]] | pd.DataFrame | None, key: str | None
+) -> tuple[pd.DataFrame, np.ndarray] | None:
+    """Record ids and features of a few records of plain numbers, without pandas (the hot path).
+
+    None sends the records the frame way (`_record_inputs`): too many, frames given, text, gaps, or ids
+    that are not all present, unique text or integers. For records taken here both ways give the same
+    ids and features; the frame way also names whatever it refuses.
+    """
+    if not isinstance(records, list) or not 0 < len(records) < SMALL:
+        return None
+    if not all(isinstance(r, dict) and FRAME not in r for r in records):
+        return None
+    features = list(model.features)
+    needed = input_columns(model.pipeline, features)
+    raw = plain_numbers(records, needed)
+    if raw is None:
+        return None
+    id_column = RECORD_ID if any(RECORD_ID in r for r in records) else key
+    if id_column is None:
+        ids = ingest_step.content_ids(raw)
+    else:
+        given = [r.get(id_column) for r in records]
+        if not all(type(i) is int or (type(i) is str and i.strip()) for i in given):
+            return None
+        ids = [str(i) for i in given]
+        if len(set(ids)) != len(ids):
+            return None
+    columns = numeric_columns(model.pipeline, features)
+    position = {c: j for j, c in enumerate(needed)}
+    matrix = replay(raw[:, [position[c] for c in columns]], columns, model.pipeline, features)
+    return pd.DataFrame({RECORD_ID: ids}), matrix
+
+
+def _request_digest(model: ModelVersion, source: str, inputs: pd.DataFrame, features: np.ndarray) -> str:
     digest = hashlib.sha256(json.dumps([model.id, source]).encode())
-    digest.update(pd.util.hash_pandas_object(inputs[[RECORD_ID]], index=False).to_numpy().tobytes())
-    digest.update(pd.util.hash_pandas_object(features, index=False).to_numpy().tobytes())
+    digest.update("\n".join(inputs[RECORD_ID].astype(str)).encode())
+    digest.update(np.ascontiguousarray(features, dtype=np.float64).tobytes())
     return digest.hexdigest()
 
 

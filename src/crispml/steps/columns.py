@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pandas as pd
 
 from crispml.errors import InvalidInput
@@ -27,3 +30,25 @@ def as_numeric(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
                 raise InvalidInput(f"column {column!r} must be numeric; got {values[bad].iloc[0]!r}", field=column)
             data[column] = converted
     return data.astype("float64")
+
+
+_EXACT_INT = 2**53
+
+
+def plain_numbers(records: list[dict[str, Any]], columns: list[str]) -> np.ndarray | None:
+    """`columns` of `records` as a float64 matrix when every value is a finite int or float.
+
+    None otherwise (a missing column or value, text, a bool, NaN): such records take the frame path,
+    which converts what it can and names what it cannot. For plain numbers both give the same matrix.
+    """
+    try:
+        rows = [[record[c] for c in columns] for record in records]
+    except (KeyError, TypeError):
+        return None
+    for row in rows:
+        for value in row:
+            kind = type(value)
+            if kind is not float and (kind is not int or not -_EXACT_INT < value < _EXACT_INT):
+                return None
+    matrix = np.array(rows, dtype=np.float64).reshape(len(rows), len(columns))
+    return matrix if np.isfinite(matrix).all() else None

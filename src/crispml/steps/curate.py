@@ -46,11 +46,22 @@ def apply_curation(features: pd.DataFrame, curation: Curation) -> pd.DataFrame:
     """Apply a fitted curation to a frame of feature columns (float64)."""
     if not curation.center and not curation.log1p:
         return features
-    data = features.astype("float64")
-    if curation.log1p:
+    columns = [str(c) for c in features.columns]
+    curated = curate_matrix(features.to_numpy(dtype=np.float64), columns, curation)
+    return pd.DataFrame(curated, columns=features.columns, index=features.index)
+
+
+def curate_matrix(matrix: np.ndarray, columns: list[str], curation: Curation) -> np.ndarray:
+    """Apply a fitted curation to a float64 matrix whose columns are named `columns` (a new matrix)."""
+    if not curation.center and not curation.log1p:
+        return matrix
+    data = np.array(matrix, dtype=np.float64)
+    position = {c: i for i, c in enumerate(columns)}
+    for column in curation.log1p:
         # Negative amounts cannot be log-transformed; clip to the training domain instead of failing.
-        data[curation.log1p] = np.log1p(data[curation.log1p].clip(lower=0))
-    if curation.center:
-        columns = list(curation.center)
-        data[columns] = (data[columns] - pd.Series(curation.center)) / pd.Series(curation.scale)
+        j = position[column]
+        data[:, j] = np.log1p(np.clip(data[:, j], 0, None))
+    for column, mean in curation.center.items():
+        j = position[column]
+        data[:, j] = (data[:, j] - mean) / curation.scale[column]
     return data

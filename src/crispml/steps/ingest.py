@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+# Private, but the one way to combine column hashes exactly as hash_pandas_object does; a test pins it.
+from pandas.core.util.hashing import combine_hash_arrays
+
 from crispml.domain import FRAME, RECORD_ID, ColumnStats
 from crispml.errors import InvalidInput
 
@@ -77,11 +80,29 @@ def derive_record_ids(frame: pd.DataFrame, exclude: list[str]) -> pd.Series:
     # Numbers hash as float64 so 5 from a JSON record and 5.0 from a CSV give the same id.
     content = content.astype({c: "float64" for c in content.columns if pd.api.types.is_numeric_dtype(content[c])})
     hashes = pd.util.hash_pandas_object(content, index=False).to_numpy()
-    ids = pd.Series([f"{h:016x}" for h in hashes.tolist()], index=frame.index)
-    occurrence = ids.groupby(ids).cumcount().to_numpy()
-    if occurrence.any():
-        repeated = occurrence > 0
-        ids[repeated] = ids[repeated] + "~" + (occurrence[repeated] + 1).astype(str)
+    return pd.Series(_unique_hex(hashes), index=frame.index)
+
+
+def content_ids(matrix: np.ndarray) -> list[str]:
+    """`derive_record_ids` of a float64 matrix of records (rows) by columns, without building a frame.
+
+    Each value hashes alone (pandas' hash_array) and a row's hashes combine in column order exactly as
+    `hash_pandas_object` combines a frame's columns, so both give every record the same id.
+    """
+    rows, columns = matrix.shape
+    by_column = pd.util.hash_array(np.ascontiguousarray(matrix.T).ravel()).reshape(columns, rows)
+    return _unique_hex(combine_hash_arrays(iter(by_column), columns, rows))
+
+
+def _unique_hex(hashes: np.ndarray) -> list[str]:
+    ids = [f"{h:016x}" for h in hashes.tolist()]
+    if len(set(ids)) == len(ids):
+        return ids
+    seen: dict[str, int] = {}
+    for i, record_id in enumerate(ids):
+        seen[record_id] = count = seen.get(record_id, 0) + 1
+        if count > 1:
+            ids[i] = f"{record_id}~{count}"
     return ids
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from crispml.errors import InvalidInput
 from crispml.steps.columns import as_numeric, require_columns
-from crispml.steps.curate import Curation, apply_curation
-from crispml.steps.prepare import Preparation, apply_preparation
+from crispml.steps.curate import Curation, curate_matrix
+from crispml.steps.prepare import Preparation
 
 
 def input_columns(pipeline: list[dict[str, Any]], features: list[str]) -> list[str]:
@@ -31,24 +32,68 @@ def remaining_steps(model_pipeline: list[dict[str, Any]], applied: list[dict[str
     return model_pipeline[len(applied) :]
 
 
-def apply_pipeline(records: pd.DataFrame, steps: list[dict[str, Any]], features: list[str]) -> pd.DataFrame:
-    """Turn records into the model's feature matrix (float64, in the model's feature order)."""
-    data = records
+def apply_pipeline(records: pd.DataFrame, steps: list[dict[str, Any]], features: list[str]) -> np.ndarray:
+    """Turn records into the model's feature matrix (float64, in the model's feature order).
+
+    Columns are checked and converted to numbers here, with errors that name the column; the steps
+    themselves run on the numeric matrix (`replay`), as they do for records that arrive as plain numbers.
+    """
+    require_columns(records, input_columns(steps, features))
+    columns = numeric_columns(steps, features)
+    return replay(as_numeric(records, columns).to_numpy(dtype=np.float64), columns, steps, features)
+
+
+def numeric_columns(steps: list[dict[str, Any]], features: list[str]) -> list[str]:
+    """The columns the pipeline reads as numbers (a preparation ignores the columns it drops)."""
+    if steps and steps[0]["step"] == "prepare":
+        return Preparation(**steps[0]).columns_out
+    return list(features)
+
+
+def replay(matrix: np.ndarray, columns: list[str], steps: list[dict[str, Any]], features: list[str]) -> np.ndarray:
+    """Run `steps` on a float64 matrix (NaN for missing values) whose columns are `numeric_columns`."""
+    data = matrix
     for step in steps:
         kind = step["step"]
         if kind == "prepare":
-            data = apply_preparation(data, Preparation(**step))
+            preparation = Preparation(**step)
+            data, columns = _select(data, columns, preparation.columns_out), preparation.columns_out
+            data = _fill(data, columns, preparation.fill)
+            _refuse_gaps(data, columns, "has missing values and the preparation fills none")
         elif kind == "curate":
-            data = apply_curation(_features_of(data, features), Curation(**step))
+            data, columns = _select(data, columns, features), list(features)
+            _refuse_gaps(data, columns, "has missing values")
+            data = curate_matrix(data, columns, Curation(**step))
         else:
             raise InvalidInput(f"unknown pipeline step {kind!r}")
-    return _features_of(data, features)
+    data = _select(data, columns, features)
+    _refuse_gaps(data, list(features), "has missing values")
+    return data
 
 
-def _features_of(data: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    require_columns(data, features)
-    frame = as_numeric(data, features)
-    if frame.isna().any().any():
-        column = str(frame.columns[frame.isna().any()][0])
-        raise InvalidInput(f"column {column!r} has missing values", field=column)
-    return frame
+def _select(matrix: np.ndarray, columns: list[str], wanted: list[str]) -> np.ndarray:
+    if columns == wanted:
+        return matrix
+    position = {c: i for i, c in enumerate(columns)}
+    missing = [c for c in wanted if c not in position]
+    if missing:
+        raise InvalidInput(f"records lack column {missing[0]!r} (needed: {', '.join(missing)})", field=missing[0])
+    return matrix[:, [position[c] for c in wanted]]
+
+
+def _fill(matrix: np.ndarray, columns: list[str], fill: dict[str, float]) -> np.ndarray:
+    gaps = np.isnan(matrix)
+    if not fill or not gaps.any():
+        return matrix
+    filled = matrix.copy()
+    for j, column in enumerate(columns):
+        if column in fill:
+            filled[gaps[:, j], j] = fill[column]
+    return filled
+
+
+def _refuse_gaps(matrix: np.ndarray, columns: list[str], problem: str) -> None:
+    gaps = np.isnan(matrix).any(axis=0)
+    if gaps.any():
+        column = columns[int(np.argmax(gaps))]
+        raise InvalidInput(f"column {column!r} {problem}", field=column)

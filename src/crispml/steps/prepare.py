@@ -15,7 +15,6 @@ import pandas as pd
 
 from crispml.domain import FRAME, RECORD_ID
 from crispml.errors import InvalidInput
-from crispml.steps.columns import as_numeric, require_columns
 
 
 class MissingPolicy(StrEnum):
@@ -116,16 +115,3 @@ def fit_preparation(
     data = data[ordered].reset_index(drop=True)
     report.rows_out = len(data)
     return data, preparation, report
-
-
-def apply_preparation(records: pd.DataFrame, preparation: Preparation) -> pd.DataFrame:
-    """Replay a preparation on new records: same columns, same fills; gaps refused under 'drop'."""
-    require_columns(records, preparation.columns_in)
-    data = as_numeric(records, preparation.columns_out)
-    if preparation.fill:
-        data = data.fillna(preparation.fill)
-    gaps = data.isna().any(axis=0)
-    if gaps.any():
-        column = str(gaps[gaps].index[0])
-        raise InvalidInput(f"column {column!r} has missing values and the preparation fills none", field=column)
-    return data

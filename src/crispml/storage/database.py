@@ -12,6 +12,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+READ_ONLY = "crispml_read_only"
+"""Execution option of a connection whose transactions only read."""
 
 
 def make_engine(url: str) -> Engine:
@@ -38,7 +40,9 @@ def make_engine(url: str) -> Engine:
         def _begin_immediate(connection: Any) -> None:
             # Take the write lock up front: two writers then queue on busy_timeout instead of one failing
             # when it upgrades a stale read snapshot (e.g. both computing the next version number).
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # A transaction that only reads (READ_ONLY) takes a snapshot and never waits for writers.
+            read_only = connection.get_execution_options().get(READ_ONLY, False)
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):

@@ -9,10 +9,14 @@ commit of unknown outcome is the caller's decision.
 
 While one group commits, the next one gathers, so under load a commit (and its fsync) is paid once per
 group instead of once per request, and a lone caller waits for nothing but its own commit.
+
+`submit` hands over work nobody waits for (perf records): it rides along with the next group, a failure
+is logged, and `flush` (called when the store closes) waits until all of it is written.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import deque
@@ -23,11 +27,13 @@ from dataclasses import dataclass, field
 from crispml.storage.repositories import Repository
 
 Work = Callable[[Repository], None]
+log = logging.getLogger("crispml.storage")
 
 
 @dataclass(eq=False)
 class _Pending:
     work: Work
+    waited_for: bool = True
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
 
@@ -50,26 +56,41 @@ class GroupCommit:
         self._pid = os.getpid()
         self._commits = 0
         self._writes = 0
+        self._in_flight: _Pending | None = None
+        """The last unit of the group being committed, for `flush`."""
 
     def run(self, work: Work) -> None:
         """Run `work(repo)` in the next group's transaction; returns once that transaction committed.
 
         Raises what `work` raised (nothing of it was written), or what the commit raised.
         """
-        pending = _Pending(work)
+        pending = self._enqueue(_Pending(work))
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+
+    def submit(self, work: Work) -> None:
+        """Run `work(repo)` with the next group without waiting for it; a failure is logged."""
+        self._enqueue(_Pending(work, waited_for=False))
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until everything handed over so far is written (or failed); False on timeout."""
+        with self._wakeup:
+            last = self._queue[-1] if self._queue else self._in_flight
+        return last is None or last.done.wait(timeout)
+
+    def _enqueue(self, pending: _Pending) -> _Pending:
         with self._wakeup:
             if self._pid != os.getpid():  # a forked child inherits the state, not the writer thread
                 self._queue.clear()
-                self._writer_running, self._pid = False, os.getpid()
+                self._writer_running, self._pid, self._in_flight = False, os.getpid(), None
             self._queue.append(pending)
             if self._writer_running:
                 self._wakeup.notify()
             else:
                 self._writer_running = True
                 threading.Thread(target=self._write, name="crispml-group-commit", daemon=True).start()
-        pending.done.wait()
-        if pending.error is not None:
-            raise pending.error
+        return pending
 
     @property
     def commits(self) -> int:
@@ -98,6 +119,7 @@ class GroupCommit:
                         self._writer_running = False
                         return
                     group = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_group))]
+                    self._in_flight = group[-1]
                 self._commit(group)
                 group = []
         except BaseException as exc:  # never leave a caller waiting on a writer that is gone
@@ -135,5 +157,7 @@ class GroupCommit:
             self._commits += 1
             self._writes += len(group)
         for pending in group:
+            if pending.error is not None and not pending.waited_for:
+                log.warning("a background write failed: %s", pending.error)
             pending.done.set()
         return False

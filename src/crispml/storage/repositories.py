@@ -108,26 +108,17 @@ class Repository:
 
     def get_model(self, ref: str) -> ModelVersion:
         """A model version by 'name@alias', 'name/version', 'mv-...' id, or 'name' (its newest version)."""
-        query = select(t.model_versions)
-        if "@" in ref:
-            name, alias = ref.split("@", 1)
-            target = select(t.model_aliases.c.model_version_id).where(
-                t.model_aliases.c.name == name, t.model_aliases.c.alias == alias
-            )
-            query = query.where(t.model_versions.c.id == target.scalar_subquery())
-        elif ref.startswith("mv-"):
-            query = query.where(t.model_versions.c.id == ref)
-        elif "/" in ref:
-            name, version = ref.split("/", 1)
-            if not version.isdigit() or len(version) > 9:
-                raise NotFound(f"model {ref!r} does not exist: a version is a number, as in {name}/3")
-            query = query.where(t.model_versions.c.name == name, t.model_versions.c.version == int(version))
-        else:
-            query = query.where(t.model_versions.c.name == ref).order_by(t.model_versions.c.version.desc()).limit(1)
-        row = self.connection.execute(query).mappings().first()
+        row = self.connection.execute(_model_query(ref, t.model_versions)).mappings().first()
         if row is None:
             raise NotFound(f"model {ref!r} does not exist")
         return self._model(row)
+
+    def model_id(self, ref: str) -> str:
+        """The id of the model version `ref` names, as `get_model` resolves it, in one light query."""
+        found = self.connection.scalar(_model_query(ref, t.model_versions.c.id))
+        if found is None:
+            raise NotFound(f"model {ref!r} does not exist")
+        return str(found)
 
     def list_models(self, name: str | None = None) -> list[ModelVersion]:
         query = select(t.model_versions).order_by(t.model_versions.c.name, t.model_versions.c.version)
@@ -433,6 +424,25 @@ def _dataset(row: Any) -> Dataset:
         created_by=row["created_by"],
         created_at=row["created_at"],
     )
+
+
+def _model_query(ref: str, *columns: Any) -> Any:
+    """SELECT `columns` of the model version that `ref` names (see `Repository.get_model`)."""
+    query = select(*columns)
+    if "@" in ref:
+        name, alias = ref.split("@", 1)
+        target = select(t.model_aliases.c.model_version_id).where(
+            t.model_aliases.c.name == name, t.model_aliases.c.alias == alias
+        )
+        return query.where(t.model_versions.c.id == target.scalar_subquery())
+    if ref.startswith("mv-"):
+        return query.where(t.model_versions.c.id == ref)
+    if "/" in ref:
+        name, version = ref.split("/", 1)
+        if not version.isdigit() or len(version) > 9:
+            raise NotFound(f"model {ref!r} does not exist: a version is a number, as in {name}/3")
+        return query.where(t.model_versions.c.name == name, t.model_versions.c.version == int(version))
+    return query.where(t.model_versions.c.name == ref).order_by(t.model_versions.c.version.desc()).limit(1)
 
 
 def _model_row(model: ModelVersion) -> dict[str, Any]:

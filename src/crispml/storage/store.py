@@ -16,6 +16,7 @@ from crispml.faults import crash_point
 from crispml.steps.fast_path import Scorer
 from crispml.storage import model_codec
 from crispml.storage.artifacts import ArtifactStore, Staged
+from crispml.storage.database import READ_ONLY
 from crispml.storage.group_commit import GroupCommit
 from crispml.storage.jobs import JobRepository
 from crispml.storage.model_cache import ModelCache
@@ -40,6 +41,14 @@ class Store:
         """One unit of work: commits when the block ends, rolls back everything if it raises."""
         with self.engine.begin() as connection:
             yield Repository(connection)
+
+    @contextmanager
+    def reading(self) -> Iterator[Repository]:
+        """A unit of work that only reads: on SQLite it neither takes nor waits for the write lock."""
+        with self.engine.connect() as connection:
+            connection.execution_options(**{READ_ONLY: True})
+            with connection.begin():
+                yield Repository(connection)
 
     # -- datasets -------------------------------------------------------------------------------
     def stage_frame(self, frame: pd.DataFrame) -> Staged:

@@ -1,0 +1,74 @@
+"""Records of plain numbers skip pandas on the hot path; they must get the ids and features the frame path gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crispml.errors import InvalidInput
+from crispml.steps.columns import plain_numbers
+from crispml.steps.curate import Curation
+from crispml.steps.ingest import content_ids, derive_record_ids
+from crispml.steps.pipeline import apply_pipeline, replay
+from crispml.steps.prepare import Preparation
+
+COLUMNS = ["Time", "V1", "V2", "Amount"]
+PIPELINE = [
+    Preparation(columns_in=COLUMNS, drop_columns=["Time"], fill={"V2": 0.5}, policy="median").to_json(),
+    Curation(
+        "logreg", [1], log1p=["Amount"], center={"V1": 0.1, "Amount": 2.0}, scale={"V1": 3.0, "Amount": 1.5}
+    ).to_json(),
+]
+FEATURES = ["V1", "V2", "Amount"]
+
+
+def records(count: int, seed: int = 0) -> list[dict[str, float | int]]:
+    rng = np.random.default_rng(seed)
+    rows = [
+        {"Time": int(t), "V1": float(a), "V2": float(b), "Amount": float(m)}
+        for t, a, b, m in zip(rng.integers(0, 1000, count), rng.normal(size=count), rng.normal(size=count),
+                              rng.gamma(1.0, 50.0, count), strict=True)
+    ]  # fmt: skip
+    rows[0]["Amount"] = -0.0
+    rows[1]["V1"] = 0
+    return rows
+
+
+def test_content_ids_equal_the_ids_ingestion_derives() -> None:
+    rows = records(500)
+    rows += [dict(row) for row in rows[:3]]  # repeated records get suffixed ids
+    frame = pd.DataFrame.from_records(rows)
+    expected = derive_record_ids(frame[COLUMNS], exclude=[]).tolist()
+    assert content_ids(plain_numbers(rows, COLUMNS)) == expected  # type: ignore[arg-type]
+    assert expected[500].endswith("~2") and expected[500].startswith(expected[0])
+
+
+def test_replaying_plain_numbers_equals_the_frame_path() -> None:
+    rows = records(300)
+    frame_path = apply_pipeline(pd.DataFrame.from_records(rows), PIPELINE, FEATURES)
+    raw = plain_numbers(rows, COLUMNS)
+    assert raw is not None
+    plain_path = replay(raw[:, 1:], COLUMNS[1:], PIPELINE, FEATURES)
+    assert np.array_equal(plain_path, frame_path)  # bit for bit, not approximately
+
+
+@pytest.mark.parametrize("value", ["1.5", None, True, float("nan"), float("inf"), 2**60, [1.0]], ids=repr)
+def test_anything_but_plain_finite_numbers_takes_the_frame_path(value: object) -> None:
+    rows = records(3)
+    rows[2]["V1"] = value  # type: ignore[assignment]
+    assert plain_numbers(rows, COLUMNS) is None
+    assert plain_numbers([{"V1": 1.0}], COLUMNS) is None  # a missing column too
+
+
+def test_the_frame_path_still_names_what_it_refuses() -> None:
+    rows = records(3)
+    rows[1]["V1"] = "abc"  # type: ignore[assignment]
+    with pytest.raises(InvalidInput, match="column 'V1' must be numeric; got 'abc'"):
+        apply_pipeline(pd.DataFrame.from_records(rows), PIPELINE, FEATURES)
+    rows[1]["V1"] = None  # type: ignore[assignment]
+    with pytest.raises(InvalidInput, match="column 'V1' has missing values and the preparation fills none"):
+        apply_pipeline(pd.DataFrame.from_records(rows), PIPELINE, FEATURES)
+    rows[1]["V1"], rows[1]["V2"] = 1.0, None  # type: ignore[assignment]
+    filled = apply_pipeline(pd.DataFrame.from_records(rows), PIPELINE, FEATURES)
+    assert filled[1, 1] == 0.5  # the preparation's fill value
