@@ -15,6 +15,10 @@ $(VENV)/.test-installed: $(BIN)/crispml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
+$(VENV)/.bench-installed: $(VENV)/.test-installed
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	touch $@
+
 install: $(BIN)/crispml
 
 ## Run the reference scenario on the full 284,807 rows (SQLite and a folder under CRISPML_HOME).
@@ -33,8 +37,9 @@ test: $(VENV)/.test-installed lint
 	$(BIN)/pytest -q
 
 ## Benchmarks beside their bare baselines; JSON results under bench/results/.
-bench: $(VENV)/.test-installed
+bench: $(VENV)/.bench-installed
 	scripts/ensure-postgres
+	scripts/ensure-bench-tools
 	$(BIN)/python -m bench.run
 
 clean:

@@ -93,10 +93,13 @@ def ratio(numerator: float, denominator: float) -> float:
     return round(numerator / denominator, 3) if denominator > 0 else float("inf")
 
 
-def goal(metric: str, value: float, limit: float, strict: bool = False) -> dict[str, Any]:
-    """A goal 'value <= limit' (or '<' when strict) and whether this run met it."""
-    met = value < limit if strict else value <= limit
-    return {"metric": metric, "op": "<" if strict else "<=", "limit": limit, "value": round(value, 3), "met": met}
+def goal(metric: str, value: float, limit: float, strict: bool = False, at_least: bool = False) -> dict[str, Any]:
+    """A goal 'value <= limit' (or '<' when strict, '>=' when `at_least`) and whether this run met it."""
+    if at_least:
+        op, met = ">=", value >= limit
+    else:
+        op, met = ("<", value < limit) if strict else ("<=", value <= limit)
+    return {"metric": metric, "op": op, "limit": limit, "value": round(value, 3), "met": met}
 
 
 class PhaseClock:

@@ -14,14 +14,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from crispml.container import Container
-from crispml.domain import FRAME, RECORD_ID, Outcome, PerfRecord, ScoreBatch
+from crispml.domain import FRAME, RECORD_ID, Outcome, PerfRecord, ScoreBatch, ScoredRecords
 from crispml.services.scoring import ScoreResult
 from crispml.storage import schema
 from crispml.storage.group_commit import GroupCommit
@@ -153,8 +152,8 @@ def test_concurrent_requests_all_commit_once_and_share_transactions(trained: Con
         assert result.scores[RECORD_ID].tolist() == request[RECORD_ID].tolist() and not result.replayed
         with trained.store.transaction() as repo:
             stored = repo.batch_scores(result.batch.id)
-        assert stored[RECORD_ID].tolist() == result.scores[RECORD_ID].tolist()
-        assert np.allclose(stored["score"], result.scores["score"], rtol=0, atol=1e-12)
+        assert stored.record_ids == result.scores[RECORD_ID].tolist()
+        assert stored.scores == result.scores["score"].tolist()
     rows = ledger(trained)
     scored = rows[rows[RECORD_ID] != "warm-up"]
     assert len(scored) == THREADS * PER_REQUEST and scored[RECORD_ID].is_unique
@@ -212,15 +211,8 @@ def test_a_failing_unit_fails_only_its_caller_and_writes_nothing(trained: Contai
     gate = Gate(trained.store)
     writer = GroupCommit(gate)
 
-    def batch(name: str, key: str | None = None) -> tuple[ScoreBatch, pd.DataFrame]:
-        scores = pd.DataFrame(
-            {
-                "record_id": [f"{name}-1", f"{name}-2"],
-                "frame": pd.array([None, None], "Int64"),
-                "score": [0.1, 0.9],
-                "decision": [0, 1],
-            }
-        )
+    def batch(name: str, key: str | None = None) -> tuple[ScoreBatch, ScoredRecords]:
+        scores = ScoredRecords([f"{name}-1", f"{name}-2"], [None, None], [0.1, 0.9], [0, 1])
         return ScoreBatch(name, model.id, model.ref, key, "records", 2, datetime.now(UTC)), scores
 
     def writes(name: str, key: str | None = None, fail: bool = False) -> Callable[[Repository], None]:

@@ -31,8 +31,9 @@ def test_dataset_scores_are_persisted_before_they_are_returned(trained: Containe
     assert (scores["decision"] == (scores["score"] >= 0.5)).all()
     with trained.store.transaction() as repo:
         stored = repo.batch_scores(result.batch.id)
-    assert stored[RECORD_ID].tolist() == scores[RECORD_ID].tolist()
-    assert np.allclose(stored["score"].to_numpy(), scores["score"].to_numpy())
+    assert stored.record_ids == scores[RECORD_ID].tolist()
+    assert stored.scores == scores["score"].tolist()  # exactly the floats answered
+    assert stored.frames == scores["frame"].tolist() and stored.decisions == scores["decision"].tolist()
 
 
 def test_raw_and_curated_datasets_score_alike(trained: Container) -> None:

@@ -40,11 +40,14 @@ class Backend(Protocol):
 
 
 def _score_body(result: Any) -> J:
-    scores = result.scores
+    rows = result.records
     return {
         "batch": jsonable(result.batch),
         "replayed": result.replayed,
-        "scores": jsonable(scores.astype(object).where(scores.notna(), None).to_dict("records")),
+        "scores": [
+            {"record_id": r, "frame": f, "score": s, "decision": d}
+            for r, f, s, d in zip(rows.record_ids, rows.frames, rows.scores, rows.decisions, strict=True)
+        ],
     }
 
 

@@ -108,6 +108,24 @@ class ScoreBatch:
 
 
 @dataclass(frozen=True)
+class ScoredRecords:
+    """A score batch's rows, column-wise and in input order, as plain values (no frame to build)."""
+
+    record_ids: list[str]
+    frames: list[int | None]
+    scores: list[float]
+    decisions: list[int]
+
+    def __len__(self) -> int:
+        return len(self.record_ids)
+
+    def page(self, start: int, stop: int) -> ScoredRecords:
+        return ScoredRecords(
+            self.record_ids[start:stop], self.frames[start:stop], self.scores[start:stop], self.decisions[start:stop]
+        )
+
+
+@dataclass(frozen=True)
 class PerfRecord:
     method: str
     started_at: datetime

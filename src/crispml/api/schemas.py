@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from crispml.domain import SourceSpec
 
@@ -64,7 +64,9 @@ class AliasIn(Strict):
 
 
 class ScoreIn(Strict):
-    records: list[dict[str, Any]] | None = Field(None, max_length=1_000_000)
+    # Documented as objects, checked by the scoring service (which names what it refuses): validating
+    # 1,000 records here first copied every one of them, a sixth of such a request's time.
+    records: SkipValidation[list[dict[str, Any]]] | None = None
     dataset: str | None = Field(None, max_length=200)
     frames: str | None = None
 

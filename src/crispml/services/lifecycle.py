@@ -266,6 +266,7 @@ class LifecycleService(Service):
                     created_at=now(),
                 )
                 version = repo.add_model(version)
+            self.store.registry_changed()
             span.model = version.ref
             span.rows_out = int(holdout.sum())
             progress("done", 1.0)
@@ -303,15 +304,18 @@ class LifecycleService(Service):
         """Register a model version and point `alias` at it (moving the alias if it pointed elsewhere)."""
         if alias is not None:
             check_name(alias, "alias")
-        with self._perf("persist") as span, self.store.transaction() as repo:
-            model = repo.get_model(model_ref)
-            span.model = model.ref
-            # Re-check the artifact before registering: a registered model must be loadable.
-            self.store.artifacts.get_bytes(MODELS, model.artifact_sha256, _suffix(model.artifact_format))
-            repo.mark_registered(model.id)
-            if alias is not None:
-                repo.set_alias(model, alias, self.user, now())
-            return repo.get_model(model.id)
+        with self._perf("persist") as span:
+            with self.store.transaction() as repo:
+                model = repo.get_model(model_ref)
+                span.model = model.ref
+                # Re-check the artifact before registering: a registered model must be loadable.
+                self.store.artifacts.get_bytes(MODELS, model.artifact_sha256, _suffix(model.artifact_format))
+                repo.mark_registered(model.id)
+                if alias is not None:
+                    repo.set_alias(model, alias, self.user, now())
+                registered = repo.get_model(model.id)
+            self.store.registry_changed()
+            return registered
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove an alias; the version it pointed at stays registered."""
@@ -319,6 +323,7 @@ class LifecycleService(Service):
             span.model = f"{name}@{alias}"
             with self.store.transaction() as repo:
                 repo.delete_alias(name, alias)
+            self.store.registry_changed()
 
     # -- reads ----------------------------------------------------------------------------------
     def get_dataset(self, ref: str) -> Dataset:

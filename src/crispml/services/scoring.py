@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from crispml.domain import FRAME, RECORD_ID, ModelVersion, PerfRecord, ScoreBatch, SourceSpec, parse_frames
+from crispml.domain import (
+    FRAME,
+    RECORD_ID,
+    ModelVersion,
+    PerfRecord,
+    ScoreBatch,
+    ScoredRecords,
+    SourceSpec,
+    parse_frames,
+)
 from crispml.errors import Conflict, InvalidInput, NotFound
 from crispml.faults import crash_point
 from crispml.services.base import Progress, Service, new_id, no_progress, now
@@ -24,15 +35,40 @@ from crispml.storage.sources import read_source
 from crispml.storage.store import Store
 
 _CHUNK = 100_000
+REF_TTL_S = 1.0
+"""How long a resolved model reference (fraud@champion) is reused: an alias moved by another process
+reaches this one's scoring within this time. The ledger records the exact version either way."""
 
 
 @dataclass(frozen=True)
 class ScoreResult:
-    """A committed score batch and its rows: record_id, frame, score, decision."""
+    """A committed score batch and its rows, in input order."""
 
     batch: ScoreBatch
-    scores: pd.DataFrame
+    records: ScoredRecords
     replayed: bool = False
+
+    @cached_property
+    def scores(self) -> pd.DataFrame:
+        """The rows as a frame: record_id, frame (nullable), score, decision."""
+        rows = self.records
+        return pd.DataFrame(
+            {
+                RECORD_ID: pd.array(rows.record_ids, dtype="str"),
+                FRAME: pd.array(rows.frames, dtype="Int64"),
+                "score": np.asarray(rows.scores, dtype=np.float64),
+                "decision": np.asarray(rows.decisions, dtype=np.int64),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What a score request reads: record ids, frames (None where unknown), the feature matrix."""
+
+    record_ids: list[str]
+    frames: list[int | None]
+    features: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -55,6 +91,8 @@ class ScoringService(Service):
         super().__init__(store, user)
         self._versions: dict[str, tuple[ModelVersion, str | None]] = {}
         """Model versions by id with their data's key column: what scoring reads of them never changes."""
+        self._refs: dict[str, tuple[int, float, str]] = {}
+        """Model references resolved lately: (registry version, reusable until, model version id)."""
 
     # -- 7. NewDataScore ------------------------------------------------------------------------
     def score(
@@ -82,7 +120,7 @@ class ScoringService(Service):
             if dataset is not None:
                 model = self._model(model_ref)
                 span.model = model.ref
-                inputs, features, source, request = self._dataset_inputs(model, dataset, frames)
+                inputs, source, request = self._dataset_inputs(model, dataset, frames)
                 span.dataset = source
             else:
                 model, key = self._model_and_key(model_ref)
@@ -91,12 +129,12 @@ class ScoringService(Service):
                     raise InvalidInput("frames select rows of a dataset; pass --dataset with them", field="frames")
                 plain = _plain_inputs(model, records, key) if file is None else None
                 if plain is not None:
-                    inputs, features = plain
+                    inputs = plain
                 else:
-                    inputs, features = self._record_inputs(model, _read_records(file, records, (RECORD_ID,)), key)
+                    inputs = self._record_inputs(model, _read_records(file, records, (RECORD_ID,)), key)
                 source = file or "records"
-                request = _request_digest(model, source, inputs, features)
-            span.rows_in = len(inputs)
+                request = _request_digest(model, source, inputs)
+            span.rows_in = len(inputs.record_ids)
             if idempotency_key is not None:
                 replay = self._replay(idempotency_key, request)
                 if replay is not None:
@@ -108,29 +146,24 @@ class ScoringService(Service):
                 model_ref=model.ref,
                 idempotency_key=idempotency_key,
                 source=source,
-                rows=len(inputs),
+                rows=len(inputs.record_ids),
                 created_at=now(),
             )
             scorer = self.store.model_scorer(
-                model.artifact_sha256, model.artifact_format, len(inputs), model.twin_sha256
+                model.artifact_sha256, model.artifact_format, batch.rows, model.twin_sha256
             )
-            score = _predict(scorer, features, model.threshold, progress)
-            result = pd.DataFrame(
-                {
-                    "record_id": inputs[RECORD_ID].to_numpy(),
-                    "frame": inputs[FRAME].to_numpy() if FRAME in inputs else pd.array([None] * len(inputs), "Int64"),
-                    "score": score,
-                    "decision": (score >= model.threshold).astype(np.int64),
-                }
+            score = _predict(scorer, inputs.features, model.threshold, progress)
+            rows = ScoredRecords(
+                inputs.record_ids, inputs.frames, score.tolist(), (score >= model.threshold).astype(np.int64).tolist()
             )
             progress("persist", 0.8)
 
             def write(repo: Repository) -> None:
-                repo.add_score_batch(batch, result, request, self.user, model.threshold)
+                repo.add_score_batch(batch, rows, request, self.user, model.threshold)
                 crash_point("scores.before_commit")
 
             try:
-                if len(result) < SMALL:
+                if batch.rows < SMALL:
                     # Concurrent small requests share one commit; each still waits for its own.
                     self.store.group_commit.run(write)
                 else:
@@ -141,9 +174,9 @@ class ScoringService(Service):
                 if idempotency_key is not None and (replay := self._replay(idempotency_key, request)) is not None:
                     return replay
                 raise exc
-            span.rows_out = len(result)
+            span.rows_out = batch.rows
             progress("done", 1.0)
-            return ScoreResult(batch, result)
+            return ScoreResult(batch, rows)
 
     def batch(self, batch_id: str) -> ScoreResult:
         """A committed batch and all its scores, as the ledger holds them."""
@@ -157,16 +190,27 @@ class ScoringService(Service):
     def _model_and_key(self, model_ref: str) -> tuple[ModelVersion, str | None]:
         """The model and the key column its training data was keyed by (None: ids from content).
 
-        The reference is resolved on every call (an alias may have moved since); what scoring needs of
-        a version never changes, so it is read once per process.
+        What scoring needs of a version never changes, so it is read once per process. Which version a
+        reference names can change (an alias moves, a new version appears): a resolution is reused
+        for at most `REF_TTL_S`, and not at all once this process has changed models or aliases.
         """
-        with self.store.reading() as repo:
-            model_id = repo.model_id(model_ref)
-            known = self._versions.get(model_id)
-            if known is None:
+        model_id = self._model_id(model_ref)
+        known = self._versions.get(model_id)
+        if known is None:
+            with self.store.reading() as repo:
                 model = repo.get_model(model_id)
                 known = self._versions[model_id] = (model, repo.get_dataset(model.dataset_id).params.get("key"))
         return known
+
+    def _model_id(self, model_ref: str) -> str:
+        generation, clock = self.store.registry_version, time.monotonic()
+        cached = self._refs.get(model_ref)
+        if cached is not None and cached[0] == generation and clock < cached[1]:
+            return cached[2]
+        with self.store.reading() as repo:
+            model_id = repo.model_id(model_ref)
+        self._refs[model_ref] = (generation, clock + REF_TTL_S, model_id)
+        return model_id
 
     def _store_perf(self, record: PerfRecord) -> None:
         # Perf rows ride along with the next group of score commits; nobody waits for them.
@@ -174,8 +218,8 @@ class ScoringService(Service):
 
     def _dataset_inputs(
         self, model: ModelVersion, dataset_ref: str, frames: str | list[int] | None
-    ) -> tuple[pd.DataFrame, np.ndarray, str, str]:
-        """Record ids and frames, the feature matrix, the source text and the request digest.
+    ) -> tuple[_Inputs, str, str]:
+        """The inputs, the source text and the request digest.
 
         A dataset version is immutable and content-addressed, so the request is identified by the
         model, the dataset's sha256 and the frames, without hashing its rows.
@@ -198,16 +242,10 @@ class ScoringService(Service):
             )
         features = apply_pipeline(frame, steps, list(model.features))
         request = hashlib.sha256(json.dumps([model.id, "dataset", dataset.sha256, list(chosen)]).encode())
-        return (
-            frame[[RECORD_ID, FRAME]],
-            features,
-            f"{dataset.name}/{dataset.version} frames {_frames_text(chosen)}",
-            request.hexdigest(),
-        )
+        inputs = _Inputs(frame[RECORD_ID].tolist(), frame[FRAME].tolist(), features)
+        return inputs, f"{dataset.name}/{dataset.version} frames {_frames_text(chosen)}", request.hexdigest()
 
-    def _record_inputs(
-        self, model: ModelVersion, raw: pd.DataFrame, key: str | None
-    ) -> tuple[pd.DataFrame, np.ndarray]:
+    def _record_inputs(self, model: ModelVersion, raw: pd.DataFrame, key: str | None) -> _Inputs:
         """Record ids (and frames, when given) beside the model's feature matrix for raw records."""
         raw.columns = [str(c) for c in raw.columns]
         needed = input_columns(model.pipeline, list(model.features))
@@ -224,10 +262,11 @@ class ScoringService(Service):
             else:
                 # The same content hash ingestion derives, over the same columns in the same order.
                 ids = ingest_step.derive_record_ids(raw[needed], exclude=[])
-        inputs = pd.DataFrame({RECORD_ID: ids.to_numpy()})
+        frames: list[int | None] = [None] * len(raw)
         if FRAME in raw.columns:
-            inputs[FRAME] = pd.to_numeric(raw[FRAME], errors="coerce").astype("Int64").to_numpy()
-        return inputs, apply_pipeline(raw, model.pipeline, list(model.features))
+            given = pd.to_numeric(raw[FRAME], errors="coerce").astype("Int64")
+            frames = given.astype(object).where(given.notna(), None).tolist()
+        return _Inputs(ids.astype(str).tolist(), frames, apply_pipeline(raw, model.pipeline, list(model.features)))
 
     def _replay(self, idempotency_key: str, request: str) -> ScoreResult | None:
         with self.store.transaction() as repo:
@@ -377,7 +416,7 @@ def _predict(scorer: Scorer, matrix: np.ndarray, threshold: float, progress: Pro
 
 def _plain_inputs(
     model: ModelVersion, records: list[dict[str, Any]] | pd.DataFrame | None, key: str | None
-) -> tuple[pd.DataFrame, np.ndarray] | None:
+) -> _Inputs | None:
     """Record ids and features of a few records of plain numbers, without pandas (the hot path).
 
     None sends the records the frame way (`_record_inputs`): too many, frames given, text, gaps, or ids
@@ -406,13 +445,13 @@ def _plain_inputs(
     columns = numeric_columns(model.pipeline, features)
     position = {c: j for j, c in enumerate(needed)}
     matrix = replay(raw[:, [position[c] for c in columns]], columns, model.pipeline, features)
-    return pd.DataFrame({RECORD_ID: ids}), matrix
+    return _Inputs(ids, [None] * len(ids), matrix)
 
 
-def _request_digest(model: ModelVersion, source: str, inputs: pd.DataFrame, features: np.ndarray) -> str:
-    digest = hashlib.sha256(json.dumps([model.id, source]).encode())
-    digest.update("\n".join(inputs[RECORD_ID].astype(str)).encode())
-    digest.update(np.ascontiguousarray(features, dtype=np.float64).tobytes())
+def _request_digest(model: ModelVersion, source: str, inputs: _Inputs) -> str:
+    digest = hashlib.sha256(json.dumps([model.id, source, inputs.frames]).encode())
+    digest.update("\n".join(inputs.record_ids).encode())
+    digest.update(np.ascontiguousarray(inputs.features, dtype=np.float64).tobytes())
     return digest.hexdigest()
 
 

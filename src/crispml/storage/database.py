@@ -12,6 +12,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+POOL_SIZE = 40
+"""Connections kept open per engine: as many as the server's worker threads (anyio's default, 40)."""
 READ_ONLY = "crispml_read_only"
 """Execution option of a connection whose transactions only read."""
 
@@ -23,7 +25,9 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        # The server's worker threads each hold a connection while they read; opening one costs more
+        # than a request, so the pool keeps as many as there are threads instead of closing extras.
+        engine = create_engine(url, connect_args={"timeout": 30}, pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -47,7 +51,7 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE // 2, max_overflow=POOL_SIZE)
 
 
 def alembic_config(engine: Engine) -> Config:

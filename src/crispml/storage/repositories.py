@@ -10,9 +10,9 @@ import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from itertools import repeat
 from typing import Any, TypeVar
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -20,11 +20,13 @@ from sqlalchemy import Connection, Table, and_, delete, exists, func, insert, se
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from crispml.domain import Dataset, ModelVersion, Outcome, PerfRecord, ScoreBatch, Stage
+from crispml.domain import Dataset, ModelVersion, Outcome, PerfRecord, ScoreBatch, ScoredRecords, Stage
 from crispml.errors import Conflict, NotFound
 from crispml.storage import schema as t
 
 V = TypeVar("V", Dataset, ModelVersion)
+_INSERT_BATCH = insert(t.score_batches)
+_INSERT_PERF = insert(t.perf_records)
 _SCORE_COLUMNS = ("batch_id", "record_id", "frame", "score", "decision")
 
 
@@ -196,60 +198,53 @@ class Repository:
         return _batch(row)
 
     def add_score_batch(
-        self, batch: ScoreBatch, scores: pd.DataFrame, request_sha256: str, user: str, threshold: float
+        self, batch: ScoreBatch, rows: ScoredRecords, request_sha256: str, user: str, threshold: float
     ) -> None:
-        """Append a batch's scores (record_id, frame, score, decision) in bulk, then the batch row with
-        the range of score ids that holds them (`batch_scores` reads that range, without an index)."""
+        """Append a batch's scores in bulk, then the batch row with the range of score ids that holds
+        them (`batch_scores` reads that range, without an index)."""
         raw = self.connection.connection.driver_connection
         if self.dialect == "postgresql":
-            first, last = self._copy_scores(raw, batch, scores)
+            first, last = self._copy_scores(raw, batch, rows)
         else:
-            first, last = self._insert_scores(raw, batch, scores)
+            first, last = self._insert_scores(raw, batch, rows)
         self.connection.execute(
-            insert(t.score_batches).values(
-                id=batch.id,
-                model_version_id=batch.model_version_id,
-                idempotency_key=batch.idempotency_key,
-                request_sha256=request_sha256,
-                source=batch.source,
-                rows=batch.rows,
-                threshold=threshold,
-                first_score_id=first,
-                last_score_id=last,
-                created_by=user,
-                created_at=batch.created_at,
-            )
+            _INSERT_BATCH,
+            {
+                "id": batch.id,
+                "model_version_id": batch.model_version_id,
+                "idempotency_key": batch.idempotency_key,
+                "request_sha256": request_sha256,
+                "source": batch.source,
+                "rows": batch.rows,
+                "threshold": threshold,
+                "first_score_id": first,
+                "last_score_id": last,
+                "created_by": user,
+                "created_at": batch.created_at,
+            },
         )
 
-    def _insert_scores(self, raw: Any, batch: ScoreBatch, scores: pd.DataFrame) -> tuple[int, int]:
-        frame = scores["frame"].astype("Int64").astype(object).where(scores["frame"].notna(), None)
-        rows = zip(
-            [batch.id] * len(scores),
-            scores["record_id"].astype(str).tolist(),
-            frame.tolist(),
-            scores["score"].astype(float).tolist(),
-            scores["decision"].astype(int).tolist(),
-            strict=True,
-        )
+    def _insert_scores(self, raw: Any, batch: ScoreBatch, rows: ScoredRecords) -> tuple[int, int]:
+        values = zip(repeat(batch.id), rows.record_ids, rows.frames, rows.scores, rows.decisions)
         cursor = raw.cursor()
         try:
-            cursor.executemany(f"INSERT INTO scores ({', '.join(_SCORE_COLUMNS)}) VALUES (?, ?, ?, ?, ?)", rows)
+            cursor.executemany(f"INSERT INTO scores ({', '.join(_SCORE_COLUMNS)}) VALUES (?, ?, ?, ?, ?)", values)
             (last,) = cursor.execute("SELECT last_insert_rowid()").fetchone()
         finally:
             cursor.close()
         # SQLite has one writer at a time, so the rows of one statement get consecutive ids.
-        return int(last) - len(scores) + 1, int(last)
+        return int(last) - len(rows) + 1, int(last)
 
-    def _copy_scores(self, raw: Any, batch: ScoreBatch, scores: pd.DataFrame) -> tuple[int, int]:
+    def _copy_scores(self, raw: Any, batch: ScoreBatch, rows: ScoredRecords) -> tuple[int, int]:
         # COPY in CSV form is PostgreSQL's fastest bulk path. Arrow writes the CSV in C++ (ten times
         # pandas' speed), floats as their shortest exact round-trip, nulls as empty fields.
         table = pa.table(
             {
-                "batch_id": pa.repeat(batch.id, len(scores)),
-                "record_id": pa.array(scores["record_id"].astype(str).to_numpy(), pa.string()),
-                "frame": pa.array(scores["frame"].astype("Int64"), pa.int64()),
-                "score": pa.array(scores["score"].to_numpy(dtype=np.float64)),
-                "decision": pa.array(scores["decision"].to_numpy(dtype=np.int64)),
+                "batch_id": pa.repeat(batch.id, len(rows)),
+                "record_id": pa.array(rows.record_ids, pa.string()),
+                "frame": pa.array(rows.frames, pa.int64()),
+                "score": pa.array(rows.scores, pa.float64()),
+                "decision": pa.array(rows.decisions, pa.int64()),
             }
         )
         buffer = io.BytesIO()
@@ -264,7 +259,7 @@ class Repository:
             (last,) = cursor.execute(f"SELECT currval({sequence})").fetchone()
         return int(below) + 1, int(last)
 
-    def batch_scores(self, batch_id: str) -> pd.DataFrame:
+    def batch_scores(self, batch_id: str) -> ScoredRecords:
         batches = t.score_batches
         first, last = batches.c.first_score_id, batches.c.last_score_id
         span = self.connection.execute(select(first, last).where(batches.c.id == batch_id)).first()
@@ -275,7 +270,11 @@ class Repository:
             .where(t.scores.c.id.between(span[0], span[1]), t.scores.c.batch_id == batch_id)
             .order_by(t.scores.c.id)
         )
-        return pd.DataFrame(self.connection.execute(query).all(), columns=["record_id", "frame", "score", "decision"])
+        found = self.connection.execute(query).all()
+        ids, frames, scores, decisions = (
+            (list(column) for column in zip(*found, strict=True)) if found else ([], [], [], [])
+        )
+        return ScoredRecords(ids, frames, scores, decisions)
 
     def ledger(self, model_ids: Iterable[str], frames: Sequence[int] | None) -> pd.DataFrame:
         """Scores of the given model versions, each joined to its label (NaN where none is known)."""
@@ -342,22 +341,24 @@ class Repository:
 
     # -- performance records --------------------------------------------------------------------
     def add_perf(self, record: PerfRecord) -> None:
+        # A constant statement with parameters hits SQLAlchemy's compiled cache; .values(...) would not.
         self.connection.execute(
-            insert(t.perf_records).values(
-                method=record.method,
-                started_at=record.started_at,
-                duration_s=record.duration_s,
-                rows_in=record.rows_in,
-                rows_out=record.rows_out,
-                peak_rss_mb=record.peak_rss_mb,
-                cpu_s=record.cpu_s,
-                gc_runs=record.gc_runs,
-                outcome=record.outcome.value,
-                dataset=record.dataset,
-                model=record.model,
-                error=record.error,
-                pid=record.pid,
-            )
+            _INSERT_PERF,
+            {
+                "method": record.method,
+                "started_at": record.started_at,
+                "duration_s": record.duration_s,
+                "rows_in": record.rows_in,
+                "rows_out": record.rows_out,
+                "peak_rss_mb": record.peak_rss_mb,
+                "cpu_s": record.cpu_s,
+                "gc_runs": record.gc_runs,
+                "outcome": record.outcome.value,
+                "dataset": record.dataset,
+                "model": record.model,
+                "error": record.error,
+                "pid": record.pid,
+            },
         )
 
     def list_perf(self, method: str | None = None, limit: int = 1000) -> list[PerfRecord]:

@@ -35,6 +35,12 @@ class Store:
         self._models = ModelCache(self._load_model, self._load_twin)
         self.group_commit = GroupCommit(self.transaction)
         """Small writes that may share a transaction with concurrent ones (see `GroupCommit.run`)."""
+        self.registry_version = 0
+        """Bumped after this process commits a change to models or aliases (see `registry_changed`)."""
+
+    def registry_changed(self) -> None:
+        """Models or aliases changed (and committed) in this process: cached resolutions are stale."""
+        self.registry_version += 1
 
     @contextmanager
     def transaction(self) -> Iterator[Repository]:

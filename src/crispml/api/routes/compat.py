@@ -129,7 +129,7 @@ def rep_new_data_score(
 ) -> list[str]:
     result = container.score(f"{_model_name(model)}@champion", dataset=table, frames=_frames(start, end))
     return _answer([{"batch_id": result.batch.id, "model": result.batch.model_ref, "rows": result.batch.rows,
-                     "flagged": int(result.scores["decision"].sum())}])  # fmt: skip
+                     "flagged": sum(result.records.decisions)}])  # fmt: skip
 
 
 @router.get("/repNewDataLabel", summary="Import the truth of frames from..to of a table")

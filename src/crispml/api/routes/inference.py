@@ -16,12 +16,13 @@ from fastapi import APIRouter, Body, Header, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from crispml.api.deps import ContainerDep
+from crispml.api.fast_json import OrjsonRoute
 from crispml.container import Container
 from crispml.domain import ModelVersion
 from crispml.errors import InvalidInput, NotFound
 from crispml.steps.pipeline import input_columns
 
-router = APIRouter(tags=["inference protocols"])
+router = APIRouter(tags=["inference protocols"], route_class=OrjsonRoute)
 
 
 class Tensor(BaseModel):
@@ -95,17 +96,17 @@ def infer(
     model = _model(container, name, version)
     records = _tensors_to_frame(body.inputs, _input_columns(model))
     result = container.score(model.id, records=records, idempotency_key=idempotency_key)
-    scores = result.scores
-    rows = len(scores)
+    scored = result.records
+    rows = len(scored)
     return {
         "model_name": name,
         "model_version": str(model.version),
         "id": body.id or result.batch.id,
         "parameters": {"batch_id": result.batch.id},
         "outputs": [
-            {"name": "score", "datatype": "FP64", "shape": [rows], "data": scores["score"].tolist()},
-            {"name": "decision", "datatype": "INT64", "shape": [rows], "data": scores["decision"].tolist()},
-            {"name": "record_id", "datatype": "BYTES", "shape": [rows], "data": scores["record_id"].tolist()},
+            {"name": "score", "datatype": "FP64", "shape": [rows], "data": scored.scores},
+            {"name": "decision", "datatype": "INT64", "shape": [rows], "data": scored.decisions},
+            {"name": "record_id", "datatype": "BYTES", "shape": [rows], "data": scored.record_ids},
         ],
     }
 
@@ -146,7 +147,7 @@ def invocations(
     records = _mlflow_frame(body, _input_columns(model))
     result = container.score(model.id, records=records, idempotency_key=idempotency_key)
     # MLflow's sklearn flavour answers predict(): the class, here the decision at the model's threshold.
-    return {"predictions": result.scores["decision"].tolist(), "scores": result.scores["score"].tolist(),
+    return {"predictions": result.records.decisions, "scores": result.records.scores,
             "batch_id": result.batch.id}  # fmt: skip
 
 

@@ -6,14 +6,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 
-from crispml.api.deps import ContainerDep
+from crispml.api.deps import ContainerDep, blocking
+from crispml.api.fast_json import OrjsonRoute
 from crispml.api.jobs_http import job_response
 from crispml.api.schemas import LabelsIn, OptionalVersion, ScoreIn
+from crispml.container import Container
 from crispml.errors import InvalidInput
 from crispml.jsonable import jsonable
 from crispml.services.scoring import ScoreResult
 
-router = APIRouter(prefix="/api/v1", tags=["scoring"])
+router = APIRouter(prefix="/api/v1", tags=["scoring"], route_class=OrjsonRoute)
 
 
 def model_ref(name: str, version: int | None, alias: str | None) -> str:
@@ -27,24 +29,21 @@ def batch_body(result: ScoreResult, *, with_scores: bool) -> dict[str, Any]:
         "batch_id": result.batch.id,
         "model": result.batch.model_ref,
         "rows": result.batch.rows,
-        "flagged": int(result.scores["decision"].sum()),
+        "flagged": sum(result.records.decisions),
         "replayed": result.replayed,
         "created_at": result.batch.created_at.isoformat(),
     }
     if with_scores:
-        scores = result.scores
-        frames = scores["frame"].astype(object).where(scores["frame"].notna(), None).tolist()
+        rows = result.records
         body["scores"] = [
-            {"record_id": r, "score": s, "decision": int(d), "frame": f}
-            for r, s, d, f in zip(
-                scores["record_id"].tolist(), scores["score"].tolist(), scores["decision"].tolist(), frames, strict=True
-            )
+            {"record_id": r, "score": s, "decision": d, "frame": f}
+            for r, s, d, f in zip(rows.record_ids, rows.scores, rows.decisions, rows.frames, strict=True)
         ]
     return body
 
 
 @router.post("/models/{name}/score", summary="NewDataScore: records (answered at once) or dataset frames (a job)")
-def score(
+async def score(
     name: str,
     body: ScoreIn,
     container: ContainerDep,
@@ -58,8 +57,15 @@ def score(
     if (body.records is None) == (body.dataset is None):
         raise InvalidInput("send either records or a dataset", field="records")
     if body.records is not None:
-        result = container.score(ref, records=body.records, idempotency_key=idempotency_key)
+        records = body.records
+        result = await blocking(lambda: container.score(ref, records=records, idempotency_key=idempotency_key))
         return batch_body(result, with_scores=True)
+    return await blocking(lambda: _score_dataset_job(container, ref, body, idempotency_key, wait, timeout))
+
+
+def _score_dataset_job(
+    container: Container, ref: str, body: ScoreIn, idempotency_key: str | None, wait: bool, timeout: float
+) -> Any:
     container.lifecycle.get_model(ref)
     container.lifecycle.get_dataset(body.dataset or "")
     dataset, frames = body.dataset, body.frames
@@ -82,7 +88,7 @@ def batch_scores(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     result = container.scoring.batch(batch_id)
-    page = ScoreResult(result.batch, result.scores.iloc[offset : offset + limit], replayed=True)
+    page = ScoreResult(result.batch, result.records.page(offset, offset + limit), replayed=True)
     body = batch_body(page, with_scores=True)
     body.update({"rows": result.batch.rows, "limit": limit, "offset": offset})
     return body

@@ -1,0 +1,295 @@
+"""Benchmark 5: scoring over HTTP, crispml (every score persisted) against `mlflow models serve` of the
+same fitted model (nothing persisted), both driven by wrk from Debian's packages on this machine.
+
+- one-record requests at concurrency 1, 8 and 32: requests/s, p50 and p99 latency;
+- 1,000-record requests: rows/s end to end, crispml on SQLite and on PostgreSQL, and MLflow;
+- crispml on PostgreSQL with `--workers 2` against one worker (scaling ratio).
+
+Each crispml run ends with a check that the ledger holds at least one batch per answered request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from sqlalchemy import create_engine, func, select
+
+import crispml
+from bench.common import curated_chain, goal, postgres_database, ratio, scratch, synthetic_csv
+from crispml.domain import FRAME, RECORD_ID
+from crispml.storage import schema
+from crispml.storage.model_codec import TRUSTED_SKOPS_TYPES
+
+CONCURRENCY = (1, 8, 32)
+BATCH_ROWS = 1_000
+BATCH_CONCURRENCY = 4
+SECONDS = 10
+WARM_UP_SECONDS = 2
+GOAL_THROUGHPUT_OVER_MLFLOW = 20.0
+GOAL_P99_MS = 10.0
+GOAL_BATCH_ROWS_PER_S = 150_000
+_UNIT_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+# -- servers --------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def _server(command: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[None]:
+    """Run a server in its own process group until the block ends; wait until `ready_url` answers 200."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{command[0]} exited during start-up:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(ready_url, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{command[0]} did not answer {ready_url} within 120 s")
+            time.sleep(0.2)
+        yield
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+@contextmanager
+def crispml_server(home: Path, database_url: str | None, workers: int, tmp: Path) -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ, "CRISPML_HOME": str(home)}
+    env.pop("CRISPML_DATABASE_URL", None)
+    if database_url:
+        env["CRISPML_DATABASE_URL"] = database_url
+    command = [_bin("crispml"), "serve", "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    url = f"http://127.0.0.1:{port}"
+    with _server(command, env, f"{url}/readyz", tmp / f"crispml-{port}.log"):
+        yield url
+
+
+@contextmanager
+def mlflow_server(model_dir: Path, tmp: Path) -> Iterator[str]:
+    port = _free_port()
+    # mlflow starts `uvicorn` through bash: it must find this environment's.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": f"file://{tmp / 'mlruns'}"}
+    command = [_bin("mlflow"), "models", "serve", "-m", str(model_dir), "-h", "127.0.0.1", "-p", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    with _server([*command, "--env-manager", "local"], env, f"{url}/ping", tmp / f"mlflow-{port}.log"):
+        yield url
+
+
+def save_mlflow_model(estimator: Any, features: list[str], path: Path) -> None:
+    """The fitted estimator as an MLflow model answering P(class 1) like crispml's score."""
+    import mlflow.sklearn
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    example = pd.DataFrame([np.zeros(len(features))], columns=features)
+    mlflow.sklearn.save_model(
+        estimator,
+        str(path),
+        serialization_format="skops",
+        skops_trusted_types=list(TRUSTED_SKOPS_TYPES),
+        pyfunc_predict_fn="predict_proba",
+        signature=infer_signature(example, estimator.predict_proba(example.to_numpy())),
+    )
+
+
+# -- load -----------------------------------------------------------------------------------------
+def wrk(url: str, body: dict[str, Any], concurrency: int, seconds: int, tmp: Path) -> dict[str, Any]:
+    """POST `body` as fast as `concurrency` connections allow for `seconds`; requests/s and latencies."""
+    script = tmp / "post.lua"
+    payload = json.dumps(body)
+    script.write_text(
+        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [==[{payload}]==]\n'
+    )
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout", "10s", "-s", str(script)]
+    done = subprocess.run([*command, url], capture_output=True, text=True, check=True)
+    return _parse_wrk(done.stdout)
+
+
+def _parse_wrk(text: str) -> dict[str, Any]:
+    def latency(percent: str) -> float:
+        found = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.MULTILINE)
+        if found is None:
+            raise RuntimeError(f"wrk printed no {percent}% latency:\n{text}")
+        return round(float(found.group(1)) * _UNIT_MS[found.group(2)], 3)
+
+    requests = re.search(r"(\d+) requests in", text)
+    per_second = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if requests is None or per_second is None:
+        raise RuntimeError(f"wrk printed no totals:\n{text}")
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    errors = re.search(r"Socket errors: (.*)", text)
+    return {
+        "requests": int(requests.group(1)),
+        "requests_per_s": round(float(per_second.group(1)), 1),
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "non_2xx": int(failed.group(1)) if failed else 0,
+        "socket_errors": errors.group(1).strip() if errors else None,
+    }
+
+
+def measure(url: str, body: dict[str, Any], concurrency: int, tmp: Path) -> dict[str, Any]:
+    wrk(url, body, concurrency, WARM_UP_SECONDS, tmp)
+    result = wrk(url, body, concurrency, SECONDS, tmp)
+    if result["non_2xx"]:
+        raise RuntimeError(f"{url} answered {result['non_2xx']} requests with an error")
+    return result
+
+
+# -- the scenario ---------------------------------------------------------------------------------
+def _champion(home: Path, database_url: str | None, csv: Path) -> tuple[Any, list[str], list[dict[str, Any]]]:
+    """Train and persist the reference champion; returns its estimator, features and raw later records."""
+    with crispml.connect(home=home, database_url=database_url) as cml:
+        raw, curated = curated_chain(cml, csv)
+        model = cml.train(curated.id, algorithm="rf", frames="1-6", weight=10, name="fraud")
+        cml.persist(model.ref, alias="champion")
+        estimator = cml.store.read_model(model.artifact_sha256, model.artifact_format)
+        frame = cml.lifecycle.dataset_frame(raw.id)
+    later = frame[frame[FRAME] >= 7].drop(columns=[RECORD_ID, FRAME, "Class"])
+    picked = later.iloc[np.linspace(0, len(later) - 1, BATCH_ROWS).astype(int)]
+    return estimator, list(model.features), picked.to_dict("records")
+
+
+def _ledger_batches(home: Path, database_url: str | None) -> int:
+    engine = create_engine(database_url or f"sqlite:///{home / 'crispml.db'}")
+    try:
+        with engine.connect() as connection:
+            return int(connection.scalar(select(func.count()).select_from(schema.score_batches)) or 0)
+    finally:
+        engine.dispose()
+
+
+def _crispml_runs(
+    home: Path,
+    database_url: str | None,
+    records: list[dict[str, Any]],
+    tmp: Path,
+    *,
+    workers: int,
+    levels: tuple[int, ...],
+) -> dict[str, Any]:
+    one, batch = {"records": records[:1]}, {"records": records}
+    results: dict[str, Any] = {}
+    before = _ledger_batches(home, database_url)
+    with crispml_server(home, database_url, workers, tmp) as url:
+        score = f"{url}/api/v1/models/fraud/score"
+        for concurrency in levels:
+            results[f"one_record_c{concurrency}"] = measure(score, one, concurrency, tmp)
+        results["batch"] = measure(score, batch, BATCH_CONCURRENCY, tmp)
+    answered = sum(r["requests"] for r in results.values())
+    persisted = _ledger_batches(home, database_url) - before
+    # wrk counts answers within its window only; warm-up requests persisted too, hence >=.
+    if persisted < answered:
+        raise RuntimeError(f"{answered} requests answered but only {persisted} batches persisted")
+    results["batch"]["rows_per_s"] = round(results["batch"]["requests_per_s"] * BATCH_ROWS)
+    results["batches_persisted"] = persisted
+    return results
+
+
+def _mlflow_runs(estimator: Any, features: list[str], records: list[dict[str, Any]], tmp: Path) -> dict[str, Any]:
+    model_dir = tmp / "mlflow-model"
+    save_mlflow_model(estimator, features, model_dir)
+
+    def split(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"dataframe_split": {"columns": features, "data": [[row[c] for c in features] for row in rows]}}
+
+    results: dict[str, Any] = {}
+    with mlflow_server(model_dir, tmp) as url:
+        for concurrency in CONCURRENCY:
+            results[f"one_record_c{concurrency}"] = measure(f"{url}/invocations", split(records[:1]), concurrency, tmp)
+        results["batch"] = measure(f"{url}/invocations", split(records), BATCH_CONCURRENCY, tmp)
+    results["batch"]["rows_per_s"] = round(results["batch"]["requests_per_s"] * BATCH_ROWS)
+    return results
+
+
+def run(rows: int) -> dict[str, Any]:
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed: run scripts/ensure-bench-tools (make bench does)")
+    csv = synthetic_csv(rows)
+    with scratch("serve-") as tmp:
+        estimator, features, records = _champion(tmp / "sqlite", None, csv)
+        sqlite = _crispml_runs(tmp / "sqlite", None, records, tmp, workers=1, levels=CONCURRENCY)
+        mlflow = _mlflow_runs(estimator, features, records, tmp)
+        with postgres_database() as url:
+            _champion(tmp / "pg", url, csv)
+            postgres = {
+                f"workers_{n}": _crispml_runs(tmp / "pg", url, records, tmp, workers=n, levels=(8,)) for n in (1, 2)
+            }
+    c8 = sqlite["one_record_c8"]
+    over_mlflow = ratio(c8["requests_per_s"], mlflow["one_record_c8"]["requests_per_s"])
+    scaling = ratio(postgres["workers_2"]["batch"]["rows_per_s"], postgres["workers_1"]["batch"]["rows_per_s"])
+    return {
+        "name": "serve",
+        "rows": rows,
+        "load": f"wrk -t1, {SECONDS} s per figure after a {WARM_UP_SECONDS} s warm-up; both servers on this machine",
+        "crispml": "POST /api/v1/models/fraud/score {records: [...]}, every score committed before the answer",
+        "mlflow": "mlflow models serve --env-manager local, POST /invocations dataframe_split, nothing persisted",
+        "crispml_sqlite": sqlite,
+        "mlflow_serve": mlflow,
+        "crispml_postgresql": postgres,
+        "ratios": {"one_record_c8_over_mlflow": over_mlflow, "postgresql_workers_2_over_1": scaling},
+        "goals": [
+            goal("crispml/mlflow one-record req/s at c=8", over_mlflow, GOAL_THROUGHPUT_OVER_MLFLOW, at_least=True),
+            goal("crispml one-record p99 ms at c=8", c8["p99_ms"], GOAL_P99_MS, strict=True),
+            goal(
+                "crispml 1,000-record rows/s, SQLite",
+                sqlite["batch"]["rows_per_s"],
+                GOAL_BATCH_ROWS_PER_S,
+                at_least=True,
+            ),
+        ],
+        "headline": [
+            *(
+                {
+                    "benchmark": f"one record, c={c}",
+                    "crispml_req_s": sqlite[f"one_record_c{c}"]["requests_per_s"],
+                    "crispml_p99_ms": sqlite[f"one_record_c{c}"]["p99_ms"],
+                    "mlflow_req_s": mlflow[f"one_record_c{c}"]["requests_per_s"],
+                    "mlflow_p99_ms": mlflow[f"one_record_c{c}"]["p99_ms"],
+                }
+                for c in CONCURRENCY
+            ),
+            {
+                "benchmark": "1,000 records",
+                "crispml_sqlite_rows_s": sqlite["batch"]["rows_per_s"],
+                "crispml_postgresql_rows_s": postgres["workers_1"]["batch"]["rows_per_s"],
+                "crispml_postgresql_2_workers_rows_s": postgres["workers_2"]["batch"]["rows_per_s"],
+                "mlflow_rows_s": mlflow["batch"]["rows_per_s"],
+            },
+        ],
+    }

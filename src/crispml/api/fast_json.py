@@ -1,0 +1,35 @@
+"""Request bodies parsed by orjson: scoring bodies are mostly floats, which the standard library's json
+parses several times slower (a 1,000-record body: over half of the request's time)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import orjson
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+
+class _OrjsonRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            try:
+                self._json = orjson.loads(await self.body())
+            except orjson.JSONDecodeError as exc:
+                # FastAPI answers json.JSONDecodeError with a 422 naming the position; keep that answer.
+                raise json.JSONDecodeError(str(exc), exc.doc, exc.pos) from None
+        return self._json
+
+
+class OrjsonRoute(APIRoute):
+    """An APIRoute whose JSON body is parsed by orjson; validation and the OpenAPI schema are unchanged."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def with_orjson(request: Request) -> Response:
+            return await handler(_OrjsonRequest(request.scope, request.receive))
+
+        return with_orjson
