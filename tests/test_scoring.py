@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import crispml
 from crispml.container import Container
 from crispml.domain import FRAME, RECORD_ID
 from crispml.errors import Conflict, InvalidInput
-from tests.conftest import SMALL_ROWS
+from crispml.services import scoring as scoring_service
+from tests.conftest import FAST_RF, SMALL_ROWS
 
 HALF = SMALL_ROWS // 2
 
@@ -136,3 +139,22 @@ def test_record_ids_that_look_like_numbers_stay_text(trained: Container, tmp_pat
     report = trained.label(file=str(path))
     assert sorted(report.unknown_sample) == ["007", "12e45"]
     assert trained.verify("fraud@champion").rows == []  # nothing scored yet: no rows, and no error
+
+
+def test_alias_moves_reach_scoring_at_once_here_and_within_the_reuse_window_elsewhere(
+    trained: Container, home: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scoring_service, "REF_TTL_S", 0.5)
+    record = trained.lifecycle.dataset_frame("ccf").drop(columns=["Class", FRAME, RECORD_ID]).head(1)
+    assert trained.score("fraud@champion", records=record).batch.model_ref == "fraud/1"
+
+    with crispml.connect(home=home, database_url=database_url) as other:  # another process, in effect
+        curated = trained.lifecycle.get_model("fraud/1").dataset_id
+        other.train(curated, algorithm="rf", frames="1-6", weight=10, name="fraud", params=FAST_RF)
+        other.persist("fraud/2", alias="champion")
+    time.sleep(0.6)
+    assert trained.score("fraud@champion", records=record).batch.model_ref == "fraud/2"
+
+    trained.persist("fraud/1", alias="champion")  # a move made here is seen here at once
+    assert trained.score("fraud@champion", records=record).batch.model_ref == "fraud/1"
+    assert trained.score("fraud", records=record).batch.model_ref == "fraud/2"  # the newest version

@@ -57,6 +57,18 @@ def test_records_are_scored_and_persisted_at_once(client: Client, small_csv: Pat
     assert [s["record_id"] for s in stored["scores"]] == [s["record_id"] for s in first["scores"]]
     late = client.label([{"record_id": first["scores"][0]["record_id"], "label": 1}, {"record_id": "x", "label": 0}])
     assert late["imported"] == 2 and late["unknown"] == 1
+    # A stored score is the very float answered, and the batch holds the same rows in the same order.
+    assert [s["score"] for s in stored["scores"]] == [s["score"] for s in first["scores"]]
+
+
+def test_malformed_score_bodies_are_named_problems(server: Server, client: Client) -> None:
+    _champion(client)
+    score = f"{server.url}/api/v1/models/fraud/score"
+    broken = httpx.post(score, content=b'{"records": [{"V1": 1.0,}', headers={"content-type": "application/json"})
+    assert broken.status_code == 422 and broken.headers["content-type"].startswith("application/problem+json")
+    for records, named in (([1, 2], "list of objects"), ([], "no records"), ([{"V1": "x"}], "'Time'")):
+        answer = httpx.post(score, json={"records": records})
+        assert answer.status_code == 422 and named in answer.json()["detail"], answer.text
 
 
 def test_errors_are_problem_json(server: Server, client: Client) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from crispml.errors import InvalidInput
-from crispml.steps.columns import plain_numbers
+from crispml.steps.columns import arrow_numbers, plain_numbers
 from crispml.steps.curate import Curation
 from crispml.steps.ingest import content_ids, derive_record_ids
 from crispml.steps.pipeline import apply_pipeline, replay
@@ -72,3 +73,14 @@ def test_the_frame_path_still_names_what_it_refuses() -> None:
     rows[1]["V1"], rows[1]["V2"] = 1.0, None  # type: ignore[assignment]
     filled = apply_pipeline(pd.DataFrame.from_records(rows), PIPELINE, FEATURES)
     assert filled[1, 1] == 0.5  # the preparation's fill value
+
+
+def test_arrow_columns_give_the_frame_paths_matrix_or_step_aside() -> None:
+    frame = pd.DataFrame.from_records(records(200))
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    matrix = arrow_numbers(table, COLUMNS[1:])
+    assert matrix is not None
+    assert np.array_equal(replay(matrix, COLUMNS[1:], PIPELINE, FEATURES), apply_pipeline(frame, PIPELINE, FEATURES))
+    with_gap = table.set_column(1, "V1", pa.array([None, *frame["V1"].iloc[1:]], pa.float64()))
+    as_text = table.set_column(1, "V1", pa.array(frame["V1"].astype(str)))
+    assert arrow_numbers(with_gap, COLUMNS[1:]) is None and arrow_numbers(as_text, COLUMNS[1:]) is None

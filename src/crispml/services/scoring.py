@@ -26,7 +26,7 @@ from crispml.errors import Conflict, InvalidInput, NotFound
 from crispml.faults import crash_point
 from crispml.services.base import Progress, Service, new_id, no_progress, now
 from crispml.steps import ingest as ingest_step
-from crispml.steps.columns import plain_numbers
+from crispml.steps.columns import arrow_numbers, plain_numbers
 from crispml.steps.fast_path import SMALL, Scorer
 from crispml.steps.pipeline import apply_pipeline, input_columns, numeric_columns, remaining_steps, replay
 from crispml.steps.verify import verify as verify_step
@@ -235,14 +235,19 @@ class ScoringService(Service):
                 f"dataset {dataset.name}/{dataset.version} lacks column {missing[0]!r} the model needs",
                 field=missing[0],
             )
-        frame = self.store.read_frame(dataset.sha256, columns=[RECORD_ID, FRAME, *needed], frames=chosen)
-        if frame.empty:
+        table = self.store.read_table(dataset.sha256, columns=[RECORD_ID, FRAME, *needed], frames=chosen)
+        if table.num_rows == 0:
             raise InvalidInput(
                 f"frames {list(chosen)} of {dataset.name}/{dataset.version} hold no rows", field="frames"
             )
-        features = apply_pipeline(frame, steps, list(model.features))
+        columns = numeric_columns(steps, list(model.features))
+        plain = arrow_numbers(table, columns)
+        if plain is not None:  # the usual case: ingestion stored numbers; no frame needed
+            features = replay(plain, columns, steps, list(model.features))
+        else:
+            features = apply_pipeline(table.to_pandas(), steps, list(model.features))
         request = hashlib.sha256(json.dumps([model.id, "dataset", dataset.sha256, list(chosen)]).encode())
-        inputs = _Inputs(frame[RECORD_ID].tolist(), frame[FRAME].tolist(), features)
+        inputs = _Inputs(table.column(RECORD_ID).to_pylist(), table.column(FRAME).to_pylist(), features)
         return inputs, f"{dataset.name}/{dataset.version} frames {_frames_text(chosen)}", request.hexdigest()
 
     def _record_inputs(self, model: ModelVersion, raw: pd.DataFrame, key: str | None) -> _Inputs:

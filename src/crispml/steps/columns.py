@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from crispml.errors import InvalidInput
 
@@ -33,6 +34,22 @@ def as_numeric(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 _EXACT_INT = 2**53
+
+
+def arrow_numbers(table: pa.Table, columns: list[str]) -> np.ndarray | None:
+    """`columns` of an Arrow table as a float64 matrix when all are numeric and complete; else None
+    (the frame path then converts what it can and names what it cannot)."""
+    arrays = []
+    for name in columns:
+        column = table.column(name)
+        kind = column.type
+        if column.null_count or not (pa.types.is_floating(kind) or pa.types.is_integer(kind)):
+            return None
+        arrays.append(column.to_numpy())
+    matrix = np.empty((table.num_rows, len(columns)), dtype=np.float64)
+    for j, values in enumerate(arrays):
+        matrix[:, j] = values
+    return matrix if np.isfinite(matrix).all() else None
 
 
 def plain_numbers(records: list[dict[str, Any]], columns: list[str]) -> np.ndarray | None:

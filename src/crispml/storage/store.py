@@ -66,9 +66,15 @@ class Store:
         self, sha256: str, columns: list[str] | None = None, frames: Sequence[int] | None = None
     ) -> pd.DataFrame:
         """A dataset's rows (optionally only some columns, only some frames) after checking their sha256."""
+        return self.read_table(sha256, columns, frames).to_pandas()
+
+    def read_table(
+        self, sha256: str, columns: list[str] | None = None, frames: Sequence[int] | None = None
+    ) -> pa.Table:
+        """`read_frame` as an Arrow table, for callers that want columns as arrays."""
         path = self.artifacts.verified_path(DATASETS, sha256, PARQUET)
         filters = [(FRAME, "in", list(frames))] if frames is not None else None
-        return pq.read_table(path, columns=columns, filters=filters).to_pandas()
+        return pq.read_table(path, columns=columns, filters=filters)
 
     # -- models ---------------------------------------------------------------------------------
     def stage_model(self, model: Any) -> tuple[Staged, str]:
