@@ -54,7 +54,17 @@ def test_replaying_plain_numbers_equals_the_frame_path() -> None:
     assert np.array_equal(plain_path, frame_path)  # bit for bit, not approximately
 
 
-@pytest.mark.parametrize("value", ["1.5", None, True, float("nan"), float("inf"), 2**60, [1.0]], ids=repr)
+def test_large_integers_convert_as_the_frame_path_converts_them() -> None:
+    rows = records(3)
+    rows[1]["Time"], rows[2]["Time"] = 2**60 + 1, -(2**53) - 1
+    frame = pd.DataFrame.from_records(rows)
+    matrix = plain_numbers(rows, COLUMNS)
+    assert matrix is not None
+    assert np.array_equal(matrix, frame[COLUMNS].astype("float64").to_numpy())
+    assert content_ids(matrix) == derive_record_ids(frame[COLUMNS], exclude=[]).tolist()
+
+
+@pytest.mark.parametrize("value", ["1.5", None, True, float("nan"), float("inf"), 10**400, [1.0]], ids=repr)
 def test_anything_but_plain_finite_numbers_takes_the_frame_path(value: object) -> None:
     rows = records(3)
     rows[2]["V1"] = value  # type: ignore[assignment]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -33,7 +35,8 @@ def as_numeric(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return data.astype("float64")
 
 
-_EXACT_INT = 2**53
+_PLAIN = {float, int}
+"""Value types taken as they are; bool (a subclass of int) is not among them."""
 
 
 def arrow_numbers(table: pa.Table, columns: list[str]) -> np.ndarray | None:
@@ -58,14 +61,15 @@ def plain_numbers(records: list[dict[str, Any]], columns: list[str]) -> np.ndarr
     None otherwise (a missing column or value, text, a bool, NaN): such records take the frame path,
     which converts what it can and names what it cannot. For plain numbers both give the same matrix.
     """
+    pick = itemgetter(*columns) if len(columns) > 1 else (lambda record: (record[columns[0]],))
     try:
-        rows = [[record[c] for c in columns] for record in records]
+        rows = [pick(record) for record in records]
     except (KeyError, TypeError):
         return None
-    for row in rows:
-        for value in row:
-            kind = type(value)
-            if kind is not float and (kind is not int or not -_EXACT_INT < value < _EXACT_INT):
-                return None
-    matrix = np.array(rows, dtype=np.float64).reshape(len(rows), len(columns))
+    if not set(map(type, chain.from_iterable(rows))) <= _PLAIN:
+        return None
+    try:
+        matrix = np.array(rows, dtype=np.float64).reshape(len(rows), len(columns))
+    except OverflowError:  # an integer beyond any float
+        return None
     return matrix if np.isfinite(matrix).all() else None
