@@ -160,6 +160,7 @@ def test_concurrent_requests_all_commit_once_and_share_transactions(trained: Con
     assert count_batches(trained) == THREADS + 1
     # 32 batches in two transactions; with each request's perf record, still fewer commits than writes.
     assert [n for n in gate.batches_written if n] == [1, THREADS - 1]
+    assert writer.flush()  # perf records are handed over without waiting for them
     assert writer.writes == 2 * THREADS and writer.commits < writer.writes
 
 
@@ -189,6 +190,7 @@ def test_a_large_input_keeps_its_own_transaction(trained: Container) -> None:
     writes = writer.writes
     result = trained.score("fraud@champion", dataset="ccf", frames="7-12")
     assert result.batch.rows == 12_000 and len(ledger(trained)) == 12_000
+    assert writer.flush()
     assert writer.writes - writes == 1  # only the perf record went through the group writer
 
 

@@ -11,6 +11,8 @@ from crispml.domain import SourceSpec
 
 Version = Annotated[int, Path(ge=1, le=999_999_999, description="Model version number.")]
 OptionalVersion = Annotated[int | None, Query(ge=1, le=999_999_999, description="Model version number.")]
+# Bounded so a database never sees an integer it cannot hold (SQLite's are 64-bit).
+Offset = Annotated[int, Query(ge=0, le=2**53, description="Items to skip.")]
 
 
 class Strict(BaseModel):

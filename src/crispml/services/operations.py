@@ -25,7 +25,8 @@ class PerfSummary:
 class OperationsService(Service):
     def perf(self, method: str | None = None, limit: int = 1000) -> tuple[list[PerfRecord], list[PerfSummary]]:
         """The newest perf records (optionally of one method) and per-method medians over them."""
-        with self.store.transaction() as repo:
+        self.store.group_commit.flush()  # scoring hands its records over without waiting: include them
+        with self.store.reading() as repo:
             records = repo.list_perf(method, limit)
         summaries = []
         for name in sorted({r.method for r in records}):

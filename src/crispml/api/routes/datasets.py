@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from crispml.api.deps import ContainerDep
 from crispml.api.jobs_http import job_response
-from crispml.api.schemas import CurateIn, IngestIn, PrepareIn
+from crispml.api.schemas import CurateIn, IngestIn, Offset, PrepareIn
 from crispml.container import Container
 from crispml.domain import SourceSpec, Stage
 from crispml.errors import Forbidden, InvalidInput
@@ -96,7 +96,7 @@ def list_datasets(
     stage: Stage | None = None,
     name: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     found = [d for d in container.lifecycle.list_datasets(stage) if name is None or d.name == name]
     page = found[offset : offset + limit]

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from crispml.api.deps import ContainerDep
 from crispml.api.jobs_http import job_response
+from crispml.api.schemas import Offset
 from crispml.domain import JobStatus
 from crispml.jsonable import jsonable
 
@@ -20,7 +21,7 @@ def list_jobs(
     container: ContainerDep,
     status: JobStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[Any]:
     return list(jsonable(container.jobs.list_jobs(status, limit, offset)))
 

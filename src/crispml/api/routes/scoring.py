@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query
 from crispml.api.deps import ContainerDep, blocking
 from crispml.api.fast_json import OrjsonRoute
 from crispml.api.jobs_http import job_response
-from crispml.api.schemas import LabelsIn, OptionalVersion, ScoreIn
+from crispml.api.schemas import LabelsIn, Offset, OptionalVersion, ScoreIn
 from crispml.container import Container
 from crispml.errors import InvalidInput
 from crispml.jsonable import jsonable
@@ -85,7 +85,7 @@ def batch_scores(
     batch_id: str,
     container: ContainerDep,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     result = container.scoring.batch(batch_id)
     page = ScoreResult(result.batch, result.records.page(offset, offset + limit), replayed=True)
