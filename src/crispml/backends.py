@@ -40,15 +40,7 @@ class Backend(Protocol):
 
 
 def _score_body(result: Any) -> J:
-    rows = result.records
-    return {
-        "batch": jsonable(result.batch),
-        "replayed": result.replayed,
-        "scores": [
-            {"record_id": r, "frame": f, "score": s, "decision": d}
-            for r, f, s, d in zip(rows.record_ids, rows.frames, rows.scores, rows.decisions, strict=True)
-        ],
-    }
+    return {"batch": jsonable(result.batch), "replayed": result.replayed, "scores": result.records.as_dicts()}
 
 
 class LocalBackend:

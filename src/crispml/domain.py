@@ -119,6 +119,13 @@ class ScoredRecords:
     def __len__(self) -> int:
         return len(self.record_ids)
 
+    def as_dicts(self) -> list[dict[str, Any]]:
+        """One object per row: record_id, frame, score, decision (as the REST answers and --json show)."""
+        return [
+            {"record_id": r, "frame": f, "score": s, "decision": d}
+            for r, f, s, d in zip(self.record_ids, self.frames, self.scores, self.decisions, strict=True)
+        ]
+
     def page(self, start: int, stop: int) -> ScoredRecords:
         return ScoredRecords(
             self.record_ids[start:stop], self.frames[start:stop], self.scores[start:stop], self.decisions[start:stop]

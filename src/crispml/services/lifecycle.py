@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict
 from typing import Any
 
@@ -33,8 +32,6 @@ from crispml.storage.sources import read_source
 from crispml.storage.store import MODELS
 
 DEFAULT_THRESHOLD = 0.5
-
-log = logging.getLogger("crispml.lifecycle")
 
 
 class LifecycleService(Service):
@@ -239,10 +236,10 @@ class LifecycleService(Service):
             holdout = ~rows
             metrics = _training_report(model, features, x, y, frame[FRAME].to_numpy(), holdout, threshold, seed)
             progress("compile", 0.93)
-            twin = _compile_twin(model)
+            twin = fast_path.compile_or_none(model, f"{name} ({algorithm})")
             progress("store model", 0.95)
             staged, artifact_format = self.store.stage_model(model)
-            staged_twin = [self.store.stage_twin(twin)] if twin is not None else []
+            staged_twin = [self.store.stage_twin(twin.model)] if twin is not None else []
             with self.store.committing(staged, *staged_twin) as repo:
                 version = ModelVersion(
                     id=new_id("mv"),
@@ -535,18 +532,6 @@ def _training_report(
         "curves": evaluate.curves(truth, score),
         "importance": evaluate.feature_importance(model, features, x[rows], truth, seed),
     }
-
-
-def _compile_twin(model: Any) -> bytes | None:
-    """The model compiled to ONNX for fast scoring, or None when it cannot be compiled faithfully."""
-    try:
-        return fast_path.compile_onnx(model).model
-    except fast_path.TwinDisagrees as exc:  # a converter bug: worth a warning
-        log.warning("%s is scored by its own library: %s", type(model).__name__, exc)
-        return None
-    except fast_path.FastPathUnavailable as exc:
-        log.info("%s is scored by its own library: %s", type(model).__name__, exc)
-        return None
 
 
 def _suffix(artifact_format: str) -> str:

@@ -224,7 +224,7 @@ class ScoringService(Service):
         A dataset version is immutable and content-addressed, so the request is identified by the
         model, the dataset's sha256 and the frames, without hashing its rows.
         """
-        with self.store.transaction() as repo:
+        with self.store.reading() as repo:
             dataset = repo.get_dataset(dataset_ref)
         chosen = parse_frames(frames, dataset.frames)
         steps = remaining_steps(model.pipeline, dataset.params.get("pipeline", []))

@@ -15,7 +15,11 @@ from crispml.errors import InvalidInput
 
 def require_columns(frame: pd.DataFrame, columns: list[str]) -> None:
     """Refuse records that lack any of `columns`, naming the first missing one."""
-    missing = [c for c in columns if c not in frame.columns]
+    refuse_missing([c for c in columns if c not in frame.columns])
+
+
+def refuse_missing(missing: list[str]) -> None:
+    """Refuse records that lack the columns in `missing` (if any), naming the first."""
     if missing:
         raise InvalidInput(f"records lack column {missing[0]!r} (needed: {', '.join(missing)})", field=missing[0])
 

@@ -12,12 +12,15 @@ rescored exactly, so the twin's float rounding cannot flip a decision.
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from crispml.steps.algorithms import Estimator
+
+log = logging.getLogger("crispml.scoring")
 
 SMALL = 2_000
 """Inputs with fewer rows than this are scored on the caller's thread (serial copy or ONNX twin)."""
@@ -117,6 +120,20 @@ def compile_onnx(estimator: Estimator) -> OnnxTwin:
     except Exception as exc:  # skl2onnx raises many kinds for models it cannot express
         raise FastPathUnavailable(f"{type(estimator).__name__} cannot be compiled to ONNX: {exc}"[:500]) from exc
     return load_twin(compiled.SerializeToString(), estimator)
+
+
+def compile_or_none(estimator: Estimator, model_name: str) -> OnnxTwin | None:
+    """`compile_onnx`, or None when the model keeps its own library's scoring; the reason is logged
+    (as a warning when the twin disagrees or the compiler broke, since that is a bug to report)."""
+    try:
+        return compile_onnx(estimator)
+    except TwinDisagrees as exc:
+        log.warning("%s keeps its own library's scoring: %s", model_name, exc)
+    except FastPathUnavailable as exc:
+        log.info("%s keeps its own library's scoring: %s", model_name, exc)
+    except Exception:
+        log.warning("%s keeps its own library's scoring: compiling it failed", model_name, exc_info=True)
+    return None
 
 
 def load_twin(model: bytes, estimator: Estimator) -> OnnxTwin:

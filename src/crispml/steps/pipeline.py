@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from crispml.errors import InvalidInput
-from crispml.steps.columns import as_numeric, require_columns
+from crispml.steps.columns import as_numeric, refuse_missing, require_columns
 from crispml.steps.curate import Curation, curate_matrix
 from crispml.steps.prepare import Preparation
 
@@ -75,9 +75,7 @@ def _select(matrix: np.ndarray, columns: list[str], wanted: list[str]) -> np.nda
     if columns == wanted:
         return matrix
     position = {c: i for i, c in enumerate(columns)}
-    missing = [c for c in wanted if c not in position]
-    if missing:
-        raise InvalidInput(f"records lack column {missing[0]!r} (needed: {', '.join(missing)})", field=missing[0])
+    refuse_missing([c for c in wanted if c not in position])
     return matrix[:, [position[c] for c in wanted]]
 
 

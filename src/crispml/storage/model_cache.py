@@ -114,12 +114,6 @@ class ModelCache:
 
     def _compile(self, sha256: str, entry: _Entry) -> None:
         try:
-            entry.twin = fast_path.compile_onnx(entry.estimator)
-        except fast_path.TwinDisagrees as exc:
-            log.warning("model %s keeps scikit-learn scoring: %s", sha256[:12], exc)
-        except fast_path.FastPathUnavailable as exc:
-            log.info("model %s keeps scikit-learn scoring: %s", sha256[:12], exc)
-        except Exception:
-            log.warning("model %s keeps scikit-learn scoring: compiling it failed", sha256[:12], exc_info=True)
+            entry.twin = fast_path.compile_or_none(entry.estimator, f"model {sha256[:12]}")
         finally:
             entry.compiled.set()

@@ -34,11 +34,7 @@ def batch_body(result: ScoreResult, *, with_scores: bool) -> dict[str, Any]:
         "created_at": result.batch.created_at.isoformat(),
     }
     if with_scores:
-        rows = result.records
-        body["scores"] = [
-            {"record_id": r, "score": s, "decision": d, "frame": f}
-            for r, s, d, f in zip(rows.record_ids, rows.scores, rows.decisions, rows.frames, strict=True)
-        ]
+        body["scores"] = result.records.as_dicts()
     return body
 
 
