@@ -270,3 +270,58 @@ def test_the_writer_thread_ends_when_idle_and_restarts_on_demand(cml: Container)
         time.sleep(0.01)
     writer.run(lambda repo: repo.add_perf(perf_row("second")))
     assert (writer.commits, writer.writes) == (2, 2)
+
+
+def test_a_cancelled_wait_still_writes_its_unit(cml: Container) -> None:
+    gate = Gate(cml.store)
+    writer = GroupCommit(gate)
+    first = writer.submit(lambda repo: repo.add_perf(perf_row("ahead")))
+    wait_for(lambda: gate.transactions == 1)
+    queued = writer.submit(lambda repo: repo.add_perf(perf_row("abandoned")))
+    assert queued.cancel()  # the waiter gave up (a client went away) while the unit was queued
+    gate.opened.set()
+    assert first.result(timeout=60) is None and writer.flush()
+    with cml.store.transaction() as repo:
+        assert {"ahead", "abandoned"} <= {r.method for r in repo.list_perf()}
+
+
+# -- the hot path: scored on the caller's thread, the commit awaited ---------------------------------
+def test_the_hot_path_waits_for_a_resolved_reference_and_a_loaded_model(trained: Container) -> None:
+    request = records(trained, ["h-1"]).to_dict("records")
+    assert trained.scoring.score_hot("fraud@champion", request) is None  # not resolved in this process yet
+    trained.score("fraud@champion", records=records(trained, ["warm-up"]))
+    assert trained.scoring.score_hot("fraud@other", request) is None
+    text = [{**request[0], "V1": "1.5"}]
+    assert trained.scoring.score_hot("fraud@champion", text) is None  # the frame path names what it refuses
+    many = records(trained, [f"m-{i}" for i in range(65)]).to_dict("records")
+    assert trained.scoring.score_hot("fraud@champion", many) is None
+
+
+def test_the_hot_path_answers_what_score_answers_once_committed(trained: Container) -> None:
+    trained.score("fraud@champion", records=records(trained, ["warm-up"]))
+    request = records(trained, ["h-1", "h-2", "h-3"]).to_dict("records")
+    hot = trained.scoring.score_hot("fraud@champion", request)
+    assert hot is not None
+    result, durable = hot
+    assert durable.result(timeout=60) is None
+    stored = trained.scoring.batch(result.batch.id)
+    assert stored.records.record_ids == ["h-1", "h-2", "h-3"] == result.records.record_ids
+    assert stored.records.scores == result.records.scores
+    again = trained.score("fraud@champion", records=[{**r, RECORD_ID: f"again-{r[RECORD_ID]}"} for r in request])
+    assert again.records.scores == result.records.scores
+    assert trained.store.group_commit.flush()
+    with trained.store.transaction() as repo:
+        perf = [r for r in repo.list_perf() if r.method == "score" and r.rows_in == 3]
+    assert perf and all(r.outcome == Outcome.OK and r.model == "fraud/1" for r in perf)
+
+
+def test_a_failed_hot_commit_fails_its_future_and_writes_nothing(trained: Container) -> None:
+    trained.score("fraud@champion", records=records(trained, ["warm-up"]))
+    gate = Gate(trained.store, fail_commits=True)
+    gate.opened.set()
+    trained.store.group_commit = GroupCommit(gate)
+    hot = trained.scoring.score_hot("fraud@champion", records(trained, ["lost-1"]).to_dict("records"))
+    assert hot is not None
+    with pytest.raises(OSError, match="disk full"):
+        hot[1].result(timeout=60)
+    assert ledger(trained)[RECORD_ID].tolist() == ["warm-up"]

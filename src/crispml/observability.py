@@ -42,35 +42,51 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-@contextmanager
-def perf_span(method: str, sink: Callable[[PerfRecord], None]) -> Iterator[Span]:
-    """Measure the enclosed block and write one PerfRecord, whatever its outcome."""
-    span = Span(method)
-    started_at = datetime.now(UTC)
-    wall, cpu, gc_before = time.perf_counter(), time.process_time(), _gc_runs()
-    outcome, error = Outcome.OK, None
-    try:
-        yield span
-    except BaseException as exc:
-        outcome, error = Outcome.ERROR, f"{exc.__class__.__name__}: {exc}"[:2000]
-        raise
-    finally:
-        record = PerfRecord(
-            method=method,
-            started_at=started_at,
-            duration_s=time.perf_counter() - wall,
+class PerfClock:
+    """A span started: `finish` measures it and builds its record, for work that ends elsewhere (a
+    commit completing on another thread) as well as for `perf_span`."""
+
+    def __init__(self, method: str) -> None:
+        self.span = Span(method)
+        self._started_at = datetime.now(UTC)
+        self._wall, self._cpu, self._gc_before = time.perf_counter(), time.process_time(), _gc_runs()
+
+    def finish(self, error: BaseException | None = None) -> PerfRecord:
+        span = self.span
+        return PerfRecord(
+            method=span.method,
+            started_at=self._started_at,
+            duration_s=time.perf_counter() - self._wall,
             rows_in=span.rows_in,
             rows_out=span.rows_out,
             peak_rss_mb=round(_peak_rss_mb(), 1),
-            cpu_s=time.process_time() - cpu,
-            gc_runs=_gc_runs() - gc_before,
-            outcome=outcome,
+            cpu_s=time.process_time() - self._cpu,
+            gc_runs=_gc_runs() - self._gc_before,
+            outcome=Outcome.OK if error is None else Outcome.ERROR,
             dataset=span.dataset,
             model=span.model,
-            error=error,
+            error=None if error is None else f"{error.__class__.__name__}: {error}"[:2000],
             pid=os.getpid(),
         )
-        try:
-            sink(record)
-        except Exception:  # the measurement must never break the measured call
-            log.warning("could not store the perf record of %s", method, exc_info=True)
+
+
+def store_perf(record: PerfRecord, sink: Callable[[PerfRecord], None]) -> None:
+    """Hand a record to its sink; a failing sink is logged, never raised."""
+    try:
+        sink(record)
+    except Exception:  # the measurement must never break the measured call
+        log.warning("could not store the perf record of %s", record.method, exc_info=True)
+
+
+@contextmanager
+def perf_span(method: str, sink: Callable[[PerfRecord], None]) -> Iterator[Span]:
+    """Measure the enclosed block and write one PerfRecord, whatever its outcome."""
+    clock = PerfClock(method)
+    error: BaseException | None = None
+    try:
+        yield clock.span
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        store_perf(clock.finish(error), sink)

@@ -45,6 +45,13 @@ def test_content_ids_equal_the_ids_ingestion_derives() -> None:
     assert expected[500].endswith("~2") and expected[500].startswith(expected[0])
 
 
+@pytest.mark.parametrize("count", [1, 2, 8, 9, 40])
+def test_content_ids_agree_with_ingestion_on_few_and_many_rows(count: int) -> None:
+    rows = records(max(count, 2))[:count]
+    expected = derive_record_ids(pd.DataFrame.from_records(rows)[COLUMNS], exclude=[]).tolist()
+    assert content_ids(plain_numbers(rows, COLUMNS)) == expected  # type: ignore[arg-type]
+
+
 def test_replaying_plain_numbers_equals_the_frame_path() -> None:
     rows = records(300)
     frame_path = apply_pipeline(pd.DataFrame.from_records(rows), PIPELINE, FEATURES)

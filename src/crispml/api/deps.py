@@ -14,7 +14,8 @@ from crispml.container import Container
 T = TypeVar("T")
 
 
-def container(request: Request) -> Container:
+async def container(request: Request) -> Container:
+    # async, so FastAPI calls it on the event loop: a plain def would cost a worker-thread hop per request.
     found: Container = request.app.state.container
     return found
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -24,6 +26,7 @@ from crispml.domain import (
 )
 from crispml.errors import Conflict, InvalidInput, NotFound
 from crispml.faults import crash_point
+from crispml.observability import PerfClock, store_perf
 from crispml.services.base import Progress, Service, new_id, no_progress, now
 from crispml.steps import ingest as ingest_step
 from crispml.steps.columns import arrow_numbers, plain_numbers
@@ -35,6 +38,8 @@ from crispml.storage.sources import read_source
 from crispml.storage.store import Store
 
 _CHUNK = 100_000
+HOT_ROWS = 64
+"""Requests of up to this many records may be scored on the caller's thread (`score_hot`)."""
 REF_TTL_S = 1.0
 """How long a resolved model reference (fraud@champion) is reused: an alias moved by another process
 reaches this one's scoring within this time. The ledger records the exact version either way."""
@@ -140,30 +145,12 @@ class ScoringService(Service):
                 if replay is not None:
                     span.rows_out = replay.batch.rows
                     return replay
-            batch = ScoreBatch(
-                id=new_id("sb"),
-                model_version_id=model.id,
-                model_ref=model.ref,
-                idempotency_key=idempotency_key,
-                source=source,
-                rows=len(inputs.record_ids),
-                created_at=now(),
-            )
             scorer = self.store.model_scorer(
-                model.artifact_sha256, model.artifact_format, batch.rows, model.twin_sha256
+                model.artifact_sha256, model.artifact_format, len(inputs.record_ids), model.twin_sha256
             )
-            score = _predict(scorer, inputs.features, model.threshold, progress)
-            rows = ScoredRecords(
-                inputs.record_ids, inputs.frames, score.tolist(), (score >= model.threshold).astype(np.int64).tolist()
-            )
-            progress("persist", 0.8)
-
-            def write(repo: Repository) -> None:
-                repo.add_score_batch(batch, rows, request, self.user, model.threshold)
-                crash_point("scores.before_commit")
-
+            result, write = self._scored(model, inputs, source, request, scorer, idempotency_key, progress)
             try:
-                if batch.rows < SMALL:
+                if result.batch.rows < SMALL:
                     # Concurrent small requests share one commit; each still waits for its own.
                     self.store.group_commit.run(write)
                 else:
@@ -174,9 +161,80 @@ class ScoringService(Service):
                 if idempotency_key is not None and (replay := self._replay(idempotency_key, request)) is not None:
                     return replay
                 raise exc
-            span.rows_out = batch.rows
+            span.rows_out = result.batch.rows
             progress("done", 1.0)
-            return ScoreResult(batch, rows)
+            return result
+
+    def score_hot(self, model_ref: str, records: Any) -> tuple[ScoreResult, Future[None]] | None:
+        """Score up to `HOT_ROWS` records of plain numbers on the caller's thread, with no file or
+        database read, and hand the batch to the group commit.
+
+        The scores are durable once the returned future completes, which raises what the commit raised;
+        the answer must wait for it. None when the request needs a read first (a reference not resolved
+        lately, a model not in memory) or is not a few records of plain numbers: `score` serves those.
+        An asyncio server calls this on its event loop and awaits the future without holding a thread.
+        """
+        if not isinstance(records, list) or len(records) > HOT_ROWS:
+            return None
+        model_id = self._fresh_model_id(model_ref)
+        known = self._versions.get(model_id) if model_id is not None else None
+        if known is None:
+            return None
+        model, key = known
+        scorer = self.store.loaded_scorer(model.artifact_sha256, model.artifact_format, len(records), model.twin_sha256)
+        if scorer is None:
+            return None
+        clock = PerfClock("score")
+        inputs = _plain_inputs(model, records, key)
+        if inputs is None:
+            return None
+        clock.span.model, clock.span.rows_in = model.ref, len(inputs.record_ids)
+        try:
+            request = _request_digest(model, "records", inputs)
+            result, write = self._scored(model, inputs, "records", request, scorer, None, no_progress)
+            durable = self.store.group_commit.submit(write)
+        except Exception as exc:
+            store_perf(clock.finish(exc), self._store_perf)
+            raise
+        clock.span.rows_out = result.batch.rows
+
+        def committed(done: Future[None]) -> None:
+            store_perf(clock.finish(None if done.cancelled() else done.exception()), self._store_perf)
+
+        durable.add_done_callback(committed)
+        return result, durable
+
+    def _scored(
+        self,
+        model: ModelVersion,
+        inputs: _Inputs,
+        source: str,
+        request: str,
+        scorer: Scorer,
+        idempotency_key: str | None,
+        progress: Progress,
+    ) -> tuple[ScoreResult, Callable[[Repository], None]]:
+        """The scored batch, and the write that commits it whole."""
+        batch = ScoreBatch(
+            id=new_id("sb"),
+            model_version_id=model.id,
+            model_ref=model.ref,
+            idempotency_key=idempotency_key,
+            source=source,
+            rows=len(inputs.record_ids),
+            created_at=now(),
+        )
+        score = _predict(scorer, inputs.features, model.threshold, progress)
+        rows = ScoredRecords(
+            inputs.record_ids, inputs.frames, score.tolist(), (score >= model.threshold).astype(np.int64).tolist()
+        )
+        progress("persist", 0.8)
+
+        def write(repo: Repository) -> None:
+            repo.add_score_batch(batch, rows, request, self.user, model.threshold)
+            crash_point("scores.before_commit")
+
+        return ScoreResult(batch, rows), write
 
     def batch(self, batch_id: str) -> ScoreResult:
         """A committed batch and all its scores, as the ledger holds them."""
@@ -203,18 +261,23 @@ class ScoringService(Service):
         return known
 
     def _model_id(self, model_ref: str) -> str:
-        generation, clock = self.store.registry_version, time.monotonic()
-        cached = self._refs.get(model_ref)
-        if cached is not None and cached[0] == generation and clock < cached[1]:
-            return cached[2]
-        with self.store.reading() as repo:
-            model_id = repo.model_id(model_ref)
-        self._refs[model_ref] = (generation, clock + REF_TTL_S, model_id)
+        model_id = self._fresh_model_id(model_ref)
+        if model_id is None:
+            with self.store.reading() as repo:
+                model_id = repo.model_id(model_ref)
+            self._refs[model_ref] = (self.store.registry_version, time.monotonic() + REF_TTL_S, model_id)
         return model_id
+
+    def _fresh_model_id(self, model_ref: str) -> str | None:
+        """The model id `model_ref` resolved to lately, unless that may be out of date."""
+        cached = self._refs.get(model_ref)
+        if cached is None or cached[0] != self.store.registry_version or time.monotonic() >= cached[1]:
+            return None
+        return cached[2]
 
     def _store_perf(self, record: PerfRecord) -> None:
         # Perf rows ride along with the next group of score commits; nobody waits for them.
-        self.store.group_commit.submit(lambda repo: repo.add_perf(record))
+        self.store.group_commit.background(lambda repo: repo.add_perf(record))
 
     def _dataset_inputs(
         self, model: ModelVersion, dataset_ref: str, frames: str | list[int] | None

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import pandas as pd
-
-# Private, but the one way to combine column hashes exactly as hash_pandas_object does; a test pins it.
-from pandas.core.util.hashing import combine_hash_arrays
 
 from crispml.domain import FRAME, RECORD_ID, ColumnStats
 from crispml.errors import InvalidInput
@@ -87,15 +86,46 @@ def content_ids(matrix: np.ndarray) -> list[str]:
     """`derive_record_ids` of a float64 matrix of records (rows) by columns, without building a frame.
 
     Each value hashes alone (pandas' hash_array) and a row's hashes combine in column order exactly as
-    `hash_pandas_object` combines a frame's columns, so both give every record the same id.
+    `hash_pandas_object` combines a frame's columns, so both give every record the same id (a test
+    pins it).
     """
     rows, columns = matrix.shape
     by_column = pd.util.hash_array(np.ascontiguousarray(matrix.T).ravel()).reshape(columns, rows)
-    return _unique_hex(combine_hash_arrays(iter(by_column), columns, rows))
+    factors = _combine_factors(columns)
+    hashes: list[int] = []
+    if rows <= _FEW_ROWS:  # Python integers beat numpy's cost per call on a few rows
+        for row in by_column.T.tolist():
+            combined = _COMBINE_START
+            for value, factor in zip(row, factors, strict=True):
+                combined = ((combined ^ value) * factor) & _UINT64
+            hashes.append((combined + _COMBINE_END) & _UINT64)
+    else:
+        out = np.full(rows, _COMBINE_START, dtype=np.uint64)
+        for column, factor in zip(by_column, factors, strict=True):
+            out ^= column
+            out *= np.uint64(factor)
+        hashes = (out + np.uint64(_COMBINE_END)).tolist()
+    return _unique_hex(hashes)
 
 
-def _unique_hex(hashes: np.ndarray) -> list[str]:
-    ids = [f"{h:016x}" for h in hashes.tolist()]
+_FEW_ROWS = 8
+_UINT64 = (1 << 64) - 1
+_COMBINE_START, _COMBINE_END = 0x345678, 97531
+
+
+@cache
+def _combine_factors(columns: int) -> tuple[int, ...]:
+    """The factor pandas' combine_hash_arrays multiplies by after each of `columns` column hashes."""
+    factors, factor = [], 1000003
+    for i in range(columns):
+        factors.append(factor)
+        factor = (factor + 82520 + 2 * (columns - i)) & _UINT64
+    return tuple(factors)
+
+
+def _unique_hex(hashes: np.ndarray | list[int]) -> list[str]:
+    values = hashes.tolist() if isinstance(hashes, np.ndarray) else hashes
+    ids = [f"{h:016x}" for h in values]
     if len(set(ids)) == len(ids):
         return ids
     seen: dict[str, int] = {}

@@ -1,6 +1,7 @@
 """Group commit: concurrent writes share one transaction, and each caller returns only once it committed.
 
-Callers hand a unit of work to `GroupCommit.run` and wait. One writer thread takes everything pending,
+Callers hand a unit of work to `GroupCommit.run` and wait, or to `submit` and wait on the future it
+returns (an asyncio caller awaits it without holding a thread). One writer thread takes everything pending,
 runs the units in a single transaction, commits, then wakes every caller of that group. If a unit
 raises, the group's transaction is rolled back and each unit of it is run again in a transaction of
 its own, so a unit commits whole or not at all and fails its own caller only. A failed commit fails
@@ -10,8 +11,9 @@ commit of unknown outcome is the caller's decision.
 While one group commits, the next one gathers, so under load a commit (and its fsync) is paid once per
 group instead of once per request, and a lone caller waits for nothing but its own commit.
 
-`submit` hands over work nobody waits for (perf records): it rides along with the next group, a failure
-is logged, and `flush` (called when the store closes) waits until all of it is written.
+`background` hands over work nobody waits for (perf records): it rides along with the next group, a
+failure is logged, and `flush` (called when the store closes) waits until all of it is written.
+A unit handed over is written even if its waiter cancels the future: cancelling only stops the waiting.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_for_futures
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
@@ -34,8 +38,18 @@ log = logging.getLogger("crispml.storage")
 class _Pending:
     work: Work
     waited_for: bool = True
-    done: threading.Event = field(default_factory=threading.Event)
+    done: Future[None] = field(default_factory=Future)
     error: BaseException | None = None
+
+    def settle(self) -> None:
+        """Complete the future with the unit's outcome, unless its waiter cancelled it (the unit was
+        written or failed all the same)."""
+        if not self.done.set_running_or_notify_cancel():
+            return
+        if self.error is None:
+            self.done.set_result(None)
+        else:
+            self.done.set_exception(self.error)
 
 
 class GroupCommit:
@@ -64,20 +78,22 @@ class GroupCommit:
 
         Raises what `work` raised (nothing of it was written), or what the commit raised.
         """
-        pending = self._enqueue(_Pending(work))
-        pending.done.wait()
-        if pending.error is not None:
-            raise pending.error
+        self.submit(work).result()
 
-    def submit(self, work: Work) -> None:
-        """Run `work(repo)` with the next group without waiting for it; a failure is logged."""
+    def submit(self, work: Work) -> Future[None]:
+        """Run `work(repo)` with the next group; the future completes once that transaction committed,
+        or raises what `run` would raise."""
+        return self._enqueue(_Pending(work)).done
+
+    def background(self, work: Work) -> None:
+        """Run `work(repo)` with the next group without anybody waiting for it; a failure is logged."""
         self._enqueue(_Pending(work, waited_for=False))
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything handed over so far is written (or failed); False on timeout."""
         with self._wakeup:
             last = self._queue[-1] if self._queue else self._in_flight
-        return last is None or last.done.wait(timeout)
+        return last is None or not wait_for_futures([last.done], timeout).not_done
 
     def _enqueue(self, pending: _Pending) -> _Pending:
         with self._wakeup:
@@ -127,9 +143,9 @@ class GroupCommit:
                 stranded, self._writer_running = [*group, *self._queue], False
                 self._queue.clear()
             for pending in stranded:
-                if not pending.done.is_set():
+                if not pending.done.done():
                     pending.error = exc
-                    pending.done.set()
+                    pending.settle()
             raise
 
     def _commit(self, group: list[_Pending]) -> None:
@@ -159,5 +175,5 @@ class GroupCommit:
         for pending in group:
             if pending.error is not None and not pending.waited_for:
                 log.warning("a background write failed: %s", pending.error)
-            pending.done.set()
+            pending.settle()
         return False

@@ -65,6 +65,16 @@ class ModelCache:
             self._paths[scorer.kind] += 1
         return scorer
 
+    def loaded_scorer(
+        self, sha256: str, artifact_format: str, rows: int, twin_sha256: str | None
+    ) -> fast_path.Scorer | None:
+        """`scorer`, if this model (and its stored twin) is already in memory; None rather than load it."""
+        with self._lock:
+            entry = self._entries.get(sha256)
+            if entry is None or (twin_sha256 is not None and not entry.compiling):
+                return None
+        return self.scorer(sha256, artifact_format, rows, twin_sha256)
+
     def fast_path_ready(self, sha256: str, wait: float = 0.0) -> bool:
         """Whether small inputs of this model are scored by its ONNX twin.
 

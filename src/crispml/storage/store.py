@@ -100,6 +100,12 @@ class Store:
         """
         return self._models.scorer(sha256, artifact_format, rows, twin_sha256)
 
+    def loaded_scorer(
+        self, sha256: str, artifact_format: str, rows: int, twin_sha256: str | None = None
+    ) -> Scorer | None:
+        """`model_scorer` if the model is in memory already, else None: never reads a file."""
+        return self._models.loaded_scorer(sha256, artifact_format, rows, twin_sha256)
+
     def fast_path_ready(self, sha256: str, wait: float = 0.0) -> bool:
         """Whether small inputs of a loaded model are scored by its ONNX twin (see `ModelCache`).
 

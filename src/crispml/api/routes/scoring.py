@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 
 from crispml.api.deps import ContainerDep, blocking
-from crispml.api.fast_json import OrjsonRoute
+from crispml.api.fast_json import OrjsonResponse, OrjsonRoute
 from crispml.api.jobs_http import job_response
 from crispml.api.schemas import LabelsIn, Offset, OptionalVersion, ScoreIn
 from crispml.container import Container
@@ -54,8 +55,14 @@ async def score(
         raise InvalidInput("send either records or a dataset", field="records")
     if body.records is not None:
         records = body.records
-        result = await blocking(lambda: container.score(ref, records=records, idempotency_key=idempotency_key))
-        return batch_body(result, with_scores=True)
+        hot = container.scoring.score_hot(ref, records) if idempotency_key is None else None
+        if hot is not None:
+            # Scored on the event loop with no I/O; the answer waits for the commit without a thread.
+            result, durable = hot
+            await asyncio.shield(asyncio.wrap_future(durable))
+        else:
+            result = await blocking(lambda: container.score(ref, records=records, idempotency_key=idempotency_key))
+        return OrjsonResponse(batch_body(result, with_scores=True))
     return await blocking(lambda: _score_dataset_job(container, ref, body, idempotency_key, wait, timeout))
 
 
