@@ -3,7 +3,9 @@ same fitted model (nothing persisted), both driven by wrk from Debian's packages
 
 - one-record requests at concurrency 1, 8 and 32: requests/s, p50 and p99 latency;
 - 1,000-record requests: rows/s end to end, crispml on SQLite and on PostgreSQL, and MLflow;
-- crispml on PostgreSQL with `--workers 2` against one worker (scaling ratio).
+- crispml on PostgreSQL with `--workers 2` against one worker (scaling ratio);
+- the floor the issue quotes for its own machine: a bare FastAPI app committing one SQLite row per
+  request (`bench.bare_app`), so that this machine's figures can be read against the issue's.
 
 Each crispml run ends with a check that the ledger holds at least one batch per answered request.
 """
@@ -107,6 +109,17 @@ def mlflow_server(model_dir: Path, tmp: Path) -> Iterator[str]:
     command = [_bin("mlflow"), "models", "serve", "-m", str(model_dir), "-h", "127.0.0.1", "-p", str(port)]
     url = f"http://127.0.0.1:{port}"
     with _server([*command, "--env-manager", "local"], env, f"{url}/ping", tmp / f"mlflow-{port}.log"):
+        yield url
+
+
+@contextmanager
+def bare_server(tmp: Path) -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ, "BARE_APP_DB": str(tmp / "bare.db")}
+    command = [_bin("uvicorn"), "bench.bare_app:app", "--port", str(port), "--log-level", "warning"]
+    command += ["--loop", "uvloop", "--http", "httptools", "--app-dir", str(Path(__file__).resolve().parents[1])]
+    url = f"http://127.0.0.1:{port}"
+    with _server(command, env, f"{url}/docs", tmp / f"bare-{port}.log"):
         yield url
 
 
@@ -237,6 +250,11 @@ def _mlflow_runs(estimator: Any, features: list[str], records: list[dict[str, An
     return results
 
 
+def _bare_runs(records: list[dict[str, Any]], tmp: Path) -> dict[str, Any]:
+    with bare_server(tmp) as url:
+        return {f"one_record_c{c}": measure(f"{url}/score", {"records": records[:1]}, c, tmp) for c in CONCURRENCY}
+
+
 def run(rows: int) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed: run scripts/ensure-bench-tools (make bench does)")
@@ -245,6 +263,7 @@ def run(rows: int) -> dict[str, Any]:
         estimator, features, records = _champion(tmp / "sqlite", None, csv)
         sqlite = _crispml_runs(tmp / "sqlite", None, records, tmp, workers=1, levels=CONCURRENCY)
         mlflow = _mlflow_runs(estimator, features, records, tmp)
+        bare = _bare_runs(records, tmp)
         with postgres_database() as url:
             _champion(tmp / "pg", url, csv)
             postgres = {
@@ -252,6 +271,7 @@ def run(rows: int) -> dict[str, Any]:
             }
     c8 = sqlite["one_record_c8"]
     over_mlflow = ratio(c8["requests_per_s"], mlflow["one_record_c8"]["requests_per_s"])
+    over_bare = ratio(c8["requests_per_s"], bare["one_record_c8"]["requests_per_s"])
     scaling = ratio(postgres["workers_2"]["batch"]["rows_per_s"], postgres["workers_1"]["batch"]["rows_per_s"])
     return {
         "name": "serve",
@@ -259,10 +279,16 @@ def run(rows: int) -> dict[str, Any]:
         "load": f"wrk -t1, {SECONDS} s per figure after a {WARM_UP_SECONDS} s warm-up; both servers on this machine",
         "crispml": "POST /api/v1/models/fraud/score {records: [...]}, every score committed before the answer",
         "mlflow": "mlflow models serve --env-manager local, POST /invocations dataframe_split, nothing persisted",
+        "bare_app": "bench.bare_app: FastAPI, one SQLite row committed per request, nothing scored",
         "crispml_sqlite": sqlite,
         "mlflow_serve": mlflow,
+        "bare_fastapi_sqlite": bare,
         "crispml_postgresql": postgres,
-        "ratios": {"one_record_c8_over_mlflow": over_mlflow, "postgresql_workers_2_over_1": scaling},
+        "ratios": {
+            "one_record_c8_over_mlflow": over_mlflow,
+            "one_record_c8_over_bare_fastapi_sqlite": over_bare,
+            "postgresql_workers_2_over_1": scaling,
+        },
         "goals": [
             goal("crispml/mlflow one-record req/s at c=8", over_mlflow, GOAL_THROUGHPUT_OVER_MLFLOW, at_least=True),
             goal("crispml one-record p99 ms at c=8", c8["p99_ms"], GOAL_P99_MS, strict=True),
@@ -281,6 +307,8 @@ def run(rows: int) -> dict[str, Any]:
                     "crispml_p99_ms": sqlite[f"one_record_c{c}"]["p99_ms"],
                     "mlflow_req_s": mlflow[f"one_record_c{c}"]["requests_per_s"],
                     "mlflow_p99_ms": mlflow[f"one_record_c{c}"]["p99_ms"],
+                    "bare_fastapi_sqlite_req_s": bare[f"one_record_c{c}"]["requests_per_s"],
+                    "bare_fastapi_sqlite_p99_ms": bare[f"one_record_c{c}"]["p99_ms"],
                 }
                 for c in CONCURRENCY
             ),

@@ -41,7 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (health, datasets, models, scoring, jobs, operations, compat, inference):
+    # Routes are matched in order: scoring, the hot path, is tried first.
+    for module in (scoring, health, datasets, models, jobs, operations, compat, inference):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     return app

@@ -67,13 +67,13 @@ def plain_numbers(records: list[dict[str, Any]], columns: list[str]) -> np.ndarr
     """
     pick = itemgetter(*columns) if len(columns) > 1 else (lambda record: (record[columns[0]],))
     try:
-        rows = [pick(record) for record in records]
+        values = list(chain.from_iterable([pick(record) for record in records]))
     except (KeyError, TypeError):
         return None
-    if not set(map(type, chain.from_iterable(rows))) <= _PLAIN:
+    if not set(map(type, values)) <= _PLAIN:
         return None
     try:
-        matrix = np.array(rows, dtype=np.float64).reshape(len(rows), len(columns))
+        matrix = np.fromiter(values, dtype=np.float64, count=len(values)).reshape(len(records), len(columns))
     except OverflowError:  # an integer beyond any float
         return None
     return matrix if np.isfinite(matrix).all() else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from itertools import repeat
 from typing import Any, TypeVar
@@ -16,18 +16,64 @@ from typing import Any, TypeVar
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-from sqlalchemy import Connection, Table, and_, delete, exists, func, insert, select, update
+from sqlalchemy import Connection, Dialect, Table, and_, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from crispml.domain import Dataset, ModelVersion, Outcome, PerfRecord, ScoreBatch, ScoredRecords, Stage
 from crispml.errors import Conflict, NotFound
 from crispml.storage import schema as t
 
 V = TypeVar("V", Dataset, ModelVersion)
-_INSERT_BATCH = insert(t.score_batches)
-_INSERT_PERF = insert(t.perf_records)
 _SCORE_COLUMNS = ("batch_id", "record_id", "frame", "score", "decision")
+
+
+class _DriverInsert:
+    """A one-row INSERT run on the driver's cursor, its values converted by SQLAlchemy's own bind
+    processors; compiled once per dialect.
+
+    The scoring path writes a batch row and a perf row per request, thousands a second, and
+    SQLAlchemy's execution machinery cost those writes more than the database did.
+    """
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+        self._compiled: dict[str, _CompiledInsert] = {}
+
+    def __call__(self, connection: Connection, values: dict[str, Any]) -> None:
+        compiled = self._compiled.get(connection.dialect.name)
+        if compiled is None:
+            compiled = self._compiled[connection.dialect.name] = self._compile(connection.dialect)
+        converted = [values[k] if convert is None else convert(values[k]) for k, convert in compiled.binds]
+        parameters = tuple(converted) if compiled.positional else dict(zip(compiled.keys, converted, strict=True))
+        driver = connection.dialect.loaded_dbapi
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(compiled.sql, parameters)
+        except driver.Error as exc:  # raised as SQLAlchemy raises it (IntegrityError, ...), as callers expect
+            raise DBAPIError.instance(compiled.sql, parameters, exc, driver.Error, dialect=connection.dialect) from exc
+        finally:
+            cursor.close()
+
+    def _compile(self, dialect: Dialect) -> _CompiledInsert:
+        names = [c.name for c in self._table.columns if not (c.primary_key and c.autoincrement is True)]
+        compiled = insert(self._table).compile(dialect=dialect, column_keys=names)
+        positional = bool(compiled.positional)
+        keys = list(compiled.positiontup or names) if positional else names
+        convert = {c.name: c.type._cached_bind_processor(dialect) for c in self._table.columns}
+        return _CompiledInsert(str(compiled), [(k, convert[k]) for k in keys], keys, positional)
+
+
+@dataclass(frozen=True)
+class _CompiledInsert:
+    sql: str
+    binds: list[tuple[str, Callable[[Any], Any] | None]]
+    keys: list[str]
+    positional: bool
+
+
+_INSERT_BATCH = _DriverInsert(t.score_batches)
+_INSERT_PERF = _DriverInsert(t.perf_records)
 
 
 class Repository:
@@ -207,8 +253,8 @@ class Repository:
             first, last = self._copy_scores(raw, batch, rows)
         else:
             first, last = self._insert_scores(raw, batch, rows)
-        self.connection.execute(
-            _INSERT_BATCH,
+        _INSERT_BATCH(
+            self.connection,
             {
                 "id": batch.id,
                 "model_version_id": batch.model_version_id,
@@ -341,9 +387,8 @@ class Repository:
 
     # -- performance records --------------------------------------------------------------------
     def add_perf(self, record: PerfRecord) -> None:
-        # A constant statement with parameters hits SQLAlchemy's compiled cache; .values(...) would not.
-        self.connection.execute(
-            _INSERT_PERF,
+        _INSERT_PERF(
+            self.connection,
             {
                 "method": record.method,
                 "started_at": record.started_at,
