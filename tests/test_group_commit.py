@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 import pytest
@@ -325,3 +325,45 @@ def test_a_failed_hot_commit_fails_its_future_and_writes_nothing(trained: Contai
     with pytest.raises(OSError, match="disk full"):
         hot[1].result(timeout=60)
     assert ledger(trained)[RECORD_ID].tolist() == ["warm-up"]
+
+
+class PerfUnit:
+    """A unit that a group writes together with its kind, counting how the writer called it."""
+
+    together_calls: ClassVar[list[int]] = []
+
+    def __init__(self, name: str, fail: bool = False) -> None:
+        self.name, self.fail = name, fail
+
+    def __call__(self, repo: Repository) -> None:
+        repo.add_perf(perf_row(self.name))
+        if self.fail:
+            raise RuntimeError(f"{self.name} failed after writing")
+
+    @staticmethod
+    def together(repo: Repository, units: list[PerfUnit]) -> None:
+        PerfUnit.together_calls.append(len(units))
+        for unit in units:
+            unit(repo)
+
+
+@pytest.mark.parametrize("one_fails", [False, True], ids=["all-good", "one-fails"])
+def test_units_of_one_kind_are_written_together_and_a_failure_still_fails_only_its_caller(
+    cml: Container, one_fails: bool
+) -> None:
+    PerfUnit.together_calls = []
+    gate = Gate(cml.store)
+    writer = GroupCommit(gate)
+    units = [PerfUnit(f"kind-{k}", fail=one_fails and k == 5) for k in range(9)]
+
+    results = queue_behind_gate(writer, gate, [lambda unit=unit: writer.run(unit) for unit in units])
+
+    with cml.store.transaction() as repo:
+        written = {r.method for r in repo.list_perf()}
+    if one_fails:
+        assert isinstance(results[5], RuntimeError) and results[:5] + results[6:] == [None] * 8
+        assert PerfUnit.together_calls == [8] and written >= {f"kind-{k}" for k in range(9) if k != 5}
+        assert "kind-5" not in written and (writer.commits, writer.writes) == (8, 8)  # the 7 others, one by one
+    else:
+        assert results == [None] * 9 and PerfUnit.together_calls == [8]  # the first unit went alone
+        assert written >= {f"kind-{k}" for k in range(9)} and writer.commits == 2

@@ -133,6 +133,17 @@ class ScoredRecords:
 
 
 @dataclass(frozen=True)
+class NewScoreBatch:
+    """A scored batch on its way into the ledger, with what its batch row records besides."""
+
+    batch: ScoreBatch
+    records: ScoredRecords
+    request_sha256: str
+    user: str
+    threshold: float
+
+
+@dataclass(frozen=True)
 class PerfRecord:
     method: str
     started_at: datetime

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,6 +17,7 @@ from crispml.domain import (
     FRAME,
     RECORD_ID,
     ModelVersion,
+    NewScoreBatch,
     PerfRecord,
     ScoreBatch,
     ScoredRecords,
@@ -213,7 +213,7 @@ class ScoringService(Service):
         scorer: Scorer,
         idempotency_key: str | None,
         progress: Progress,
-    ) -> tuple[ScoreResult, Callable[[Repository], None]]:
+    ) -> tuple[ScoreResult, _ScoresWrite]:
         """The scored batch, and the write that commits it whole."""
         batch = ScoreBatch(
             id=new_id("sb"),
@@ -229,12 +229,7 @@ class ScoringService(Service):
             inputs.record_ids, inputs.frames, score.tolist(), (score >= model.threshold).astype(np.int64).tolist()
         )
         progress("persist", 0.8)
-
-        def write(repo: Repository) -> None:
-            repo.add_score_batch(batch, rows, request, self.user, model.threshold)
-            crash_point("scores.before_commit")
-
-        return ScoreResult(batch, rows), write
+        return ScoreResult(batch, rows), _ScoresWrite(NewScoreBatch(batch, rows, request, self.user, model.threshold))
 
     def batch(self, batch_id: str) -> ScoreResult:
         """A committed batch and all its scores, as the ledger holds them."""
@@ -277,7 +272,7 @@ class ScoringService(Service):
 
     def _store_perf(self, record: PerfRecord) -> None:
         # Perf rows ride along with the next group of score commits; nobody waits for them.
-        self.store.group_commit.background(lambda repo: repo.add_perf(record))
+        self.store.group_commit.background(_PerfWrite(record))
 
     def _dataset_inputs(
         self, model: ModelVersion, dataset_ref: str, frames: str | list[int] | None
@@ -414,6 +409,35 @@ class ScoringService(Service):
                 row["report_pr_auc"] = reference.get("pr_auc") if reference else None
             span.rows_out = len(rows)
             return Verification(model_ref, rows)
+
+
+@dataclass(frozen=True)
+class _ScoresWrite:
+    """A group-commit unit appending one batch; a group's batches share one insert (`together`)."""
+
+    new: NewScoreBatch
+
+    def __call__(self, repo: Repository) -> None:
+        self.together(repo, [self])
+
+    @staticmethod
+    def together(repo: Repository, units: list[_ScoresWrite]) -> None:
+        repo.add_score_batches([unit.new for unit in units])
+        crash_point("scores.before_commit")
+
+
+@dataclass(frozen=True)
+class _PerfWrite:
+    """A group-commit unit storing one perf record; a group's records share one insert."""
+
+    record: PerfRecord
+
+    def __call__(self, repo: Repository) -> None:
+        repo.add_perf(self.record)
+
+    @staticmethod
+    def together(repo: Repository, units: list[_PerfWrite]) -> None:
+        repo.add_perf_records([unit.record for unit in units])
 
 
 def _versions(repo: Any, model_ref: str) -> list[ModelVersion]:

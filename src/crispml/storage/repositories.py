@@ -10,7 +10,7 @@ import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -20,7 +20,16 @@ from sqlalchemy import Connection, Dialect, Table, and_, delete, exists, func, i
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from crispml.domain import Dataset, ModelVersion, Outcome, PerfRecord, ScoreBatch, ScoredRecords, Stage
+from crispml.domain import (
+    Dataset,
+    ModelVersion,
+    NewScoreBatch,
+    Outcome,
+    PerfRecord,
+    ScoreBatch,
+    ScoredRecords,
+    Stage,
+)
 from crispml.errors import Conflict, NotFound
 from crispml.storage import schema as t
 
@@ -40,16 +49,16 @@ class _DriverInsert:
         self._table = table
         self._compiled: dict[str, _CompiledInsert] = {}
 
-    def __call__(self, connection: Connection, values: dict[str, Any]) -> None:
+    def __call__(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert `rows` (column name to value) with one executemany."""
         compiled = self._compiled.get(connection.dialect.name)
         if compiled is None:
             compiled = self._compiled[connection.dialect.name] = self._compile(connection.dialect)
-        converted = [values[k] if convert is None else convert(values[k]) for k, convert in compiled.binds]
-        parameters = tuple(converted) if compiled.positional else dict(zip(compiled.keys, converted, strict=True))
+        parameters = [compiled.parameters(values) for values in rows]
         driver = connection.dialect.loaded_dbapi
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(compiled.sql, parameters)
+            cursor.executemany(compiled.sql, parameters)
         except driver.Error as exc:  # raised as SQLAlchemy raises it (IntegrityError, ...), as callers expect
             raise DBAPIError.instance(compiled.sql, parameters, exc, driver.Error, dialect=connection.dialect) from exc
         finally:
@@ -70,6 +79,10 @@ class _CompiledInsert:
     binds: list[tuple[str, Callable[[Any], Any] | None]]
     keys: list[str]
     positional: bool
+
+    def parameters(self, values: dict[str, Any]) -> Any:
+        converted = [values[k] if convert is None else convert(values[k]) for k, convert in self.binds]
+        return tuple(converted) if self.positional else dict(zip(self.keys, converted, strict=True))
 
 
 _INSERT_BATCH = _DriverInsert(t.score_batches)
@@ -246,52 +259,67 @@ class Repository:
     def add_score_batch(
         self, batch: ScoreBatch, rows: ScoredRecords, request_sha256: str, user: str, threshold: float
     ) -> None:
-        """Append a batch's scores in bulk, then the batch row with the range of score ids that holds
-        them (`batch_scores` reads that range, without an index)."""
+        self.add_score_batches([NewScoreBatch(batch, rows, request_sha256, user, threshold)])
+
+    def add_score_batches(self, batches: Sequence[NewScoreBatch]) -> None:
+        """Append the scores of `batches` with one bulk statement, then their batch rows, each with a
+        range of score ids that holds its scores (`batch_scores` reads that range, without an index)."""
         raw = self.connection.connection.driver_connection
-        if self.dialect == "postgresql":
-            first, last = self._copy_scores(raw, batch, rows)
-        else:
-            first, last = self._insert_scores(raw, batch, rows)
+        bulk = self._copy_scores if self.dialect == "postgresql" else self._insert_scores
+        spans = bulk(raw, batches)
         _INSERT_BATCH(
             self.connection,
-            {
-                "id": batch.id,
-                "model_version_id": batch.model_version_id,
-                "idempotency_key": batch.idempotency_key,
-                "request_sha256": request_sha256,
-                "source": batch.source,
-                "rows": batch.rows,
-                "threshold": threshold,
-                "first_score_id": first,
-                "last_score_id": last,
-                "created_by": user,
-                "created_at": batch.created_at,
-            },
+            [
+                {
+                    "id": new.batch.id,
+                    "model_version_id": new.batch.model_version_id,
+                    "idempotency_key": new.batch.idempotency_key,
+                    "request_sha256": new.request_sha256,
+                    "source": new.batch.source,
+                    "rows": new.batch.rows,
+                    "threshold": new.threshold,
+                    "first_score_id": first,
+                    "last_score_id": last,
+                    "created_by": new.user,
+                    "created_at": new.batch.created_at,
+                }
+                for new, (first, last) in zip(batches, spans, strict=True)
+            ],
         )
 
-    def _insert_scores(self, raw: Any, batch: ScoreBatch, rows: ScoredRecords) -> tuple[int, int]:
-        values = zip(repeat(batch.id), rows.record_ids, rows.frames, rows.scores, rows.decisions)
+    def _insert_scores(self, raw: Any, batches: Sequence[NewScoreBatch]) -> list[tuple[int, int]]:
+        values = chain.from_iterable(
+            zip(repeat(new.batch.id), rows.record_ids, rows.frames, rows.scores, rows.decisions)
+            for new in batches
+            for rows in (new.records,)
+        )
         cursor = raw.cursor()
         try:
             cursor.executemany(f"INSERT INTO scores ({', '.join(_SCORE_COLUMNS)}) VALUES (?, ?, ?, ?, ?)", values)
             (last,) = cursor.execute("SELECT last_insert_rowid()").fetchone()
         finally:
             cursor.close()
-        # SQLite has one writer at a time, so the rows of one statement get consecutive ids.
-        return int(last) - len(rows) + 1, int(last)
+        # SQLite has one writer at a time, so the rows of one statement get consecutive ids, in order.
+        spans, first = [], int(last) - sum(len(new.records) for new in batches) + 1
+        for new in batches:
+            spans.append((first, first + len(new.records) - 1))
+            first += len(new.records)
+        return spans
 
-    def _copy_scores(self, raw: Any, batch: ScoreBatch, rows: ScoredRecords) -> tuple[int, int]:
+    def _copy_scores(self, raw: Any, batches: Sequence[NewScoreBatch]) -> list[tuple[int, int]]:
         # COPY in CSV form is PostgreSQL's fastest bulk path. Arrow writes the CSV in C++ (ten times
         # pandas' speed), floats as their shortest exact round-trip, nulls as empty fields.
-        table = pa.table(
-            {
-                "batch_id": pa.repeat(batch.id, len(rows)),
-                "record_id": pa.array(rows.record_ids, pa.string()),
-                "frame": pa.array(rows.frames, pa.int64()),
-                "score": pa.array(rows.scores, pa.float64()),
-                "decision": pa.array(rows.decisions, pa.int64()),
-            }
+        table = pa.concat_tables(
+            pa.table(
+                {
+                    "batch_id": pa.repeat(new.batch.id, len(new.records)),
+                    "record_id": pa.array(new.records.record_ids, pa.string()),
+                    "frame": pa.array(new.records.frames, pa.int64()),
+                    "score": pa.array(new.records.scores, pa.float64()),
+                    "decision": pa.array(new.records.decisions, pa.int64()),
+                }
+            )
+            for new in batches
         )
         buffer = io.BytesIO()
         pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False))
@@ -303,7 +331,8 @@ class Repository:
             with cursor.copy(statement) as copy:
                 copy.write(buffer.getbuffer())
             (last,) = cursor.execute(f"SELECT currval({sequence})").fetchone()
-        return int(below) + 1, int(last)
+        # Each batch gets the span of the whole statement: `batch_scores` also filters by batch id.
+        return [(int(below) + 1, int(last))] * len(batches)
 
     def batch_scores(self, batch_id: str) -> ScoredRecords:
         batches = t.score_batches
@@ -387,23 +416,29 @@ class Repository:
 
     # -- performance records --------------------------------------------------------------------
     def add_perf(self, record: PerfRecord) -> None:
+        self.add_perf_records([record])
+
+    def add_perf_records(self, records: Sequence[PerfRecord]) -> None:
         _INSERT_PERF(
             self.connection,
-            {
-                "method": record.method,
-                "started_at": record.started_at,
-                "duration_s": record.duration_s,
-                "rows_in": record.rows_in,
-                "rows_out": record.rows_out,
-                "peak_rss_mb": record.peak_rss_mb,
-                "cpu_s": record.cpu_s,
-                "gc_runs": record.gc_runs,
-                "outcome": record.outcome.value,
-                "dataset": record.dataset,
-                "model": record.model,
-                "error": record.error,
-                "pid": record.pid,
-            },
+            [
+                {
+                    "method": record.method,
+                    "started_at": record.started_at,
+                    "duration_s": record.duration_s,
+                    "rows_in": record.rows_in,
+                    "rows_out": record.rows_out,
+                    "peak_rss_mb": record.peak_rss_mb,
+                    "cpu_s": record.cpu_s,
+                    "gc_runs": record.gc_runs,
+                    "outcome": record.outcome.value,
+                    "dataset": record.dataset,
+                    "model": record.model,
+                    "error": record.error,
+                    "pid": record.pid,
+                }
+                for record in records
+            ],
         )
 
     def list_perf(self, method: str | None = None, limit: int = 1000) -> list[PerfRecord]:
