@@ -3,7 +3,7 @@ same fitted model (nothing persisted), both driven by wrk from Debian's packages
 
 - one-record requests at concurrency 1, 8 and 32: requests/s, p50 and p99 latency;
 - 1,000-record requests: rows/s end to end, crispml on SQLite and on PostgreSQL, and MLflow;
-- crispml on PostgreSQL with `--workers 2` against one worker (scaling ratio);
+- crispml on PostgreSQL with `--workers 2` against one worker (scaling ratio), and on SQLite;
 - the floor the issue quotes for its own machine: a bare FastAPI app committing one SQLite row per
   request (`bench.bare_app`), so that this machine's figures can be read against the issue's.
 
@@ -262,6 +262,7 @@ def run(rows: int) -> dict[str, Any]:
     with scratch("serve-") as tmp:
         estimator, features, records = _champion(tmp / "sqlite", None, csv)
         sqlite = _crispml_runs(tmp / "sqlite", None, records, tmp, workers=1, levels=CONCURRENCY)
+        sqlite_2 = _crispml_runs(tmp / "sqlite", None, records, tmp, workers=2, levels=(8,))
         mlflow = _mlflow_runs(estimator, features, records, tmp)
         bare = _bare_runs(records, tmp)
         with postgres_database() as url:
@@ -281,6 +282,7 @@ def run(rows: int) -> dict[str, Any]:
         "mlflow": "mlflow models serve --env-manager local, POST /invocations dataframe_split, nothing persisted",
         "bare_app": "bench.bare_app: FastAPI, one SQLite row committed per request, nothing scored",
         "crispml_sqlite": sqlite,
+        "crispml_sqlite_workers_2": sqlite_2,
         "mlflow_serve": mlflow,
         "bare_fastapi_sqlite": bare,
         "crispml_postgresql": postgres,
@@ -312,6 +314,12 @@ def run(rows: int) -> dict[str, Any]:
                 }
                 for c in CONCURRENCY
             ),
+            {
+                "benchmark": "SQLite, --workers 2",
+                "one_record_c8_req_s": sqlite_2["one_record_c8"]["requests_per_s"],
+                "one_record_c8_p99_ms": sqlite_2["one_record_c8"]["p99_ms"],
+                "batch_rows_s": sqlite_2["batch"]["rows_per_s"],
+            },
             {
                 "benchmark": "1,000 records",
                 "crispml_sqlite_rows_s": sqlite["batch"]["rows_per_s"],

@@ -7,11 +7,14 @@ factory) until the other callers have queued behind it.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -26,6 +29,7 @@ from crispml.storage import schema
 from crispml.storage.group_commit import GroupCommit
 from crispml.storage.repositories import Repository
 from crispml.storage.store import Store
+from crispml.storage.write_queue import WriteQueue
 
 THREADS = 32
 PER_REQUEST = 3
@@ -367,3 +371,36 @@ def test_units_of_one_kind_are_written_together_and_a_failure_still_fails_only_i
     else:
         assert results == [None] * 9 and PerfUnit.together_calls == [8]  # the first unit went alone
         assert written >= {f"kind-{k}" for k in range(9)} and writer.commits == 2
+
+
+# -- SQLite writers of several processes queue on a lock file -----------------------------------------
+_LABEL_ONE = """
+import sys
+import crispml
+with crispml.connect(home=sys.argv[1]) as cml:
+    print("ready", flush=True)
+    sys.stdin.readline()
+    cml.label(records=[{"record_id": "from-another-process", "label": 1}])
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_writer_in_another_process_waits_for_the_write_queue_then_commits(cml: Container, home: Path) -> None:
+    queue = WriteQueue(Path(f"{cml.engine.url.database}-writers.lock"))
+
+    def labels() -> int:
+        with cml.store.reading() as repo:
+            return int(repo.connection.scalar(select(func.count()).select_from(schema.labels)) or 0)
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", _LABEL_ONE, str(home)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdin is not None and child.stdout is not None
+    assert child.stdout.readline().strip() == "ready"
+    with queue:  # as another process's write transaction would
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        time.sleep(0.5)
+        assert child.poll() is None and labels() == 0  # queued behind the lock, nothing written
+    assert child.wait(timeout=60) == 0
+    assert labels() == 1

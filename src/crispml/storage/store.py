@@ -21,6 +21,7 @@ from crispml.storage.group_commit import GroupCommit
 from crispml.storage.jobs import JobRepository
 from crispml.storage.model_cache import ModelCache
 from crispml.storage.repositories import Repository
+from crispml.storage.write_queue import write_queue
 
 DATASETS = "datasets"
 MODELS = "models"
@@ -33,6 +34,7 @@ class Store:
         self.engine = engine
         self.artifacts = artifacts
         self._models = ModelCache(self._load_model, self._load_twin)
+        self._writers = write_queue(engine)
         self.group_commit = GroupCommit(self.transaction)
         """Small writes that may share a transaction with concurrent ones (see `GroupCommit.run`)."""
         self.registry_version = 0
@@ -45,7 +47,7 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Repository]:
         """One unit of work: commits when the block ends, rolls back everything if it raises."""
-        with self.engine.begin() as connection:
+        with self._writers, self.engine.begin() as connection:
             yield Repository(connection)
 
     @contextmanager
