@@ -181,14 +181,15 @@ class ScoringService(Service):
         if known is None:
             return None
         model, key = known
-        scorer = self.store.loaded_scorer(model.artifact_sha256, model.artifact_format, len(records), model.twin_sha256)
-        if scorer is None:
-            return None
         clock = PerfClock("score")
         inputs = _plain_inputs(model, records, key)
         if inputs is None:
             return None
-        clock.span.model, clock.span.rows_in = model.ref, len(inputs.record_ids)
+        rows = len(inputs.record_ids)
+        scorer = self.store.loaded_scorer(model.artifact_sha256, model.artifact_format, rows, model.twin_sha256)
+        if scorer is None:
+            return None
+        clock.span.model, clock.span.rows_in = model.ref, rows
         try:
             request = _request_digest(model, "records", inputs)
             result, write = self._scored(model, inputs, "records", request, scorer, None, no_progress)
