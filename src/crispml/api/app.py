@@ -25,9 +25,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         container = Container(settings)
         container.jobs.recover()
         app.state.container = container
-        # What start-up built (modules, the container) lives as long as the process: keeping it out of
-        # the collector's sight keeps its full collections short, which at 800 requests/s took the
-        # one-record p99 from about 17 ms to about 85 ms.
+        # What start-up built (modules, the container) lives as long as the process: kept out of the
+        # collector's sight, full collections stay short. Without this, at 800 requests/s they put the
+        # one-record p99 at about 85 ms instead of 17 ms.
         gc.freeze()
         try:
             yield
