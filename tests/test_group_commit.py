@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from crispml.container import Container
-from crispml.domain import FRAME, RECORD_ID, Outcome, PerfRecord, ScoreBatch, ScoredRecords
+from crispml.domain import FRAME, RECORD_ID, NewScoreBatch, Outcome, PerfRecord, ScoreBatch, ScoredRecords
 from crispml.services.scoring import ScoreResult
 from crispml.storage import schema
 from crispml.storage.group_commit import GroupCommit
@@ -224,7 +224,7 @@ def test_a_failing_unit_fails_only_its_caller_and_writes_nothing(trained: Contai
     def writes(name: str, key: str | None = None, fail: bool = False) -> Callable[[Repository], None]:
         def unit(repo: Repository) -> None:
             score_batch, scores = batch(name, key)
-            repo.add_score_batch(score_batch, scores, "digest", "tester", model.threshold)
+            repo.add_score_batches([NewScoreBatch(score_batch, scores, "digest", "tester", model.threshold)])
             if fail:
                 raise RuntimeError(f"{name} failed after writing its scores")
 

@@ -70,8 +70,8 @@ def _scores_csv(batches: Sequence[NewScoreBatch]) -> io.BytesIO:
 
 
 class _DriverInsert:
-    """A one-row INSERT run on the driver's cursor, its values converted by SQLAlchemy's own bind
-    processors; compiled once per dialect.
+    """An INSERT of a table's rows run by one executemany on the driver's cursor, values converted by
+    SQLAlchemy's own bind processors; compiled once per dialect.
 
     The scoring path writes a batch row and a perf row per request, thousands a second, and
     SQLAlchemy's execution machinery cost those writes more than the database did.
@@ -288,11 +288,6 @@ class Repository:
             raise NotFound(f"score batch {batch_id!r} does not exist")
         return _batch(row)
 
-    def add_score_batch(
-        self, batch: ScoreBatch, rows: ScoredRecords, request_sha256: str, user: str, threshold: float
-    ) -> None:
-        self.add_score_batches([NewScoreBatch(batch, rows, request_sha256, user, threshold)])
-
     def add_score_batches(self, batches: Sequence[NewScoreBatch]) -> None:
         """Append the scores of `batches` with one bulk statement, then their batch rows, each with a
         range of score ids that holds its scores (`batch_scores` reads that range, without an index)."""
@@ -336,7 +331,6 @@ class Repository:
         return spans
 
     def _postgres_scores(self, raw: Any, batches: Sequence[NewScoreBatch]) -> list[tuple[int, int]]:
-        statement = f"COPY scores ({', '.join(_SCORE_COLUMNS)}) FROM STDIN WITH (FORMAT csv)"
         sequence = "pg_get_serial_sequence('scores', 'id')"
         with raw.cursor() as cursor:
             # Concurrent writers may interleave ids, but ours all lie after `below` and up to `last`.
@@ -347,7 +341,7 @@ class Repository:
                     _score_rows(batches),
                 )
             else:
-                with cursor.copy(statement) as copy:
+                with cursor.copy(f"COPY scores ({', '.join(_SCORE_COLUMNS)}) FROM STDIN WITH (FORMAT csv)") as copy:
                     copy.write(_scores_csv(batches).getbuffer())
             (last,) = cursor.execute(f"SELECT currval({sequence})").fetchone()
         # Each batch gets the span of the whole statement: `batch_scores` also filters by batch id.
