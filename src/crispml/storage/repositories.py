@@ -6,19 +6,16 @@ returns domain dataclasses or DataFrames, never ORM rows.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from itertools import repeat
 from typing import Any, TypeVar
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-from sqlalchemy import Connection, Dialect, Table, and_, delete, exists, func, insert, select, update
+from sqlalchemy import Connection, Table, and_, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from crispml.domain import (
     Dataset,
@@ -32,6 +29,7 @@ from crispml.domain import (
 )
 from crispml.errors import Conflict, NotFound
 from crispml.storage import schema as t
+from crispml.storage.bulk_insert import DriverInsert, scores_csv, sqlite_insert_values
 
 V = TypeVar("V", Dataset, ModelVersion)
 _SCORE_COLUMNS = ("batch_id", "record_id", "frame", "score", "decision")
@@ -49,76 +47,8 @@ def _score_rows(batches: Sequence[NewScoreBatch]) -> Iterator[tuple[Any, ...]]:
         yield from zip(repeat(new.batch.id), rows.record_ids, rows.frames, rows.scores, rows.decisions)
 
 
-def _scores_csv(batches: Sequence[NewScoreBatch]) -> io.BytesIO:
-    """The batches' score rows as CSV for COPY. Arrow writes it in C++ (ten times pandas' speed), floats
-    as their shortest exact round-trip, nulls as empty fields."""
-    table = pa.concat_tables(
-        pa.table(
-            {
-                "batch_id": pa.repeat(new.batch.id, len(new.records)),
-                "record_id": pa.array(new.records.record_ids, pa.string()),
-                "frame": pa.array(new.records.frames, pa.int64()),
-                "score": pa.array(new.records.scores, pa.float64()),
-                "decision": pa.array(new.records.decisions, pa.int64()),
-            }
-        )
-        for new in batches
-    )
-    buffer = io.BytesIO()
-    pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False))
-    return buffer
-
-
-class _DriverInsert:
-    """An INSERT of a table's rows run by one executemany on the driver's cursor, values converted by
-    SQLAlchemy's own bind processors; compiled once per dialect.
-
-    The scoring path writes a batch row and a perf row per request, thousands a second, and
-    SQLAlchemy's execution machinery cost those writes more than the database did.
-    """
-
-    def __init__(self, table: Table) -> None:
-        self._table = table
-        self._compiled: dict[str, _CompiledInsert] = {}
-
-    def __call__(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert `rows` (column name to value) with one executemany."""
-        compiled = self._compiled.get(connection.dialect.name)
-        if compiled is None:
-            compiled = self._compiled[connection.dialect.name] = self._compile(connection.dialect)
-        parameters = [compiled.parameters(values) for values in rows]
-        driver = connection.dialect.loaded_dbapi
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(compiled.sql, parameters)
-        except driver.Error as exc:  # raised as SQLAlchemy raises it (IntegrityError, ...), as callers expect
-            raise DBAPIError.instance(compiled.sql, parameters, exc, driver.Error, dialect=connection.dialect) from exc
-        finally:
-            cursor.close()
-
-    def _compile(self, dialect: Dialect) -> _CompiledInsert:
-        names = [c.name for c in self._table.columns if not (c.primary_key and c.autoincrement is True)]
-        compiled = insert(self._table).compile(dialect=dialect, column_keys=names)
-        positional = bool(compiled.positional)
-        keys = list(compiled.positiontup or names) if positional else names
-        convert = {c.name: c.type._cached_bind_processor(dialect) for c in self._table.columns}
-        return _CompiledInsert(str(compiled), [(k, convert[k]) for k in keys], keys, positional)
-
-
-@dataclass(frozen=True)
-class _CompiledInsert:
-    sql: str
-    binds: list[tuple[str, Callable[[Any], Any] | None]]
-    keys: list[str]
-    positional: bool
-
-    def parameters(self, values: dict[str, Any]) -> Any:
-        converted = [values[k] if convert is None else convert(values[k]) for k, convert in self.binds]
-        return tuple(converted) if self.positional else dict(zip(self.keys, converted, strict=True))
-
-
-_INSERT_BATCH = _DriverInsert(t.score_batches)
-_INSERT_PERF = _DriverInsert(t.perf_records)
+_INSERT_BATCH = DriverInsert(t.score_batches)
+_INSERT_PERF = DriverInsert(t.perf_records)
 
 
 class Repository:
@@ -317,14 +247,12 @@ class Repository:
     def _sqlite_scores(self, raw: Any, batches: Sequence[NewScoreBatch]) -> list[tuple[int, int]]:
         cursor = raw.cursor()
         try:
-            cursor.executemany(
-                f"INSERT INTO scores ({', '.join(_SCORE_COLUMNS)}) VALUES (?, ?, ?, ?, ?)", _score_rows(batches)
-            )
-            (last,) = cursor.execute("SELECT last_insert_rowid()").fetchone()
+            head = f"INSERT INTO scores ({', '.join(_SCORE_COLUMNS)}) VALUES"
+            last = sqlite_insert_values(cursor, head, len(_SCORE_COLUMNS), list(_score_rows(batches)))
         finally:
             cursor.close()
-        # SQLite has one writer at a time, so the rows of one statement get consecutive ids, in order.
-        spans, first = [], int(last) - sum(len(new.records) for new in batches) + 1
+        # SQLite has one writer at a time, so the rows get consecutive ids, in order.
+        spans, first = [], last - sum(len(new.records) for new in batches) + 1
         for new in batches:
             spans.append((first, first + len(new.records) - 1))
             first += len(new.records)
@@ -342,7 +270,7 @@ class Repository:
                 )
             else:
                 with cursor.copy(f"COPY scores ({', '.join(_SCORE_COLUMNS)}) FROM STDIN WITH (FORMAT csv)") as copy:
-                    copy.write(_scores_csv(batches).getbuffer())
+                    copy.write(scores_csv(batches).getbuffer())
             (last,) = cursor.execute(f"SELECT currval({sequence})").fetchone()
         # Each batch gets the span of the whole statement: `batch_scores` also filters by batch id.
         return [(int(below) + 1, int(last))] * len(batches)
