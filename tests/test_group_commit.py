@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -317,6 +318,34 @@ def test_the_hot_path_answers_what_score_answers_once_committed(trained: Contain
     with trained.store.transaction() as repo:
         perf = [r for r in repo.list_perf() if r.method == "score" and r.rows_in == 3]
     assert perf and all(r.outcome == Outcome.OK and r.model == "fraud/1" for r in perf)
+
+
+def test_a_model_being_read_does_not_hold_up_the_hot_path_of_another(trained: Container) -> None:
+    trained.score("fraud@champion", records=records(trained, ["warm-up"]))
+    models = trained.store._models
+    real_load, reading, release = models._load, threading.Event(), threading.Event()
+    unknown = "f" * 64
+
+    def slow_load(sha256: str, artifact_format: str) -> Any:
+        if sha256 != unknown:
+            return real_load(sha256, artifact_format)
+        reading.set()
+        release.wait(60)
+        raise FileNotFoundError(sha256)
+
+    models._load = slow_load
+    request = records(trained, ["while-reading"]).to_dict("records")
+    with ThreadPoolExecutor(2) as pool:
+        other = pool.submit(trained.store.model_scorer, unknown, "skops", 1)
+        try:
+            assert reading.wait(60)
+            hot = pool.submit(trained.scoring.score_hot, "fraud@champion", request).result(timeout=30)
+            assert hot is not None and hot[1].result(timeout=60) is None
+        finally:
+            release.set()
+        with pytest.raises(FileNotFoundError):
+            other.result(timeout=60)
+    assert "while-reading" in ledger(trained)[RECORD_ID].tolist()
 
 
 def test_a_failed_hot_commit_fails_its_future_and_writes_nothing(trained: Container) -> None:

@@ -44,6 +44,9 @@ class ModelCache:
         self._load_twin = load_twin
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
+        """Guards the entries and counters; never held while a model is read."""
+        self._loading: dict[str, threading.Lock] = {}
+        """One lock per model, held while it is read: concurrent first callers read it once."""
         self._paths: Counter[str] = Counter()
 
     def estimator(self, sha256: str, artifact_format: str) -> Any:
@@ -96,15 +99,25 @@ class ModelCache:
     def _entry(self, sha256: str, artifact_format: str, twin_sha256: str | None) -> _Entry:
         with self._lock:
             entry = self._entries.get(sha256)
+            if entry is not None and (twin_sha256 is None or entry.compiling):
+                return entry
+            loading = self._loading.setdefault(sha256, threading.Lock())
+        # Reading and verifying a model takes most of a second: only callers of this model wait for it,
+        # while models already in memory go on being served (`loaded_scorer` never waits for a load).
+        with loading:
+            with self._lock:
+                entry = self._entries.get(sha256)
             if entry is None:
                 estimator = self._load(sha256, artifact_format)
                 entry = _Entry(estimator, fast_path.serial_copy(estimator))
-                self._entries[sha256] = entry
             if twin_sha256 is not None and not entry.compiling:
                 # A stored twin is loaded once, like a compiled one; a tampered file raises and is retried.
-                entry.twin = self._stored_twin(sha256, twin_sha256, entry.estimator)
-                entry.compiling = True
+                twin = self._stored_twin(sha256, twin_sha256, entry.estimator)
+                with self._lock:
+                    entry.twin, entry.compiling = twin, True
                 entry.compiled.set()
+            with self._lock:
+                self._entries[sha256] = entry
             return entry
 
     def _stored_twin(self, sha256: str, twin_sha256: str, estimator: Any) -> fast_path.OnnxTwin | None:
