@@ -31,7 +31,7 @@ import numpy as np
 from sqlalchemy import create_engine, func, select
 
 import crispml
-from bench.common import curated_chain, goal, postgres_database, ratio, scratch, synthetic_csv
+from bench.common import curated_chain, goal, median, postgres_database, ratio, scratch, synthetic_csv
 from crispml.domain import FRAME, RECORD_ID
 from crispml.storage import schema
 from crispml.storage.model_codec import TRUSTED_SKOPS_TYPES
@@ -40,6 +40,7 @@ CONCURRENCY = (1, 8, 32)
 BATCH_ROWS = 1_000
 BATCH_CONCURRENCY = 4
 SECONDS = 10
+REPEATS = 3
 WARM_UP_SECONDS = 2
 GOAL_THROUGHPUT_OVER_MLFLOW = 20.0
 GOAL_P99_MS = 10.0
@@ -177,10 +178,18 @@ def _parse_wrk(text: str) -> dict[str, Any]:
 
 
 def measure(url: str, body: dict[str, Any], concurrency: int, tmp: Path) -> dict[str, Any]:
+    """`REPEATS` runs after a warm-up: the median of each figure, beside every run's figures.
+
+    A single run on a shared machine swings by a third; the median of three is what is quoted.
+    """
     wrk(url, body, concurrency, WARM_UP_SECONDS, tmp)
-    result = wrk(url, body, concurrency, SECONDS, tmp)
-    if result["non_2xx"]:
-        raise RuntimeError(f"{url} answered {result['non_2xx']} requests with an error")
+    runs = [wrk(url, body, concurrency, SECONDS, tmp) for _ in range(REPEATS)]
+    failed = sum(run["non_2xx"] for run in runs)
+    if failed:
+        raise RuntimeError(f"{url} answered {failed} requests with an error")
+    result: dict[str, Any] = {key: median([run[key] for run in runs]) for key in ("requests_per_s", "p50_ms", "p99_ms")}
+    result["requests"] = sum(run["requests"] for run in runs)
+    result["runs"] = [{key: run[key] for key in ("requests_per_s", "p50_ms", "p99_ms")} for run in runs]
     return result
 
 
@@ -277,7 +286,10 @@ def run(rows: int) -> dict[str, Any]:
     return {
         "name": "serve",
         "rows": rows,
-        "load": f"wrk -t1, {SECONDS} s per figure after a {WARM_UP_SECONDS} s warm-up; both servers on this machine",
+        "load": (
+            f"wrk -t1, median of {REPEATS} runs of {SECONDS} s per figure after a {WARM_UP_SECONDS} s warm-up; "
+            "servers and wrk on this machine"
+        ),
         "crispml": "POST /api/v1/models/fraud/score {records: [...]}, every score committed before the answer",
         "mlflow": "mlflow models serve --env-manager local, POST /invocations dataframe_split, nothing persisted",
         "bare_app": "bench.bare_app: FastAPI, one SQLite row committed per request, nothing scored",
@@ -297,6 +309,12 @@ def run(rows: int) -> dict[str, Any]:
             goal(
                 "crispml 1,000-record rows/s, SQLite",
                 sqlite["batch"]["rows_per_s"],
+                GOAL_BATCH_ROWS_PER_S,
+                at_least=True,
+            ),
+            goal(
+                "crispml 1,000-record rows/s, SQLite, --workers 2",
+                sqlite_2["batch"]["rows_per_s"],
                 GOAL_BATCH_ROWS_PER_S,
                 at_least=True,
             ),
