@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     reference_source: Path | None = None
     job_workers: int = 2
     mlflow_model: str = "fraud"
+    warm_up_models: int = Field(default=8, ge=0, le=1000)
+    """How many aliased model versions (the most recently set first) a server reads into memory
+    before it takes requests; 0: none, each is then read by its first score request."""
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -1,14 +1,19 @@
-"""Operating the service: performance records and their medians, artifact housekeeping."""
+"""Operating the service: performance records and their medians, artifact housekeeping, readiness."""
 
 from __future__ import annotations
 
+import logging
 import os
 import statistics
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from crispml.domain import PerfRecord
 from crispml.services.base import Service
+from crispml.storage.store import Store
+
+log = logging.getLogger("crispml.operations")
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,34 @@ class PerfSummary:
 
 
 class OperationsService(Service):
+    def __init__(self, store: Store, user: str) -> None:
+        super().__init__(store, user)
+        self.warmed: dict[str, str] | None = None
+        """What the last `warm_up` did per model reference; None before any."""
+
+    def warm_up(self, limit: int) -> dict[str, str]:
+        """Read and verify the models that up to `limit` aliases name (the most recently set first), so
+        that their first score requests are served from memory; returns what happened per reference.
+
+        A model that cannot be read is logged and reported, not raised: the service still starts, and
+        that model's score requests name the problem as they would have without a warm-up.
+        """
+        outcomes: dict[str, str] = {}
+        with self.store.reading() as repo:
+            models = [(ref, repo.get_model(ref)) for ref in (repo.alias_refs(limit) if limit > 0 else [])]
+        for ref, model in models:
+            started = time.perf_counter()
+            try:
+                self.store.model_scorer(model.artifact_sha256, model.artifact_format, 1, model.twin_sha256)
+            except Exception as exc:  # one unreadable model must not keep the others out
+                outcomes[ref] = f"not loaded: {type(exc).__name__}: {exc}"[:300]
+                log.warning("warm-up: %s (%s) %s", ref, model.ref, outcomes[ref])
+                continue
+            outcomes[ref] = f"{model.ref} loaded in {time.perf_counter() - started:.2f} s"
+            log.info("warm-up: %s: %s", ref, outcomes[ref])
+        self.warmed = outcomes
+        return outcomes
+
     def perf(self, method: str | None = None, limit: int = 1000) -> tuple[list[PerfRecord], list[PerfSummary]]:
         """The newest perf records (optionally of one method) and per-method medians over them."""
         self.store.group_commit.flush()  # scoring hands its records over without waiting: include them
@@ -50,7 +83,8 @@ class OperationsService(Service):
         return self.store.recover()
 
     def readiness(self) -> dict[str, dict[str, Any]]:
-        """Whether the database answers and the artifact folder is writable, each with its error."""
+        """Whether the database answers and the artifact folder is writable, each with its error; and
+        what the start-up warm-up read into memory, when there was one."""
         checks: dict[str, dict[str, Any]] = {}
         try:
             with self.store.transaction() as repo:
@@ -66,4 +100,7 @@ class OperationsService(Service):
             checks["artifacts"] = {"ok": True}
         except OSError as exc:
             checks["artifacts"] = {"ok": False, "error": str(exc)[:300]}
+        if self.warmed is not None:
+            # Informative: a model that could not be read fails its own score requests, not readiness.
+            checks["models"] = {"ok": True, "warmed": self.warmed}
         return checks

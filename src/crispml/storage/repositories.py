@@ -168,6 +168,12 @@ class Repository:
         if self.connection.execute(delete(t.model_aliases).where(key)).rowcount == 0:
             raise NotFound(f"model {name!r} has no alias {alias!r}")
 
+    def alias_refs(self, limit: int) -> list[str]:
+        """Up to `limit` 'name@alias' references, the most recently set first."""
+        aliases = t.model_aliases
+        query = select(aliases.c.name, aliases.c.alias).order_by(aliases.c.updated_at.desc()).limit(limit)
+        return [f"{name}@{alias}" for name, alias in self.connection.execute(query)]
+
     def _model(self, row: Any) -> ModelVersion:
         aliases = self.connection.scalars(
             select(t.model_aliases.c.alias).where(t.model_aliases.c.model_version_id == row["id"])
