@@ -98,6 +98,22 @@ def test_labels_from_a_dataset_and_unknown_ids_are_counted(trained: Container, t
         assert repo.count_labels() == HALF + 2  # the known record was upserted, not duplicated
 
 
+def test_a_later_import_replaces_every_label_it_names(trained: Container) -> None:
+    scored = trained.score("fraud@champion", dataset="ccf", frames="7-12")
+    first = trained.label(dataset="ccf", frames="7-12")
+    rows = trained.lifecycle.dataset_frame("ccf")
+    later = rows[rows[FRAME] >= 7]
+    flipped = [{"record_id": r, "label": 1 - int(v)} for r, v in zip(later[RECORD_ID], later["Class"], strict=True)]
+    assert len(flipped) == HALF > 200  # large enough for the bulk path (COPY on PostgreSQL)
+    second = trained.label(records=flipped)
+    assert second.positives == HALF - first.positives and second.unknown == 0
+    with trained.store.transaction() as repo:
+        assert repo.count_labels() == HALF
+        ledger = repo.ledger([scored.batch.model_version_id], None)
+    stored = dict(zip(ledger["record_id"], ledger["label"].astype(int), strict=True))
+    assert stored == {row["record_id"]: row["label"] for row in flipped}
+
+
 def test_labels_with_bad_values_are_refused(trained: Container, tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     pd.DataFrame({"id": ["a"], "truth": ["yes"]}).to_csv(path, index=False)

@@ -8,7 +8,8 @@ things make that fast:
   Python's sqlite3 lets go of the GIL around every step, so an executemany of 1,000 rows asks for it
   back 1,000 times. While the event loop or another request holds it, each ask can wait out a whole
   switch interval: 1,000 rows took 250 ms beside one busy thread, against 11 ms in two statements;
-- on PostgreSQL, large sets go in by COPY (`scores_csv` builds its CSV in C++ by Arrow).
+- on PostgreSQL, large sets go in by COPY (`scores_csv` builds its CSV in C++ by Arrow; `DriverInsert`
+  copies into a temporary table and inserts from there, which lets an upsert go by COPY too).
 """
 
 from __future__ import annotations
@@ -28,13 +29,18 @@ from sqlalchemy.exc import DBAPIError
 
 from crispml.domain import NewScoreBatch
 
+COPY_FROM_ROWS = 200
+"""PostgreSQL takes this many rows or more by COPY; fewer (a group of one-record requests) by a
+pipelined executemany, which costs them half the time COPY's protocol does."""
+
 _SQLITE_ROWS_PER_STATEMENT = 500
 """Rows per multi-row VALUES statement: past a few hundred, larger statements gain nothing."""
 
 
-def sqlite_insert_values(cursor: Any, head: str, width: int, rows: Sequence[Sequence[Any]]) -> int:
-    """Insert `rows` (each `width` values) by `head` ("INSERT INTO t (a, b) VALUES") in as few
-    statements as SQLite's variable limit allows; returns the rowid of the last row (0: no rows).
+def sqlite_insert_values(cursor: Any, head: str, width: int, rows: Sequence[Sequence[Any]], tail: str = "") -> int:
+    """Insert `rows` (each `width` values) by `head` ("INSERT INTO t (a, b) VALUES") and `tail` (an
+    ON CONFLICT clause, say) in as few statements as SQLite's variable limit allows; returns the rowid
+    of the last row (0: no rows).
 
     The rows of one writer's statements get consecutive rowids, in order, as executemany's would.
     """
@@ -43,24 +49,29 @@ def sqlite_insert_values(cursor: Any, head: str, width: int, rows: Sequence[Sequ
     last = 0
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
-        cursor.execute(_values_sql(head, width, len(chunk)), list(chain.from_iterable(chunk)))
+        cursor.execute(_values_sql(head, width, len(chunk), tail), list(chain.from_iterable(chunk)))
         last = int(cursor.lastrowid)
     return last
 
 
 @lru_cache(maxsize=64)
-def _values_sql(head: str, width: int, rows: int) -> str:
+def _values_sql(head: str, width: int, rows: int, tail: str) -> str:
     row = f"({', '.join('?' * width)})"
-    return f"{head} {', '.join([row] * rows)}"
+    return f"{head} {', '.join([row] * rows)}{tail}"
 
 
 class DriverInsert:
     """An INSERT of a table's rows run on the driver's cursor, values converted by SQLAlchemy's own
-    bind processors; compiled once per dialect. SQLite takes the rows by `sqlite_insert_values`,
-    others by one executemany (psycopg pipelines it)."""
+    bind processors; compiled once per dialect. SQLite takes the rows by `sqlite_insert_values`;
+    PostgreSQL takes `COPY_FROM_ROWS` or more by COPY (`_copy`), fewer by one pipelined executemany.
 
-    def __init__(self, table: Table) -> None:
+    With `upsert_on` (the primary key's columns), a row whose key exists replaces that row's other
+    columns instead (ON CONFLICT ... DO UPDATE, which SQLite and PostgreSQL spell alike).
+    """
+
+    def __init__(self, table: Table, upsert_on: tuple[str, ...] = ()) -> None:
         self._table = table
+        self._upsert_on = upsert_on
         self._compiled: dict[str, _CompiledInsert] = {}
 
     def __call__(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -73,13 +84,27 @@ class DriverInsert:
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             if connection.dialect.name == "sqlite":
-                sqlite_insert_values(cursor, compiled.head, len(compiled.binds), parameters)
+                sqlite_insert_values(cursor, compiled.head, len(compiled.binds), parameters, compiled.tail)
+            elif connection.dialect.name == "postgresql" and len(parameters) >= COPY_FROM_ROWS:
+                self._copy(cursor, compiled, parameters)
             else:
-                cursor.executemany(compiled.sql, parameters)
+                cursor.executemany(compiled.sql + compiled.tail, parameters)
         except driver.Error as exc:  # raised as SQLAlchemy raises it (IntegrityError, ...), as callers expect
             raise DBAPIError.instance(compiled.sql, parameters, exc, driver.Error, dialect=connection.dialect) from exc
         finally:
             cursor.close()
+
+    def _copy(self, cursor: Any, compiled: _CompiledInsert, parameters: list[dict[str, Any]]) -> None:
+        """PostgreSQL: COPY the rows into a temporary table, then one INSERT ... SELECT from it (with
+        the upsert's ON CONFLICT clause). 142k labels: 0.5 s, against 2.4 s by executemany."""
+        staging = f"{self._table.name}_in"
+        cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{staging}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {staging} (LIKE {compiled.table}) ON COMMIT DROP")
+        with cursor.copy(f"COPY pg_temp.{staging} ({compiled.columns}) FROM STDIN") as copy:
+            for values in parameters:
+                copy.write_row([values[k] for k in compiled.keys])
+        insert_from = f"INSERT INTO {compiled.table} ({compiled.columns}) SELECT {compiled.columns}"
+        cursor.execute(f"{insert_from} FROM pg_temp.{staging}{compiled.tail}")
 
     def _compile(self, dialect: Dialect) -> _CompiledInsert:
         names = [c.name for c in self._table.columns if not (c.primary_key and c.autoincrement is True)]
@@ -88,18 +113,39 @@ class DriverInsert:
         keys = list(compiled.positiontup or names) if positional else names
         convert = {c.name: c.type._cached_bind_processor(dialect) for c in self._table.columns}
         quote = dialect.identifier_preparer
-        head = f"INSERT INTO {quote.format_table(self._table)} ({', '.join(map(quote.quote, keys))}) VALUES"
-        return _CompiledInsert(str(compiled), head, [(k, convert[k]) for k in keys], keys, positional)
+        tail = ""
+        if self._upsert_on:
+            replaced = [quote.quote(k) for k in names if k not in self._upsert_on]
+            updated = ", ".join(f"{k} = excluded.{k}" for k in replaced)
+            tail = f" ON CONFLICT ({', '.join(map(quote.quote, self._upsert_on))}) DO UPDATE SET {updated}"
+        return _CompiledInsert(
+            sql=str(compiled),
+            table=quote.format_table(self._table),
+            columns=", ".join(map(quote.quote, keys)),
+            tail=tail,
+            binds=[(k, convert[k]) for k in keys],
+            keys=keys,
+            positional=positional,
+        )
 
 
 @dataclass(frozen=True)
 class _CompiledInsert:
     sql: str
-    head: str
-    """The statement up to VALUES, for multi-row statements (positional dialects only)."""
+    """The single-row statement, without `tail`."""
+    table: str
+    columns: str
+    """The quoted column list, in the order of `keys`."""
+    tail: str
+    """What follows the values: the ON CONFLICT clause of an upsert, else nothing."""
     binds: list[tuple[str, Callable[[Any], Any] | None]]
     keys: list[str]
     positional: bool
+
+    @property
+    def head(self) -> str:
+        """The statement up to VALUES, for multi-row statements."""
+        return f"INSERT INTO {self.table} ({self.columns}) VALUES"
 
     def parameters(self, values: dict[str, Any]) -> Any:
         converted = [values[k] if convert is None else convert(values[k]) for k, convert in self.binds]

@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 
 import pandas as pd
 from sqlalchemy import Connection, Table, and_, delete, exists, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from crispml.domain import (
@@ -29,15 +28,10 @@ from crispml.domain import (
 )
 from crispml.errors import Conflict, NotFound
 from crispml.storage import schema as t
-from crispml.storage.bulk_insert import DriverInsert, scores_csv, sqlite_insert_values
+from crispml.storage.bulk_insert import COPY_FROM_ROWS, DriverInsert, scores_csv, sqlite_insert_values
 
 V = TypeVar("V", Dataset, ModelVersion)
 _SCORE_COLUMNS = ("batch_id", "record_id", "frame", "score", "decision")
-
-
-_COPY_FROM_ROWS = 200
-"""PostgreSQL takes this many score rows or more by COPY; fewer (a group of one-record requests) by a
-pipelined executemany, which costs them half the time COPY's CSV and protocol do."""
 
 
 def _score_rows(batches: Sequence[NewScoreBatch]) -> Iterator[tuple[Any, ...]]:
@@ -49,6 +43,7 @@ def _score_rows(batches: Sequence[NewScoreBatch]) -> Iterator[tuple[Any, ...]]:
 
 _INSERT_BATCH = DriverInsert(t.score_batches)
 _INSERT_PERF = DriverInsert(t.perf_records)
+_UPSERT_LABEL = DriverInsert(t.labels, upsert_on=("record_id",))
 
 
 class Repository:
@@ -269,7 +264,7 @@ class Repository:
         with raw.cursor() as cursor:
             # Concurrent writers may interleave ids, but ours all lie after `below` and up to `last`.
             (below,) = cursor.execute(f"SELECT nextval({sequence})").fetchone()
-            if sum(len(new.records) for new in batches) < _COPY_FROM_ROWS:
+            if sum(len(new.records) for new in batches) < COPY_FROM_ROWS:
                 cursor.executemany(
                     f"INSERT INTO scores ({', '.join(_SCORE_COLUMNS)}) VALUES (%s, %s, %s, %s, %s)",
                     _score_rows(batches),
@@ -325,25 +320,20 @@ class Repository:
 
     # -- labels ---------------------------------------------------------------------------------
     def upsert_labels(self, labels: pd.DataFrame, source: str, import_id: str, user: str, at: datetime) -> None:
-        rows = [
-            {
-                "record_id": r,
-                "label": int(v),
-                "source": source,
-                "import_id": import_id,
-                "labelled_by": user,
-                "labelled_at": at,
-            }
-            for r, v in zip(labels["record_id"].astype(str).tolist(), labels["label"].tolist(), strict=True)
-        ]
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        statement = dialect_insert(t.labels)
-        statement = statement.on_conflict_do_update(
-            index_elements=[t.labels.c.record_id],
-            set_={c: statement.excluded[c] for c in ("label", "source", "import_id", "labelled_by", "labelled_at")},
+        _UPSERT_LABEL(
+            self.connection,
+            [
+                {
+                    "record_id": r,
+                    "label": int(v),
+                    "source": source,
+                    "import_id": import_id,
+                    "labelled_by": user,
+                    "labelled_at": at,
+                }
+                for r, v in zip(labels["record_id"].astype(str).tolist(), labels["label"].tolist(), strict=True)
+            ],
         )
-        for start in range(0, len(rows), 50_000):
-            self.connection.execute(statement, rows[start : start + 50_000])
 
     def unscored_labels(self, import_id: str) -> tuple[int, list[str]]:
         """How many labels of an import name a record the ledger has never scored, and a few of them."""
