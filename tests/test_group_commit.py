@@ -307,8 +307,8 @@ def test_the_hot_path_answers_what_score_answers_once_committed(trained: Contain
     request = records(trained, ["h-1", "h-2", "h-3"]).to_dict("records")
     hot = trained.scoring.score_hot("fraud@champion", request)
     assert hot is not None
-    result, durable = hot
-    assert durable.result(timeout=60) is None
+    assert hot.durable.result(timeout=60) is None
+    result = hot.result()
     stored = trained.scoring.batch(result.batch.id)
     assert stored.records.record_ids == ["h-1", "h-2", "h-3"] == result.records.record_ids
     assert stored.records.scores == result.records.scores
@@ -340,7 +340,7 @@ def test_a_model_being_read_does_not_hold_up_the_hot_path_of_another(trained: Co
         try:
             assert reading.wait(60)
             hot = pool.submit(trained.scoring.score_hot, "fraud@champion", request).result(timeout=30)
-            assert hot is not None and hot[1].result(timeout=60) is None
+            assert hot is not None and hot.durable.result(timeout=60) is None
         finally:
             release.set()
         with pytest.raises(FileNotFoundError):
@@ -356,8 +356,40 @@ def test_a_failed_hot_commit_fails_its_future_and_writes_nothing(trained: Contai
     hot = trained.scoring.score_hot("fraud@champion", records(trained, ["lost-1"]).to_dict("records"))
     assert hot is not None
     with pytest.raises(OSError, match="disk full"):
-        hot[1].result(timeout=60)
+        hot.durable.result(timeout=60)
+    with pytest.raises(OSError, match="disk full"):
+        hot.result()
     assert ledger(trained)[RECORD_ID].tolist() == ["warm-up"]
+
+
+def test_hot_requests_of_one_group_are_scored_by_one_call_each_answered_its_own_rows(trained: Container) -> None:
+    trained.score("fraud@champion", records=records(trained, ["warm-up"]))
+    model = trained.lifecycle.get_model("fraud@champion")
+    twin = trained.store.model_scorer(model.artifact_sha256, model.artifact_format, 1, model.twin_sha256).twin
+    assert twin is not None
+    scored_rows: list[int] = []
+    real_positive = twin.positive
+    twin.positive = lambda matrix: (scored_rows.append(len(matrix)), real_positive(matrix))[1]  # type: ignore[method-assign]
+    gate = Gate(trained.store)
+    writer = trained.store.group_commit = GroupCommit(gate)
+    raw = trained.lifecycle.dataset_frame("ccf")
+    later = raw[raw[FRAME] >= 7].drop(columns=["Class", FRAME])
+    requests = [later.iloc[3 * k : 3 * k + 3].to_dict("records") for k in range(8)]
+
+    def hot(request: list[dict[str, Any]]) -> ScoreResult:
+        pending = trained.scoring.score_hot("fraud@champion", request)
+        assert pending is not None
+        pending.durable.result(timeout=60)
+        return pending.result()
+
+    results = queue_behind_gate(writer, gate, [lambda r=r: hot(r) for r in requests])
+
+    assert scored_rows == [3, 3 * 7]  # the first alone at the gate, the seven behind it in one call
+    for result, request in zip(results, requests, strict=True):
+        alone = trained.score("fraud@champion", records=[{**r, RECORD_ID: f"again-{r[RECORD_ID]}"} for r in request])
+        assert result.records.record_ids == [r[RECORD_ID] for r in request]
+        assert result.records.scores == alone.records.scores
+        assert trained.scoring.batch(result.batch.id).records.scores == result.records.scores
 
 
 class PerfUnit:

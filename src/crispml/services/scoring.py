@@ -39,7 +39,7 @@ from crispml.storage.store import Store
 
 _CHUNK = 100_000
 HOT_ROWS = 64
-"""Requests of up to this many records may be scored on the caller's thread (`score_hot`)."""
+"""Requests of up to this many records may take the hot path (`score_hot`)."""
 REF_TTL_S = 1.0
 """How long a resolved model reference (fraud@champion) is reused: an alias moved by another process
 reaches this one's scoring within this time. The ledger records the exact version either way."""
@@ -165,14 +165,16 @@ class ScoringService(Service):
             progress("done", 1.0)
             return result
 
-    def score_hot(self, model_ref: str, records: Any) -> tuple[ScoreResult, Future[None]] | None:
-        """Score up to `HOT_ROWS` records of plain numbers on the caller's thread, with no file or
-        database read, and hand the batch to the group commit.
+    def score_hot(self, model_ref: str, records: Any) -> PendingScore | None:
+        """Take up to `HOT_ROWS` records of plain numbers for the group commit, with no file or database
+        read on the caller's thread: the group's writer scores the records of all its requests for one
+        model by one call, then commits them.
 
-        The scores are durable once the returned future completes, which raises what the commit raised;
-        the answer must wait for it. None when the request needs a read first (a reference not resolved
-        lately, a model not in memory) or is not a few records of plain numbers: `score` serves those.
-        An asyncio server calls this on its event loop and awaits the future without holding a thread.
+        The scores are durable once the returned `PendingScore.durable` completes, which raises what
+        scoring or the commit raised; the answer must wait for it. None when the request needs a read
+        first (a reference not resolved lately, a model not in memory) or is not a few records of plain
+        numbers: `score` serves those. An asyncio server calls this on its event loop and awaits the
+        future without holding a thread; the event loop never waits for a model either.
         """
         if not isinstance(records, list) or len(records) > HOT_ROWS:
             return None
@@ -192,18 +194,19 @@ class ScoringService(Service):
         clock.span.model, clock.span.rows_in = model.ref, rows
         try:
             request = _request_digest(model, "records", inputs)
-            result, write = self._scored(model, inputs, "records", request, scorer, None, no_progress)
-            durable = self.store.group_commit.submit(write)
+            unit = _HotScores(model, scorer, inputs, request, self.user, _new_batch(model, rows, "records", None))
+            durable = self.store.group_commit.submit(unit)
         except Exception as exc:
             store_perf(clock.finish(exc), self._store_perf)
             raise
-        clock.span.rows_out = result.batch.rows
+
+        clock.span.rows_out = rows
 
         def committed(done: Future[None]) -> None:
             store_perf(clock.finish(None if done.cancelled() else done.exception()), self._store_perf)
 
         durable.add_done_callback(committed)
-        return result, durable
+        return PendingScore(durable, unit)
 
     def _scored(
         self,
@@ -216,19 +219,8 @@ class ScoringService(Service):
         progress: Progress,
     ) -> tuple[ScoreResult, _ScoresWrite]:
         """The scored batch, and the write that commits it whole."""
-        batch = ScoreBatch(
-            id=new_id("sb"),
-            model_version_id=model.id,
-            model_ref=model.ref,
-            idempotency_key=idempotency_key,
-            source=source,
-            rows=len(inputs.record_ids),
-            created_at=now(),
-        )
-        score = _predict(scorer, inputs.features, model.threshold, progress)
-        rows = ScoredRecords(
-            inputs.record_ids, inputs.frames, score.tolist(), (score >= model.threshold).astype(np.int64).tolist()
-        )
+        batch = _new_batch(model, len(inputs.record_ids), source, idempotency_key)
+        rows = _scored_records(inputs, _predict(scorer, inputs.features, model.threshold, progress), model.threshold)
         progress("persist", 0.8)
         return ScoreResult(batch, rows), _ScoresWrite(NewScoreBatch(batch, rows, request, self.user, model.threshold))
 
@@ -427,6 +419,68 @@ class _ScoresWrite:
         crash_point("scores.before_commit")
 
 
+@dataclass
+class _HotScores:
+    """A group-commit unit that scores a few records, then appends them as one batch (`score_hot`).
+
+    A group's units of one model version are scored by one call, which costs little more than one
+    request's: tree ensembles read the same nodes for every row. Scoring on the writer's thread also
+    keeps the model off an asyncio server's event loop.
+    """
+
+    model: ModelVersion
+    scorer: Scorer
+    inputs: _Inputs
+    request: str
+    user: str
+    batch: ScoreBatch
+    result: ScoreResult | None = None
+    """The committed batch, once the group's transaction has committed."""
+
+    def __call__(self, repo: Repository) -> None:
+        self.together(repo, [self])
+
+    @staticmethod
+    def together(repo: Repository, units: list[_HotScores]) -> None:
+        by_model: dict[str, list[_HotScores]] = {}
+        for unit in units:
+            by_model.setdefault(unit.model.id, []).append(unit)
+        for same in by_model.values():
+            model, first = same[0].model, same[0]
+            features = np.concatenate([u.inputs.features for u in same]) if len(same) > 1 else first.inputs.features
+            score = first.scorer.positive(features, model.threshold)
+            start = 0
+            for unit in same:
+                end = start + len(unit.inputs.record_ids)
+                unit.result = ScoreResult(unit.batch, _scored_records(unit.inputs, score[start:end], model.threshold))
+                start = end
+        written = [NewScoreBatch(u.batch, u.records, u.request, u.user, u.model.threshold) for u in units]
+        repo.add_score_batches(written)
+        crash_point("scores.before_commit")
+
+    @property
+    def records(self) -> ScoredRecords:
+        if self.result is None:
+            raise RuntimeError("this batch has not been scored")
+        return self.result.records
+
+
+@dataclass(frozen=True)
+class PendingScore:
+    """A few records handed to the group commit by `score_hot`."""
+
+    durable: Future[None]
+    """Completes once the batch is committed; raises what scoring or the commit raised."""
+    _unit: _HotScores
+
+    def result(self) -> ScoreResult:
+        """The committed batch; raises what failed, or if `durable` has not completed yet."""
+        self.durable.result(timeout=0)
+        if self._unit.result is None:  # never: a unit is scored before its transaction commits
+            raise RuntimeError("a committed batch without scores")
+        return self._unit.result
+
+
 @dataclass(frozen=True)
 class _PerfWrite:
     """A group-commit unit storing one perf record; a group's records share one insert."""
@@ -439,6 +493,23 @@ class _PerfWrite:
     @staticmethod
     def together(repo: Repository, units: list[_PerfWrite]) -> None:
         repo.add_perf_records([unit.record for unit in units])
+
+
+def _new_batch(model: ModelVersion, rows: int, source: str, idempotency_key: str | None) -> ScoreBatch:
+    return ScoreBatch(
+        id=new_id("sb"),
+        model_version_id=model.id,
+        model_ref=model.ref,
+        idempotency_key=idempotency_key,
+        source=source,
+        rows=rows,
+        created_at=now(),
+    )
+
+
+def _scored_records(inputs: _Inputs, score: np.ndarray, threshold: float) -> ScoredRecords:
+    decisions = (score >= threshold).astype(np.int64).tolist()
+    return ScoredRecords(inputs.record_ids, inputs.frames, score.tolist(), decisions)
 
 
 def _versions(repo: Any, model_ref: str) -> list[ModelVersion]:

@@ -57,10 +57,10 @@ async def score(
         records = body.records
         hot = container.scoring.score_hot(ref, records) if idempotency_key is None else None
         if hot is not None:
-            # Scored on the event loop with no I/O; the answer waits for the commit without a thread.
+            # Scored and committed by the group commit's writer; the answer waits for it without a thread.
             # A client that goes away cancels the wait only: the batch is written all the same.
-            result, durable = hot
-            await asyncio.wrap_future(durable)
+            await asyncio.wrap_future(hot.durable)
+            result = hot.result()
         else:
             result = await blocking(lambda: container.score(ref, records=records, idempotency_key=idempotency_key))
         return OrjsonResponse(batch_body(result, with_scores=True))
