@@ -54,6 +54,7 @@ class Container:
         if "jobs" in self.__dict__:
             self.jobs.shutdown()
         self.store.group_commit.flush()  # perf records handed over without waiting
+        self.store.close()
         self.engine.dispose()
 
     def __enter__(self) -> Container:

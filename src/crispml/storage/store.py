@@ -21,6 +21,7 @@ from crispml.storage.group_commit import GroupCommit
 from crispml.storage.jobs import JobRepository
 from crispml.storage.model_cache import ModelCache
 from crispml.storage.repositories import Repository
+from crispml.storage.wal_checkpointer import wal_checkpointer
 from crispml.storage.write_queue import write_queue
 
 DATASETS = "datasets"
@@ -35,6 +36,7 @@ class Store:
         self.artifacts = artifacts
         self._models = ModelCache(self._load_model, self._load_twin)
         self._writers = write_queue(engine)
+        self._checkpointer = wal_checkpointer(engine)
         self.group_commit = GroupCommit(self.transaction)
         """Small writes that may share a transaction with concurrent ones (see `GroupCommit.run`)."""
         self.registry_version = 0
@@ -49,6 +51,8 @@ class Store:
         """One unit of work: commits when the block ends, rolls back everything if it raises."""
         with self._writers, self.engine.begin() as connection:
             yield Repository(connection)
+        if self._checkpointer is not None:
+            self._checkpointer.written()
 
     @contextmanager
     def reading(self) -> Iterator[Repository]:
@@ -142,6 +146,11 @@ class Store:
         crash_point(f"{staged.kind}.before_promote")
         for each in (staged, *more):
             self.artifacts.promote(each)
+
+    def close(self) -> None:
+        """Stop background work on the database; the engine is the caller's to dispose of."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
 
     def recover(self) -> int:
         """Finish or undo writes of dead processes and remove old orphans; returns files removed."""

@@ -1,0 +1,64 @@
+"""SQLite's write-ahead log is checkpointed by a thread of its own after writes, which rests when idle."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from crispml.storage.wal_checkpointer import WalCheckpointer
+
+THREAD = "crispml-wal-checkpoint"
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.01)
+
+
+def checkpoint_threads() -> int:
+    return sum(1 for thread in threading.enumerate() if thread.name == THREAD)
+
+
+def write_rows(database: Path, rows: int) -> None:
+    connection = sqlite3.connect(database)
+    try:
+        connection.execute("PRAGMA wal_autocheckpoint=0")  # only the checkpointer copies the WAL back
+        with connection:
+            connection.executemany("INSERT INTO t (value) VALUES (?)", [(f"row {i}",) for i in range(rows)])
+    finally:
+        connection.close()
+
+
+def test_writes_are_checkpointed_in_the_background_and_the_thread_rests_when_idle(tmp_path: Path) -> None:
+    database = tmp_path / "wal.db"
+    # Held open throughout: the last connection to close would checkpoint the WAL itself.
+    keeper = sqlite3.connect(database)
+    keeper.execute("PRAGMA journal_mode=WAL")
+    keeper.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, value TEXT NOT NULL)")
+    before = checkpoint_threads()
+    checkpointer = WalCheckpointer(database, interval_s=0.01, idle_s=0.3)
+    try:
+        size_before = database.stat().st_size
+        write_rows(database, 5_000)
+        assert database.stat().st_size == size_before  # the rows are in the WAL only
+        checkpointer.written()
+        wait_for(lambda: checkpointer.checkpoints >= 1)
+        assert database.stat().st_size > size_before  # the rows reached the database file itself
+        wait_for(lambda: checkpoint_threads() == before)  # idle: the thread has ended
+
+        write_rows(database, 10)
+        checkpointer.written()  # and starts again with the next write
+        wait_for(lambda: checkpointer.checkpoints >= 2)
+        with sqlite3.connect(database) as connection:
+            assert connection.execute("SELECT count(*) FROM t").fetchone() == (5_010,)
+    finally:
+        checkpointer.close()
+        keeper.close()
+    wait_for(lambda: checkpoint_threads() == before)
+    checkpointer.written()  # closed: no thread starts
+    assert checkpoint_threads() == before
