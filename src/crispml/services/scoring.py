@@ -199,7 +199,6 @@ class ScoringService(Service):
         except Exception as exc:
             store_perf(clock.finish(exc), self._store_perf)
             raise
-
         clock.span.rows_out = rows
 
         def committed(done: Future[None]) -> None:
@@ -423,9 +422,9 @@ class _ScoresWrite:
 class _HotScores:
     """A group-commit unit that scores a few records, then appends them as one batch (`score_hot`).
 
-    A group's units of one model version are scored by one call, which costs little more than one
-    request's: tree ensembles read the same nodes for every row. Scoring on the writer's thread also
-    keeps the model off an asyncio server's event loop.
+    A group's units of one model version are scored by one call, which shares the call's fixed cost
+    (and, for tree ensembles, the cache misses on the nodes every row visits). Scoring on the writer's
+    thread also keeps the model off an asyncio server's event loop.
     """
 
     model: ModelVersion
