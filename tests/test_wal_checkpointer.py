@@ -8,9 +8,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from crispml.container import Container
+from crispml.storage import database as sqlite_setup
 from crispml.storage.wal_checkpointer import WalCheckpointer
 
 THREAD = "crispml-wal-checkpoint"
+WAL_SIZE_LIMIT_IN_TEST = 64 * 1024
+
+
+@pytest.fixture(autouse=True)
+def small_wal_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_setup, "WAL_SIZE_LIMIT", WAL_SIZE_LIMIT_IN_TEST)
 
 
 def wait_for(condition: Callable[[], bool]) -> None:
@@ -62,3 +72,23 @@ def test_writes_are_checkpointed_in_the_background_and_the_thread_rests_when_idl
     wait_for(lambda: checkpoint_threads() == before)
     checkpointer.written()  # closed: no thread starts
     assert checkpoint_threads() == before
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_wal_left_large_by_a_big_write_is_cut_back_when_the_log_starts_over(trained: Container, home: Path) -> None:
+    wal = home / "crispml.db-wal"
+    trained.score("fraud@champion", dataset="ccf", frames="1-12")
+    assert wal.stat().st_size > WAL_SIZE_LIMIT_IN_TEST
+    checker = sqlite3.connect(home / "crispml.db")
+
+    def cut_back_by_a_write_after_a_full_checkpoint() -> bool:
+        trained.store.group_commit.flush()  # perf rows written in the background come first
+        busy, frames, copied = checker.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if busy == 0 and frames == copied:  # all backfilled (by the thread, or by this check)
+            trained.label(records=[{"record_id": "after-the-checkpoint", "label": 1}])  # starts the log over
+        return wal.stat().st_size <= WAL_SIZE_LIMIT_IN_TEST
+
+    try:
+        wait_for(cut_back_by_a_write_after_a_full_checkpoint)
+    finally:
+        checker.close()

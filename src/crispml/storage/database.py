@@ -14,6 +14,8 @@ from sqlalchemy import Engine, create_engine, event
 _MIGRATIONS = Path(__file__).parent / "migrations"
 POOL_SIZE = 40
 """Connections kept open per engine: as many as the server's worker threads (anyio's default, 40)."""
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+"""Bytes a SQLite WAL file is cut back to when the log starts over."""
 READ_ONLY = "crispml_read_only"
 """Execution option of a connection whose transactions only read."""
 
@@ -37,6 +39,9 @@ def make_engine(url: str) -> Engine:
             # FULL syncs the WAL at every commit: a score acknowledged as committed survives a power cut,
             # not only a crash. Group commit shares that sync among concurrent score requests.
             cursor.execute("PRAGMA synchronous=FULL")
+            # A WAL file keeps its largest size once reused (a big batch leaves hundreds of MB behind);
+            # SQLite truncates it to this when the log starts over.
+            cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
