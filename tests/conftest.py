@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,14 @@ from crispml.services.synthesis import write_synthetic
 
 POSTGRES_ADMIN_URL = os.environ.get("CRISPML_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SMALL_ROWS = 24_000
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60, poll: float = 0.01) -> None:
+    """Return once `condition()` holds; fail the test if it does not within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"condition not met within {timeout:g} s"
+        time.sleep(poll)
 
 
 def _admin_engine():  # type: ignore[no-untyped-def]

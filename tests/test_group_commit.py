@@ -31,6 +31,7 @@ from crispml.storage.group_commit import GroupCommit
 from crispml.storage.repositories import Repository
 from crispml.storage.store import Store
 from crispml.storage.write_queue import WriteQueue
+from tests.conftest import wait_for
 
 THREADS = 32
 PER_REQUEST = 3
@@ -107,13 +108,6 @@ def queue_behind_gate(writer: GroupCommit, gate: Gate, calls: list[Callable[[], 
     for runner in runners:
         runner.join(timeout=120)
     return results
-
-
-def wait_for(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 60
-    while not condition():
-        assert time.monotonic() < deadline, "the callers never queued"
-        time.sleep(0.005)
 
 
 def runs(writer: GroupCommit, units: list[Callable[[Repository], None]]) -> list[Callable[[], None]]:

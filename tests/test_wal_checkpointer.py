@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ import pytest
 from crispml.container import Container
 from crispml.storage import database as sqlite_setup
 from crispml.storage.wal_checkpointer import WalCheckpointer
+from tests.conftest import wait_for
 
 THREAD = "crispml-wal-checkpoint"
 WAL_SIZE_LIMIT_IN_TEST = 64 * 1024
@@ -21,13 +20,6 @@ WAL_SIZE_LIMIT_IN_TEST = 64 * 1024
 @pytest.fixture(autouse=True)
 def small_wal_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sqlite_setup, "WAL_SIZE_LIMIT", WAL_SIZE_LIMIT_IN_TEST)
-
-
-def wait_for(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        time.sleep(0.01)
 
 
 def checkpoint_threads() -> int:
@@ -57,19 +49,19 @@ def test_writes_are_checkpointed_in_the_background_and_the_thread_rests_when_idl
         write_rows(database, 5_000)
         assert database.stat().st_size == size_before  # the rows are in the WAL only
         checkpointer.written()
-        wait_for(lambda: checkpointer.checkpoints >= 1)
+        wait_for(lambda: checkpointer.checkpoints >= 1, timeout=30)
         assert database.stat().st_size > size_before  # the rows reached the database file itself
-        wait_for(lambda: checkpoint_threads() == before)  # idle: the thread has ended
+        wait_for(lambda: checkpoint_threads() == before, timeout=30)  # idle: the thread has ended
 
         write_rows(database, 10)
         checkpointer.written()  # and starts again with the next write
-        wait_for(lambda: checkpointer.checkpoints >= 2)
+        wait_for(lambda: checkpointer.checkpoints >= 2, timeout=30)
         with sqlite3.connect(database) as connection:
             assert connection.execute("SELECT count(*) FROM t").fetchone() == (5_010,)
     finally:
         checkpointer.close()
         keeper.close()
-    wait_for(lambda: checkpoint_threads() == before)
+    wait_for(lambda: checkpoint_threads() == before, timeout=30)
     checkpointer.written()  # closed: no thread starts
     assert checkpoint_threads() == before
 
@@ -89,6 +81,6 @@ def test_a_wal_left_large_by_a_big_write_is_cut_back_when_the_log_starts_over(tr
         return wal.stat().st_size <= WAL_SIZE_LIMIT_IN_TEST
 
     try:
-        wait_for(cut_back_by_a_write_after_a_full_checkpoint)
+        wait_for(cut_back_by_a_write_after_a_full_checkpoint, timeout=30)
     finally:
         checker.close()

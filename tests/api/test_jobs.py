@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,15 +9,9 @@ import httpx
 
 from crispml.client import Client
 from tests.api.conftest import Server
+from tests.conftest import wait_for
 
 SLOW_TRAIN = {"dataset": "ccf", "algorithm": "rf", "params": {"n_estimators": 3000, "n_jobs": 1}}
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
 
 
 def status(server: Server, job_id: str) -> str:
@@ -38,9 +31,9 @@ def test_a_job_answers_202_with_location_then_its_result(server: Server) -> None
 def test_cancel_stops_a_running_training_and_keeps_nothing(server: Server, client: Client) -> None:
     client.ingest("creditcard.csv", name="ccf")
     job = httpx.post(f"{server.url}/api/v1/models/slow/versions", json=SLOW_TRAIN).json()
-    wait_for(lambda: status(server, job["id"]) == "running")
+    wait_for(lambda: status(server, job["id"]) == "running", poll=0.1)
     assert httpx.post(f"{server.url}/api/v1/jobs/{job['id']}/cancel").json()["cancel_requested"] is True
-    wait_for(lambda: status(server, job["id"]) == "cancelled", timeout=120)
+    wait_for(lambda: status(server, job["id"]) == "cancelled", timeout=120, poll=0.1)
     assert httpx.get(f"{server.url}/api/v1/models/slow/versions").status_code == 404
     again = httpx.post(f"{server.url}/api/v1/jobs/{job['id']}/cancel")
     assert again.status_code == 409 and "cancelled" in again.json()["detail"]
@@ -54,7 +47,7 @@ def test_a_job_running_when_the_process_died_is_marked_interrupted(
     first = make_server().start()
     Client(first.url).ingest("creditcard.csv", name="ccf")
     job = httpx.post(f"{first.url}/api/v1/models/slow/versions", json=SLOW_TRAIN).json()
-    wait_for(lambda: status(first, job["id"]) == "running")
+    wait_for(lambda: status(first, job["id"]) == "running", poll=0.1)
     first.kill()
     second = make_server().start()
     after = httpx.get(f"{second.url}/api/v1/jobs/{job['id']}").json()
