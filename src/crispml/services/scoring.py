@@ -414,8 +414,7 @@ class _ScoresWrite:
 
     @staticmethod
     def together(repo: Repository, units: list[_ScoresWrite]) -> None:
-        repo.add_score_batches([unit.new for unit in units])
-        crash_point("scores.before_commit")
+        _append_batches(repo, [unit.new for unit in units])
 
 
 @dataclass
@@ -444,6 +443,7 @@ class _HotScores:
         by_model: dict[str, list[_HotScores]] = {}
         for unit in units:
             by_model.setdefault(unit.model.id, []).append(unit)
+        written = []
         for same in by_model.values():
             model, first = same[0].model, same[0]
             features = np.concatenate([u.inputs.features for u in same]) if len(same) > 1 else first.inputs.features
@@ -451,17 +451,11 @@ class _HotScores:
             start = 0
             for unit in same:
                 end = start + len(unit.inputs.record_ids)
-                unit.result = ScoreResult(unit.batch, _scored_records(unit.inputs, score[start:end], model.threshold))
+                rows = _scored_records(unit.inputs, score[start:end], model.threshold)
+                unit.result = ScoreResult(unit.batch, rows)
+                written.append(NewScoreBatch(unit.batch, rows, unit.request, unit.user, model.threshold))
                 start = end
-        written = [NewScoreBatch(u.batch, u.records, u.request, u.user, u.model.threshold) for u in units]
-        repo.add_score_batches(written)
-        crash_point("scores.before_commit")
-
-    @property
-    def records(self) -> ScoredRecords:
-        if self.result is None:
-            raise RuntimeError("this batch has not been scored")
-        return self.result.records
+        _append_batches(repo, written)
 
 
 @dataclass(frozen=True)
@@ -492,6 +486,11 @@ class _PerfWrite:
     @staticmethod
     def together(repo: Repository, units: list[_PerfWrite]) -> None:
         repo.add_perf_records([unit.record for unit in units])
+
+
+def _append_batches(repo: Repository, batches: list[NewScoreBatch]) -> None:
+    repo.add_score_batches(batches)
+    crash_point("scores.before_commit")
 
 
 def _new_batch(model: ModelVersion, rows: int, source: str, idempotency_key: str | None) -> ScoreBatch:
