@@ -207,6 +207,16 @@ def test_the_writer_commits_everything_pending_in_one_transaction(cml: Container
         assert {r.method for r in repo.list_perf()} >= {f"unit-{k}" for k in range(THREADS)}
 
 
+def test_hundreds_of_perf_rows_go_in_by_one_bulk_insert_whole(cml: Container) -> None:
+    many = [perf_row(f"bulk-{k}") for k in range(600)]  # PostgreSQL: past COPY_FROM_ROWS; SQLite: two statements
+    with cml.store.transaction() as repo:
+        repo.add_perf_records(many)
+    with cml.store.transaction() as repo:
+        stored = [r for r in repo.list_perf(limit=10_000) if r.method.startswith("bulk-")]
+    assert sorted(r.method for r in stored) == sorted(r.method for r in many)
+    assert all(r.outcome == Outcome.OK and r.duration_s == 0.1 for r in stored)
+
+
 def test_a_failing_unit_fails_only_its_caller_and_writes_nothing(trained: Container) -> None:
     model = trained.lifecycle.get_model("fraud@champion")
     gate = Gate(trained.store)

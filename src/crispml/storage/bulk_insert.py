@@ -95,16 +95,24 @@ class DriverInsert:
             cursor.close()
 
     def _copy(self, cursor: Any, compiled: _CompiledInsert, parameters: list[dict[str, Any]]) -> None:
-        """PostgreSQL: COPY the rows into a temporary table, then one INSERT ... SELECT from it (with
-        the upsert's ON CONFLICT clause). 142k labels: 0.5 s, against 2.4 s by executemany."""
-        staging = f"{self._table.name}_in"
-        cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{staging}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {staging} (LIKE {compiled.table}) ON COMMIT DROP")
-        with cursor.copy(f"COPY pg_temp.{staging} ({compiled.columns}) FROM STDIN") as copy:
+        """PostgreSQL: COPY the rows into the table; for an upsert, into a temporary table first, then
+        one INSERT ... SELECT from it with the ON CONFLICT clause (COPY has none). 142k labels upserted:
+        about 1.7 s, against 2.5 s by executemany."""
+        if not compiled.tail:
+            self._copy_rows(cursor, compiled.table, compiled, parameters)
+            return
+        staging = f"pg_temp.{self._table.name}_in"
+        cursor.execute(f"DROP TABLE IF EXISTS {staging}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {self._table.name}_in (LIKE {compiled.table}) ON COMMIT DROP")
+        self._copy_rows(cursor, staging, compiled, parameters)
+        insert_from = f"INSERT INTO {compiled.table} ({compiled.columns}) SELECT {compiled.columns}"
+        cursor.execute(f"{insert_from} FROM {staging}{compiled.tail}")
+
+    @staticmethod
+    def _copy_rows(cursor: Any, table: str, compiled: _CompiledInsert, parameters: list[dict[str, Any]]) -> None:
+        with cursor.copy(f"COPY {table} ({compiled.columns}) FROM STDIN") as copy:
             for values in parameters:
                 copy.write_row([values[k] for k in compiled.keys])
-        insert_from = f"INSERT INTO {compiled.table} ({compiled.columns}) SELECT {compiled.columns}"
-        cursor.execute(f"{insert_from} FROM pg_temp.{staging}{compiled.tail}")
 
     def _compile(self, dialect: Dialect) -> _CompiledInsert:
         names = [c.name for c in self._table.columns if not (c.primary_key and c.autoincrement is True)]
