@@ -15,6 +15,11 @@ max_peak_rss_mb
 _.intra_op_num_threads  # onnxruntime.SessionOptions settings, read by onnxruntime
 _.inter_op_num_threads
 _.isolation_level  # sqlite3 DB-API connection setting, read by the driver
+_.ZERO  # MissingPolicy member: chosen by its value ("zero") from the CLI, REST and stored params
+_.duplicates_removed  # PreparationReport fields: written to the prepared dataset's report via to_json
+_.rows_dropped_missing
+_.rows_dropped_missing_target
+_.constant_columns
 small_wal_limit  # autouse pytest fixture: pytest calls it for every test in its module
 
 # TODO review: unused as far as vulture and grep can tell, in files other helpers were editing when
