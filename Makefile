@@ -30,6 +30,7 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/vulture
 
 ## Lint, type-check, check the layering, then run the tests on SQLite and PostgreSQL.
 test: $(VENV)/.test-installed lint

@@ -1,0 +1,30 @@
+# Names vulture reports as unused that are in fact used, each with the reason; read by vulture (see
+# [tool.vulture] in pyproject.toml), never imported or run. Route functions, Typer commands, exception
+# handlers and SQLAlchemy event hooks are registered by decorators, which [tool.vulture] ignores.
+# ruff: noqa
+
+create_app  # uvicorn builds the app from the string "crispml.api.app:create_app" (cli.py serve)
+media_type  # Starlette reads Response.media_type (api/fast_json.py)
+_.render  # Starlette calls Response.render (api/fast_json.py)
+datatype  # pydantic field of the Open Inference Protocol tensor: validated on every request
+finished_at  # Job dataclass field, part of the job's JSON answer
+median_duration_s  # OperationSummary fields, read by name from its dict form (cli.py perf)
+median_cpu_s
+median_rows_in
+max_peak_rss_mb
+_.intra_op_num_threads  # onnxruntime.SessionOptions settings, read by onnxruntime
+_.inter_op_num_threads
+_.isolation_level  # sqlite3 DB-API connection setting, read by the driver
+_.ZERO  # MissingPolicy member: chosen by its value ("zero") from the CLI, REST and stored params
+_.duplicates_removed  # PreparationReport fields: written to the prepared dataset's report via to_json
+_.rows_dropped_missing
+_.rows_dropped_missing_target
+_.constant_columns
+small_wal_limit  # autouse pytest fixture: pytest calls it for every test in its module
+
+# TODO review: unused as far as vulture and grep can tell, in files other helpers were editing when
+# the finder was added; remove them (and these lines) or say here why they stay.
+_.recover_artifacts  # TODO review: services/operations.py, no caller (the container calls store.recover)
+_.heartbeat  # TODO review: storage/jobs.py JobRepository.heartbeat, no caller (jobs.update sets heartbeat_at)
+_.latest_dataset  # TODO review: storage/repositories.py, no caller
+write_reference  # TODO review: tests/api/conftest.py, no caller
