@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     data_dir: Path | None = None
     max_upload_bytes: int = 512 * 1024 * 1024
     reference_source: Path | None = None
-    job_workers: int = 2
+    job_workers: int = Field(default=2, ge=1)
     mlflow_model: str = "fraud"
     warm_up_models: int = Field(default=8, ge=0, le=1000)
     """How many aliased model versions (the most recently set first) a server reads into memory

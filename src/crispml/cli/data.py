@@ -84,7 +84,7 @@ def ingest(
         return
     dataset_line(dataset)
     stats = [
-        {"column": s["column"], **{k: float(f"{s[k]:.4g}") for k in ("min", "q1", "median", "mean", "q3", "max")}}
+        {"column": s["column"], **{k: f"{s[k]:.4g}" for k in ("min", "q1", "median", "mean", "q3", "max")}}
         for s in dataset["report"]["stats"]
     ]
     render.table(
@@ -142,7 +142,7 @@ def datasets(
         found = c.datasets()
     chosen = output_format(output, as_json)
     rows = found if chosen is not OutputFormat.TABLE else [{**d, "sha256": d["sha256"][:12]} for d in found]
-    render.emit(found, rows, DATASET_COLUMNS, chosen, keys=["name", "version"])
+    render.emit(found, rows, DATASET_COLUMNS, chosen, keys=["name", "version"], title="datasets")
 
 
 def lineage(

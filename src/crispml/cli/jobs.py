@@ -36,7 +36,7 @@ def list_jobs(
     with backend(remote) as c:
         found = c.jobs(status.value if status else None, limit)
     rows = [{**j, "progress": round(float(j.get("progress") or 0.0), 2)} for j in found]
-    render.emit(found, rows, JOB_COLUMNS, output_format(output, as_json), keys=["id"])
+    render.emit(found, rows, JOB_COLUMNS, output_format(output, as_json), keys=["id"], title="jobs")
 
 
 @app.command("show")

@@ -114,5 +114,7 @@ def models(
     """List model versions and their aliases."""
     with backend(remote) as c:
         found = c.models(name)
-    rows = [{**m, "roc_auc": holdout_auc(m)} for m in found]
-    render.emit(found, rows, MODEL_COLUMNS, output_format(output, as_json), keys=["name", "version"])
+    rows = [{**m, "roc_auc": holdout_auc(m), "class_weight": f"{m['class_weight']:g}"} for m in found]
+    render.emit(
+        found, rows, MODEL_COLUMNS, output_format(output, as_json), keys=["name", "version"], title="model versions"
+    )

@@ -60,10 +60,15 @@ def perf(
     with backend(remote) as c:
         result = c.perf(method, limit)
     rows = [
-        {**s, "median_duration_s": round(s["median_duration_s"], 3), "median_cpu_s": round(s["median_cpu_s"], 3),
-         "max_peak_rss_mb": round(s["max_peak_rss_mb"])}
+        {
+            **s,
+            "median_duration_s": f"{s['median_duration_s']:.3f}",
+            "median_cpu_s": f"{s['median_cpu_s']:.3f}",
+            "max_peak_rss_mb": f"{s['max_peak_rss_mb']:.0f}",
+            "median_rows_in": None if s["median_rows_in"] is None else f"{s['median_rows_in']:.10g}",
+        }
         for s in result["summary"]
-    ]  # fmt: skip
+    ]
     chosen = output_format(output, as_json)
     render.emit(result, result["summary"] if chosen is OutputFormat.CSV else rows, PERF_COLUMNS, chosen,
                 keys=["method"], title="performance (medians)")  # fmt: skip

@@ -95,6 +95,9 @@ def table(
 ) -> None:
     """Print `rows` as one or more tables that fit the console; `keys` are repeated in each part."""
     console = stdout()
+    if not rows:
+        console.print(f"{title}: none" if title else "none")
+        return
     cells = {c: [fmt(r.get(c)) for r in rows] for c in columns}
     widths = {c: _width(c, cells[c]) for c in columns}
     values = [c for c in columns if c not in keys]
