@@ -118,3 +118,18 @@ def test_version_help_and_completion_without_heavy_imports(tmp_path: Path) -> No
     imported = {line.split("|")[-1].strip() for line in timed.stderr.splitlines() if "|" in line}
     assert not imported & {"sklearn", "pandas", "sqlalchemy", "lightgbm"}, sorted(imported & {"sklearn", "pandas"})
     assert "ingest" in timed.stdout
+
+
+def test_the_offered_choices_are_the_ones_the_services_accept() -> None:
+    from crispml.cli.options import AlgorithmChoice, JobStatusChoice, MissingChoice
+    from crispml.domain import JobStatus
+    from crispml.steps.algorithms import ALGORITHMS
+    from crispml.steps.prepare import MissingPolicy
+
+    assert [c.value for c in AlgorithmChoice] == list(ALGORITHMS)
+    assert {c.value for c in MissingChoice} == {p.value for p in MissingPolicy}
+    assert [c.value for c in JobStatusChoice] == [s.value for s in JobStatus]
+    from crispml.cli.data import REFERENCE_ROWS
+    from crispml.steps.synthetic import REFERENCE_ROWS as SYNTHETIC_ROWS
+
+    assert REFERENCE_ROWS == SYNTHETIC_ROWS  # the default of synth and demo, kept without importing numpy
