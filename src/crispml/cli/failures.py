@@ -1,6 +1,6 @@
 """Every error a command can end with, mapped to one line (or one JSON object) and an exit code, here.
 
-Exit codes: 0 done, 1 unexpected failure, 2 bad input or setting (also a refused option value),
+Exit codes: 0 done, 1 unexpected failure, 2 bad input or setting (also a refused argument or option),
 3 not found, 4 conflict, 5 integrity failure, 6 forbidden, 7 unavailable (a database or server that
 cannot be reached), 8 port in use (`serve`), 130 interrupted (Ctrl-C).
 
@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 # typer vendors click; its UsageError is the base of every refused argument or option value.
-from typer._click.exceptions import UsageError
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
 from crispml.errors import CrispmlError, InvalidInput
@@ -70,7 +70,16 @@ class CrispmlGroup(TyperGroup):
             return super().invoke(ctx)
         except CrispmlError as exc:
             fail(exc, as_json)
+        except NoArgsIsHelpError:
+            raise
         except UsageError as exc:
-            if not as_json:
-                raise
-            fail(InvalidInput(exc.format_message()), as_json)
+            fail(_refused(exc), as_json)
+
+
+def _refused(exc: UsageError) -> InvalidInput:
+    """A refused argument or option value as one line, pointing at the command's help."""
+    message = exc.format_message().replace("Value error, ", "")
+    if exc.ctx is not None:
+        message += f" (see '{exc.ctx.command_path} --help')"
+    param = getattr(exc, "param", None)
+    return InvalidInput(message, field=getattr(param, "name", None))
