@@ -57,10 +57,12 @@ def test_a_failing_source_query_or_bad_source_url_is_one_line(cli: Cli, tmp_path
     assert cli("datasets", "--json") == []  # nothing was written
 
 
-def test_refused_choices_and_not_found_under_json(cli: Cli) -> None:
-    refused = cli("prepare", "ccf", "--missing", "mean", expect=2)
-    assert "'mean' is not one of" in refused and "Traceback" not in refused
-    assert "'mean' is not one of" in cli("prepare", "ccf", "--missing", "mean", "--json", expect=2)
+def test_refused_choices_and_not_found_under_json(cli: Cli, store_env: dict[str, str | None]) -> None:
+    line = _one_line(run(["prepare", "ccf", "--missing", "mean"], store_env, expect=2))
+    assert "'mean' is not one of 'median', 'zero', 'drop'" in line and "prepare --help" in line
+    assert "No such option: --nope" in _one_line(run(["train", "ccf", "--nope"], store_env, expect=2))
+    refused = run(["prepare", "ccf", "--missing", "mean", "--json"], store_env, expect=2).json["error"]
+    assert "'mean' is not one of" in refused["detail"] and refused["field"] == "missing"
     missing = cli("report", "nope/1", "--json", expect=3)
     assert '"title": "NotFound"' in missing and '"exit_code": 3' in missing
 
