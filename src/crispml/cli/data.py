@@ -10,12 +10,11 @@ import typer
 
 from crispml.cli import render
 from crispml.cli.options import (
-    AlgorithmChoice,
     AlgorithmOption,
     FormatOption,
     FramesOption,
     JsonOption,
-    MissingChoice,
+    MissingName,
     RemoteOption,
     output_format,
 )
@@ -97,16 +96,14 @@ def ingest(
 
 def prepare(
     dataset: Annotated[str, typer.Argument(help="Raw dataset: id, name or name/version.")],
-    missing: Annotated[
-        MissingChoice, typer.Option(help="Missing values.", case_sensitive=False)
-    ] = MissingChoice.MEDIAN,
+    missing: Annotated[MissingName, typer.Option(help="Missing values.")] = "median",
     name: Annotated[str | None, typer.Option(help="Name of the prepared dataset.")] = None,
     remote: RemoteOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """2. DataPreparation: algorithm-independent cleaning, with a report of what changed."""
     with backend(remote) as c, progress(not as_json) as step:
-        result = c.prepare(dataset, missing=missing.value, name=name, progress=step("prepare"))
+        result = c.prepare(dataset, missing=missing, name=name, progress=step("prepare"))
     if as_json:
         render.print_json(result)
         return
@@ -117,7 +114,7 @@ def prepare(
 
 def curate(
     dataset: Annotated[str, typer.Argument(help="Prepared dataset: id, name or name/version.")],
-    algorithm: AlgorithmOption = AlgorithmChoice.RF,
+    algorithm: AlgorithmOption = "rf",
     frames: FramesOption = None,
     name: Annotated[str | None, typer.Option(help="Name of the curated dataset.")] = None,
     remote: RemoteOption = None,
@@ -125,7 +122,7 @@ def curate(
 ) -> None:
     """3. DataCuration: algorithm-specific transforms fitted on training frames only."""
     with backend(remote) as c, progress(not as_json) as step:
-        result = c.curate(dataset, algorithm=algorithm.value, frames=frames, name=name, progress=step("curate"))
+        result = c.curate(dataset, algorithm=algorithm, frames=frames, name=name, progress=step("curate"))
     if as_json:
         render.print_json(result)
         return

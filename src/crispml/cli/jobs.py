@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from crispml.cli import render
-from crispml.cli.options import FormatOption, JobStatusChoice, JsonOption, RemoteOption, output_format
+from crispml.cli.options import FormatOption, JobStatusName, JsonOption, RemoteOption, output_format
 from crispml.cli.render import OutputFormat
 from crispml.cli.session import backend
 
@@ -26,7 +26,7 @@ def _job_line(job: dict[str, Any]) -> None:
 
 @app.command("list")
 def list_jobs(
-    status: Annotated[JobStatusChoice | None, typer.Option(help="Only jobs in this state.")] = None,
+    status: Annotated[JobStatusName | None, typer.Option(help="Only jobs in this state.")] = None,
     limit: Annotated[int, typer.Option(help="How many recent jobs.", min=1, max=1000)] = 100,
     remote: RemoteOption = None,
     output: FormatOption = OutputFormat.TABLE,
@@ -34,7 +34,7 @@ def list_jobs(
 ) -> None:
     """Recent jobs, newest first."""
     with backend(remote) as c:
-        found = c.jobs(status.value if status else None, limit)
+        found = c.jobs(status, limit)
     rows = [{**j, "progress": round(float(j.get("progress") or 0.0), 2)} for j in found]
     render.emit(found, rows, JOB_COLUMNS, output_format(output, as_json), keys=["id"], title="jobs")
 

@@ -8,7 +8,6 @@ import typer
 
 from crispml.cli import render
 from crispml.cli.options import (
-    AlgorithmChoice,
     AlgorithmOption,
     FormatOption,
     FramesOption,
@@ -41,7 +40,7 @@ def model_line(model: dict[str, Any]) -> None:
 
 def train(
     dataset: Annotated[str, typer.Argument(help="Dataset to train on: id, name or name/version.")],
-    algorithm: AlgorithmOption = AlgorithmChoice.RF,
+    algorithm: AlgorithmOption = "rf",
     frames: Annotated[str, typer.Option(help="Training frames, e.g. 1-6.")] = "1-6",
     weight: Annotated[float, typer.Option(help="Class weight of the positive class.")] = 1.0,
     name: Annotated[str, typer.Option(help="Model name.")] = "fraud",
@@ -56,7 +55,7 @@ def train(
     with backend(remote) as c, progress(not as_json) as step:
         model = c.train(
             dataset,
-            algorithm=algorithm.value,
+            algorithm=algorithm,
             frames=frames,
             weight=weight,
             name=name,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import errno
 import socket
 import time
-from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -14,7 +13,6 @@ from crispml.cli import render
 from crispml.cli.data import REFERENCE_ROWS
 from crispml.cli.models import model_line
 from crispml.cli.options import (
-    AlgorithmChoice,
     AlgorithmOption,
     FormatOption,
     JsonOption,
@@ -38,13 +36,7 @@ DEMO_COLUMNS = ["frame", "scored", "labelled", "roc_auc", "report_roc_auc", "pr_
                 "positives"]  # fmt: skip
 
 
-class LogLevel(StrEnum):
-    CRITICAL = "critical"
-    ERROR = "error"
-    WARNING = "warning"
-    INFO = "info"
-    DEBUG = "debug"
-    TRACE = "trace"
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 
 
 def perf(
@@ -107,19 +99,19 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
-    log_level: Annotated[LogLevel, typer.Option("--log-level", help="uvicorn log level.")] = LogLevel.INFO,
+    log_level: Annotated[LogLevel, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the REST API (OpenAPI at /docs)."""
     from crispml.settings import load_settings
 
     load_settings()  # a bad setting is one line here, not a traceback in every worker
     check_port(host, port)
-    run_server(host, port, workers, log_level.value)
+    run_server(host, port, workers, log_level)
 
 
 def demo(
     rows: Annotated[int, typer.Option(help="Rows of synthetic data.")] = REFERENCE_ROWS,
-    algorithm: AlgorithmOption = AlgorithmChoice.RF,
+    algorithm: AlgorithmOption = "rf",
     param: Annotated[list[str] | None, typer.Option("--param", help="Hyper-parameter key=value.")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -136,7 +128,7 @@ def demo(
             c.scoring,
             c.settings.home / "data",
             rows=rows,
-            algorithm=algorithm.value,
+            algorithm=algorithm,
             params=params,
             step=step,
         )

@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from crispml.cli.render import OutputFormat
 
-
-class AlgorithmChoice(StrEnum):
-    """The algorithms of `crispml.steps.algorithms.ALGORITHMS` (a test holds the two equal)."""
-
-    RF = "rf"
-    HGB = "hgb"
-    LGBM = "lgbm"
-    LOGREG = "logreg"
-
-
-class MissingChoice(StrEnum):
-    """What `prepare` does with missing values (`crispml.steps.prepare.MissingPolicy`)."""
-
-    MEDIAN = "median"
-    ZERO = "zero"
-    DROP = "drop"
-
-
-class JobStatusChoice(StrEnum):
-    """The states of `crispml.domain.JobStatus`."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    INTERRUPTED = "interrupted"
+# Literal types: typer offers them as choices (`<rf|hgb|lgbm|logreg>`) and refuses anything else.
+AlgorithmName = Literal["rf", "hgb", "lgbm", "logreg"]
+"""The algorithms of `crispml.steps.algorithms.ALGORITHMS` (a test holds the two equal)."""
+MissingName = Literal["median", "zero", "drop"]
+"""What `prepare` does with missing values (`crispml.steps.prepare.MissingPolicy`)."""
+JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
+"""The states of `crispml.domain.JobStatus`."""
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
@@ -50,7 +29,7 @@ RemoteOption = Annotated[
         "--remote", envvar="CRISPML_REMOTE", help="URL of a crispml server to run this on, instead of locally."
     ),
 ]
-AlgorithmOption = Annotated[AlgorithmChoice, typer.Option(help="Algorithm.", case_sensitive=False)]
+AlgorithmOption = Annotated[AlgorithmName, typer.Option(help="Algorithm.")]
 
 
 def output_format(chosen: OutputFormat, as_json: bool) -> OutputFormat:
