@@ -1,23 +1,36 @@
 """What the CLI talks to: the local store, or a crispml server through the REST client.
 
 Both backends offer the same calls with the same parameters and answer plain JSON-ready dicts, so
-every command renders local and `--remote` results the same way.
+every command renders local and `--remote` results the same way. Opening either one turns what can
+go wrong underneath (a bad setting, an unreachable database, an unsupported URL) into crispml errors,
+so the command line maps one error tree to exit codes.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
+from pydantic import ValidationError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 
-from crispml.client import Client
-from crispml.container import Container
+from crispml.client import Client, job_result
+from crispml.container import Container, connect
 from crispml.domain import SourceSpec
+from crispml.errors import CrispmlError, InvalidInput, Unavailable
 from crispml.jsonable import jsonable
 from crispml.services.base import Progress, no_progress
+from crispml.settings import settings_error
 
 J = dict[str, Any]
+Announce = Callable[[str], None]
+
+SCORE_PAGE_ROWS = 100_000  # the server's largest page of a score batch
+_POLL_S = 0.5
 
 
 class Backend(Protocol):
@@ -37,6 +50,53 @@ class Backend(Protocol):
     def datasets(self) -> list[J]: ...
     def models(self, name: str | None) -> list[J]: ...
     def perf(self, method: str | None, limit: int) -> J: ...
+    def jobs(self, status: str | None, limit: int) -> list[J]: ...
+    def job(self, job_id: str, wait: bool) -> J: ...
+    def cancel_job(self, job_id: str) -> J: ...
+
+
+def _first_line(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines()
+    return lines[0] if lines else type(original).__name__
+
+
+def as_crispml_error(exc: Exception) -> CrispmlError | None:
+    """The crispml error that says what went wrong beneath the store, or None for a genuine bug."""
+    if isinstance(exc, ValidationError) and exc.title == "Settings":
+        return settings_error(exc)
+    if isinstance(exc, ArgumentError):  # a URL SQLAlchemy cannot parse or has no dialect for
+        return InvalidInput(f"cannot use the database URL: {_first_line(exc)}", field="CRISPML_DATABASE_URL")
+    if isinstance(exc, OperationalError | InterfaceError):
+        return Unavailable(f"cannot reach the database: {_first_line(exc)}", field="CRISPML_DATABASE_URL")
+    return None
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except CrispmlError:
+        raise
+    except Exception as exc:
+        error = as_crispml_error(exc)
+        if error is None:
+            raise
+        raise error from None
+
+
+@contextmanager
+def open_local() -> Iterator[LocalBackend]:
+    """The store this machine's settings name, open for the length of one command."""
+    with _translated(), connect() as container:
+        yield LocalBackend(container)
+
+
+@contextmanager
+def open_remote(url: str, announce: Announce = lambda _line: None) -> Iterator[RemoteBackend]:
+    """The crispml server at `url`; `announce` hears the id of each job a long call starts."""
+    with Client(url, wait_for_jobs=False) as client:
+        yield RemoteBackend(client, announce)
 
 
 def _score_body(result: Any) -> J:
@@ -50,40 +110,42 @@ class LocalBackend:
         self.c = container
 
     def ingest(self, source: SourceSpec, progress: Progress = no_progress, **options: Any) -> J:
-        return dict(jsonable(self.c.ingest(source, progress=progress, **options)))
+        return dict(jsonable(self.c.lifecycle.ingest(source, progress=progress, **options)))
 
     def prepare(self, ref: str, *, missing: str, name: str | None, progress: Progress = no_progress) -> J:
-        return dict(jsonable(self.c.prepare(ref, missing=missing, name=name, progress=progress)))
+        return dict(jsonable(self.c.lifecycle.prepare(ref, missing=missing, name=name, progress=progress)))
 
     def curate(self, ref: str, *, algorithm: str, frames: str | None, name: str | None,
                progress: Progress = no_progress) -> J:  # fmt: skip
-        return dict(jsonable(self.c.curate(ref, algorithm=algorithm, frames=frames, name=name, progress=progress)))
+        curated = self.c.lifecycle.curate(ref, algorithm=algorithm, frames=frames, name=name, progress=progress)
+        return dict(jsonable(curated))
 
     def train(self, ref: str, progress: Progress = no_progress, **options: Any) -> J:
-        return dict(jsonable(self.c.train(ref, progress=progress, **options)))
+        return dict(jsonable(self.c.lifecycle.train(ref, progress=progress, **options)))
 
     def report(self, model: str, *, frames: str | None) -> J:
-        return dict(jsonable(self.c.report(model, frames=frames)))
+        return dict(jsonable(self.c.lifecycle.report(model, frames=frames)))
 
     def persist(self, model: str, *, alias: str) -> J:
-        return dict(jsonable(self.c.persist(model, alias=alias)))
+        return dict(jsonable(self.c.lifecycle.persist(model, alias=alias)))
 
     def score(self, model: str, *, dataset: str | None, frames: str | None, file: str | None,
               idempotency_key: str | None, progress: Progress = no_progress) -> J:  # fmt: skip
-        result = self.c.score(model, dataset=dataset, frames=frames, file=file, idempotency_key=idempotency_key,
-                              progress=progress)  # fmt: skip
+        result = self.c.scoring.score(model, dataset=dataset, frames=frames, file=file,
+                                      idempotency_key=idempotency_key, progress=progress)  # fmt: skip
         return _score_body(result)
 
     def label(self, *, file: str | None, dataset: str | None, frames: str | None, id_column: str,
               label_column: str) -> J:  # fmt: skip
-        report = self.c.label(file=file, dataset=dataset, frames=frames, id_column=id_column, label_column=label_column)
+        report = self.c.scoring.label(file=file, dataset=dataset, frames=frames, id_column=id_column,
+                                      label_column=label_column)  # fmt: skip
         return dict(jsonable(report))
 
     def verify(self, model: str, *, frames: str | None) -> J:
-        return dict(jsonable(self.c.verify(model, frames=frames)))
+        return dict(jsonable(self.c.scoring.verify(model, frames=frames)))
 
     def lineage(self, ref: str) -> list[J]:
-        return list(jsonable(self.c.lineage(ref)))
+        return list(jsonable(self.c.lifecycle.lineage(ref)))
 
     def datasets(self) -> list[J]:
         return list(jsonable(self.c.lifecycle.list_datasets()))
@@ -95,17 +157,52 @@ class LocalBackend:
         records, summaries = self.c.operations.perf(method, limit)
         return {"summary": jsonable(summaries), "records": jsonable(records)}
 
+    def jobs(self, status: str | None, limit: int) -> list[J]:
+        from crispml.domain import JobStatus
+
+        return list(jsonable(self.c.jobs.list_jobs(JobStatus(status) if status else None, limit)))
+
+    def job(self, job_id: str, wait: bool) -> J:
+        # Jobs run inside servers; this process can only watch one through the database.
+        found = self.c.jobs.wait(job_id, 3600.0) if wait else self.c.jobs.get(job_id)
+        return dict(jsonable(found))
+
+    def cancel_job(self, job_id: str) -> J:
+        return dict(jsonable(self.c.jobs.cancel(job_id)))
+
 
 class RemoteBackend:
-    """A crispml server; files named on the command line are read here and sent over HTTP."""
+    """A crispml server; files named on the command line are read here and sent over HTTP.
 
-    def __init__(self, client: Client) -> None:
+    A long call starts a job, announces its id, reports the job's phase and progress while it runs, and
+    cancels it on the server when the user presses Ctrl-C (KeyboardInterrupt is raised again after).
+    """
+
+    def __init__(self, client: Client, announce: Announce = lambda _line: None,
+                 page_rows: int = SCORE_PAGE_ROWS) -> None:  # fmt: skip
         self.api = client
+        self.announce = announce
+        self.page_rows = page_rows
+
+    def _follow(self, job: J, progress: Progress) -> Any:
+        """Poll a job until it ends and hand back its result; cancel it on Ctrl-C."""
+        self.announce(f"job {job['id']} ({job['kind']}) started on the server")
+        try:
+            while job["status"] in ("queued", "running"):
+                progress(job.get("phase") or job["status"], float(job.get("progress") or 0.0))
+                job = self.api.job(job["id"], wait=True, timeout=_POLL_S)
+        except KeyboardInterrupt:
+            self.api.cancel_job(job["id"])
+            self.announce(f"cancelled job {job['id']}")
+            raise
+        progress(job.get("phase") or job["status"], 1.0 if job["status"] == "succeeded" else job["progress"])
+        return job_result(job)
 
     def ingest(self, source: SourceSpec, progress: Progress = no_progress, **options: Any) -> J:
         if source.path and Path(source.path).is_file():
-            return dict(self.api.upload(source.path, **options))
-        return dict(self.api.ingest(source.path, url=source.url, table=source.table, query=source.query, **options))
+            return dict(self._follow(self.api.upload(source.path, **options), progress))
+        job = self.api.ingest(source.path, url=source.url, table=source.table, query=source.query, **options)
+        return dict(self._follow(job, progress))
 
     def prepare(self, ref: str, *, missing: str, name: str | None, progress: Progress = no_progress) -> J:
         return dict(self.api.prepare(ref, missing=missing, name=name))
@@ -115,7 +212,7 @@ class RemoteBackend:
         return dict(self.api.curate(ref, algorithm=algorithm, frames=frames, name=name))
 
     def train(self, ref: str, progress: Progress = no_progress, **options: Any) -> J:
-        return dict(self.api.train(ref, **options))
+        return dict(self._follow(self.api.train(ref, **options), progress))
 
     def _version(self, model: str) -> tuple[str, int]:
         """(name, version) of 'fraud@champion', 'fraud/3' or 'fraud' (its newest version)."""
@@ -141,11 +238,22 @@ class RemoteBackend:
             answer = self.api.score(name, records=records, version=version, idempotency_key=idempotency_key)
             scores = answer["scores"]
         else:
-            answer = self.api.score(name, dataset=dataset, frames=frames, version=version,
-                                    idempotency_key=idempotency_key)  # fmt: skip
-            scores = self.api.batch(answer["batch_id"], limit=100_000)["scores"]
+            job = self.api.score(name, dataset=dataset, frames=frames, version=version,
+                                 idempotency_key=idempotency_key)  # fmt: skip
+            answer = self._follow(job, progress)
+            scores = self._all_scores(answer["batch_id"], answer["rows"])
         batch = {"id": answer["batch_id"], "model_ref": answer["model"], "rows": answer["rows"]}
         return {"batch": batch, "replayed": answer["replayed"], "scores": scores}
+
+    def _all_scores(self, batch_id: str, rows: int) -> list[J]:
+        """Every score of a batch, a page at a time."""
+        scores: list[J] = []
+        while len(scores) < rows:
+            page = self.api.batch(batch_id, limit=self.page_rows, offset=len(scores))["scores"]
+            if not page:
+                break
+            scores.extend(page)
+        return scores
 
     def label(self, *, file: str | None, dataset: str | None, frames: str | None, id_column: str,
               label_column: str) -> J:  # fmt: skip
@@ -165,14 +273,32 @@ class RemoteBackend:
         return list(self.api.lineage(name, version=version))
 
     def datasets(self) -> list[J]:
-        return list(self.api.datasets(limit=1000)["items"])
+        return list(_items(self.api.datasets(limit=1000)))
 
     def models(self, name: str | None) -> list[J]:
-        names = [name] if name else [m["name"] for m in self.api.models()]
-        return [self.api.model(n, v["version"]) for n in names for v in self.api.versions(n)]
+        names = [name] if name else [m["name"] for m in _items(self.api.models())]
+        return [self.api.model(n, v["version"]) for n in names for v in _items(self.api.versions(n))]
 
     def perf(self, method: str | None, limit: int) -> J:
         return dict(self.api.perf(method))
+
+    def jobs(self, status: str | None, limit: int) -> list[J]:
+        return list(_items(self.api.jobs(status=status, limit=limit)))
+
+    def job(self, job_id: str, wait: bool) -> J:
+        found = self.api.job(job_id)
+        deadline = time.monotonic() + 3600.0
+        while wait and found["status"] in ("queued", "running") and time.monotonic() < deadline:
+            found = self.api.job(job_id, wait=True, timeout=30.0)
+        return dict(found)
+
+    def cancel_job(self, job_id: str) -> J:
+        return dict(self.api.cancel_job(job_id))
+
+
+def _items(answer: Any) -> list[Any]:
+    """The items of a list answer, whether the server sends a bare list or a list envelope."""
+    return list(answer["items"]) if isinstance(answer, dict) else list(answer)
 
 
 def _read_table(path: str, text: tuple[str, ...] = ()) -> pd.DataFrame:

@@ -2,18 +2,32 @@
 
 Both clients share one set of method definitions: each method describes its request and hands it to
 `_call`, which the sync client runs at once and the async client returns as an awaitable. Errors come
-back as the same `crispml.errors` classes the service raises.
+back as the same `crispml.errors` classes the service raises; a server that cannot be reached (refused
+connection, unknown host, timeout) raises `Unavailable` naming the URL.
+
+Long calls (ingest, upload, train, dataset scoring) run as jobs. By default the client blocks until
+the job ends and hands back its result; `Client(url, wait_for_jobs=False)` hands back the queued job
+instead, to follow with `job(id, wait=True, timeout=...)` and stop with `cancel_job(id)`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
-from crispml.errors import Conflict, CrispmlError, Forbidden, IntegrityFailure, InvalidInput, NotFound, TooLarge
+from crispml.errors import (
+    Conflict,
+    CrispmlError,
+    Forbidden,
+    IntegrityFailure,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    Unavailable,
+)
 
 _ERRORS: dict[int, type[CrispmlError]] = {
     403: Forbidden,
@@ -22,6 +36,7 @@ _ERRORS: dict[int, type[CrispmlError]] = {
     413: TooLarge,
     422: InvalidInput,
     500: IntegrityFailure,
+    503: Unavailable,
 }
 _JOB_TIMEOUT_S = 3600.0
 
@@ -37,18 +52,36 @@ def _raise_for(response: httpx.Response) -> None:
     raise kind(str(body.get("detail", response.reason_phrase)), field=body.get("field"))
 
 
-def _job_result(job: dict[str, Any]) -> Any:
+def job_result(job: dict[str, Any]) -> Any:
     """A finished job's result, or its error raised as the service would have raised it."""
     if job["status"] == "succeeded":
         return job["result"]
     error = job.get("error") or {}
-    kinds = {"InvalidInput": InvalidInput, "NotFound": NotFound, "Conflict": Conflict, "Forbidden": Forbidden}
+    kinds = {
+        kind.__name__: kind
+        for kind in (InvalidInput, NotFound, Conflict, Forbidden, TooLarge, IntegrityFailure, Unavailable)
+    }
     detail = error.get("detail") or f"job {job['id']} ended {job['status']}"
     raise kinds.get(error.get("title", ""), CrispmlError)(detail, field=error.get("field"))
 
 
+def _unreachable(base_url: object, exc: httpx.TransportError) -> Unavailable:
+    reason = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        reason = f"timed out ({type(exc).__name__})"
+    return Unavailable(f"cannot reach the crispml server at {base_url}: {reason}", field="url")
+
+
+def _close_files(kwargs: dict[str, Any]) -> None:
+    for _name, handle, *_rest in (kwargs.get("files") or {}).values():
+        if hasattr(handle, "close"):
+            handle.close()
+
+
 class _Calls:
     """The API's calls, one method each; `_call` decides whether they run now or are awaited."""
+
+    wait_for_jobs = True
 
     def _call(self, method: str, path: str, *, job: bool = False, **kwargs: Any) -> Any:
         raise NotImplementedError
@@ -61,10 +94,10 @@ class _Calls:
         return self._call("POST", "/api/v1/datasets", job=True, json={"source": source, **options})
 
     def upload(self, file: str | Path, **options: Any) -> Any:
-        """DataIngestion of a local file, uploaded."""
-        content = Path(file).read_bytes()
+        """DataIngestion of a local file, streamed to the server in chunks (never read whole into memory)."""
+        handle: IO[bytes] = Path(file).open("rb")  # noqa: SIM115 - _call closes it once the request is sent
         data = {k: str(v) for k, v in options.items() if v is not None}
-        return self._call("POST", "/api/v1/datasets/upload", job=True, files={"file": (Path(file).name, content)},
+        return self._call("POST", "/api/v1/datasets/upload", job=True, files={"file": (Path(file).name, handle)},
                           data=data)  # fmt: skip
 
     def datasets(self, **filters: Any) -> Any:
@@ -138,11 +171,25 @@ class _Calls:
         return self._call("GET", "/api/v1/reports/verification", params=params)
 
     # -- jobs and operations
-    def job(self, job_id: str, *, wait: bool = False) -> Any:
-        return self._call("GET", f"/api/v1/jobs/{job_id}", params={"wait": wait})
+    def jobs(self, *, status: str | None = None, limit: int = 100, offset: int = 0) -> Any:
+        """Recent jobs, newest first."""
+        params = {k: v for k, v in {"status": status, "limit": limit, "offset": offset}.items() if v is not None}
+        return self._call("GET", "/api/v1/jobs", params=params)
+
+    def job(self, job_id: str, *, wait: bool = False, timeout: float | None = None) -> Any:
+        """A job as it stands; with `wait`, once it has ended or after `timeout` seconds."""
+        params: dict[str, Any] = {"wait": wait}
+        if timeout is not None:
+            params["timeout"] = timeout
+        return self._call("GET", f"/api/v1/jobs/{job_id}", params=params)
+
+    def cancel_job(self, job_id: str) -> Any:
+        """Cancel a queued job, or ask a running one to stop at its next progress report."""
+        return self._call("POST", f"/api/v1/jobs/{job_id}/cancel")
 
     def cancel(self, job_id: str) -> Any:
-        return self._call("POST", f"/api/v1/jobs/{job_id}/cancel")
+        """Same as `cancel_job` (kept for existing callers)."""
+        return self.cancel_job(job_id)
 
     def perf(self, method: str | None = None) -> Any:
         return self._call("GET", "/api/v1/perf", params={"method": method} if method else {})
@@ -162,17 +209,27 @@ def _decode(response: httpx.Response, job: bool) -> Any:
     if response.status_code == 204:
         return None
     body = response.json()
-    return _job_result(body) if job else body
+    return job_result(body) if job else body
 
 
 class Client(_Calls):
     """Synchronous client: `Client("http://127.0.0.1:8000").train("ccf-cur", name="fraud", weight=10)`."""
 
-    def __init__(self, base_url: str, *, timeout: float = _JOB_TIMEOUT_S + 60, **httpx_options: Any) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = _JOB_TIMEOUT_S + 60, wait_for_jobs: bool = True, **httpx_options: Any
+    ) -> None:
         self.http = httpx.Client(base_url=base_url, timeout=timeout, **httpx_options)
+        self.wait_for_jobs = wait_for_jobs
 
     def _call(self, method: str, path: str, *, job: bool = False, **kwargs: Any) -> Any:
-        return _decode(self.http.request(method, path, **_prepare(job, kwargs)), job)
+        job = job and self.wait_for_jobs
+        try:
+            response = self.http.request(method, path, **_prepare(job, kwargs))
+        except httpx.TransportError as exc:
+            raise _unreachable(self.http.base_url, exc) from None
+        finally:
+            _close_files(kwargs)
+        return _decode(response, job)
 
     def close(self) -> None:
         self.http.close()
@@ -187,12 +244,23 @@ class Client(_Calls):
 class AsyncClient(_Calls):
     """Asynchronous client: the same methods, each returning an awaitable."""
 
-    def __init__(self, base_url: str, *, timeout: float = _JOB_TIMEOUT_S + 60, **httpx_options: Any) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = _JOB_TIMEOUT_S + 60, wait_for_jobs: bool = True, **httpx_options: Any
+    ) -> None:
         self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout, **httpx_options)
+        self.wait_for_jobs = wait_for_jobs
 
     def _call(self, method: str, path: str, *, job: bool = False, **kwargs: Any) -> Awaitable[Any]:
+        job = job and self.wait_for_jobs
+
         async def run() -> Any:
-            return _decode(await self.http.request(method, path, **_prepare(job, kwargs)), job)
+            try:
+                response = await self.http.request(method, path, **_prepare(job, kwargs))
+            except httpx.TransportError as exc:
+                raise _unreachable(self.http.base_url, exc) from None
+            finally:
+                _close_files(kwargs)
+            return _decode(response, job)
 
         return run()
 

@@ -50,3 +50,15 @@ class TooLarge(CrispmlError):
     """An upload or request exceeds the configured size limit."""
 
     exit_code = 2
+
+
+class Unavailable(CrispmlError):
+    """Something crispml needs cannot be reached: the database, or a crispml server (refused, DNS, timeout)."""
+
+    exit_code = 7
+
+
+class PortInUse(CrispmlError):
+    """`crispml serve` was asked to listen on a port another process already holds."""
+
+    exit_code = 8

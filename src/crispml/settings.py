@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from crispml.errors import InvalidInput
+
+_DATABASE_SCHEMES = ("sqlite", "postgresql")
 
 
 def _default_user() -> str:
@@ -28,11 +33,22 @@ class Settings(BaseSettings):
     data_dir: Path | None = None
     max_upload_bytes: int = 512 * 1024 * 1024
     reference_source: Path | None = None
-    job_workers: int = 2
+    job_workers: int = Field(default=2, ge=1)
     mlflow_model: str = "fraud"
     warm_up_models: int = Field(default=8, ge=0, le=1000)
     """How many aliased model versions (the most recently set first) a server reads into memory
     before it takes requests; 0: none, each is then read by its first score request."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, url: str | None) -> str | None:
+        scheme = (url or "").partition("://")[0].partition("+")[0]
+        if url and scheme not in _DATABASE_SCHEMES:
+            # Only the scheme is named: the rest of the URL may hold a password.
+            raise ValueError(
+                f"unsupported database URL scheme {scheme!r}: use sqlite:///path or postgresql+psycopg://host/db"
+            )
+        return url
 
     @property
     def resolved_data_dir(self) -> Path:
@@ -52,3 +68,19 @@ class Settings(BaseSettings):
     @property
     def artifact_root(self) -> Path:
         return self.home / "artifacts"
+
+
+def settings_error(exc: ValidationError) -> InvalidInput:
+    """One line naming the first bad setting by its environment variable, e.g. CRISPML_JOB_WORKERS."""
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
+    name = "CRISPML_" + "_".join(str(part) for part in first["loc"]).upper()
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return InvalidInput(f"setting {name}: {message}", field=name)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment (and `overrides`); InvalidInput names a bad one in one line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise settings_error(exc) from None

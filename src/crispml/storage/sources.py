@@ -95,11 +95,21 @@ def _read_sql(spec: SourceSpec) -> RawData:
                     frame = pd.read_sql(text(spec.query or ""), connection)
                 finally:
                     transaction.rollback()
-    except SQLAlchemyError as exc:
-        raise InvalidInput(f"cannot read {spec.describe()}: {exc.__class__.__name__}: {exc.args[0]}") from exc
+    except (SQLAlchemyError, pd.errors.DatabaseError) as exc:
+        # pandas wraps a failing query in its own DatabaseError; either way the caller gets one line
+        # naming the source (password redacted) and the database's own reason, never a traceback.
+        raise InvalidInput(f"cannot read {spec.describe()}: {_reason(exc)}", field="source") from exc
     finally:
         engine.dispose()
     if frame.empty:
         raise InvalidInput(f"{spec.describe()} returned no rows", field="source")
     digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
     return RawData(frame, spec.describe(), digest)
+
+
+def _reason(exc: Exception) -> str:
+    """The database driver's first line of complaint, without SQLAlchemy's statement and links."""
+    cause = exc.__cause__ if isinstance(exc, pd.errors.DatabaseError) and exc.__cause__ else exc
+    original = getattr(cause, "orig", None) or cause
+    lines = str(original).strip().splitlines()
+    return lines[0] if lines else type(original).__name__

@@ -32,6 +32,9 @@ def test_the_nine_methods_through_remote(server: Server, small_csv: Path, tmp_pa
     assert run("persist", "fraud/1", "--json")["aliases"] == ["champion"]
     scored = run("score", "fraud@champion", "--dataset", "ccf", "--frames", "7-12", "--json")
     assert scored["batch"]["rows"] == SMALL_ROWS // 2 == len(scored["scores"])
+    written = tmp_path / "scores.csv"
+    run("score", "fraud@champion", "--dataset", "ccf", "--frames", "7-12", "--output", str(written))
+    assert sum(1 for _ in written.open()) == SMALL_ROWS // 2 + 1  # header and every score
     truth = tmp_path / "truth.csv"
     truth.write_text("record_id,label\n" + "".join(f"{s['record_id']},0\n" for s in scored["scores"][:5]))
     assert run("label", str(truth), "--json")["imported"] == 5
@@ -41,5 +44,7 @@ def test_the_nine_methods_through_remote(server: Server, small_csv: Path, tmp_pa
     assert run("lineage", "fraud@champion", "--json")[0]["kind"] == "model"
     assert len(run("models", "--json")) == 1 and len(run("datasets", "--json")) == 4
     assert "train" in run("perf")
-    assert "unknown algorithm 'xgb'" in run("train", "ccf", "--algorithm", "xgb", expect=2)
+    table = run("verify", "fraud@champion", "--frames", "7-12", "--format", "csv").splitlines()
+    assert table[0].startswith("model,frame,scored") and len(table) == 8
+    assert "'xgb' is not one of" in run("train", "ccf", "--algorithm", "xgb", expect=2)
     assert "does not exist" in run("report", "nope/1", expect=3)

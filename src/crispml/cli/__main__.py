@@ -1,0 +1,5 @@
+"""`python -m crispml.cli`: the same as the `crispml` console script."""
+
+from crispml.cli.app import main
+
+main()

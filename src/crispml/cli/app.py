@@ -1,0 +1,62 @@
+"""The Typer application: global options and the list of commands, in the order help shows them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from crispml.cli import data, jobs, models, operations, scoring
+from crispml.cli.failures import CrispmlGroup
+
+app = typer.Typer(
+    name="crispml",
+    cls=CrispmlGroup,
+    help="CRISP-DM as a governed ML service: ingest, prepare, curate, train, report, persist, score, label, verify.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from crispml import __version__
+
+        typer.echo(f"crispml {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """CRISP-DM as a governed ML service: ingest, prepare, curate, train, report, persist, score, label, verify."""
+
+
+for command in (
+    data.synth,
+    data.ingest,
+    data.prepare,
+    data.curate,
+    models.train,
+    models.report,
+    models.persist,
+    scoring.score,
+    scoring.label,
+    scoring.verify,
+    data.lineage,
+    data.datasets,
+    models.models,
+    operations.perf,
+    operations.serve,
+    operations.demo,
+):
+    app.command()(command)
+app.add_typer(jobs.app, name="jobs")
+
+
+def main() -> None:
+    """The `crispml` console script."""
+    app()

@@ -1,0 +1,162 @@
+"""Data commands: synth, ingest, prepare, curate (methods 1-3), datasets and lineage."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from crispml.cli import render
+from crispml.cli.options import (
+    AlgorithmOption,
+    FormatOption,
+    FramesOption,
+    JsonOption,
+    MissingName,
+    RemoteOption,
+    output_format,
+)
+from crispml.cli.render import OutputFormat
+from crispml.cli.session import backend, progress
+
+REFERENCE_ROWS = 284_807  # the public credit-card data set (crispml.steps.synthetic.REFERENCE_ROWS)
+DATASET_COLUMNS = ["name", "version", "stage", "rows", "frames", "id", "sha256", "created_by"]
+
+
+def dataset_line(dataset: dict[str, Any]) -> None:
+    render.line(
+        f"[bold]{dataset['name']}/{dataset['version']}[/] ({dataset['stage']}) id [cyan]{dataset['id']}[/] "
+        f"rows {dataset['rows']:,} frames {dataset['frames']} sha256 {dataset['sha256'][:12]}"
+    )
+
+
+def synth(
+    out_path: Annotated[Path, typer.Option("--out", help="Target .csv, .zip or .parquet file.")] = Path(
+        "creditcard.csv"
+    ),
+    rows: Annotated[int, typer.Option(help="Rows to generate.")] = REFERENCE_ROWS,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+) -> None:
+    """Write the seeded synthetic twin of the credit-card-fraud data set."""
+    from crispml.services.synthesis import write_synthetic
+
+    started = time.perf_counter()
+    write_synthetic(out_path, rows, seed)
+    render.line(f"wrote {rows:,} rows to {out_path} in {time.perf_counter() - started:.1f}s")
+
+
+def ingest(
+    source: Annotated[str | None, typer.Argument(help="CSV, zipped CSV or Parquet file.")] = None,
+    url: Annotated[str | None, typer.Option(help="SQLAlchemy URL of a source database.")] = None,
+    table: Annotated[str | None, typer.Option(help="Table to read from --url.")] = None,
+    query: Annotated[str | None, typer.Option(help="Read-only query to run on --url.")] = None,
+    name: Annotated[str | None, typer.Option(help="Dataset name (default: the file's stem).")] = None,
+    slices: Annotated[int, typer.Option(help="Number of equal time frames.")] = 12,
+    percent_data: Annotated[float, typer.Option("--percent-data", help="Share of rows to keep, 0 < p <= 1.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed of the sample.")] = 42,
+    target: Annotated[str, typer.Option(help="Binary target column.")] = "Class",
+    key: Annotated[str | None, typer.Option(help="Record key column (derived from content if none).")] = None,
+    time_column: Annotated[str | None, typer.Option("--time-column", help="Cut frames by this column.")] = None,
+    remote: RemoteOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """1. DataIngestion: raw data into a new immutable dataset version."""
+    from crispml.domain import SourceSpec
+
+    spec = SourceSpec(path=source, url=url, table=table, query=query)
+    with backend(remote) as c, progress(not as_json) as step:
+        dataset = c.ingest(
+            spec,
+            name=name,
+            slices=slices,
+            percent_data=percent_data,
+            seed=seed,
+            target=target,
+            key=key,
+            time_column=time_column,
+            progress=step("ingest"),
+        )
+    if as_json:
+        render.print_json(dataset)
+        return
+    dataset_line(dataset)
+    stats = [
+        {"column": s["column"], **{k: f"{s[k]:.4g}" for k in ("min", "q1", "median", "mean", "q3", "max")}}
+        for s in dataset["report"]["stats"]
+    ]
+    render.table(
+        stats,
+        ["column", "min", "q1", "median", "mean", "q3", "max"],
+        keys=["column"],
+        title="summary of numeric columns",
+    )
+
+
+def prepare(
+    dataset: Annotated[str, typer.Argument(help="Raw dataset: id, name or name/version.")],
+    missing: Annotated[MissingName, typer.Option(help="Missing values.")] = "median",
+    name: Annotated[str | None, typer.Option(help="Name of the prepared dataset.")] = None,
+    remote: RemoteOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """2. DataPreparation: algorithm-independent cleaning, with a report of what changed."""
+    with backend(remote) as c, progress(not as_json) as step:
+        result = c.prepare(dataset, missing=missing, name=name, progress=step("prepare"))
+    if as_json:
+        render.print_json(result)
+        return
+    dataset_line(result)
+    for key, value in result["report"].items():
+        render.line(f"  {key}: {value}")
+
+
+def curate(
+    dataset: Annotated[str, typer.Argument(help="Prepared dataset: id, name or name/version.")],
+    algorithm: AlgorithmOption = "rf",
+    frames: FramesOption = None,
+    name: Annotated[str | None, typer.Option(help="Name of the curated dataset.")] = None,
+    remote: RemoteOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """3. DataCuration: algorithm-specific transforms fitted on training frames only."""
+    with backend(remote) as c, progress(not as_json) as step:
+        result = c.curate(dataset, algorithm=algorithm, frames=frames, name=name, progress=step("curate"))
+    if as_json:
+        render.print_json(result)
+        return
+    dataset_line(result)
+    for key, value in result["report"].items():
+        render.line(f"  {key}: {value}")
+
+
+def datasets(
+    remote: RemoteOption = None, output: FormatOption = OutputFormat.TABLE, as_json: JsonOption = False
+) -> None:
+    """List dataset versions."""
+    with backend(remote) as c:
+        found = c.datasets()
+    chosen = output_format(output, as_json)
+    rows = found if chosen is not OutputFormat.TABLE else [{**d, "sha256": d["sha256"][:12]} for d in found]
+    render.emit(found, rows, DATASET_COLUMNS, chosen, keys=["name", "version"], title="datasets")
+
+
+def lineage(
+    ref: Annotated[str, typer.Argument(help="Model or dataset reference.")],
+    remote: RemoteOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print the chain from a model or dataset back to its raw source."""
+    with backend(remote) as c:
+        chain = c.lineage(ref)
+    if as_json:
+        render.print_json(chain)
+        return
+    for depth, node in enumerate(chain):
+        detail = ", ".join(
+            f"{k}={v}"
+            for k, v in node["detail"].items()
+            if k in {"algorithm", "sha256", "rows", "created_by", "created_at"}
+        )
+        render.line(f"{'  ' * depth}{'└─ ' if depth else ''}[bold]{node['kind']}[/] {node['label']} [dim]{detail}[/]")

@@ -1,0 +1,148 @@
+"""Operations: performance records, the REST server and the reference demo."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import time
+from typing import Annotated, Literal
+
+import typer
+
+from crispml.cli import render
+from crispml.cli.data import REFERENCE_ROWS
+from crispml.cli.models import model_line
+from crispml.cli.options import (
+    AlgorithmOption,
+    FormatOption,
+    JsonOption,
+    RemoteOption,
+    output_format,
+)
+from crispml.cli.render import OutputFormat
+from crispml.cli.session import local, parse_params, progress
+from crispml.errors import InvalidInput, PortInUse
+
+PERF_COLUMNS = [
+    "method",
+    "calls",
+    "errors",
+    "median_duration_s",
+    "median_cpu_s",
+    "median_rows_in",
+    "max_peak_rss_mb",
+]
+DEMO_COLUMNS = ["frame", "scored", "labelled", "roc_auc", "report_roc_auc", "pr_auc", "precision", "recall", "f1",
+                "positives"]  # fmt: skip
+
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+
+
+def perf(
+    method: Annotated[str | None, typer.Option(help="Only this method.")] = None,
+    limit: Annotated[int, typer.Option(help="How many recent records.")] = 1000,
+    remote: RemoteOption = None,
+    output: FormatOption = OutputFormat.TABLE,
+    as_json: JsonOption = False,
+) -> None:
+    """Performance records of method calls, with medians per method."""
+    from crispml.cli.session import backend
+
+    with backend(remote) as c:
+        result = c.perf(method, limit)
+    rows = [
+        {
+            **s,
+            "median_duration_s": f"{s['median_duration_s']:.3f}",
+            "median_cpu_s": f"{s['median_cpu_s']:.3f}",
+            "max_peak_rss_mb": f"{s['max_peak_rss_mb']:.0f}",
+            "median_rows_in": None if s["median_rows_in"] is None else f"{s['median_rows_in']:.10g}",
+        }
+        for s in result["summary"]
+    ]
+    chosen = output_format(output, as_json)
+    render.emit(result, result["summary"] if chosen is OutputFormat.CSV else rows, PERF_COLUMNS, chosen,
+                keys=["method"], title="performance (medians)")  # fmt: skip
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a port another process listens on, before the server starts (uvicorn would log and exit 1)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(f"port {port} on {host} is already in use; stop that process or pick --port") from None
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}", field="host") from None
+
+
+def run_server(host: str, port: int, workers: int, log_level: str) -> None:
+    """Hand over to uvicorn (one place, so the server's own entry point can take over)."""
+    import uvicorn
+
+    uvicorn.run(
+        "crispml.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    log_level: Annotated[LogLevel, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the REST API (OpenAPI at /docs)."""
+    from crispml.settings import load_settings
+
+    load_settings()  # a bad setting is one line here, not a traceback in every worker
+    check_port(host, port)
+    run_server(host, port, workers, log_level)
+
+
+def demo(
+    rows: Annotated[int, typer.Option(help="Rows of synthetic data.")] = REFERENCE_ROWS,
+    algorithm: AlgorithmOption = "rf",
+    param: Annotated[list[str] | None, typer.Option("--param", help="Hyper-parameter key=value.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the reference scenario end to end and print a table per frame."""
+    from crispml.jsonable import jsonable
+    from crispml.services.demo import run_demo
+
+    started = time.perf_counter()
+    params = parse_params(param)
+    with local() as backend, progress(not as_json) as step:
+        c = backend.c
+        result = run_demo(
+            c.lifecycle,
+            c.scoring,
+            c.settings.home / "data",
+            rows=rows,
+            algorithm=algorithm,
+            params=params,
+            step=step,
+        )
+        home = c.settings.home
+    elapsed = time.perf_counter() - started
+    if as_json:
+        render.print_json({"model": result.model.ref, "seconds": elapsed, "verification": result.verification.rows})
+        return
+    raw, prepared = result.raw, result.prepared
+    render.line(f"ingested {raw.rows:,} rows into {raw.frames} frames -> {raw.name}/{raw.version}")
+    render.line(f"prepared: {prepared.report['duplicates_removed']} duplicates removed -> {prepared.rows:,} rows")
+    model_line(jsonable(result.model))
+    render.line(f"scored {result.scored.batch.rows:,} records of frames 7-12 in batch {result.scored.batch.id}")
+    render.line(f"labelled {result.labels.imported:,} records ({result.labels.positives} frauds)")
+    title = f"verification of {result.model.ref} on frames 7-12"
+    render.table(list(jsonable(result.verification.rows)), DEMO_COLUMNS, keys=["frame"], title=title)
+    render.line(f"demo finished in {elapsed:.0f}s; state kept in {home}")

@@ -1,0 +1,37 @@
+"""Options shared by many commands, and the closed sets the command line offers as choices."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import typer
+
+from crispml.cli.render import OutputFormat
+
+# Literal types: typer offers them as choices (`<rf|hgb|lgbm|logreg>`) and refuses anything else.
+AlgorithmName = Literal["rf", "hgb", "lgbm", "logreg"]
+"""The algorithms of `crispml.steps.algorithms.ALGORITHMS` (a test holds the two equal)."""
+MissingName = Literal["median", "zero", "drop"]
+"""What `prepare` does with missing values (`crispml.steps.prepare.MissingPolicy`)."""
+JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
+"""The states of `crispml.domain.JobStatus`."""
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+FormatOption = Annotated[
+    OutputFormat,
+    typer.Option("--format", help="table (fits the terminal), csv (every column) or json.", case_sensitive=False),
+]
+FramesOption = Annotated[str | None, typer.Option("--frames", help="Frames such as '1-6' or '7,9,11'.")]
+RemoteOption = Annotated[
+    str | None,
+    typer.Option(
+        "--remote", envvar="CRISPML_REMOTE", help="URL of a crispml server to run this on, instead of locally."
+    ),
+]
+AlgorithmOption = Annotated[AlgorithmName, typer.Option(help="Algorithm.")]
+
+
+def output_format(chosen: OutputFormat, as_json: bool) -> OutputFormat:
+    """`--json` is a short way of saying `--format json`."""
+    return OutputFormat.JSON if as_json else chosen

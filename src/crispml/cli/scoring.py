@@ -1,0 +1,104 @@
+"""Scoring commands: score, label, verify (methods 7-9)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crispml.cli import render
+from crispml.cli.options import FormatOption, FramesOption, JsonOption, RemoteOption, output_format
+from crispml.cli.render import OutputFormat
+from crispml.cli.session import backend, progress
+
+VERIFY_COLUMNS = [
+    "model",
+    "frame",
+    "scored",
+    "labelled",
+    "roc_auc",
+    "report_roc_auc",
+    "pr_auc",
+    "precision",
+    "recall",
+    "f1",
+    "positives",
+    "unlabelled",
+]
+
+
+def score(
+    model: Annotated[str, typer.Argument(help="Model: name@alias or name/version.")],
+    dataset: Annotated[str | None, typer.Option(help="Score this dataset's frames.")] = None,
+    frames: FramesOption = None,
+    file: Annotated[str | None, typer.Option(help="Score the records of a CSV, zip or Parquet file.")] = None,
+    idempotency_key: Annotated[str | None, typer.Option("--idempotency-key", help="Retry-safe batch key.")] = None,
+    output: Annotated[Path | None, typer.Option(help="Write every score to this CSV file.")] = None,
+    remote: RemoteOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """7. NewDataScore: score and persist every score with model version and batch."""
+    with backend(remote) as c, progress(not as_json) as step:
+        result = c.score(
+            model,
+            dataset=dataset,
+            frames=frames,
+            file=file,
+            idempotency_key=idempotency_key,
+            progress=step("score"),
+        )
+    if output is not None:
+        import pandas as pd
+
+        pd.DataFrame(result["scores"]).to_csv(output, index=False)
+    if as_json:
+        render.print_json(result)
+        return
+    batch = result["batch"]
+    positives = sum(int(s["decision"]) for s in result["scores"])
+    note = " (replayed: nothing new written)" if result["replayed"] else ""
+    render.line(
+        f"batch [cyan]{batch['id']}[/] model {batch['model_ref']}: {batch['rows']:,} scores persisted, "
+        f"{positives:,} flagged{note}"
+    )
+
+
+def label(
+    file: Annotated[str | None, typer.Argument(help="File of record ids and labels.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Import the truth a dataset already holds.")] = None,
+    frames: FramesOption = None,
+    id_column: Annotated[str, typer.Option("--id-column", help="Record id column in FILE.")] = "record_id",
+    label_column: Annotated[str, typer.Option("--label-column", help="Label column in FILE.")] = "label",
+    remote: RemoteOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """8. NewDataLabel: import ground truth by record id."""
+    with backend(remote) as c:
+        result = c.label(file=file, dataset=dataset, frames=frames, id_column=id_column, label_column=label_column)
+    if as_json:
+        render.print_json(result)
+        return
+    render.line(
+        f"import [cyan]{result['import_id']}[/]: {result['imported']:,} labels ({result['positives']:,} positive)"
+    )
+    if result["unknown"]:
+        render.line(
+            f"[yellow]{result['unknown']:,} labels name records never scored[/] (kept; e.g. "
+            f"{', '.join(result['unknown_sample'][:3])})"
+        )
+
+
+def verify(
+    model: Annotated[str, typer.Argument(help="Model: name@alias, name/version, or name for all versions.")],
+    frames: FramesOption = None,
+    remote: RemoteOption = None,
+    output: FormatOption = OutputFormat.TABLE,
+    as_json: JsonOption = False,
+) -> None:
+    """9. NewDataReport: persisted scores against late ground truth, per model version and frame."""
+    with backend(remote) as c:
+        result = c.verify(model, frames=frames)
+    title = f"verification of {result['model']}"
+    render.emit(result, result["rows"], VERIFY_COLUMNS, output_format(output, as_json), keys=["model", "frame"],
+                title=title)  # fmt: skip
