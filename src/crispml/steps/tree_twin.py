@@ -158,7 +158,10 @@ def split_points(estimator: Any) -> list[np.ndarray]:
 
 def _ensemble(estimator: Any) -> tuple[_Ensemble, float, float]:
     booster = _booster(estimator)
-    return _lightgbm(booster) if booster is not None else _hist_gradient_boosting(estimator)
+    try:
+        return _lightgbm(booster) if booster is not None else _hist_gradient_boosting(estimator)
+    except RecursionError:  # trees walked (and dumped, by LightGBM) recursively: a few thousand levels
+        raise Unsupported("its trees are too deep to compile") from None
 
 
 def _booster(estimator: Any) -> Any:
