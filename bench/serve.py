@@ -1,13 +1,20 @@
 """Benchmark 5: scoring over HTTP, crispml (every score persisted) against `mlflow models serve` of the
 same fitted model (nothing persisted), both driven by wrk from Debian's packages on this machine.
 
-- one-record requests at concurrency 1, 8 and 32: requests/s, p50 and p99 latency;
+- one-record requests at concurrency 1, 8 and 32, for every algorithm crispml offers (one model each,
+  trained on the same data): requests/s, p50 and p99 latency, crispml beside MLflow serving the same
+  fitted model on one thread (a fair peer: `n_jobs=1`, one LightGBM/OpenMP thread);
 - 1,000-record requests: rows/s end to end, crispml on SQLite and on PostgreSQL, and MLflow;
 - crispml on PostgreSQL with `--workers 2` against one worker (scaling ratio), and on SQLite;
-- the floor the issue quotes for its own machine: a bare FastAPI app committing one SQLite row per
-  request (`bench.bare_app`), so that this machine's figures can be read against the issue's.
+- the floor: a bare FastAPI app (uvloop, httptools) that parses the record, scores it with the LightGBM
+  booster and commits one SQLite row per request (`bench.bare_app`); every algorithm is held to it.
 
 Each crispml run ends with a check that the ledger holds at least one batch per answered request.
+
+Environment: CRISPML_BENCH_ALGORITHMS (comma-separated, default every algorithm), CRISPML_BENCH_SECONDS
+(per figure, default 10) and CRISPML_BENCH_REPEATS (default 3); a smoke run of the bench itself is e.g.
+`CRISPML_BENCH_ALGORITHMS=lgbm CRISPML_BENCH_SECONDS=2 CRISPML_BENCH_REPEATS=1
+python -m bench.run --only serve --rows 20000 --out /tmp/smoke` (never into bench/results/).
 """
 
 from __future__ import annotations
@@ -31,18 +38,24 @@ import numpy as np
 from sqlalchemy import create_engine, func, select
 
 import crispml
-from bench.common import curated_chain, goal, median, postgres_database, ratio, scratch, synthetic_csv
-from crispml.domain import FRAME, RECORD_ID
+from bench.common import goal, median, postgres_database, ratio, scratch, synthetic_csv
+from crispml.domain import FRAME, RECORD_ID, SourceSpec
+from crispml.steps import fast_path
+from crispml.steps.algorithms import ALGORITHMS, BoosterModel
 from crispml.storage import schema
 from crispml.storage.model_codec import TRUSTED_SKOPS_TYPES
 
 CONCURRENCY = (1, 8, 32)
 BATCH_ROWS = 1_000
 BATCH_CONCURRENCY = 4
-SECONDS = 10
-REPEATS = 3
-WARM_UP_SECONDS = 2
+SECONDS = int(os.environ.get("CRISPML_BENCH_SECONDS", "10"))
+REPEATS = int(os.environ.get("CRISPML_BENCH_REPEATS", "3"))
+WARM_UP_SECONDS = min(2, SECONDS)
+SERVED = tuple(a.strip() for a in os.environ.get("CRISPML_BENCH_ALGORITHMS", ",".join(ALGORITHMS)).split(",") if a)
+"""The algorithms whose one-record scoring is measured; rf (batch, workers, PostgreSQL) and lgbm (the
+bare app's booster) are trained in any case."""
 GOAL_THROUGHPUT_OVER_MLFLOW = 20.0
+GOAL_THROUGHPUT_OVER_BARE = 0.8
 GOAL_P99_MS = 10.0
 GOAL_BATCH_ROWS_PER_S = 150_000
 _UNIT_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
@@ -104,9 +117,10 @@ def crispml_server(home: Path, database_url: str | None, workers: int, tmp: Path
 @contextmanager
 def mlflow_server(model_dir: Path, tmp: Path) -> Iterator[str]:
     port = _free_port()
-    # mlflow starts `uvicorn` through bash: it must find this environment's.
+    # mlflow starts `uvicorn` through bash: it must find this environment's. One OpenMP thread, as
+    # crispml scores one record (HistGradientBoosting would otherwise predict on every core).
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": f"file://{tmp / 'mlruns'}"}
+    env = {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": f"file://{tmp / 'mlruns'}", "OMP_NUM_THREADS": "1"}
     command = [_bin("mlflow"), "models", "serve", "-m", str(model_dir), "-h", "127.0.0.1", "-p", str(port)]
     url = f"http://127.0.0.1:{port}"
     with _server([*command, "--env-manager", "local"], env, f"{url}/ping", tmp / f"mlflow-{port}.log"):
@@ -114,9 +128,12 @@ def mlflow_server(model_dir: Path, tmp: Path) -> Iterator[str]:
 
 
 @contextmanager
-def bare_server(tmp: Path) -> Iterator[str]:
+def bare_server(booster: BoosterModel, features: list[str], tmp: Path) -> Iterator[str]:
     port = _free_port()
-    env = {**os.environ, "BARE_APP_DB": str(tmp / "bare.db")}
+    model = tmp / "bare-model.lgbm.txt"
+    model.write_text(booster.booster.model_to_string())
+    env = {**os.environ, "BARE_APP_DB": str(tmp / "bare.db"), "BARE_APP_MODEL": str(model)}
+    env["BARE_APP_FEATURES"] = ",".join(features)
     command = [_bin("uvicorn"), "bench.bare_app:app", "--port", str(port), "--log-level", "warning"]
     command += ["--loop", "uvloop", "--http", "httptools", "--app-dir", str(Path(__file__).resolve().parents[1])]
     url = f"http://127.0.0.1:{port}"
@@ -125,12 +142,23 @@ def bare_server(tmp: Path) -> Iterator[str]:
 
 
 def save_mlflow_model(estimator: Any, features: list[str], path: Path) -> None:
-    """The fitted estimator as an MLflow model answering P(class 1) like crispml's score."""
+    """The fitted estimator as an MLflow model answering P(class 1) like crispml's score, predicting on
+    one thread (scikit-learn's `n_jobs=1`, LightGBM's `num_threads=1`)."""
     import mlflow.sklearn
     import pandas as pd
     from mlflow.models import infer_signature
 
     example = pd.DataFrame([np.zeros(len(features))], columns=features)
+    if isinstance(estimator, BoosterModel):
+        import lightgbm
+        import mlflow.lightgbm
+
+        text = re.sub(r"\[num_threads: \d+\]", "[num_threads: 1]", estimator.booster.model_to_string())
+        booster = lightgbm.Booster(model_str=text)
+        signature = infer_signature(example, booster.predict(example.to_numpy()))
+        mlflow.lightgbm.save_model(booster, str(path), signature=signature)
+        return
+    estimator = fast_path.serial_copy(estimator)
     mlflow.sklearn.save_model(
         estimator,
         str(path),
@@ -194,17 +222,32 @@ def measure(url: str, body: dict[str, Any], concurrency: int, tmp: Path) -> dict
 
 
 # -- the scenario ---------------------------------------------------------------------------------
-def _champion(home: Path, database_url: str | None, csv: Path) -> tuple[Any, list[str], list[dict[str, Any]]]:
-    """Train and persist the reference champion; returns its estimator, features and raw later records."""
+def model_name(algorithm: str) -> str:
+    """The forest keeps the name the other figures have always used."""
+    return "fraud" if algorithm == "rf" else f"fraud-{algorithm}"
+
+
+def _champions(
+    home: Path, database_url: str | None, csv: Path, algorithms: tuple[str, ...]
+) -> tuple[dict[str, tuple[Any, list[str]]], list[dict[str, Any]]]:
+    """Train and persist one champion per algorithm; returns each one's estimator and features, and raw
+    later records."""
+    models: dict[str, tuple[Any, list[str]]] = {}
     with crispml.connect(home=home, database_url=database_url) as cml:
-        raw, curated = curated_chain(cml, csv)
-        model = cml.train(curated.id, algorithm="rf", frames="1-6", weight=10, name="fraud")
-        cml.persist(model.ref, alias="champion")
-        estimator = cml.store.read_model(model.artifact_sha256, model.artifact_format)
+        raw = cml.ingest(SourceSpec(path=str(csv)), name="ccf", slices=12)
+        prepared = cml.prepare(raw.id)
+        for algorithm in algorithms:
+            curated = cml.curate(prepared.id, algorithm=algorithm, frames="1-6")
+            model = cml.train(curated.id, algorithm=algorithm, frames="1-6", weight=10, name=model_name(algorithm))
+            cml.persist(model.ref, alias="champion")
+            models[algorithm] = (
+                cml.store.read_model(model.artifact_sha256, model.artifact_format),
+                list(model.features),
+            )
         frame = cml.lifecycle.dataset_frame(raw.id)
     later = frame[frame[FRAME] >= 7].drop(columns=[RECORD_ID, FRAME, "Class"])
     picked = later.iloc[np.linspace(0, len(later) - 1, BATCH_ROWS).astype(int)]
-    return estimator, list(model.features), picked.to_dict("records")
+    return models, picked.to_dict("records")
 
 
 def _ledger_batches(home: Path, database_url: str | None) -> int:
@@ -224,27 +267,33 @@ def _crispml_runs(
     *,
     workers: int,
     levels: tuple[int, ...],
+    model: str = "fraud",
+    batch: bool = True,
 ) -> dict[str, Any]:
-    one, batch = {"records": records[:1]}, {"records": records}
+    one = {"records": records[:1]}
     results: dict[str, Any] = {}
     before = _ledger_batches(home, database_url)
     with crispml_server(home, database_url, workers, tmp) as url:
-        score = f"{url}/api/v1/models/fraud/score"
+        score = f"{url}/api/v1/models/{model}/score"
         for concurrency in levels:
             results[f"one_record_c{concurrency}"] = measure(score, one, concurrency, tmp)
-        results["batch"] = measure(score, batch, BATCH_CONCURRENCY, tmp)
+        if batch:
+            results["batch"] = measure(score, {"records": records}, BATCH_CONCURRENCY, tmp)
     answered = sum(r["requests"] for r in results.values())
     persisted = _ledger_batches(home, database_url) - before
     # wrk counts answers within its window only; warm-up requests persisted too, hence >=.
     if persisted < answered:
         raise RuntimeError(f"{answered} requests answered but only {persisted} batches persisted")
-    results["batch"]["rows_per_s"] = round(results["batch"]["requests_per_s"] * BATCH_ROWS)
+    if batch:
+        results["batch"]["rows_per_s"] = round(results["batch"]["requests_per_s"] * BATCH_ROWS)
     results["batches_persisted"] = persisted
     return results
 
 
-def _mlflow_runs(estimator: Any, features: list[str], records: list[dict[str, Any]], tmp: Path) -> dict[str, Any]:
-    model_dir = tmp / "mlflow-model"
+def _mlflow_runs(
+    estimator: Any, features: list[str], records: list[dict[str, Any]], tmp: Path, *, batch: bool = True
+) -> dict[str, Any]:
+    model_dir = tmp / f"mlflow-model-{type(estimator).__name__}"
     save_mlflow_model(estimator, features, model_dir)
 
     def split(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -254,34 +303,92 @@ def _mlflow_runs(estimator: Any, features: list[str], records: list[dict[str, An
     with mlflow_server(model_dir, tmp) as url:
         for concurrency in CONCURRENCY:
             results[f"one_record_c{concurrency}"] = measure(f"{url}/invocations", split(records[:1]), concurrency, tmp)
-        results["batch"] = measure(f"{url}/invocations", split(records), BATCH_CONCURRENCY, tmp)
-    results["batch"]["rows_per_s"] = round(results["batch"]["requests_per_s"] * BATCH_ROWS)
+        if batch:
+            results["batch"] = measure(f"{url}/invocations", split(records), BATCH_CONCURRENCY, tmp)
+            results["batch"]["rows_per_s"] = round(results["batch"]["requests_per_s"] * BATCH_ROWS)
     return results
 
 
-def _bare_runs(records: list[dict[str, Any]], tmp: Path) -> dict[str, Any]:
-    with bare_server(tmp) as url:
+def _bare_runs(booster: BoosterModel, features: list[str], records: list[dict[str, Any]], tmp: Path) -> dict[str, Any]:
+    with bare_server(booster, features, tmp) as url:
         return {f"one_record_c{c}": measure(f"{url}/score", {"records": records[:1]}, c, tmp) for c in CONCURRENCY}
+
+
+def _by_algorithm(
+    models: dict[str, tuple[Any, list[str]]],
+    records: list[dict[str, Any]],
+    tmp: Path,
+    rf: tuple[dict[str, Any], dict[str, Any]],
+) -> dict[str, dict[str, Any]]:
+    """One-record figures of crispml and MLflow for each served algorithm (the forest's are `rf`'s)."""
+    found: dict[str, dict[str, Any]] = {}
+    for algorithm in SERVED:
+        if algorithm == "rf":
+            crispml_figures, mlflow_figures = rf
+        else:
+            crispml_figures = _crispml_runs(
+                tmp / "sqlite",
+                None,
+                records,
+                tmp,
+                workers=1,
+                levels=CONCURRENCY,
+                model=model_name(algorithm),
+                batch=False,
+            )
+            mlflow_figures = _mlflow_runs(*models[algorithm], records, tmp, batch=False)
+        found[algorithm] = {
+            "crispml": {k: v for k, v in crispml_figures.items() if k.startswith("one_record")},
+            "mlflow": {k: v for k, v in mlflow_figures.items() if k.startswith("one_record")},
+        }
+    return found
+
+
+def _goals(by_algorithm: dict[str, dict[str, Any]], bare: dict[str, Any]) -> list[dict[str, Any]]:
+    goals = []
+    for algorithm, figures in by_algorithm.items():
+        c8 = figures["crispml"]["one_record_c8"]
+        over_bare = ratio(c8["requests_per_s"], bare["one_record_c8"]["requests_per_s"])
+        over_mlflow = ratio(c8["requests_per_s"], figures["mlflow"]["one_record_c8"]["requests_per_s"])
+        goals += [
+            goal(
+                f"{algorithm}: crispml/bare app one-record req/s at c=8",
+                over_bare,
+                GOAL_THROUGHPUT_OVER_BARE,
+                at_least=True,
+            ),
+            goal(f"{algorithm}: crispml one-record p99 ms at c=8", c8["p99_ms"], GOAL_P99_MS, strict=True),
+            goal(
+                f"{algorithm}: crispml/mlflow one-record req/s at c=8",
+                over_mlflow,
+                GOAL_THROUGHPUT_OVER_MLFLOW,
+                at_least=True,
+            ),
+        ]
+    return goals
 
 
 def run(rows: int) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed: run scripts/ensure-bench-tools (make bench does)")
+    unknown = sorted(set(SERVED) - set(ALGORITHMS))
+    if unknown:
+        raise RuntimeError(f"CRISPML_BENCH_ALGORITHMS names {unknown[0]!r}; choose from {', '.join(ALGORITHMS)}")
     csv = synthetic_csv(rows)
+    trained = tuple(a for a in ALGORITHMS if a in {"rf", "lgbm", *SERVED})
     with scratch("serve-") as tmp:
-        estimator, features, records = _champion(tmp / "sqlite", None, csv)
+        models, records = _champions(tmp / "sqlite", None, csv, trained)
         sqlite = _crispml_runs(tmp / "sqlite", None, records, tmp, workers=1, levels=CONCURRENCY)
         sqlite_2 = _crispml_runs(tmp / "sqlite", None, records, tmp, workers=2, levels=(8,))
-        mlflow = _mlflow_runs(estimator, features, records, tmp)
-        bare = _bare_runs(records, tmp)
+        mlflow = _mlflow_runs(*models["rf"], records, tmp)
+        by_algorithm = _by_algorithm(models, records, tmp, (sqlite, mlflow))
+        bare = _bare_runs(*models["lgbm"], records, tmp)
         with postgres_database() as url:
-            _champion(tmp / "pg", url, csv)
+            _champions(tmp / "pg", url, csv, ("rf",))
             postgres = {
                 f"workers_{n}": _crispml_runs(tmp / "pg", url, records, tmp, workers=n, levels=(8,)) for n in (1, 2)
             }
     c8 = sqlite["one_record_c8"]
-    over_mlflow = ratio(c8["requests_per_s"], mlflow["one_record_c8"]["requests_per_s"])
-    over_bare = ratio(c8["requests_per_s"], bare["one_record_c8"]["requests_per_s"])
     scaling = ratio(postgres["workers_2"]["batch"]["rows_per_s"], postgres["workers_1"]["batch"]["rows_per_s"])
     return {
         "name": "serve",
@@ -290,22 +397,31 @@ def run(rows: int) -> dict[str, Any]:
             f"wrk -t1, median of {REPEATS} runs of {SECONDS} s per figure after a {WARM_UP_SECONDS} s warm-up; "
             "servers and wrk on this machine"
         ),
-        "crispml": "POST /api/v1/models/fraud/score {records: [...]}, every score committed before the answer",
-        "mlflow": "mlflow models serve --env-manager local, POST /invocations dataframe_split, nothing persisted",
-        "bare_app": "bench.bare_app: FastAPI, one SQLite row committed per request, nothing scored",
+        "crispml": "POST /api/v1/models/<model>/score {records: [...]}, every score committed before the answer",
+        "mlflow": (
+            "mlflow models serve --env-manager local of the same fitted model on one thread (n_jobs=1, "
+            "num_threads=1, OMP_NUM_THREADS=1), POST /invocations dataframe_split, nothing persisted"
+        ),
+        "bare_app": (
+            "bench.bare_app: FastAPI (uvloop, httptools), parses the record, scores it with the LightGBM booster "
+            "on one thread, commits one SQLite row per request (WAL, synchronous=FULL)"
+        ),
+        "models": {algorithm: model_name(algorithm) for algorithm in trained},
         "crispml_sqlite": sqlite,
         "crispml_sqlite_workers_2": sqlite_2,
         "mlflow_serve": mlflow,
+        "one_record_by_algorithm": by_algorithm,
         "bare_fastapi_sqlite": bare,
         "crispml_postgresql": postgres,
         "ratios": {
-            "one_record_c8_over_mlflow": over_mlflow,
-            "one_record_c8_over_bare_fastapi_sqlite": over_bare,
+            "one_record_c8_over_mlflow": ratio(c8["requests_per_s"], mlflow["one_record_c8"]["requests_per_s"]),
+            "one_record_c8_over_bare_fastapi_sqlite": ratio(
+                c8["requests_per_s"], bare["one_record_c8"]["requests_per_s"]
+            ),
             "postgresql_workers_2_over_1": scaling,
         },
         "goals": [
-            goal("crispml/mlflow one-record req/s at c=8", over_mlflow, GOAL_THROUGHPUT_OVER_MLFLOW, at_least=True),
-            goal("crispml one-record p99 ms at c=8", c8["p99_ms"], GOAL_P99_MS, strict=True),
+            *_goals(by_algorithm, bare),
             goal(
                 "crispml 1,000-record rows/s, SQLite",
                 sqlite["batch"]["rows_per_s"],
@@ -322,14 +438,15 @@ def run(rows: int) -> dict[str, Any]:
         "headline": [
             *(
                 {
-                    "benchmark": f"one record, c={c}",
-                    "crispml_req_s": sqlite[f"one_record_c{c}"]["requests_per_s"],
-                    "crispml_p99_ms": sqlite[f"one_record_c{c}"]["p99_ms"],
-                    "mlflow_req_s": mlflow[f"one_record_c{c}"]["requests_per_s"],
-                    "mlflow_p99_ms": mlflow[f"one_record_c{c}"]["p99_ms"],
+                    "benchmark": f"one record, {algorithm}, c={c}",
+                    "crispml_req_s": figures["crispml"][f"one_record_c{c}"]["requests_per_s"],
+                    "crispml_p99_ms": figures["crispml"][f"one_record_c{c}"]["p99_ms"],
+                    "mlflow_req_s": figures["mlflow"][f"one_record_c{c}"]["requests_per_s"],
+                    "mlflow_p99_ms": figures["mlflow"][f"one_record_c{c}"]["p99_ms"],
                     "bare_fastapi_sqlite_req_s": bare[f"one_record_c{c}"]["requests_per_s"],
                     "bare_fastapi_sqlite_p99_ms": bare[f"one_record_c{c}"]["p99_ms"],
                 }
+                for algorithm, figures in by_algorithm.items()
                 for c in CONCURRENCY
             ),
             {

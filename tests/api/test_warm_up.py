@@ -9,7 +9,7 @@ import httpx
 from crispml.container import Container
 from tests.api.conftest import Server
 from tests.conftest import FAST_RF
-from tests.test_fast_path import later_rows
+from tests.steps.test_fast_path import later_rows
 
 
 def test_aliased_models_are_read_before_the_server_listens_and_a_broken_one_is_named(

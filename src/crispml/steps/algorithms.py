@@ -226,6 +226,10 @@ class BoosterModel:
     def __init__(self, booster: Any) -> None:
         self.booster = booster
 
+    @property
+    def n_features_in_(self) -> int:
+        return int(self.booster.num_feature())
+
     def predict_proba(self, features: Any) -> np.ndarray:
         positive = np.asarray(self.booster.predict(np.asarray(features, dtype=np.float64)), dtype=np.float64)
         return np.column_stack([1.0 - positive, positive])

@@ -2,8 +2,10 @@
 
 joblib starts its worker threads on every `predict_proba` of an estimator with `n_jobs != 1`, which
 costs more than scoring one row; a shallow copy with `n_jobs=1` shares the fitted trees and skips it.
-The ONNX twin goes further: the same model compiled by skl2onnx and run by onnxruntime (one thread for
-small inputs, every core for large ones); it is compiled once, at training time, and stored beside the model.
+The ONNX twin goes further: the same model compiled to ONNX (by skl2onnx for forests and logistic
+regression, by `tree_twin` in float64 for HistGradientBoosting and LightGBM) and run by onnxruntime (one
+thread for small inputs, every core for large ones); it is compiled once, at training time, and stored
+beside the model.
 A twin is only used once it reproduces the estimator within `TOLERANCE` on probe rows built around the
 model's own split thresholds, and rows it scores within `TOLERANCE` of the decision threshold are
 rescored exactly, so the twin's float rounding cannot flip a decision.
@@ -18,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from crispml.steps import tree_twin
 from crispml.steps.algorithms import Estimator
 
 log = logging.getLogger("crispml.scoring")
@@ -98,6 +101,13 @@ def _session(model: bytes, *, threads: int) -> Any:
 
 def compile_onnx(estimator: Estimator) -> OnnxTwin:
     """Compile a fitted estimator in memory and prove the twin agrees with it; raises FastPathUnavailable."""
+    if tree_twin.supports(estimator):
+        # Gradient-boosted trees get a float64 twin of their own (see `tree_twin`): the converters'
+        # float32 thresholds would miss TOLERANCE next to every split.
+        try:
+            return load_twin(tree_twin.compile_trees(estimator), estimator)
+        except tree_twin.Unsupported as exc:
+            raise FastPathUnavailable(f"{type(estimator).__name__} cannot be compiled to ONNX: {exc}") from exc
     n_features = getattr(estimator, "n_features_in_", None)
     if not isinstance(n_features, int) or not hasattr(estimator, "get_params"):
         raise FastPathUnavailable(f"{type(estimator).__name__} cannot be compiled to ONNX")
@@ -197,6 +207,11 @@ def _compares_float32(estimator: Estimator) -> bool:
 
 
 def _split_points(estimator: Estimator, n_features: int) -> list[np.ndarray]:
+    if tree_twin.supports(estimator):
+        try:
+            return tree_twin.split_points(estimator)
+        except tree_twin.Unsupported as exc:
+            raise FastPathUnavailable(str(exc)) from exc
     trees = [e.tree_ for e in getattr(estimator, "estimators_", [])] or (
         [estimator.tree_] if hasattr(estimator, "tree_") else []
     )

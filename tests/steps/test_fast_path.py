@@ -1,4 +1,5 @@
-"""The fast path for small inputs: serial copies and ONNX twins score exactly as scikit-learn does."""
+"""The fast path for small inputs: serial copies and ONNX twins score exactly as each library does,
+for every algorithm crispml offers, on the synthetic credit-card data."""
 
 from __future__ import annotations
 
@@ -14,13 +15,19 @@ import crispml
 from crispml.container import Container
 from crispml.domain import FRAME, RECORD_ID, ModelVersion
 from crispml.errors import IntegrityFailure
-from crispml.steps import fast_path
+from crispml.steps import fast_path, tree_twin
+from crispml.steps.algorithms import ALGORITHMS, BoosterModel
 from crispml.steps.pipeline import apply_pipeline
 from crispml.storage.schema import model_versions
 from tests.conftest import FAST_RF, crispml_source
 
 READY_WITHIN_S = 120
-PARAMS: dict[str, dict[str, Any]] = {"rf": FAST_RF, "logreg": {}, "lgbm": {"n_estimators": 20}}
+PARAMS: dict[str, dict[str, Any]] = {"rf": FAST_RF, "hgb": {"max_iter": 60}, "lgbm": {"n_estimators": 60}, "logreg": {}}
+EVERY_ALGORITHM = pytest.mark.parametrize("algorithm", list(ALGORITHMS))
+
+
+def test_every_algorithm_is_covered() -> None:
+    assert set(PARAMS) == set(ALGORITHMS)
 
 
 def train(cml: Container, small_csv: Path, algorithm: str) -> ModelVersion:
@@ -46,8 +53,8 @@ def features_of(model: ModelVersion, records: pd.DataFrame) -> np.ndarray:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])  # the fast path never touches the database
-@pytest.mark.parametrize("algorithm", ["rf", "logreg"])
-def test_the_onnx_twin_scores_as_scikit_learn_does(cml: Container, small_csv: Path, algorithm: str) -> None:
+@EVERY_ALGORITHM
+def test_the_onnx_twin_scores_as_the_estimator_does(cml: Container, small_csv: Path, algorithm: str) -> None:
     model = train(cml, small_csv, algorithm)
     estimator = cml.store.read_model(model.artifact_sha256, model.artifact_format)
     twin = fast_path.compile_onnx(estimator)
@@ -55,6 +62,8 @@ def test_the_onnx_twin_scores_as_scikit_learn_does(cml: Container, small_csv: Pa
     matrix = features_of(model, later_rows(cml, 400))
     exact = estimator.predict_proba(matrix)[:, 1]
     assert np.max(np.abs(twin.positive(matrix) - exact)) <= fast_path.TOLERANCE
+    scored = fast_path.Scorer("onnx", estimator, twin).positive(matrix, model.threshold)
+    assert ((scored >= model.threshold) == (exact >= model.threshold)).all()
     probe = fast_path.probe_rows(estimator, matrix.shape[1])  # every feature on or beside a split point
     assert np.max(np.abs(twin.positive(probe) - estimator.predict_proba(probe)[:, 1])) <= fast_path.TOLERANCE
 
@@ -85,7 +94,7 @@ class Recording:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-@pytest.mark.parametrize("algorithm", ["rf", "logreg"])
+@EVERY_ALGORITHM
 def test_the_twin_stored_at_training_scores_records_and_datasets(
     cml: Container, small_csv: Path, algorithm: str
 ) -> None:
@@ -111,10 +120,11 @@ def test_the_twin_stored_at_training_scores_records_and_datasets(
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_a_tampered_twin_is_refused_by_name(trained: Container, home: Path) -> None:
-    model = trained.lifecycle.get_model("fraud@champion")
+@EVERY_ALGORITHM
+def test_a_tampered_twin_is_refused_by_name(cml: Container, small_csv: Path, home: Path, algorithm: str) -> None:
+    model = train(cml, small_csv, algorithm)
     assert model.twin_sha256 is not None
-    path = trained.store.artifacts.path("models", model.twin_sha256, ".onnx")
+    path = cml.store.artifacts.path("models", model.twin_sha256, ".onnx")
     path.write_bytes(path.read_bytes()[:-1] + b"x")
     with crispml.connect(home=home, database_url=None) as fresh, pytest.raises(IntegrityFailure, match="modified"):
         fresh.score("fraud@champion", records=later_rows(fresh, 1))
@@ -123,9 +133,12 @@ def test_a_tampered_twin_is_refused_by_name(trained: Container, home: Path) -> N
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_a_model_from_before_stored_twins_compiles_one_when_it_is_used(trained: Container, home: Path) -> None:
-    model = trained.lifecycle.get_model("fraud@champion")
-    with trained.store.transaction() as repo:  # as a store upgraded from migration 0003 holds it
+@EVERY_ALGORITHM
+def test_a_model_from_before_stored_twins_compiles_one_when_it_is_used(
+    cml: Container, small_csv: Path, home: Path, algorithm: str
+) -> None:
+    model = train(cml, small_csv, algorithm)
+    with cml.store.transaction() as repo:  # as a store upgraded from migration 0003 holds it
         repo.connection.execute(update(model_versions).values(twin_sha256=None))
     with crispml.connect(home=home, database_url=None) as older:
         record = later_rows(older, 1)
@@ -153,15 +166,45 @@ def test_small_inputs_never_start_joblib_workers(trained: Container) -> None:
     assert np.array_equal(serial.predict_proba(matrix), estimator.predict_proba(matrix))
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
-def test_a_model_without_a_twin_stays_on_scikit_learn(cml: Container, small_csv: Path) -> None:
-    model = train(cml, small_csv, "lgbm")  # a LightGBM booster: skl2onnx does not convert it
-    assert model.twin_sha256 is None
-    record = later_rows(cml, 3)
-    first = cml.score("fraud@champion", records=record)
-    again = cml.score("fraud@champion", records=record)
-    assert not cml.store.fast_path_ready(model.artifact_sha256, wait=READY_WITHIN_S)
-    last = cml.score("fraud@champion", records=record)
-    assert cml.store.scoring_paths == {"serial": 3}
-    assert np.array_equal(again.scores["score"].to_numpy(), first.scores["score"].to_numpy())
-    assert np.array_equal(last.scores["score"].to_numpy(), first.scores["score"].to_numpy())
+def lightgbm_booster(small_csv: Path, rounds: int = 5, **params: Any) -> BoosterModel:
+    """A LightGBM booster trained directly (not through crispml) on the synthetic data."""
+    import lightgbm
+
+    frame = pd.read_csv(small_csv)
+    data = lightgbm.Dataset(frame.drop(columns=["Class"]).to_numpy(), frame["Class"].to_numpy())
+    return BoosterModel(lightgbm.train({"objective": "binary", "verbose": -1, **params}, data, num_boost_round=rounds))
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({"boosting": "rf", "bagging_freq": 1, "bagging_fraction": 0.5}, "only binary LightGBM boosters"),
+        ({"zero_as_missing": True}, "Zero"),
+    ],
+)
+def test_a_booster_the_twin_cannot_express_keeps_its_own_scoring(
+    small_csv: Path, params: dict[str, Any], reason: str
+) -> None:
+    booster = lightgbm_booster(small_csv, **params)
+    with pytest.raises(fast_path.FastPathUnavailable, match=reason):
+        fast_path.compile_onnx(booster)
+    assert fast_path.compile_or_none(booster, "odd booster") is None
+    matrix = pd.read_csv(small_csv).drop(columns=["Class"]).to_numpy()[:50]
+    scores = fast_path.Scorer("serial", booster).positive(matrix, 0.5)
+    assert np.array_equal(scores, booster.booster.predict(matrix))
+
+
+def test_a_lightgbm_twin_reads_values_next_to_zero_as_lightgbm_does(small_csv: Path) -> None:
+    # LightGBM reads |x| <= 1e-35 (as float32) in a dense row as 0, and puts splits at -1e-35 between the
+    # negative values and 0: x = -1e-35 goes right there, where a plain `x <= threshold` would go left.
+    booster = lightgbm_booster(small_csv, rounds=100, num_leaves=63)
+    next_to_zero = float(np.float32(-1e-35))
+    splits = tree_twin.split_points(booster)
+    features = [f for f, points in enumerate(splits) if (points == next_to_zero).any()]
+    assert features
+    rows = pd.read_csv(small_csv).drop(columns=["Class"]).to_numpy()[:400]
+    rows[:, features] = next_to_zero
+    twin = fast_path.compile_onnx(booster)
+    # These rows score near 0, where a wrong branch moves a score by less than TOLERANCE (about 5e-9
+    # here); the same branches keep it to float64 rounding.
+    assert np.max(np.abs(twin.positive(rows) - booster.predict_proba(rows)[:, 1])) <= 1e-12
