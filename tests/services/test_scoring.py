@@ -13,7 +13,7 @@ import crispml
 from crispml.container import Container
 from crispml.domain import FRAME, RECORD_ID
 from crispml.errors import Conflict, InvalidInput
-from crispml.services import scoring as scoring_service
+from crispml.services import model_refs
 from tests.conftest import FAST_RF, SMALL_ROWS
 
 HALF = SMALL_ROWS // 2
@@ -160,7 +160,7 @@ def test_record_ids_that_look_like_numbers_stay_text(trained: Container, tmp_pat
 def test_alias_moves_reach_scoring_at_once_here_and_within_the_reuse_window_elsewhere(
     trained: Container, home: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(scoring_service, "REF_TTL_S", 0.5)
+    monkeypatch.setattr(model_refs, "REF_TTL_S", 0.5)
     record = trained.lifecycle.dataset_frame("ccf").drop(columns=["Class", FRAME, RECORD_ID]).head(1)
     assert trained.score("fraud@champion", records=record).batch.model_ref == "fraud/1"
 

@@ -1,0 +1,57 @@
+"""NewDataReport: the score ledger joined with labels per model version and frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from crispml.domain import ModelVersion, parse_frames
+from crispml.errors import NotFound
+from crispml.services.base import Service
+from crispml.steps.verify import verify as verify_step
+from crispml.storage.repositories import Repository
+
+
+@dataclass(frozen=True)
+class Verification:
+    model: str
+    rows: list[dict[str, Any]]
+
+
+class VerificationService(Service):
+    def verify(self, model_ref: str, *, frames: str | list[int] | None = None) -> Verification:
+        """Ledger joined with labels per model version and frame, beside the training report's KPIs."""
+        with self._perf("verify") as span:
+            with self.store.reading() as repo:
+                versions = _versions(repo, model_ref)
+                chosen = None
+                if frames is not None:
+                    chosen = parse_frames(frames, max(repo.get_dataset(v.dataset_id).frames for v in versions))
+                ledger = repo.ledger([v.id for v in versions], chosen)
+            span.model = model_ref
+            span.rows_in = len(ledger)
+            refs = {v.id: v.ref for v in versions}
+            ledger["model"] = ledger["model_version_id"].map(refs)
+            rows = verify_step(ledger)
+            by_ref = {v.ref: v for v in versions}
+            for row in rows:
+                training = by_ref[row["model"]].metrics
+                reference = (
+                    training.get("overall")
+                    if row["frame"] == "all"
+                    else training.get("per_frame", {}).get(str(row["frame"]))
+                )
+                row["report_roc_auc"] = reference.get("roc_auc") if reference else None
+                row["report_pr_auc"] = reference.get("pr_auc") if reference else None
+            span.rows_out = len(rows)
+            return Verification(model_ref, rows)
+
+
+def _versions(repo: Repository, model_ref: str) -> list[ModelVersion]:
+    """The one version a reference names, or every version of a bare name."""
+    if "@" in model_ref or "/" in model_ref or model_ref.startswith("mv-"):
+        return [repo.get_model(model_ref)]
+    versions = repo.list_models(model_ref)
+    if not versions:
+        raise NotFound(f"model {model_ref!r} does not exist")
+    return versions
