@@ -112,6 +112,10 @@ class Store:
         """`model_scorer` if the model is in memory already, else None: never reads a file."""
         return self._models.loaded_scorer(sha256, artifact_format, rows, twin_sha256)
 
+    def check_model(self, sha256: str, artifact_format: str) -> None:
+        """Raise `IntegrityFailure` (or `NotFound`) unless a model's file is present and hashes to `sha256`."""
+        self.artifacts.get_bytes(MODELS, sha256, model_codec.SUFFIX[artifact_format])
+
     def fast_path_ready(self, sha256: str, wait: float = 0.0) -> bool:
         """Whether small inputs of a loaded model are scored by its ONNX twin (see `ModelCache`).
 
