@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from crispml.domain import ModelVersion, parse_frames
+from crispml.domain import ModelRef, ModelVersion, parse_frames
 from crispml.errors import NotFound
 from crispml.services.base import Service
 from crispml.steps.verify import verify as verify_step
@@ -49,7 +49,7 @@ class VerificationService(Service):
 
 def _versions(repo: Repository, model_ref: str) -> list[ModelVersion]:
     """The one version a reference names, or every version of a bare name."""
-    if "@" in model_ref or "/" in model_ref or model_ref.startswith("mv-"):
+    if not ModelRef.parse(model_ref).newest:
         return [repo.get_model(model_ref)]
     versions = repo.list_models(model_ref)
     if not versions:

@@ -18,6 +18,8 @@ from sqlalchemy.exc import IntegrityError
 
 from crispml.domain import (
     Dataset,
+    DatasetRef,
+    ModelRef,
     ModelVersion,
     NewScoreBatch,
     Outcome,
@@ -63,15 +65,13 @@ class Repository:
     def get_dataset(self, ref: str) -> Dataset:
         """A dataset by id ('ds-...'), by name (its newest version) or by 'name/version'."""
         query = select(t.datasets)
-        name, _, version = ref.partition("/")
-        if ref.startswith("ds-"):
-            query = query.where(t.datasets.c.id == ref)
-        elif version:
-            if not version.isdigit() or len(version) > 9:
-                raise NotFound(f"dataset {ref!r} does not exist: a version is a number, as in {name}/2")
-            query = query.where(t.datasets.c.name == name, t.datasets.c.version == int(version))
+        parsed = DatasetRef.parse(ref)
+        if parsed.id is not None:
+            query = query.where(t.datasets.c.id == parsed.id)
+        elif parsed.version is not None:
+            query = query.where(t.datasets.c.name == parsed.name, t.datasets.c.version == parsed.version)
         else:
-            query = query.where(t.datasets.c.name == name).order_by(t.datasets.c.version.desc()).limit(1)
+            query = query.where(t.datasets.c.name == parsed.name).order_by(t.datasets.c.version.desc()).limit(1)
         row = self.connection.execute(query).mappings().first()
         if row is None:
             raise NotFound(f"dataset {ref!r} does not exist")
@@ -447,20 +447,17 @@ def _dataset(row: Any) -> Dataset:
 def _model_query(ref: str, *columns: Any) -> Any:
     """SELECT `columns` of the model version that `ref` names (see `Repository.get_model`)."""
     query = select(*columns)
-    if "@" in ref:
-        name, alias = ref.split("@", 1)
+    parsed = ModelRef.parse(ref)
+    if parsed.alias is not None:
         target = select(t.model_aliases.c.model_version_id).where(
-            t.model_aliases.c.name == name, t.model_aliases.c.alias == alias
+            t.model_aliases.c.name == parsed.name, t.model_aliases.c.alias == parsed.alias
         )
         return query.where(t.model_versions.c.id == target.scalar_subquery())
-    if ref.startswith("mv-"):
-        return query.where(t.model_versions.c.id == ref)
-    if "/" in ref:
-        name, version = ref.split("/", 1)
-        if not version.isdigit() or len(version) > 9:
-            raise NotFound(f"model {ref!r} does not exist: a version is a number, as in {name}/3")
-        return query.where(t.model_versions.c.name == name, t.model_versions.c.version == int(version))
-    return query.where(t.model_versions.c.name == ref).order_by(t.model_versions.c.version.desc()).limit(1)
+    if parsed.id is not None:
+        return query.where(t.model_versions.c.id == parsed.id)
+    if parsed.version is not None:
+        return query.where(t.model_versions.c.name == parsed.name, t.model_versions.c.version == parsed.version)
+    return query.where(t.model_versions.c.name == parsed.name).order_by(t.model_versions.c.version.desc()).limit(1)
 
 
 def _model_row(model: ModelVersion) -> dict[str, Any]:
