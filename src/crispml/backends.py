@@ -50,40 +50,44 @@ class LocalBackend:
         self.c = container
 
     def ingest(self, source: SourceSpec, progress: Progress = no_progress, **options: Any) -> J:
-        return dict(jsonable(self.c.ingest(source, progress=progress, **options)))
+        return dict(jsonable(self.c.lifecycle.ingest(source, progress=progress, **options)))
 
     def prepare(self, ref: str, *, missing: str, name: str | None, progress: Progress = no_progress) -> J:
-        return dict(jsonable(self.c.prepare(ref, missing=missing, name=name, progress=progress)))
+        return dict(jsonable(self.c.lifecycle.prepare(ref, missing=missing, name=name, progress=progress)))
 
     def curate(self, ref: str, *, algorithm: str, frames: str | None, name: str | None,
                progress: Progress = no_progress) -> J:  # fmt: skip
-        return dict(jsonable(self.c.curate(ref, algorithm=algorithm, frames=frames, name=name, progress=progress)))
+        return dict(
+            jsonable(self.c.lifecycle.curate(ref, algorithm=algorithm, frames=frames, name=name, progress=progress))
+        )
 
     def train(self, ref: str, progress: Progress = no_progress, **options: Any) -> J:
-        return dict(jsonable(self.c.train(ref, progress=progress, **options)))
+        return dict(jsonable(self.c.lifecycle.train(ref, progress=progress, **options)))
 
     def report(self, model: str, *, frames: str | None) -> J:
-        return dict(jsonable(self.c.report(model, frames=frames)))
+        return dict(jsonable(self.c.lifecycle.report(model, frames=frames)))
 
     def persist(self, model: str, *, alias: str) -> J:
-        return dict(jsonable(self.c.persist(model, alias=alias)))
+        return dict(jsonable(self.c.lifecycle.persist(model, alias=alias)))
 
     def score(self, model: str, *, dataset: str | None, frames: str | None, file: str | None,
               idempotency_key: str | None, progress: Progress = no_progress) -> J:  # fmt: skip
-        result = self.c.score(model, dataset=dataset, frames=frames, file=file, idempotency_key=idempotency_key,
+        result = self.c.scoring.score(model, dataset=dataset, frames=frames, file=file, idempotency_key=idempotency_key,
                               progress=progress)  # fmt: skip
         return _score_body(result)
 
     def label(self, *, file: str | None, dataset: str | None, frames: str | None, id_column: str,
               label_column: str) -> J:  # fmt: skip
-        report = self.c.label(file=file, dataset=dataset, frames=frames, id_column=id_column, label_column=label_column)
+        report = self.c.scoring.label(
+            file=file, dataset=dataset, frames=frames, id_column=id_column, label_column=label_column
+        )
         return dict(jsonable(report))
 
     def verify(self, model: str, *, frames: str | None) -> J:
-        return dict(jsonable(self.c.verify(model, frames=frames)))
+        return dict(jsonable(self.c.scoring.verify(model, frames=frames)))
 
     def lineage(self, ref: str) -> list[J]:
-        return list(jsonable(self.c.lineage(ref)))
+        return list(jsonable(self.c.lifecycle.lineage(ref)))
 
     def datasets(self) -> list[J]:
         return list(jsonable(self.c.lifecycle.list_datasets()))

@@ -16,10 +16,9 @@ from crispml.storage.store import Store
 
 
 class Container:
-    """Everything one process needs; also crispml's Python API (`crispml.connect()`).
+    """Everything one process needs: the store and the services over it.
 
-    The nine methods are available directly: `ingest`, `prepare`, `curate`, `train`, `report`,
-    `persist`, `score`, `label`, `verify`.
+    Python users get the nine methods from `crispml.connect()` (see `crispml.local.Crispml`).
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -33,17 +32,6 @@ class Container:
         self.operations = OperationsService(self.store, settings.user)
         # Left-overs of writers killed mid-way are removed before anyone can trip over them.
         self.store.recover()
-
-        self.ingest = self.lifecycle.ingest
-        self.prepare = self.lifecycle.prepare
-        self.curate = self.lifecycle.curate
-        self.train = self.lifecycle.train
-        self.report = self.lifecycle.report
-        self.persist = self.lifecycle.persist
-        self.score = self.scoring.score
-        self.label = self.scoring.label
-        self.verify = self.scoring.verify
-        self.lineage = self.lifecycle.lineage
 
     @cached_property
     def jobs(self) -> JobService:
@@ -65,7 +53,10 @@ class Container:
 
 
 def connect(home: str | Path | None = None, database_url: str | None = None, user: str | None = None) -> Container:
-    """Open crispml's store (environment settings, overridden by the arguments given)."""
+    """A container over crispml's store (environment settings, overridden by the arguments given).
+
+    For adapters (the CLI); Python users call `crispml.connect()`, which wraps this one.
+    """
     overrides: dict[str, object] = {}
     if home is not None:
         overrides["home"] = Path(home)

@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from crispml.container import Container
 from crispml.domain import FRAME, RECORD_ID, NewScoreBatch, Outcome, PerfRecord, ScoreBatch, ScoredRecords
+from crispml.local import Crispml
 from crispml.services.scoring import ScoreResult
 from crispml.storage import schema
 from crispml.storage.group_commit import GroupCommit
@@ -118,18 +118,18 @@ def perf_row(method: str) -> PerfRecord:
     return PerfRecord(method, datetime.now(UTC), 0.1, None, None, 1.0, 0.1, 0, Outcome.OK)
 
 
-def ledger(cml: Container) -> pd.DataFrame:
+def ledger(cml: Crispml) -> pd.DataFrame:
     with cml.store.transaction() as repo:
         rows = repo.connection.execute(select(schema.scores.c.record_id, schema.scores.c.batch_id)).all()
     return pd.DataFrame(rows, columns=["record_id", "batch_id"])
 
 
-def count_batches(cml: Container) -> int:
+def count_batches(cml: Crispml) -> int:
     with cml.store.transaction() as repo:
         return int(repo.connection.scalar(select(func.count()).select_from(schema.score_batches)) or 0)
 
 
-def records(cml: Container, ids: list[str]) -> pd.DataFrame:
+def records(cml: Crispml, ids: list[str]) -> pd.DataFrame:
     """Raw records (features only) from frames 7-12, under the given record ids."""
     raw = cml.lifecycle.dataset_frame("ccf")
     later = raw[raw[FRAME] >= 7].drop(columns=["Class", FRAME, RECORD_ID]).head(len(ids))
@@ -137,7 +137,7 @@ def records(cml: Container, ids: list[str]) -> pd.DataFrame:
 
 
 # -- through the service ---------------------------------------------------------------------------
-def test_concurrent_requests_all_commit_once_and_share_transactions(trained: Container) -> None:
+def test_concurrent_requests_all_commit_once_and_share_transactions(trained: Crispml) -> None:
     trained.score("fraud@champion", records=records(trained, ["warm-up"]))  # load the model first
     gate = Gate(trained.store)
     writer = trained.store.group_commit = GroupCommit(gate)
@@ -163,7 +163,7 @@ def test_concurrent_requests_all_commit_once_and_share_transactions(trained: Con
     assert writer.writes == 2 * THREADS and writer.commits < writer.writes
 
 
-def test_unhindered_concurrent_requests_all_commit_once(trained: Container) -> None:
+def test_unhindered_concurrent_requests_all_commit_once(trained: Crispml) -> None:
     writer = trained.store.group_commit
     requests = [records(trained, [f"t{k}-r{i}" for i in range(PER_REQUEST)]) for k in range(THREADS)]
     results = in_threads([lambda r=r: trained.score("fraud@champion", records=r) for r in requests])
@@ -175,7 +175,7 @@ def test_unhindered_concurrent_requests_all_commit_once(trained: Container) -> N
     assert writer.writes == 2 * THREADS and writer.commits <= writer.writes
 
 
-def test_concurrent_retries_with_one_idempotency_key_write_once(trained: Container) -> None:
+def test_concurrent_retries_with_one_idempotency_key_write_once(trained: Crispml) -> None:
     request = records(trained, ["k-1", "k-2"])
     results = in_threads([lambda: trained.score("fraud@champion", records=request, idempotency_key="once")] * 8)
     assert all(isinstance(r, ScoreResult) for r in results), results
@@ -184,7 +184,7 @@ def test_concurrent_retries_with_one_idempotency_key_write_once(trained: Contain
     assert len(ledger(trained)) == 2 and count_batches(trained) == 1
 
 
-def test_a_large_input_keeps_its_own_transaction(trained: Container) -> None:
+def test_a_large_input_keeps_its_own_transaction(trained: Crispml) -> None:
     writer = trained.store.group_commit
     writes = writer.writes
     result = trained.score("fraud@champion", dataset="ccf", frames="7-12")
@@ -194,7 +194,7 @@ def test_a_large_input_keeps_its_own_transaction(trained: Container) -> None:
 
 
 # -- the writer itself -----------------------------------------------------------------------------
-def test_the_writer_commits_everything_pending_in_one_transaction(cml: Container) -> None:
+def test_the_writer_commits_everything_pending_in_one_transaction(cml: Crispml) -> None:
     gate = Gate(cml.store)
     writer = GroupCommit(gate)
     units = [lambda repo, k=k: repo.add_perf(perf_row(f"unit-{k}")) for k in range(THREADS)]
@@ -207,7 +207,7 @@ def test_the_writer_commits_everything_pending_in_one_transaction(cml: Container
         assert {r.method for r in repo.list_perf()} >= {f"unit-{k}" for k in range(THREADS)}
 
 
-def test_hundreds_of_perf_rows_go_in_by_one_bulk_insert_whole(cml: Container) -> None:
+def test_hundreds_of_perf_rows_go_in_by_one_bulk_insert_whole(cml: Crispml) -> None:
     many = [perf_row(f"bulk-{k}") for k in range(600)]  # PostgreSQL: past COPY_FROM_ROWS; SQLite: two statements
     with cml.store.transaction() as repo:
         repo.add_perf_records(many)
@@ -217,7 +217,7 @@ def test_hundreds_of_perf_rows_go_in_by_one_bulk_insert_whole(cml: Container) ->
     assert all(r.outcome == Outcome.OK and r.duration_s == 0.1 for r in stored)
 
 
-def test_a_failing_unit_fails_only_its_caller_and_writes_nothing(trained: Container) -> None:
+def test_a_failing_unit_fails_only_its_caller_and_writes_nothing(trained: Crispml) -> None:
     model = trained.lifecycle.get_model("fraud@champion")
     gate = Gate(trained.store)
     writer = GroupCommit(gate)
@@ -253,7 +253,7 @@ def test_a_failing_unit_fails_only_its_caller_and_writes_nothing(trained: Contai
     assert stored == {"sb-first": 2, "sb-good": 2, won: 2}  # each batch whole, the failed ones absent
 
 
-def test_a_failed_commit_fails_the_whole_group_and_the_writer_goes_on(cml: Container) -> None:
+def test_a_failed_commit_fails_the_whole_group_and_the_writer_goes_on(cml: Crispml) -> None:
     gate = Gate(cml.store, fail_commits=True)
     writer = GroupCommit(gate)
     units = [lambda repo, k=k: repo.add_perf(perf_row(f"lost-{k}")) for k in range(8)]
@@ -270,7 +270,7 @@ def test_a_failed_commit_fails_the_whole_group_and_the_writer_goes_on(cml: Conta
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_the_writer_thread_ends_when_idle_and_restarts_on_demand(cml: Container) -> None:
+def test_the_writer_thread_ends_when_idle_and_restarts_on_demand(cml: Crispml) -> None:
     writer = GroupCommit(cml.store.transaction, idle_seconds=0.05)
     writer.run(lambda repo: repo.add_perf(perf_row("first")))
     deadline = time.monotonic() + 10
@@ -281,7 +281,7 @@ def test_the_writer_thread_ends_when_idle_and_restarts_on_demand(cml: Container)
     assert (writer.commits, writer.writes) == (2, 2)
 
 
-def test_a_cancelled_wait_still_writes_its_unit(cml: Container) -> None:
+def test_a_cancelled_wait_still_writes_its_unit(cml: Crispml) -> None:
     gate = Gate(cml.store)
     writer = GroupCommit(gate)
     first = writer.submit(lambda repo: repo.add_perf(perf_row("ahead")))
@@ -295,7 +295,7 @@ def test_a_cancelled_wait_still_writes_its_unit(cml: Container) -> None:
 
 
 # -- the hot path: scored on the caller's thread, the commit awaited ---------------------------------
-def test_the_hot_path_waits_for_a_resolved_reference_and_a_loaded_model(trained: Container) -> None:
+def test_the_hot_path_waits_for_a_resolved_reference_and_a_loaded_model(trained: Crispml) -> None:
     request = records(trained, ["h-1"]).to_dict("records")
     assert trained.scoring.score_hot("fraud@champion", request) is None  # not resolved in this process yet
     trained.score("fraud@champion", records=records(trained, ["warm-up"]))
@@ -306,7 +306,7 @@ def test_the_hot_path_waits_for_a_resolved_reference_and_a_loaded_model(trained:
     assert trained.scoring.score_hot("fraud@champion", many) is None
 
 
-def test_the_hot_path_answers_what_score_answers_once_committed(trained: Container) -> None:
+def test_the_hot_path_answers_what_score_answers_once_committed(trained: Crispml) -> None:
     trained.score("fraud@champion", records=records(trained, ["warm-up"]))
     request = records(trained, ["h-1", "h-2", "h-3"]).to_dict("records")
     hot = trained.scoring.score_hot("fraud@champion", request)
@@ -324,7 +324,7 @@ def test_the_hot_path_answers_what_score_answers_once_committed(trained: Contain
     assert perf and all(r.outcome == Outcome.OK and r.model == "fraud/1" for r in perf)
 
 
-def test_a_model_being_read_does_not_hold_up_the_hot_path_of_another(trained: Container) -> None:
+def test_a_model_being_read_does_not_hold_up_the_hot_path_of_another(trained: Crispml) -> None:
     trained.score("fraud@champion", records=records(trained, ["warm-up"]))
     models = trained.store._models
     real_load, reading, release = models._load, threading.Event(), threading.Event()
@@ -352,7 +352,7 @@ def test_a_model_being_read_does_not_hold_up_the_hot_path_of_another(trained: Co
     assert "while-reading" in ledger(trained)[RECORD_ID].tolist()
 
 
-def test_a_failed_hot_commit_fails_its_future_and_writes_nothing(trained: Container) -> None:
+def test_a_failed_hot_commit_fails_its_future_and_writes_nothing(trained: Crispml) -> None:
     trained.score("fraud@champion", records=records(trained, ["warm-up"]))
     gate = Gate(trained.store, fail_commits=True)
     gate.opened.set()
@@ -366,7 +366,7 @@ def test_a_failed_hot_commit_fails_its_future_and_writes_nothing(trained: Contai
     assert ledger(trained)[RECORD_ID].tolist() == ["warm-up"]
 
 
-def test_hot_requests_of_one_group_are_scored_by_one_call_each_answered_its_own_rows(trained: Container) -> None:
+def test_hot_requests_of_one_group_are_scored_by_one_call_each_answered_its_own_rows(trained: Crispml) -> None:
     trained.score("fraud@champion", records=records(trained, ["warm-up"]))
     model = trained.lifecycle.get_model("fraud@champion")
     twin = trained.store.model_scorer(model.artifact_sha256, model.artifact_format, 1, model.twin_sha256).twin
@@ -418,7 +418,7 @@ class PerfUnit:
 
 @pytest.mark.parametrize("one_fails", [False, True], ids=["all-good", "one-fails"])
 def test_units_of_one_kind_are_written_together_and_a_failure_still_fails_only_its_caller(
-    cml: Container, one_fails: bool
+    cml: Crispml, one_fails: bool
 ) -> None:
     PerfUnit.together_calls = []
     gate = Gate(cml.store)
@@ -450,7 +450,7 @@ with crispml.connect(home=sys.argv[1]) as cml:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_a_writer_in_another_process_waits_for_the_write_queue_then_commits(cml: Container, home: Path) -> None:
+def test_a_writer_in_another_process_waits_for_the_write_queue_then_commits(cml: Crispml, home: Path) -> None:
     queue = WriteQueue(Path(f"{cml.engine.url.database}-writers.lock"))
 
     def labels() -> int:
