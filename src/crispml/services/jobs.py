@@ -45,7 +45,7 @@ class JobService(Service):
             for job in jobs.active():
                 running = may_be_running(job.owner)
                 if running is None:  # another host's job: only a stale heartbeat tells it died
-                    running = _aware(jobs.last_heartbeat(job.id) or job.created_at) >= stale_before
+                    running = (jobs.last_heartbeat(job.id) or job.created_at) >= stale_before
                 gone = not running
                 if gone:
                     jobs.update(
@@ -160,10 +160,3 @@ class JobService(Service):
                 jobs.update(job_id, phase=phase[:64], progress=max(0.0, min(1.0, fraction)), heartbeat_at=now())
 
         return report
-
-
-def _aware(moment: Any) -> Any:
-    # SQLite hands timestamps back without a zone; they were written in UTC.
-    from datetime import UTC
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
