@@ -119,7 +119,7 @@ def test_a_tampered_twin_is_refused_by_name(trained: Container, home: Path) -> N
     with crispml.connect(home=home, database_url=None) as fresh, pytest.raises(IntegrityFailure, match="modified"):
         fresh.score("fraud@champion", records=later_rows(fresh, 1))
     with crispml.connect(home=home, database_url=None) as fresh, fresh.store.transaction() as repo:
-        assert repo.count_scores() == 0
+        assert repo.ledger.count() == 0
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -139,7 +139,7 @@ def test_a_model_from_before_stored_twins_compiles_one_when_it_is_used(trained: 
         assert older.store.scoring_paths == {"serial": 2, "onnx": 1}
         assert abs(again.scores["score"].iloc[0] - first.scores["score"].iloc[0]) <= fast_path.TOLERANCE
         with older.store.transaction() as repo:
-            assert repo.count_scores() == 3  # the fast path persists like any other
+            assert repo.ledger.count() == 3  # the fast path persists like any other
 
 
 def test_small_inputs_never_start_joblib_workers(trained: Container) -> None:

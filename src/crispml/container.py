@@ -41,7 +41,7 @@ class Container:
     def close(self) -> None:
         if "jobs" in self.__dict__:
             self.jobs.shutdown()
-        self.store.group_commit.flush()  # perf records handed over without waiting
+        self.store.flush()  # perf records handed over without waiting
         self.store.close()
         self.engine.dispose()
 

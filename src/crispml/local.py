@@ -14,13 +14,13 @@ import pandas as pd
 from crispml.container import Container
 from crispml.container import connect as connect_container
 from crispml.domain import RECORD_ID, Dataset, LineageNode, ModelVersion, SourceSpec, Stage
+from crispml.ports import Storage
 from crispml.services.base import Progress, no_progress
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import DEFAULT_THRESHOLD, LifecycleService
 from crispml.services.operations import OperationsService
 from crispml.services.scoring import LabelReport, ScoreResult, ScoringService, Verification
 from crispml.settings import Settings
-from crispml.storage.store import Store
 
 
 class Crispml:
@@ -51,7 +51,7 @@ class Crispml:
         return self.container.jobs
 
     @property
-    def store(self) -> Store:
+    def store(self) -> Storage:
         """The storage under the services (tests and benchmarks look into it)."""
         return self.container.store
 

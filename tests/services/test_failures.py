@@ -56,7 +56,7 @@ def staged_files(home: Path) -> list[str]:
 
 def snapshot(cml: Crispml, home: Path) -> Snapshot:
     with cml.store.transaction() as repo:
-        scores, labels = repo.count_scores(), repo.count_labels()
+        scores, labels = repo.ledger.count(), repo.labels.count()
         batches = int(repo.connection.scalar(select(func.count()).select_from(schema.score_batches)) or 0)
     return Snapshot(
         datasets=len(cml.lifecycle.list_datasets()),
@@ -327,7 +327,7 @@ def test_empty_record_ids_in_a_label_file_are_refused(cml: Crispml, tmp_path: Pa
     with pytest.raises(InvalidInput, match="'record_id' is empty on 1 rows"):
         cml.label(file=str(path))
     with cml.store.transaction() as repo:
-        assert repo.count_labels() == 0
+        assert repo.labels.count() == 0
 
 
 def test_a_dataset_file_changed_after_it_was_read_is_refused(cml: Crispml, small_csv: Path) -> None:

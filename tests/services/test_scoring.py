@@ -21,7 +21,7 @@ HALF = SMALL_ROWS // 2
 
 def count_scores(cml: Crispml) -> int:
     with cml.store.transaction() as repo:
-        return repo.count_scores()
+        return repo.ledger.count()
 
 
 def test_dataset_scores_are_persisted_before_they_are_returned(trained: Crispml) -> None:
@@ -33,7 +33,7 @@ def test_dataset_scores_are_persisted_before_they_are_returned(trained: Crispml)
     assert ((scores["score"] >= 0) & (scores["score"] <= 1)).all()
     assert (scores["decision"] == (scores["score"] >= 0.5)).all()
     with trained.store.transaction() as repo:
-        stored = repo.batch_scores(result.batch.id)
+        stored = repo.ledger.batch_scores(result.batch.id)
     assert stored.record_ids == scores[RECORD_ID].tolist()
     assert stored.scores == scores["score"].tolist()  # exactly the floats answered
     assert stored.frames == scores["frame"].tolist() and stored.decisions == scores["decision"].tolist()
@@ -95,7 +95,7 @@ def test_labels_from_a_dataset_and_unknown_ids_are_counted(trained: Crispml, tmp
     assert (late.imported, late.unknown) == (3, 2)
     assert sorted(late.unknown_sample) == ["never-scored-1", "never-scored-2"]
     with trained.store.transaction() as repo:
-        assert repo.count_labels() == HALF + 2  # the known record was upserted, not duplicated
+        assert repo.labels.count() == HALF + 2  # the known record was upserted, not duplicated
 
 
 def test_a_later_import_replaces_every_label_it_names(trained: Crispml) -> None:
@@ -108,8 +108,8 @@ def test_a_later_import_replaces_every_label_it_names(trained: Crispml) -> None:
     second = trained.label(records=flipped)
     assert second.positives == HALF - first.positives and second.unknown == 0
     with trained.store.transaction() as repo:
-        assert repo.count_labels() == HALF
-        ledger = repo.ledger([scored.batch.model_version_id], None)
+        assert repo.labels.count() == HALF
+        ledger = repo.ledger.joined_labels([scored.batch.model_version_id], None)
     stored = dict(zip(ledger["record_id"], ledger["label"].astype(int), strict=True))
     assert stored == {row["record_id"]: row["label"] for row in flipped}
 

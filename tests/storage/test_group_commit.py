@@ -28,8 +28,8 @@ from crispml.local import Crispml
 from crispml.services.scoring import ScoreResult
 from crispml.storage import schema
 from crispml.storage.group_commit import GroupCommit
-from crispml.storage.repositories import Repository
 from crispml.storage.store import Store
+from crispml.storage.unit_of_work import UnitOfWork
 from crispml.storage.write_queue import WriteQueue
 from tests.conftest import wait_for
 
@@ -51,7 +51,7 @@ class Gate:
         self.batches_written: list[int] = []
 
     @contextmanager
-    def __call__(self) -> Iterator[Repository]:
+    def __call__(self) -> Iterator[UnitOfWork]:
         self.transactions += 1
         if self.transactions == 1:
             assert self.opened.wait(60), "the test never opened the gate"
@@ -63,7 +63,7 @@ class Gate:
                 raise OSError("disk full")  # as a failing COMMIT would: the transaction rolls back
 
 
-def _batches(repo: Repository) -> int:
+def _batches(repo: UnitOfWork) -> int:
     return int(repo.connection.scalar(select(func.count()).select_from(schema.score_batches)) or 0)
 
 
@@ -110,7 +110,7 @@ def queue_behind_gate(writer: GroupCommit, gate: Gate, calls: list[Callable[[], 
     return results
 
 
-def runs(writer: GroupCommit, units: list[Callable[[Repository], None]]) -> list[Callable[[], None]]:
+def runs(writer: GroupCommit, units: list[Callable[[UnitOfWork], None]]) -> list[Callable[[], None]]:
     return [lambda unit=unit: writer.run(unit) for unit in units]
 
 
@@ -150,7 +150,7 @@ def test_concurrent_requests_all_commit_once_and_share_transactions(trained: Cri
     for result, request in zip(results, requests, strict=True):
         assert result.scores[RECORD_ID].tolist() == request[RECORD_ID].tolist() and not result.replayed
         with trained.store.transaction() as repo:
-            stored = repo.batch_scores(result.batch.id)
+            stored = repo.ledger.batch_scores(result.batch.id)
         assert stored.record_ids == result.scores[RECORD_ID].tolist()
         assert stored.scores == result.scores["score"].tolist()
     rows = ledger(trained)
@@ -197,22 +197,22 @@ def test_a_large_input_keeps_its_own_transaction(trained: Crispml) -> None:
 def test_the_writer_commits_everything_pending_in_one_transaction(cml: Crispml) -> None:
     gate = Gate(cml.store)
     writer = GroupCommit(gate)
-    units = [lambda repo, k=k: repo.add_perf(perf_row(f"unit-{k}")) for k in range(THREADS)]
+    units = [lambda repo, k=k: repo.perf.add(perf_row(f"unit-{k}")) for k in range(THREADS)]
 
     results = queue_behind_gate(writer, gate, runs(writer, units))
 
     assert results == [None] * THREADS
     assert (writer.commits, writer.writes, gate.transactions) == (2, THREADS, 2)
     with cml.store.transaction() as repo:
-        assert {r.method for r in repo.list_perf()} >= {f"unit-{k}" for k in range(THREADS)}
+        assert {r.method for r in repo.perf.newest()} >= {f"unit-{k}" for k in range(THREADS)}
 
 
 def test_hundreds_of_perf_rows_go_in_by_one_bulk_insert_whole(cml: Crispml) -> None:
     many = [perf_row(f"bulk-{k}") for k in range(600)]  # PostgreSQL: past COPY_FROM_ROWS; SQLite: two statements
     with cml.store.transaction() as repo:
-        repo.add_perf_records(many)
+        repo.perf.add_many(many)
     with cml.store.transaction() as repo:
-        stored = [r for r in repo.list_perf(limit=10_000) if r.method.startswith("bulk-")]
+        stored = [r for r in repo.perf.newest(limit=10_000) if r.method.startswith("bulk-")]
     assert sorted(r.method for r in stored) == sorted(r.method for r in many)
     assert all(r.outcome == Outcome.OK and r.duration_s == 0.1 for r in stored)
 
@@ -226,10 +226,10 @@ def test_a_failing_unit_fails_only_its_caller_and_writes_nothing(trained: Crispm
         scores = ScoredRecords([f"{name}-1", f"{name}-2"], [None, None], [0.1, 0.9], [0, 1])
         return ScoreBatch(name, model.id, model.ref, key, "records", 2, datetime.now(UTC)), scores
 
-    def writes(name: str, key: str | None = None, fail: bool = False) -> Callable[[Repository], None]:
-        def unit(repo: Repository) -> None:
+    def writes(name: str, key: str | None = None, fail: bool = False) -> Callable[[UnitOfWork], None]:
+        def unit(repo: UnitOfWork) -> None:
             score_batch, scores = batch(name, key)
-            repo.add_score_batches([NewScoreBatch(score_batch, scores, "digest", "tester", model.threshold)])
+            repo.ledger.add_batches([NewScoreBatch(score_batch, scores, "digest", "tester", model.threshold)])
             if fail:
                 raise RuntimeError(f"{name} failed after writing its scores")
 
@@ -256,42 +256,42 @@ def test_a_failing_unit_fails_only_its_caller_and_writes_nothing(trained: Crispm
 def test_a_failed_commit_fails_the_whole_group_and_the_writer_goes_on(cml: Crispml) -> None:
     gate = Gate(cml.store, fail_commits=True)
     writer = GroupCommit(gate)
-    units = [lambda repo, k=k: repo.add_perf(perf_row(f"lost-{k}")) for k in range(8)]
+    units = [lambda repo, k=k: repo.perf.add(perf_row(f"lost-{k}")) for k in range(8)]
 
     results = queue_behind_gate(writer, gate, runs(writer, units))
 
     assert all(isinstance(r, OSError) for r in results)
     assert (writer.commits, writer.writes) == (0, 0)
     with cml.store.transaction() as repo:
-        assert not any(r.method.startswith("lost-") for r in repo.list_perf())
+        assert not any(r.method.startswith("lost-") for r in repo.perf.newest())
     gate.fail_commits = False
-    writer.run(lambda repo: repo.add_perf(perf_row("after")))
+    writer.run(lambda repo: repo.perf.add(perf_row("after")))
     assert (writer.commits, writer.writes) == (1, 1)
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_the_writer_thread_ends_when_idle_and_restarts_on_demand(cml: Crispml) -> None:
     writer = GroupCommit(cml.store.transaction, idle_seconds=0.05)
-    writer.run(lambda repo: repo.add_perf(perf_row("first")))
+    writer.run(lambda repo: repo.perf.add(perf_row("first")))
     deadline = time.monotonic() + 10
     while any(t.name == "crispml-group-commit" and t.is_alive() for t in threading.enumerate()):
         assert time.monotonic() < deadline, "the idle writer thread did not end"
         time.sleep(0.01)
-    writer.run(lambda repo: repo.add_perf(perf_row("second")))
+    writer.run(lambda repo: repo.perf.add(perf_row("second")))
     assert (writer.commits, writer.writes) == (2, 2)
 
 
 def test_a_cancelled_wait_still_writes_its_unit(cml: Crispml) -> None:
     gate = Gate(cml.store)
     writer = GroupCommit(gate)
-    first = writer.submit(lambda repo: repo.add_perf(perf_row("ahead")))
+    first = writer.submit(lambda repo: repo.perf.add(perf_row("ahead")))
     wait_for(lambda: gate.transactions == 1)
-    queued = writer.submit(lambda repo: repo.add_perf(perf_row("abandoned")))
+    queued = writer.submit(lambda repo: repo.perf.add(perf_row("abandoned")))
     assert queued.cancel()  # the waiter gave up (a client went away) while the unit was queued
     gate.opened.set()
     assert first.result(timeout=60) is None and writer.flush()
     with cml.store.transaction() as repo:
-        assert {"ahead", "abandoned"} <= {r.method for r in repo.list_perf()}
+        assert {"ahead", "abandoned"} <= {r.method for r in repo.perf.newest()}
 
 
 # -- the hot path: scored on the caller's thread, the commit awaited ---------------------------------
@@ -320,7 +320,7 @@ def test_the_hot_path_answers_what_score_answers_once_committed(trained: Crispml
     assert again.records.scores == result.records.scores
     assert trained.store.group_commit.flush()
     with trained.store.transaction() as repo:
-        perf = [r for r in repo.list_perf() if r.method == "score" and r.rows_in == 3]
+        perf = [r for r in repo.perf.newest() if r.method == "score" and r.rows_in == 3]
     assert perf and all(r.outcome == Outcome.OK and r.model == "fraud/1" for r in perf)
 
 
@@ -404,13 +404,13 @@ class PerfUnit:
     def __init__(self, name: str, fail: bool = False) -> None:
         self.name, self.fail = name, fail
 
-    def __call__(self, repo: Repository) -> None:
-        repo.add_perf(perf_row(self.name))
+    def __call__(self, repo: UnitOfWork) -> None:
+        repo.perf.add(perf_row(self.name))
         if self.fail:
             raise RuntimeError(f"{self.name} failed after writing")
 
     @staticmethod
-    def together(repo: Repository, units: list[PerfUnit]) -> None:
+    def together(repo: UnitOfWork, units: list[PerfUnit]) -> None:
         PerfUnit.together_calls.append(len(units))
         for unit in units:
             unit(repo)
@@ -428,7 +428,7 @@ def test_units_of_one_kind_are_written_together_and_a_failure_still_fails_only_i
     results = queue_behind_gate(writer, gate, [lambda unit=unit: writer.run(unit) for unit in units])
 
     with cml.store.transaction() as repo:
-        written = {r.method for r in repo.list_perf()}
+        written = {r.method for r in repo.perf.newest()}
     if one_fails:
         assert isinstance(results[5], RuntimeError) and results[:5] + results[6:] == [None] * 8
         assert PerfUnit.together_calls == [8] and written >= {f"kind-{k}" for k in range(9) if k != 5}
@@ -451,7 +451,7 @@ with crispml.connect(home=sys.argv[1]) as cml:
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_a_writer_in_another_process_waits_for_the_write_queue_then_commits(cml: Crispml, home: Path) -> None:
-    queue = WriteQueue(Path(f"{cml.engine.url.database}-writers.lock"))
+    queue = WriteQueue(Path(f"{cml.store.engine.url.database}-writers.lock"))
 
     def labels() -> int:
         with cml.store.reading() as repo:

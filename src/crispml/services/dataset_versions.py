@@ -8,19 +8,18 @@ import pandas as pd
 
 from crispml.domain import Dataset, Stage
 from crispml.errors import Conflict, NotFound
+from crispml.ports import Storage, UnitOfWork
 from crispml.services.base import new_id, now
-from crispml.storage.repositories import Repository
-from crispml.storage.store import Store
 
 _INHERITED = ("slices", "percent_data", "seed", "key", "time_column", "frames_present", "raw_features")
 """Parameters of a raw dataset that every dataset derived from it carries on."""
 
 
 def store_child(
-    store: Store, user: str, parent: Dataset, frame: pd.DataFrame, *, name: str, stage: Stage,
+    store: Storage, user: str, parent: Dataset, frame: pd.DataFrame, *, name: str, stage: Stage,
     params: dict[str, Any], report: dict[str, Any],
 ) -> Dataset:  # fmt: skip
-    """Store a dataset derived from `parent`: same target, frames and source; its parameters carried on."""
+    """Storage a dataset derived from `parent`: same target, frames and source; its parameters carried on."""
     return store_dataset(
         store,
         user,
@@ -38,7 +37,7 @@ def store_child(
 
 
 def store_dataset(
-    store: Store,
+    store: Storage,
     user: str,
     frame: pd.DataFrame,
     *,
@@ -52,10 +51,10 @@ def store_dataset(
     source_sha256: str | None,
     parent: Dataset | None,
 ) -> Dataset:
-    """Store `frame` as the next version of dataset `name`; the file and the row commit together."""
+    """Storage `frame` as the next version of dataset `name`; the file and the row commit together."""
     staged = store.stage_frame(frame)
-    with store.committing(staged) as repo:
-        _check_name_free(repo, name, stage)
+    with store.committing(staged) as uow:
+        _check_name_free(uow, name, stage)
         dataset = Dataset(
             id=new_id("ds"),
             name=name,
@@ -74,13 +73,13 @@ def store_dataset(
             created_by=user,
             created_at=now(),
         )
-        return repo.add_dataset(dataset)
+        return uow.datasets.add(dataset)
 
 
-def _check_name_free(repo: Repository, name: str, stage: Stage) -> None:
+def _check_name_free(uow: UnitOfWork, name: str, stage: Stage) -> None:
     """A dataset name holds versions of one stage, so 'ccf' never means raw here and curated there."""
     try:
-        existing = repo.get_dataset(name)
+        existing = uow.datasets.get(name)
     except NotFound:
         return
     if existing.stage is not stage:

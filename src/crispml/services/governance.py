@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from crispml.domain import LineageNode, ModelVersion
 from crispml.errors import NotFound
-from crispml.storage.repositories import Repository
+from crispml.ports import UnitOfWork
 
 
-def lineage(repo: Repository, ref: str) -> list[LineageNode]:
+def lineage(uow: UnitOfWork, ref: str) -> list[LineageNode]:
     """The chain from a model (or dataset) back to its raw source, newest first."""
     chain: list[LineageNode] = []
     dataset_id: str | None
-    model = None if ref.startswith("ds-") else _model_or_none(repo, ref)
+    model = None if ref.startswith("ds-") else _model_or_none(uow, ref)
     if model is None:
-        dataset_id = repo.get_dataset(ref).id
+        dataset_id = uow.datasets.get(ref).id
     else:
         chain.append(
             LineageNode(
@@ -34,7 +34,7 @@ def lineage(repo: Repository, ref: str) -> list[LineageNode]:
         )
         dataset_id = model.dataset_id
     while dataset_id is not None:
-        dataset = repo.get_dataset(dataset_id)
+        dataset = uow.datasets.get(dataset_id)
         chain.append(
             LineageNode(
                 "dataset",
@@ -55,8 +55,8 @@ def lineage(repo: Repository, ref: str) -> list[LineageNode]:
     return chain
 
 
-def _model_or_none(repo: Repository, ref: str) -> ModelVersion | None:
+def _model_or_none(uow: UnitOfWork, ref: str) -> ModelVersion | None:
     try:
-        return repo.get_model(ref)
+        return uow.models.get(ref)
     except NotFound:
         return None

@@ -17,9 +17,9 @@ from typing import Any
 
 from crispml.domain import Job, JobStatus
 from crispml.errors import Conflict, CrispmlError
+from crispml.ports import Storage
 from crispml.processes import IDENTITY, may_be_running
 from crispml.services.base import Progress, Service, new_id, now
-from crispml.storage.store import Store
 
 Work = Callable[[Progress], dict[str, Any]]
 _PROGRESS_INTERVAL_S = 0.5
@@ -31,7 +31,7 @@ class JobCancelled(Exception):
 
 
 class JobService(Service):
-    def __init__(self, store: Store, user: str, workers: int = 2) -> None:
+    def __init__(self, store: Storage, user: str, workers: int = 2) -> None:
         super().__init__(store, user)
         self.owner = IDENTITY
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crispml-job")

@@ -10,7 +10,7 @@ import pandas as pd
 
 from crispml.domain import FRAME, RECORD_ID, parse_frames
 from crispml.errors import InvalidInput
-from crispml.services.base import Service, new_id, now
+from crispml.services.base import GroupedPerfService, new_id, now
 from crispml.services.score_inputs import frames_text, read_records
 
 
@@ -23,7 +23,7 @@ class LabelReport:
     unknown_sample: list[str] = field(default_factory=list)
 
 
-class LabelService(Service):
+class LabelService(GroupedPerfService):
     def label(
         self,
         *,
@@ -40,8 +40,8 @@ class LabelService(Service):
             raise InvalidInput("label from exactly one of: a file, records, or a dataset", field="source")
         with self._perf("label") as span:
             if dataset is not None:
-                with self.store.reading() as repo:
-                    found = repo.get_dataset(dataset)
+                with self.store.reading() as uow:
+                    found = uow.datasets.get(dataset)
                 chosen_frames = parse_frames(frames, found.frames)
                 frame = self.store.read_frame(found.sha256, [RECORD_ID, FRAME, found.target], chosen_frames)
                 labels = pd.DataFrame({"record_id": frame[RECORD_ID], "label": frame[found.target]})
@@ -55,9 +55,9 @@ class LabelService(Service):
             if labels.empty:
                 raise InvalidInput("there are no labels to import", field="source")
             import_id = new_id("li")
-            with self.store.transaction() as repo:
-                repo.upsert_labels(labels, source, import_id, self.user, now())
-                unknown, sample = repo.unscored_labels(import_id)
+            with self.store.transaction() as uow:
+                uow.labels.upsert(labels, source, import_id, self.user, now())
+                unknown, sample = uow.labels.unscored(import_id)
             span.rows_out = len(labels)
             return LabelReport(import_id, len(labels), int(labels["label"].sum()), unknown, sample)
 

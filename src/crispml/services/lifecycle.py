@@ -224,7 +224,7 @@ class LifecycleService(Service):
             progress("store model", 0.95)
             staged, artifact_format = self.store.stage_model(model)
             staged_twin = [self.store.stage_twin(twin.model)] if twin is not None else []
-            with self.store.committing(staged, *staged_twin) as repo:
+            with self.store.committing(staged, *staged_twin) as uow:
                 version = ModelVersion(
                     id=new_id("mv"),
                     name=name,
@@ -246,7 +246,7 @@ class LifecycleService(Service):
                     created_by=self.user,
                     created_at=now(),
                 )
-                version = repo.add_model(version)
+                version = uow.models.add(version)
             self.store.registry_changed()
             span.model = version.ref
             span.rows_out = int(holdout.sum())
@@ -286,15 +286,15 @@ class LifecycleService(Service):
         if alias is not None:
             check_name(alias, "alias")
         with self._perf("persist") as span:
-            with self.store.transaction() as repo:
-                model = repo.get_model(model_ref)
+            with self.store.transaction() as uow:
+                model = uow.models.get(model_ref)
                 span.model = model.ref
                 # Re-check the artifact before registering: a registered model must be loadable.
                 self.store.check_model(model.artifact_sha256, model.artifact_format)
-                repo.mark_registered(model.id)
+                uow.models.mark_registered(model.id)
                 if alias is not None:
-                    repo.set_alias(model, alias, self.user, now())
-                registered = repo.get_model(model.id)
+                    uow.models.set_alias(model, alias, self.user, now())
+                registered = uow.models.get(model.id)
             self.store.registry_changed()
             return registered
 
@@ -302,26 +302,26 @@ class LifecycleService(Service):
         """Remove an alias; the version it pointed at stays registered."""
         with self._perf("persist") as span:
             span.model = f"{name}@{alias}"
-            with self.store.transaction() as repo:
-                repo.delete_alias(name, alias)
+            with self.store.transaction() as uow:
+                uow.models.delete_alias(name, alias)
             self.store.registry_changed()
 
     # -- reads ----------------------------------------------------------------------------------
     def get_dataset(self, ref: str) -> Dataset:
-        with self.store.reading() as repo:
-            return repo.get_dataset(ref)
+        with self.store.reading() as uow:
+            return uow.datasets.get(ref)
 
     def list_datasets(self, stage: Stage | None = None) -> list[Dataset]:
-        with self.store.reading() as repo:
-            return repo.list_datasets(stage)
+        with self.store.reading() as uow:
+            return uow.datasets.list_versions(stage)
 
     def get_model(self, ref: str) -> ModelVersion:
-        with self.store.reading() as repo:
-            return repo.get_model(ref)
+        with self.store.reading() as uow:
+            return uow.models.get(ref)
 
     def list_models(self, name: str | None = None) -> list[ModelVersion]:
-        with self.store.reading() as repo:
-            return repo.list_models(name)
+        with self.store.reading() as uow:
+            return uow.models.list_versions(name)
 
     def dataset_frame(self, ref: str) -> pd.DataFrame:
         """The rows of a dataset version, after checking their sha256."""
@@ -329,8 +329,8 @@ class LifecycleService(Service):
 
     def lineage(self, ref: str) -> list[LineageNode]:
         """The chain from a model (or dataset) back to its raw source, newest first."""
-        with self.store.reading() as repo:
-            return lineage(repo, ref)
+        with self.store.reading() as uow:
+            return lineage(uow, ref)
 
 
 def _check_curation_fits(dataset: Dataset, algorithm: str) -> None:

@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass
 
 from crispml.domain import ModelVersion
+from crispml.ports import Storage
 from crispml.steps.pipeline import FeaturePipeline
-from crispml.storage.store import Store
 
 REF_TTL_S = 1.0
 """How long a resolved model reference (fraud@champion) is reused: an alias moved by another process
@@ -33,7 +33,7 @@ class ScoringModel:
 class ModelRefs:
     """Resolves model references with a short-lived cache (see the module's docstring)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Storage) -> None:
         self._store = store
         self._versions: dict[str, ScoringModel] = {}
         """By model version id."""
@@ -44,14 +44,14 @@ class ModelRefs:
         """The version `model_ref` names, reading the database only if it was not resolved lately."""
         model_id = self._fresh_id(model_ref)
         if model_id is None:
-            with self._store.reading() as repo:
-                model_id = repo.model_id(model_ref)
+            with self._store.reading() as uow:
+                model_id = uow.models.id_of(model_ref)
             self._refs[model_ref] = (self._store.registry_version, time.monotonic() + REF_TTL_S, model_id)
         known = self._versions.get(model_id)
         if known is None:
-            with self._store.reading() as repo:
-                model = repo.get_model(model_id)
-                key = repo.get_dataset(model.dataset_id).params.get("key")
+            with self._store.reading() as uow:
+                model = uow.models.get(model_id)
+                key = uow.datasets.get(model.dataset_id).params.get("key")
             known = self._versions[model_id] = ScoringModel(model, key, FeaturePipeline(model.pipeline, model.features))
         return known
 

@@ -12,13 +12,13 @@ import pandas as pd
 
 from crispml.domain import FRAME, RECORD_ID, ModelVersion, SourceSpec, parse_frames
 from crispml.errors import InvalidInput
+from crispml.ports import Storage
 from crispml.services.model_refs import ScoringModel
 from crispml.steps import ingest as ingest_step
 from crispml.steps.columns import arrow_numbers, plain_numbers
 from crispml.steps.fast_path import SMALL
 from crispml.steps.pipeline import FeaturePipeline, remaining_steps
 from crispml.storage.sources import read_source
-from crispml.storage.store import Store
 
 
 @dataclass(frozen=True)
@@ -82,15 +82,15 @@ def record_inputs(scoring: ScoringModel, raw: pd.DataFrame) -> ScoreInputs:
 
 
 def dataset_inputs(
-    store: Store, model: ModelVersion, dataset_ref: str, frames: str | list[int] | None
+    store: Storage, model: ModelVersion, dataset_ref: str, frames: str | list[int] | None
 ) -> tuple[ScoreInputs, str, str]:
     """The inputs of a dataset's frames, the source text and the request digest.
 
     A dataset version is immutable and content-addressed, so the request is identified by the
     model, the dataset's sha256 and the frames, without hashing its rows.
     """
-    with store.reading() as repo:
-        dataset = repo.get_dataset(dataset_ref)
+    with store.reading() as uow:
+        dataset = uow.datasets.get(dataset_ref)
     chosen = parse_frames(frames, dataset.frames)
     pipeline = FeaturePipeline(remaining_steps(model.pipeline, dataset.params.get("pipeline", [])), model.features)
     missing = [c for c in pipeline.input_columns if c not in dataset.columns]

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crispml.domain import FRAME, RECORD_ID, ModelVersion, NewScoreBatch, PerfRecord, ScoreBatch, ScoredRecords
+from crispml.domain import FRAME, RECORD_ID, ModelVersion, NewScoreBatch, ScoreBatch, ScoredRecords
 from crispml.errors import Conflict, InvalidInput
 from crispml.observability import PerfClock, store_perf
-from crispml.services.base import Progress, Service, new_id, no_progress, now
+from crispml.ports import Storage
+from crispml.services.base import GroupedPerfService, Progress, new_id, no_progress, now
 from crispml.services.labels import LabelReport, LabelService
 from crispml.services.model_refs import ModelRefs
 from crispml.services.score_inputs import (
@@ -31,8 +32,7 @@ from crispml.services.score_inputs import (
 )
 from crispml.services.verification import Verification, VerificationService
 from crispml.steps.fast_path import SMALL, Scorer
-from crispml.storage.ledger_writes import HotScores, PerfWrite, ScoresWrite, scored_records
-from crispml.storage.store import Store
+from crispml.storage.ledger_writes import HotScores, ScoresWrite, scored_records
 
 __all__ = ["HOT_ROWS", "LabelReport", "PendingScore", "ScoreResult", "ScoringService", "Verification"]
 
@@ -79,8 +79,8 @@ class PendingScore:
         return ScoreResult(self._unit.batch, self._unit.records)
 
 
-class ScoringService(Service):
-    def __init__(self, store: Store, user: str) -> None:
+class ScoringService(GroupedPerfService):
+    def __init__(self, store: Storage, user: str) -> None:
         super().__init__(store, user)
         self._models = ModelRefs(store)
         self._labels = LabelService(store, user)
@@ -137,10 +137,9 @@ class ScoringService(Service):
             try:
                 if result.batch.rows < SMALL:
                     # Concurrent small requests share one commit; each still waits for its own.
-                    self.store.group_commit.run(write)
+                    self.store.write_grouped(write)
                 else:
-                    with self.store.transaction() as repo:
-                        write(repo)
+                    self.store.write_alone(write)
             except Exception as exc:
                 # A concurrent retry with the same key won the race: answer with its batch.
                 if idempotency_key is not None and (replay := self._replay(idempotency_key, request)) is not None:
@@ -188,7 +187,7 @@ class ScoringService(Service):
                 request_digest(model, "records", inputs),
                 self.user,
             )
-            durable = self.store.group_commit.submit(unit)
+            durable = self.store.submit_grouped(unit)
         except Exception as exc:
             store_perf(clock.finish(exc), self._store_perf)
             raise
@@ -202,9 +201,9 @@ class ScoringService(Service):
 
     def batch(self, batch_id: str) -> ScoreResult:
         """A committed batch and all its scores, as the ledger holds them."""
-        with self.store.reading() as repo:
-            batch = repo.get_batch(batch_id)
-            return ScoreResult(batch, repo.batch_scores(batch_id), replayed=True)
+        with self.store.reading() as uow:
+            batch = uow.ledger.get_batch(batch_id)
+            return ScoreResult(batch, uow.ledger.batch_scores(batch_id), replayed=True)
 
     # -- 8. NewDataLabel, 9. NewDataReport ------------------------------------------------------
     def label(
@@ -245,8 +244,8 @@ class ScoringService(Service):
         return ScoreResult(batch, rows), ScoresWrite(NewScoreBatch(batch, rows, request, self.user, model.threshold))
 
     def _replay(self, idempotency_key: str, request: str) -> ScoreResult | None:
-        with self.store.reading() as repo:
-            found = repo.find_batch(idempotency_key)
+        with self.store.reading() as uow:
+            found = uow.ledger.find_batch(idempotency_key)
             if found is None:
                 return None
             batch, digest = found
@@ -255,11 +254,7 @@ class ScoringService(Service):
                     f"idempotency key {idempotency_key!r} was used for a different request (batch {batch.id})",
                     field="idempotency_key",
                 )
-            return ScoreResult(batch, repo.batch_scores(batch.id), replayed=True)
-
-    def _store_perf(self, record: PerfRecord) -> None:
-        # Perf rows ride along with the next group of score commits; nobody waits for them.
-        self.store.group_commit.background(PerfWrite(record))
+            return ScoreResult(batch, uow.ledger.batch_scores(batch.id), replayed=True)
 
 
 def _new_batch(model: ModelVersion, rows: int, source: str, idempotency_key: str | None) -> ScoreBatch:

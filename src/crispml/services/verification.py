@@ -7,9 +7,9 @@ from typing import Any
 
 from crispml.domain import ModelRef, ModelVersion, parse_frames
 from crispml.errors import NotFound
-from crispml.services.base import Service
+from crispml.ports import UnitOfWork
+from crispml.services.base import GroupedPerfService
 from crispml.steps.verify import verify as verify_step
-from crispml.storage.repositories import Repository
 
 
 @dataclass(frozen=True)
@@ -18,16 +18,16 @@ class Verification:
     rows: list[dict[str, Any]]
 
 
-class VerificationService(Service):
+class VerificationService(GroupedPerfService):
     def verify(self, model_ref: str, *, frames: str | list[int] | None = None) -> Verification:
         """Ledger joined with labels per model version and frame, beside the training report's KPIs."""
         with self._perf("verify") as span:
-            with self.store.reading() as repo:
-                versions = _versions(repo, model_ref)
+            with self.store.reading() as uow:
+                versions = _versions(uow, model_ref)
                 chosen = None
                 if frames is not None:
-                    chosen = parse_frames(frames, max(repo.get_dataset(v.dataset_id).frames for v in versions))
-                ledger = repo.ledger([v.id for v in versions], chosen)
+                    chosen = parse_frames(frames, max(uow.datasets.get(v.dataset_id).frames for v in versions))
+                ledger = uow.ledger.joined_labels([v.id for v in versions], chosen)
             span.model = model_ref
             span.rows_in = len(ledger)
             refs = {v.id: v.ref for v in versions}
@@ -47,11 +47,11 @@ class VerificationService(Service):
             return Verification(model_ref, rows)
 
 
-def _versions(repo: Repository, model_ref: str) -> list[ModelVersion]:
+def _versions(uow: UnitOfWork, model_ref: str) -> list[ModelVersion]:
     """The one version a reference names, or every version of a bare name."""
     if not ModelRef.parse(model_ref).newest:
-        return [repo.get_model(model_ref)]
-    versions = repo.list_models(model_ref)
+        return [uow.models.get(model_ref)]
+    versions = uow.models.list_versions(model_ref)
     if not versions:
         raise NotFound(f"model {model_ref!r} does not exist")
     return versions

@@ -1,7 +1,7 @@
 """Score batches and perf rows handed to the group commit as plain data.
 
-Each class is a unit of work for `GroupCommit`: called with a repository it writes itself, and its
-`together(repo, units)` writes a group of its kind with one statement. Services build them from plain
+Each class is a unit of work for `GroupCommit`: called with a unit of work it writes itself, and its
+`together(uow, units)` writes a group of its kind with one statement. Services build them from plain
 values; the writer thread runs them without ever calling back up into service code (the only callable
 a unit carries is the scoring function it was handed, such as a scorer's bound method).
 """
@@ -15,7 +15,7 @@ import numpy as np
 
 from crispml.domain import NewScoreBatch, PerfRecord, ScoreBatch, ScoredRecords
 from crispml.faults import crash_point
-from crispml.storage.repositories import Repository
+from crispml.storage.unit_of_work import UnitOfWork
 
 ScoreGroup = Callable[[np.ndarray, float], np.ndarray]
 """Scores a feature matrix: P(class 1) per row, given the decision threshold."""
@@ -35,12 +35,12 @@ class ScoresWrite:
 
     new: NewScoreBatch
 
-    def __call__(self, repo: Repository) -> None:
-        self.together(repo, [self])
+    def __call__(self, uow: UnitOfWork) -> None:
+        self.together(uow, [self])
 
     @staticmethod
-    def together(repo: Repository, units: list[ScoresWrite]) -> None:
-        append_batches(repo, [unit.new for unit in units])
+    def together(uow: UnitOfWork, units: list[ScoresWrite]) -> None:
+        append_batches(uow, [unit.new for unit in units])
 
 
 @dataclass
@@ -64,11 +64,11 @@ class HotScores:
     records: ScoredRecords | None = None
     """The batch's rows, once scored (they are committed when the unit's future completes)."""
 
-    def __call__(self, repo: Repository) -> None:
-        self.together(repo, [self])
+    def __call__(self, uow: UnitOfWork) -> None:
+        self.together(uow, [self])
 
     @staticmethod
-    def together(repo: Repository, units: list[HotScores]) -> None:
+    def together(uow: UnitOfWork, units: list[HotScores]) -> None:
         by_model: dict[str, list[HotScores]] = {}
         for unit in units:
             by_model.setdefault(unit.group_key, []).append(unit)
@@ -83,7 +83,7 @@ class HotScores:
                 unit.records = scored_records(unit.record_ids, unit.frames, score[start:end], first.threshold)
                 written.append(NewScoreBatch(unit.batch, unit.records, unit.request_sha256, unit.user, first.threshold))
                 start = end
-        append_batches(repo, written)
+        append_batches(uow, written)
 
 
 @dataclass(frozen=True)
@@ -92,15 +92,15 @@ class PerfWrite:
 
     record: PerfRecord
 
-    def __call__(self, repo: Repository) -> None:
-        repo.add_perf(self.record)
+    def __call__(self, uow: UnitOfWork) -> None:
+        uow.perf.add(self.record)
 
     @staticmethod
-    def together(repo: Repository, units: list[PerfWrite]) -> None:
-        repo.add_perf_records([unit.record for unit in units])
+    def together(uow: UnitOfWork, units: list[PerfWrite]) -> None:
+        uow.perf.add_many([unit.record for unit in units])
 
 
-def append_batches(repo: Repository, batches: list[NewScoreBatch]) -> None:
+def append_batches(uow: UnitOfWork, batches: list[NewScoreBatch]) -> None:
     """Append scored batches, then pass the crash point tests use to kill a writer before its commit."""
-    repo.add_score_batches(batches)
+    uow.ledger.add_batches(batches)
     crash_point("scores.before_commit")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,10 +19,10 @@ from crispml.steps.fast_path import Scorer
 from crispml.storage import model_codec
 from crispml.storage.artifacts import ArtifactStore, Staged
 from crispml.storage.database import READ_ONLY
-from crispml.storage.group_commit import GroupCommit
+from crispml.storage.group_commit import GroupCommit, Work
 from crispml.storage.jobs import JobRepository
 from crispml.storage.model_cache import ModelCache
-from crispml.storage.repositories import Repository
+from crispml.storage.unit_of_work import UnitOfWork
 from crispml.storage.wal_checkpointer import wal_checkpointer
 from crispml.storage.write_queue import write_queue
 
@@ -31,6 +33,8 @@ ONNX = ".onnx"
 
 
 class Store:
+    """The storage services use (see `crispml.ports.Storage`): units of work, artifacts, the group commit."""
+
     def __init__(self, engine: Engine, artifacts: ArtifactStore) -> None:
         self.engine = engine
         self.artifacts = artifacts
@@ -47,20 +51,42 @@ class Store:
         self.registry_version += 1
 
     @contextmanager
-    def transaction(self) -> Iterator[Repository]:
+    def transaction(self) -> Iterator[UnitOfWork]:
         """One unit of work: commits when the block ends, rolls back everything if it raises."""
         with self._writers, self.engine.begin() as connection:
-            yield Repository(connection)
+            yield UnitOfWork(connection)
         if self._checkpointer is not None:
             self._checkpointer.written()
 
     @contextmanager
-    def reading(self) -> Iterator[Repository]:
+    def reading(self) -> Iterator[UnitOfWork]:
         """A unit of work that only reads: on SQLite it neither takes nor waits for the write lock."""
         with self.engine.connect() as connection:
             connection.execution_options(**{READ_ONLY: True})
             with connection.begin():
-                yield Repository(connection)
+                yield UnitOfWork(connection)
+
+    # -- group commit ---------------------------------------------------------------------------
+    def write_alone(self, work: Work) -> None:
+        """Run `work(unit_of_work)` in a transaction of its own (a large batch gains nothing from a group)."""
+        with self.transaction() as uow:
+            work(uow)
+
+    def write_grouped(self, work: Work) -> None:
+        """Run `work(unit_of_work)` with the next group commit; returns once it committed (see `GroupCommit.run`)."""
+        self.group_commit.run(work)
+
+    def submit_grouped(self, work: Work) -> Future[None]:
+        """`write_grouped` without waiting: the future completes once the group committed."""
+        return self.group_commit.submit(work)
+
+    def write_soon(self, work: Work) -> None:
+        """Run `work` with a later group; nobody waits for it, and a failure is logged."""
+        self.group_commit.background(work)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until everything handed over by `write_soon` is written; False on timeout."""
+        return self.group_commit.flush(timeout)
 
     # -- datasets -------------------------------------------------------------------------------
     def stage_frame(self, frame: pd.DataFrame) -> Staged:
@@ -137,7 +163,7 @@ class Store:
 
     # -- two-phase writes -----------------------------------------------------------------------
     @contextmanager
-    def committing(self, staged: Staged, *more: Staged) -> Iterator[Repository]:
+    def committing(self, staged: Staged, *more: Staged) -> Iterator[UnitOfWork]:
         """A transaction whose commit makes the staged files permanent; if it fails they go too."""
         try:
             with self.transaction() as repo:
@@ -151,6 +177,13 @@ class Store:
         for each in (staged, *more):
             self.artifacts.promote(each)
 
+    def check_writable(self) -> None:
+        """Raise `OSError` unless the artifact folder takes (and gives up) a file."""
+        self.artifacts.root.mkdir(parents=True, exist_ok=True)
+        probe = self.artifacts.root / f".ready-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+
     def close(self) -> None:
         """Stop background work on the database; the engine is the caller's to dispose of."""
         if self._checkpointer is not None:
@@ -158,8 +191,8 @@ class Store:
 
     def recover(self) -> int:
         """Finish or undo writes of dead processes and remove old orphans; returns files removed."""
-        with self.transaction() as repo:
-            referenced = repo.referenced_artifacts()
+        with self.reading() as uow:
+            referenced = uow.referenced_artifacts()
         return len(self.artifacts.recover(referenced))
 
     @contextmanager
