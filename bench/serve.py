@@ -33,8 +33,8 @@ from sqlalchemy import create_engine, func, select
 import crispml
 from bench.common import curated_chain, goal, median, postgres_database, ratio, scratch, synthetic_csv
 from crispml.domain import FRAME, RECORD_ID
+from crispml.steps.model_codec import TRUSTED_SKOPS_TYPES
 from crispml.storage import schema
-from crispml.storage.model_codec import TRUSTED_SKOPS_TYPES
 
 CONCURRENCY = (1, 8, 32)
 BATCH_ROWS = 1_000
@@ -200,7 +200,7 @@ def _champion(home: Path, database_url: str | None, csv: Path) -> tuple[Any, lis
         raw, curated = curated_chain(cml, csv)
         model = cml.train(curated.id, algorithm="rf", frames="1-6", weight=10, name="fraud")
         cml.persist(model.ref, alias="champion")
-        estimator = cml.store.read_model(model.artifact_sha256, model.artifact_format)
+        estimator = cml.model_cache.estimator(model.artifact_sha256, model.artifact_format)
         frame = cml.lifecycle.dataset_frame(raw.id)
     later = frame[frame[FRAME] >= 7].drop(columns=[RECORD_ID, FRAME, "Class"])
     picked = later.iloc[np.linspace(0, len(later) - 1, BATCH_ROWS).astype(int)]

@@ -49,7 +49,7 @@ def features_of(model: ModelVersion, records: pd.DataFrame) -> np.ndarray:
 @pytest.mark.parametrize("algorithm", ["rf", "logreg"])
 def test_the_onnx_twin_scores_as_scikit_learn_does(cml: Container, small_csv: Path, algorithm: str) -> None:
     model = train(cml, small_csv, algorithm)
-    estimator = cml.store.read_model(model.artifact_sha256, model.artifact_format)
+    estimator = cml.model_cache.estimator(model.artifact_sha256, model.artifact_format)
     twin = fast_path.compile_onnx(estimator)
 
     matrix = features_of(model, later_rows(cml, 400))
@@ -95,9 +95,9 @@ def test_the_twin_stored_at_training_scores_records_and_datasets(
 
     from_records = cml.score("fraud@champion", records=later_rows(cml, 300)).scores.set_index(RECORD_ID)
     from_dataset = cml.score("fraud@champion", dataset="ccf", frames="7-12").scores.set_index(RECORD_ID)
-    assert cml.store.scoring_paths == {"onnx": 2}  # no compile, no waiting: the first input is fast
+    assert cml.model_cache.paths_taken == {"onnx": 2}  # no compile, no waiting: the first input is fast
 
-    estimator = cml.store.read_model(model.artifact_sha256, model.artifact_format)
+    estimator = cml.model_cache.estimator(model.artifact_sha256, model.artifact_format)
     raw = cml.lifecycle.dataset_frame("ccf")
     later = raw[raw[FRAME] >= 7].set_index(RECORD_ID).loc[from_dataset.index]
     exact = estimator.predict_proba(features_of(model, later.reset_index()))[:, 1]
@@ -130,13 +130,13 @@ def test_a_model_from_before_stored_twins_compiles_one_when_it_is_used(trained: 
     with crispml.connect(home=home, database_url=None) as older:
         record = later_rows(older, 1)
         first = older.score("fraud@champion", records=record)
-        assert not older.store.fast_path_ready(model.artifact_sha256)  # a one-shot process never compiles
+        assert not older.model_cache.fast_path_ready(model.artifact_sha256)  # a one-shot process never compiles
         older.score("fraud@champion", records=record)
-        assert older.store.scoring_paths == {"serial": 2}
-        assert older.store.fast_path_ready(model.artifact_sha256, wait=READY_WITHIN_S)
+        assert older.model_cache.paths_taken == {"serial": 2}
+        assert older.model_cache.fast_path_ready(model.artifact_sha256, wait=READY_WITHIN_S)
 
         again = older.score("fraud@champion", records=record)
-        assert older.store.scoring_paths == {"serial": 2, "onnx": 1}
+        assert older.model_cache.paths_taken == {"serial": 2, "onnx": 1}
         assert abs(again.scores["score"].iloc[0] - first.scores["score"].iloc[0]) <= fast_path.TOLERANCE
         with older.store.transaction() as repo:
             assert repo.ledger.count() == 3  # the fast path persists like any other
@@ -144,7 +144,7 @@ def test_a_model_from_before_stored_twins_compiles_one_when_it_is_used(trained: 
 
 def test_small_inputs_never_start_joblib_workers(trained: Container) -> None:
     model = trained.lifecycle.get_model("fraud@champion")
-    estimator = trained.store.read_model(model.artifact_sha256, model.artifact_format)
+    estimator = trained.model_cache.estimator(model.artifact_sha256, model.artifact_format)
     assert estimator.n_jobs == -1  # the rf default
     serial = fast_path.serial_copy(estimator)
     assert serial.n_jobs == 1 and estimator.n_jobs == -1
@@ -160,8 +160,8 @@ def test_a_model_without_a_twin_stays_on_scikit_learn(cml: Container, small_csv:
     record = later_rows(cml, 3)
     first = cml.score("fraud@champion", records=record)
     again = cml.score("fraud@champion", records=record)
-    assert not cml.store.fast_path_ready(model.artifact_sha256, wait=READY_WITHIN_S)
+    assert not cml.model_cache.fast_path_ready(model.artifact_sha256, wait=READY_WITHIN_S)
     last = cml.score("fraud@champion", records=record)
-    assert cml.store.scoring_paths == {"serial": 3}
+    assert cml.model_cache.paths_taken == {"serial": 3}
     assert np.array_equal(again.scores["score"].to_numpy(), first.scores["score"].to_numpy())
     assert np.array_equal(last.scores["score"].to_numpy(), first.scores["score"].to_numpy())

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
+from crispml.services.model_cache import model_cache
 from crispml.services.operations import OperationsService
 from crispml.services.scoring import ScoringService
 from crispml.settings import Settings
@@ -27,9 +28,11 @@ class Container:
         self.engine = make_engine(settings.resolved_database_url)
         upgrade(self.engine)
         self.store = Store(self.engine, ArtifactStore(settings.artifact_root))
-        self.lifecycle = LifecycleService(self.store, settings.user)
-        self.scoring = ScoringService(self.store, settings.user)
-        self.operations = OperationsService(self.store, settings.user)
+        self.model_cache = model_cache(self.store)
+        """Models read into memory, shared by every service of this process."""
+        self.lifecycle = LifecycleService(self.store, settings.user, self.model_cache)
+        self.scoring = ScoringService(self.store, settings.user, self.model_cache)
+        self.operations = OperationsService(self.store, settings.user, self.model_cache)
         # Left-overs of writers killed mid-way are removed before anyone can trip over them.
         self.store.recover()
 

@@ -18,6 +18,7 @@ from crispml.ports import Storage
 from crispml.services.base import Progress, no_progress
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import DEFAULT_THRESHOLD, LifecycleService
+from crispml.services.model_cache import ModelCache
 from crispml.services.operations import OperationsService
 from crispml.services.scoring import LabelReport, ScoreResult, ScoringService, Verification
 from crispml.settings import Settings
@@ -49,6 +50,11 @@ class Crispml:
     @property
     def jobs(self) -> JobService:
         return self.container.jobs
+
+    @property
+    def model_cache(self) -> ModelCache:
+        """The models this process read into memory, and which scoring path each call took."""
+        return self.container.model_cache
 
     @property
     def store(self) -> Storage:

@@ -24,7 +24,8 @@ from crispml.domain import SourceSpec
 from crispml.errors import Conflict, CrispmlError, IntegrityFailure, InvalidInput, NotFound
 from crispml.local import Crispml
 from crispml.services.synthesis import write_synthetic
-from crispml.storage import model_codec, schema
+from crispml.steps import model_codec
+from crispml.storage import schema
 from crispml.storage.artifacts import STAGED_MARK
 
 CLI = str(Path(sys.executable).with_name("crispml"))

@@ -326,7 +326,7 @@ def test_the_hot_path_answers_what_score_answers_once_committed(trained: Crispml
 
 def test_a_model_being_read_does_not_hold_up_the_hot_path_of_another(trained: Crispml) -> None:
     trained.score("fraud@champion", records=records(trained, ["warm-up"]))
-    models = trained.store._models
+    models = trained.model_cache
     real_load, reading, release = models._load, threading.Event(), threading.Event()
     unknown = "f" * 64
 
@@ -340,7 +340,7 @@ def test_a_model_being_read_does_not_hold_up_the_hot_path_of_another(trained: Cr
     models._load = slow_load
     request = records(trained, ["while-reading"]).to_dict("records")
     with ThreadPoolExecutor(2) as pool:
-        other = pool.submit(trained.store.model_scorer, unknown, "skops", 1)
+        other = pool.submit(trained.model_cache.scorer, unknown, "skops", 1)
         try:
             assert reading.wait(60)
             hot = pool.submit(trained.scoring.score_hot, "fraud@champion", request).result(timeout=30)
@@ -369,7 +369,7 @@ def test_a_failed_hot_commit_fails_its_future_and_writes_nothing(trained: Crispm
 def test_hot_requests_of_one_group_are_scored_by_one_call_each_answered_its_own_rows(trained: Crispml) -> None:
     trained.score("fraud@champion", records=records(trained, ["warm-up"]))
     model = trained.lifecycle.get_model("fraud@champion")
-    twin = trained.store.model_scorer(model.artifact_sha256, model.artifact_format, 1, model.twin_sha256).twin
+    twin = trained.model_cache.scorer(model.artifact_sha256, model.artifact_format, 1, model.twin_sha256).twin
     assert twin is not None
     scored_rows: list[int] = []
     real_positive = twin.positive

@@ -17,10 +17,12 @@ from crispml.domain import (
     parse_frames,
 )
 from crispml.errors import InvalidInput
+from crispml.ports import Storage
 from crispml.services.base import Progress, Service, new_id, no_progress, now
 from crispml.services.dataset_versions import store_child, store_dataset
 from crispml.services.governance import lineage
-from crispml.steps import fast_path
+from crispml.services.model_cache import ModelCache
+from crispml.steps import fast_path, model_codec
 from crispml.steps.algorithms import get_algorithm, resolve_params
 from crispml.steps.curate import SCALED_ALGORITHMS
 from crispml.steps.model_report import training_arrays, training_report
@@ -33,6 +35,10 @@ DEFAULT_THRESHOLD = 0.5
 
 
 class LifecycleService(Service):
+    def __init__(self, store: Storage, user: str, models: ModelCache) -> None:
+        super().__init__(store, user)
+        self._cache = models
+
     # -- 1. DataIngestion -----------------------------------------------------------------------
     def ingest(
         self,
@@ -222,7 +228,8 @@ class LifecycleService(Service):
             progress("compile", 0.93)
             twin = fast_path.compile_or_none(model, f"{name} ({algorithm})")
             progress("store model", 0.95)
-            staged, artifact_format = self.store.stage_model(model)
+            data, artifact_format = model_codec.encode(model)
+            staged = self.store.stage_model(data, model_codec.SUFFIX[artifact_format])
             staged_twin = [self.store.stage_twin(twin.model)] if twin is not None else []
             with self.store.committing(staged, *staged_twin) as uow:
                 version = ModelVersion(
@@ -264,7 +271,7 @@ class LifecycleService(Service):
             dataset = self.get_dataset(model.dataset_id)
             chosen = parse_frames(frames, dataset.frames)
             frame = self.store.read_frame(dataset.sha256)
-            estimator = self.store.read_model(model.artifact_sha256, model.artifact_format)
+            estimator = self._cache.estimator(model.artifact_sha256, model.artifact_format)
             x, y = training_arrays(frame, list(model.features), dataset.target, _prepare_hint(dataset))
             rows = frame[FRAME].isin(chosen).to_numpy()
             span.rows_in = int(rows.sum())
@@ -290,7 +297,7 @@ class LifecycleService(Service):
                 model = uow.models.get(model_ref)
                 span.model = model.ref
                 # Re-check the artifact before registering: a registered model must be loadable.
-                self.store.check_model(model.artifact_sha256, model.artifact_format)
+                self.store.model_bytes(model.artifact_sha256, model_codec.SUFFIX[model.artifact_format])
                 uow.models.mark_registered(model.id)
                 if alias is not None:
                     uow.models.set_alias(model, alias, self.user, now())

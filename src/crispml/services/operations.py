@@ -11,6 +11,7 @@ from typing import Any
 from crispml.domain import PerfRecord
 from crispml.ports import Storage
 from crispml.services.base import Service
+from crispml.services.model_cache import ModelCache
 
 log = logging.getLogger("crispml.operations")
 
@@ -27,8 +28,9 @@ class PerfSummary:
 
 
 class OperationsService(Service):
-    def __init__(self, store: Storage, user: str) -> None:
+    def __init__(self, store: Storage, user: str, models: ModelCache) -> None:
         super().__init__(store, user)
+        self._cache = models
         self.warmed: dict[str, str] | None = None
         """What the last `warm_up` did per model reference; None before any."""
 
@@ -45,7 +47,7 @@ class OperationsService(Service):
         for ref, model in models:
             started = time.perf_counter()
             try:
-                self.store.model_scorer(model.artifact_sha256, model.artifact_format, 1, model.twin_sha256)
+                self._cache.scorer(model.artifact_sha256, model.artifact_format, 1, model.twin_sha256)
             except Exception as exc:  # one unreadable model must not keep the others out
                 outcomes[ref] = f"not loaded: {type(exc).__name__}: {exc}"[:300]
                 log.warning("warm-up: %s (%s) %s", ref, model.ref, outcomes[ref])

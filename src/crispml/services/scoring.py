@@ -21,6 +21,7 @@ from crispml.observability import PerfClock, store_perf
 from crispml.ports import Storage
 from crispml.services.base import GroupedPerfService, Progress, new_id, no_progress, now
 from crispml.services.labels import LabelReport, LabelService
+from crispml.services.model_cache import ModelCache
 from crispml.services.model_refs import ModelRefs
 from crispml.services.score_inputs import (
     ScoreInputs,
@@ -80,9 +81,10 @@ class PendingScore:
 
 
 class ScoringService(GroupedPerfService):
-    def __init__(self, store: Storage, user: str) -> None:
+    def __init__(self, store: Storage, user: str, models: ModelCache) -> None:
         super().__init__(store, user)
-        self._models = ModelRefs(store)
+        self._cache = models
+        self._refs = ModelRefs(store)
         self._labels = LabelService(store, user)
         self._verification = VerificationService(store, user)
 
@@ -109,7 +111,7 @@ class ScoringService(GroupedPerfService):
         if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
             raise InvalidInput("an idempotency key has 1 to 200 characters", field="idempotency_key")
         with self._perf("score") as span:
-            scoring = self._models.resolve(model_ref)
+            scoring = self._refs.resolve(model_ref)
             model = scoring.model
             span.model = model.ref
             if dataset is not None:
@@ -130,7 +132,7 @@ class ScoringService(GroupedPerfService):
                 if replay is not None:
                     span.rows_out = replay.batch.rows
                     return replay
-            scorer = self.store.model_scorer(
+            scorer = self._cache.scorer(
                 model.artifact_sha256, model.artifact_format, len(inputs.record_ids), model.twin_sha256
             )
             result, write = self._scored(model, inputs, source, request, scorer, idempotency_key, progress)
@@ -162,7 +164,7 @@ class ScoringService(GroupedPerfService):
         """
         if not isinstance(records, list) or len(records) > HOT_ROWS:
             return None
-        scoring = self._models.fresh(model_ref)
+        scoring = self._refs.fresh(model_ref)
         if scoring is None:
             return None
         model = scoring.model
@@ -171,7 +173,7 @@ class ScoringService(GroupedPerfService):
         if inputs is None:
             return None
         rows = len(inputs.record_ids)
-        scorer = self.store.loaded_scorer(model.artifact_sha256, model.artifact_format, rows, model.twin_sha256)
+        scorer = self._cache.loaded_scorer(model.artifact_sha256, model.artifact_format, rows, model.twin_sha256)
         if scorer is None:
             return None
         clock.span.model, clock.span.rows_in = model.ref, rows

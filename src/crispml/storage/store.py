@@ -6,7 +6,6 @@ import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -15,13 +14,10 @@ from sqlalchemy import Engine
 
 from crispml.domain import FRAME
 from crispml.faults import crash_point
-from crispml.steps.fast_path import Scorer
-from crispml.storage import model_codec
 from crispml.storage.artifacts import ArtifactStore, Staged
 from crispml.storage.database import READ_ONLY
 from crispml.storage.group_commit import GroupCommit, Work
 from crispml.storage.jobs import JobRepository
-from crispml.storage.model_cache import ModelCache
 from crispml.storage.unit_of_work import UnitOfWork
 from crispml.storage.wal_checkpointer import wal_checkpointer
 from crispml.storage.write_queue import write_queue
@@ -38,7 +34,6 @@ class Store:
     def __init__(self, engine: Engine, artifacts: ArtifactStore) -> None:
         self.engine = engine
         self.artifacts = artifacts
-        self._models = ModelCache(self._load_model, self._load_twin)
         self._writers = write_queue(engine)
         self._checkpointer = wal_checkpointer(engine)
         self.group_commit = GroupCommit(self.transaction)
@@ -109,57 +104,17 @@ class Store:
         return pq.read_table(path, columns=columns, filters=filters)
 
     # -- models ---------------------------------------------------------------------------------
-    def stage_model(self, model: Any) -> tuple[Staged, str]:
-        """Serialise a fitted model in a safe format; returns (staged file, format)."""
-        data, artifact_format = model_codec.encode(model)
-        return self.artifacts.stage_bytes(MODELS, model_codec.SUFFIX[artifact_format], data), artifact_format
+    def stage_model(self, data: bytes, suffix: str) -> Staged:
+        """Stage a serialised model (bytes in a safe format, see `crispml.steps.model_codec`)."""
+        return self.artifacts.stage_bytes(MODELS, suffix, data)
 
     def stage_twin(self, onnx: bytes) -> Staged:
         """Stage a model's ONNX twin (see `crispml.steps.fast_path`); it is data, never code."""
         return self.artifacts.stage_bytes(MODELS, ONNX, onnx)
 
-    def read_model(self, sha256: str, artifact_format: str) -> Any:
-        """Load (once per process) a model whose bytes hash to `sha256`."""
-        return self._models.estimator(sha256, artifact_format)
-
-    def model_scorer(self, sha256: str, artifact_format: str, rows: int, twin_sha256: str | None = None) -> Scorer:
-        """The fastest way to score `rows` rows with a stored model that keeps scikit-learn's scores
-        within `fast_path.TOLERANCE` and its decisions exactly (see `crispml.steps.fast_path`).
-
-        Small inputs are scored on the caller's thread. The model's ONNX twin scores when it has one:
-        stored at training time (`twin_sha256`, hash checked and proven against the estimator), or,
-        for older models, compiled by a background thread from the verified estimator.
-        """
-        return self._models.scorer(sha256, artifact_format, rows, twin_sha256)
-
-    def loaded_scorer(
-        self, sha256: str, artifact_format: str, rows: int, twin_sha256: str | None = None
-    ) -> Scorer | None:
-        """`model_scorer` if the model is in memory already, else None: never reads a file."""
-        return self._models.loaded_scorer(sha256, artifact_format, rows, twin_sha256)
-
-    def check_model(self, sha256: str, artifact_format: str) -> None:
-        """Raise `IntegrityFailure` (or `NotFound`) unless a model's file is present and hashes to `sha256`."""
-        self.artifacts.get_bytes(MODELS, sha256, model_codec.SUFFIX[artifact_format])
-
-    def fast_path_ready(self, sha256: str, wait: float = 0.0) -> bool:
-        """Whether small inputs of a loaded model are scored by its ONNX twin (see `ModelCache`).
-
-        Waits up to `wait` seconds for a compile in flight; a model's second small input starts one.
-        """
-        return self._models.fast_path_ready(sha256, wait)
-
-    @property
-    def scoring_paths(self) -> dict[str, int]:
-        """Scoring calls per path taken in this process: 'onnx', 'serial' (one thread), 'parallel'."""
-        return self._models.paths_taken
-
-    def _load_model(self, sha256: str, artifact_format: str) -> Any:
-        data = self.artifacts.get_bytes(MODELS, sha256, model_codec.SUFFIX[artifact_format])
-        return model_codec.decode(data, artifact_format)
-
-    def _load_twin(self, sha256: str) -> bytes:
-        return self.artifacts.get_bytes(MODELS, sha256, ONNX)
+    def model_bytes(self, sha256: str, suffix: str) -> bytes:
+        """A stored model's (or twin's, suffix '.onnx') bytes, after checking they hash to `sha256`."""
+        return self.artifacts.get_bytes(MODELS, sha256, suffix)
 
     # -- two-phase writes -----------------------------------------------------------------------
     @contextmanager
