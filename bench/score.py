@@ -64,7 +64,7 @@ def run_backend(backend: str, csv: Path, rows: int, repeats: int) -> dict[str, A
                 phases.append(split)
                 assert result.batch.rows == len(x), (result.batch.rows, len(x))
             with cml.store.transaction() as repo:
-                persisted = repo.count_scores()
+                persisted = repo.ledger.count()
     assert persisted == repeats * len(x), (persisted, repeats, len(x))
     ours, floor = median(crispml_s), median(bare_s)
     return {

@@ -42,8 +42,8 @@ from bench.common import goal, median, postgres_database, ratio, scratch, synthe
 from crispml.domain import FRAME, RECORD_ID, SourceSpec
 from crispml.steps import fast_path
 from crispml.steps.algorithms import ALGORITHMS, BoosterModel
+from crispml.steps.model_codec import TRUSTED_SKOPS_TYPES
 from crispml.storage import schema
-from crispml.storage.model_codec import TRUSTED_SKOPS_TYPES
 
 CONCURRENCY = (1, 8, 32)
 BATCH_ROWS = 1_000
@@ -241,7 +241,7 @@ def _champions(
             model = cml.train(curated.id, algorithm=algorithm, frames="1-6", weight=10, name=model_name(algorithm))
             cml.persist(model.ref, alias="champion")
             models[algorithm] = (
-                cml.store.read_model(model.artifact_sha256, model.artifact_format),
+                cml.model_cache.estimator(model.artifact_sha256, model.artifact_format),
                 list(model.features),
             )
         frame = cml.lifecycle.dataset_frame(raw.id)

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 import crispml
-from crispml.container import Container
+from crispml.local import Crispml
 from crispml.services.synthesis import write_synthetic
 
 POSTGRES_ADMIN_URL = os.environ.get("CRISPML_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -73,7 +73,7 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def cml(home: Path, database_url: str | None) -> Iterator[Container]:
+def cml(home: Path, database_url: str | None) -> Iterator[Crispml]:
     """crispml's Python API on a fresh store."""
     with crispml.connect(home=home, database_url=database_url, user="tester") as container:
         yield container
@@ -83,7 +83,7 @@ FAST_RF = {"n_estimators": 20}
 
 
 @pytest.fixture
-def trained(cml: Container, small_csv: Path) -> Container:
+def trained(cml: Crispml, small_csv: Path) -> Crispml:
     """The reference chain up to a persisted champion: ingest, prepare, curate, train rf, persist."""
     raw = cml.ingest(crispml_source(small_csv), name="ccf")
     prepared = cml.prepare(raw.id)

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from crispml.container import Container
+    from crispml.local import Crispml
 
 
-def connect(*args: Any, **kwargs: Any) -> Container:
-    """Open crispml's store; see `crispml.container.connect`."""
-    from crispml.container import connect as _connect
+def connect(*args: Any, **kwargs: Any) -> Crispml:
+    """Open crispml's store; see `crispml.local.connect`."""
+    from crispml.local import connect as _connect
 
     return _connect(*args, **kwargs)

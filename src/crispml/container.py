@@ -7,6 +7,7 @@ from pathlib import Path
 
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
+from crispml.services.model_cache import model_cache
 from crispml.services.operations import OperationsService
 from crispml.services.scoring import ScoringService
 from crispml.settings import Settings
@@ -16,10 +17,9 @@ from crispml.storage.store import Store
 
 
 class Container:
-    """Everything one process needs; also crispml's Python API (`crispml.connect()`).
+    """Everything one process needs: the store and the services over it.
 
-    The nine methods are available directly: `ingest`, `prepare`, `curate`, `train`, `report`,
-    `persist`, `score`, `label`, `verify`.
+    Python users get the nine methods from `crispml.connect()` (see `crispml.local.Crispml`).
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -28,22 +28,13 @@ class Container:
         self.engine = make_engine(settings.resolved_database_url)
         upgrade(self.engine)
         self.store = Store(self.engine, ArtifactStore(settings.artifact_root))
-        self.lifecycle = LifecycleService(self.store, settings.user)
-        self.scoring = ScoringService(self.store, settings.user)
-        self.operations = OperationsService(self.store, settings.user)
+        self.model_cache = model_cache(self.store)
+        """Models read into memory, shared by every service of this process."""
+        self.lifecycle = LifecycleService(self.store, settings.user, self.model_cache)
+        self.scoring = ScoringService(self.store, settings.user, self.model_cache)
+        self.operations = OperationsService(self.store, settings.user, self.model_cache)
         # Left-overs of writers killed mid-way are removed before anyone can trip over them.
         self.store.recover()
-
-        self.ingest = self.lifecycle.ingest
-        self.prepare = self.lifecycle.prepare
-        self.curate = self.lifecycle.curate
-        self.train = self.lifecycle.train
-        self.report = self.lifecycle.report
-        self.persist = self.lifecycle.persist
-        self.score = self.scoring.score
-        self.label = self.scoring.label
-        self.verify = self.scoring.verify
-        self.lineage = self.lifecycle.lineage
 
     @cached_property
     def jobs(self) -> JobService:
@@ -53,7 +44,7 @@ class Container:
     def close(self) -> None:
         if "jobs" in self.__dict__:
             self.jobs.shutdown()
-        self.store.group_commit.flush()  # perf records handed over without waiting
+        self.store.flush()  # perf records handed over without waiting
         self.store.close()
         self.engine.dispose()
 
@@ -65,7 +56,10 @@ class Container:
 
 
 def connect(home: str | Path | None = None, database_url: str | None = None, user: str | None = None) -> Container:
-    """Open crispml's store (environment settings, overridden by the arguments given)."""
+    """A container over crispml's store (environment settings, overridden by the arguments given).
+
+    For adapters (the CLI); Python users call `crispml.connect()`, which wraps this one.
+    """
     overrides: dict[str, object] = {}
     if home is not None:
         overrides["home"] = Path(home)

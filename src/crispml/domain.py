@@ -207,6 +207,90 @@ def check_name(name: str, what: str = "name") -> str:
     return name
 
 
+@dataclass(frozen=True)
+class ModelRef:
+    """A reference to a model version: `name@alias`, `name/3`, an id `mv-...`, or `name` (its newest version).
+
+    Exactly one form is set: `id`; or `name` with `alias`, with `version`, or alone.
+    """
+
+    name: str | None = None
+    alias: str | None = None
+    version: int | None = None
+    id: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ModelRef:
+        """Parse a reference; `InvalidInput` names what is wrong with one that cannot name a model."""
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInput("a model reference is empty; use name, name@alias, name/3 or mv-...", field="model")
+        if text.startswith("mv-"):
+            return cls(id=text)
+        if "@" in text:
+            name, alias = text.split("@", 1)
+            return cls(name=_ref_part(name, "model name", text), alias=_ref_part(alias, "alias", text))
+        if "/" in text:
+            name, version = text.split("/", 1)
+            return cls(name=_ref_part(name, "model name", text), version=_version(version, text, f"{name}/3"))
+        return cls(name=_ref_part(text, "model name", text))
+
+    @property
+    def newest(self) -> bool:
+        """Whether the reference is a bare name: its newest version (or, to some readers, all of them)."""
+        return self.id is None and self.alias is None and self.version is None
+
+    def __str__(self) -> str:
+        if self.id is not None:
+            return self.id
+        if self.alias is not None:
+            return f"{self.name}@{self.alias}"
+        if self.version is not None:
+            return f"{self.name}/{self.version}"
+        return str(self.name)
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A reference to a dataset version: `name/2`, an id `ds-...`, or `name` (its newest version)."""
+
+    name: str | None = None
+    version: int | None = None
+    id: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> DatasetRef:
+        """Parse a reference; `InvalidInput` names what is wrong with one that cannot name a dataset."""
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInput("a dataset reference is empty; use name, name/2 or ds-...", field="dataset")
+        if text.startswith("ds-"):
+            return cls(id=text)
+        name, slash, version = text.partition("/")
+        if slash:
+            return cls(name=_ref_part(name, "dataset name", text), version=_version(version, text, f"{name}/2"))
+        return cls(name=_ref_part(text, "dataset name", text))
+
+    def __str__(self) -> str:
+        if self.id is not None:
+            return self.id
+        return f"{self.name}/{self.version}" if self.version is not None else str(self.name)
+
+
+def _ref_part(part: str, what: str, text: str) -> str:
+    if not _NAME.match(part):
+        raise InvalidInput(
+            f"{text!r} is not a valid reference: {what} {part!r} must start with a letter, then up to 63 "
+            "letters, digits, '_', '.' or '-'",
+            field=what.split()[0],
+        )
+    return part
+
+
+def _version(version: str, text: str, example: str) -> int:
+    if not version.isdigit() or len(version) > 9 or int(version) < 1:
+        raise InvalidInput(f"{text!r} is not a valid reference: a version is a number from 1, as in {example}")
+    return int(version)
+
+
 def parse_frames(spec: str | list[int] | tuple[int, ...] | None, available: int) -> tuple[int, ...]:
     """Parse '1-6', '7,9,11' or '1-3,8' into sorted frame numbers, each within 1..available."""
     if spec is None or spec == "":

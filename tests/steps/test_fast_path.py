@@ -56,7 +56,7 @@ def features_of(model: ModelVersion, records: pd.DataFrame) -> np.ndarray:
 @EVERY_ALGORITHM
 def test_the_onnx_twin_scores_as_the_estimator_does(cml: Container, small_csv: Path, algorithm: str) -> None:
     model = train(cml, small_csv, algorithm)
-    estimator = cml.store.read_model(model.artifact_sha256, model.artifact_format)
+    estimator = cml.model_cache.estimator(model.artifact_sha256, model.artifact_format)
     twin = fast_path.compile_onnx(estimator)
 
     matrix = features_of(model, later_rows(cml, 400))
@@ -104,9 +104,9 @@ def test_the_twin_stored_at_training_scores_records_and_datasets(
 
     from_records = cml.score("fraud@champion", records=later_rows(cml, 300)).scores.set_index(RECORD_ID)
     from_dataset = cml.score("fraud@champion", dataset="ccf", frames="7-12").scores.set_index(RECORD_ID)
-    assert cml.store.scoring_paths == {"onnx": 2}  # no compile, no waiting: the first input is fast
+    assert cml.model_cache.paths_taken == {"onnx": 2}  # no compile, no waiting: the first input is fast
 
-    estimator = cml.store.read_model(model.artifact_sha256, model.artifact_format)
+    estimator = cml.model_cache.estimator(model.artifact_sha256, model.artifact_format)
     raw = cml.lifecycle.dataset_frame("ccf")
     later = raw[raw[FRAME] >= 7].set_index(RECORD_ID).loc[from_dataset.index]
     exact = estimator.predict_proba(features_of(model, later.reset_index()))[:, 1]
@@ -129,7 +129,7 @@ def test_a_tampered_twin_is_refused_by_name(cml: Container, small_csv: Path, hom
     with crispml.connect(home=home, database_url=None) as fresh, pytest.raises(IntegrityFailure, match="modified"):
         fresh.score("fraud@champion", records=later_rows(fresh, 1))
     with crispml.connect(home=home, database_url=None) as fresh, fresh.store.transaction() as repo:
-        assert repo.count_scores() == 0
+        assert repo.ledger.count() == 0
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -143,21 +143,21 @@ def test_a_model_from_before_stored_twins_compiles_one_when_it_is_used(
     with crispml.connect(home=home, database_url=None) as older:
         record = later_rows(older, 1)
         first = older.score("fraud@champion", records=record)
-        assert not older.store.fast_path_ready(model.artifact_sha256)  # a one-shot process never compiles
+        assert not older.model_cache.fast_path_ready(model.artifact_sha256)  # a one-shot process never compiles
         older.score("fraud@champion", records=record)
-        assert older.store.scoring_paths == {"serial": 2}
-        assert older.store.fast_path_ready(model.artifact_sha256, wait=READY_WITHIN_S)
+        assert older.model_cache.paths_taken == {"serial": 2}
+        assert older.model_cache.fast_path_ready(model.artifact_sha256, wait=READY_WITHIN_S)
 
         again = older.score("fraud@champion", records=record)
-        assert older.store.scoring_paths == {"serial": 2, "onnx": 1}
+        assert older.model_cache.paths_taken == {"serial": 2, "onnx": 1}
         assert abs(again.scores["score"].iloc[0] - first.scores["score"].iloc[0]) <= fast_path.TOLERANCE
         with older.store.transaction() as repo:
-            assert repo.count_scores() == 3  # the fast path persists like any other
+            assert repo.ledger.count() == 3  # the fast path persists like any other
 
 
 def test_small_inputs_never_start_joblib_workers(trained: Container) -> None:
     model = trained.lifecycle.get_model("fraud@champion")
-    estimator = trained.store.read_model(model.artifact_sha256, model.artifact_format)
+    estimator = trained.model_cache.estimator(model.artifact_sha256, model.artifact_format)
     assert estimator.n_jobs == -1  # the rf default
     serial = fast_path.serial_copy(estimator)
     assert serial.n_jobs == 1 and estimator.n_jobs == -1

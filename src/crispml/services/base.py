@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 from crispml.domain import PerfRecord
 from crispml.observability import Span, perf_span
-from crispml.storage.store import Store
+from crispml.ports import Storage
+from crispml.storage.ledger_writes import PerfWrite
 
 Progress = Callable[[str, float], None]
 """Progress callback: (phase description, fraction done 0..1)."""
@@ -28,7 +29,7 @@ def now() -> datetime:
 
 
 class Service:
-    def __init__(self, store: Store, user: str) -> None:
+    def __init__(self, store: Storage, user: str) -> None:
         self.store = store
         self.user = user
 
@@ -36,5 +37,12 @@ class Service:
         return perf_span(method, self._store_perf)
 
     def _store_perf(self, record: PerfRecord) -> None:
-        with self.store.transaction() as repo:
-            repo.add_perf(record)
+        with self.store.transaction() as uow:
+            uow.perf.add(record)
+
+
+class GroupedPerfService(Service):
+    """A service whose perf rows ride along with the next group commit (scoring's): nobody waits for them."""
+
+    def _store_perf(self, record: PerfRecord) -> None:
+        self.store.write_soon(PerfWrite(record))

@@ -17,9 +17,9 @@ from typing import Any
 
 from crispml.domain import Job, JobStatus
 from crispml.errors import Conflict, CrispmlError
+from crispml.ports import Storage
 from crispml.processes import IDENTITY, may_be_running
 from crispml.services.base import Progress, Service, new_id, now
-from crispml.storage.store import Store
 
 Work = Callable[[Progress], dict[str, Any]]
 _PROGRESS_INTERVAL_S = 0.5
@@ -31,7 +31,7 @@ class JobCancelled(Exception):
 
 
 class JobService(Service):
-    def __init__(self, store: Store, user: str, workers: int = 2) -> None:
+    def __init__(self, store: Storage, user: str, workers: int = 2) -> None:
         super().__init__(store, user)
         self.owner = IDENTITY
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crispml-job")
@@ -45,7 +45,7 @@ class JobService(Service):
             for job in jobs.active():
                 running = may_be_running(job.owner)
                 if running is None:  # another host's job: only a stale heartbeat tells it died
-                    running = _aware(jobs.last_heartbeat(job.id) or job.created_at) >= stale_before
+                    running = (jobs.last_heartbeat(job.id) or job.created_at) >= stale_before
                 gone = not running
                 if gone:
                     jobs.update(
@@ -160,10 +160,3 @@ class JobService(Service):
                 jobs.update(job_id, phase=phase[:64], progress=max(0.0, min(1.0, fraction)), heartbeat_at=now())
 
         return report
-
-
-def _aware(moment: Any) -> Any:
-    # SQLite hands timestamps back without a zone; they were written in UTC.
-    from datetime import UTC
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 import statistics
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from crispml.domain import PerfRecord
+from crispml.ports import Storage
 from crispml.services.base import Service
-from crispml.storage.store import Store
+from crispml.services.model_cache import ModelCache
 
 log = logging.getLogger("crispml.operations")
 
@@ -28,8 +28,9 @@ class PerfSummary:
 
 
 class OperationsService(Service):
-    def __init__(self, store: Store, user: str) -> None:
+    def __init__(self, store: Storage, user: str, models: ModelCache) -> None:
         super().__init__(store, user)
+        self._cache = models
         self.warmed: dict[str, str] | None = None
         """What the last `warm_up` did per model reference; None before any."""
 
@@ -41,12 +42,12 @@ class OperationsService(Service):
         that model's score requests name the problem as they would have without a warm-up.
         """
         outcomes: dict[str, str] = {}
-        with self.store.reading() as repo:
-            models = [(ref, repo.get_model(ref)) for ref in (repo.alias_refs(limit) if limit > 0 else [])]
+        with self.store.reading() as uow:
+            models = [(ref, uow.models.get(ref)) for ref in (uow.models.alias_refs(limit) if limit > 0 else [])]
         for ref, model in models:
             started = time.perf_counter()
             try:
-                self.store.model_scorer(model.artifact_sha256, model.artifact_format, 1, model.twin_sha256)
+                self._cache.scorer(model.artifact_sha256, model.artifact_format, 1, model.twin_sha256)
             except Exception as exc:  # one unreadable model must not keep the others out
                 outcomes[ref] = f"not loaded: {type(exc).__name__}: {exc}"[:300]
                 log.warning("warm-up: %s (%s) %s", ref, model.ref, outcomes[ref])
@@ -58,9 +59,9 @@ class OperationsService(Service):
 
     def perf(self, method: str | None = None, limit: int = 1000) -> tuple[list[PerfRecord], list[PerfSummary]]:
         """The newest perf records (optionally of one method) and per-method medians over them."""
-        self.store.group_commit.flush()  # scoring hands its records over without waiting: include them
-        with self.store.reading() as repo:
-            records = repo.list_perf(method, limit)
+        self.store.flush()  # scoring hands its records over without waiting: include them
+        with self.store.reading() as uow:
+            records = uow.perf.newest(method, limit)
         summaries = []
         for name in sorted({r.method for r in records}):
             mine = [r for r in records if r.method == name]
@@ -87,16 +88,13 @@ class OperationsService(Service):
         what the start-up warm-up read into memory, when there was one."""
         checks: dict[str, dict[str, Any]] = {}
         try:
-            with self.store.transaction() as repo:
-                repo.count_labels()
+            with self.store.reading() as uow:
+                uow.labels.count()
             checks["database"] = {"ok": True}
         except Exception as exc:  # readiness reports, it does not raise
             checks["database"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
         try:
-            self.store.artifacts.root.mkdir(parents=True, exist_ok=True)
-            probe = self.store.artifacts.root / f".ready-{os.getpid()}"
-            probe.write_bytes(b"ok")
-            probe.unlink()
+            self.store.check_writable()
             checks["artifacts"] = {"ok": True}
         except OSError as exc:
             checks["artifacts"] = {"ok": False, "error": str(exc)[:300]}

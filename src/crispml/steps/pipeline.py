@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,40 @@ from crispml.errors import InvalidInput
 from crispml.steps.columns import as_numeric, refuse_missing, require_columns
 from crispml.steps.curate import Curation, curate_matrix
 from crispml.steps.prepare import Preparation
+
+
+class FeaturePipeline:
+    """A model's feature pipeline (the `steps` still to run, then its `features`), asked once.
+
+    What the pipeline reads (`input_columns`, `numeric_columns`) is worked out when it is built, so a
+    caller that scores many requests with one model builds it once and pays nothing per request.
+    """
+
+    def __init__(self, steps: list[dict[str, Any]], features: list[str] | tuple[str, ...]) -> None:
+        self.steps = steps
+        self.features = list(features)
+        self.input_columns = input_columns(steps, self.features)
+        """The raw columns a record must carry."""
+        self.numeric_columns = numeric_columns(steps, self.features)
+        """The columns read as numbers, the columns of `transform_numbers`' matrix."""
+
+    @cached_property
+    def numeric_positions(self) -> list[int]:
+        """Where each of `numeric_columns` sits among `input_columns`."""
+        position = {c: j for j, c in enumerate(self.input_columns)}
+        return [position[c] for c in self.numeric_columns]
+
+    def transform_numbers(self, matrix: np.ndarray) -> np.ndarray:
+        """The feature matrix of a float64 matrix whose columns are `numeric_columns` (NaN: missing)."""
+        return replay(matrix, self.numeric_columns, self.steps, self.features)
+
+    def transform_inputs(self, matrix: np.ndarray) -> np.ndarray:
+        """The feature matrix of a float64 matrix whose columns are `input_columns`."""
+        return self.transform_numbers(matrix[:, self.numeric_positions])
+
+    def transform_frame(self, records: pd.DataFrame) -> np.ndarray:
+        """The feature matrix of records in a frame; columns are checked and converted by name."""
+        return apply_pipeline(records, self.steps, self.features)
 
 
 def input_columns(pipeline: list[dict[str, Any]], features: list[str]) -> list[str]:

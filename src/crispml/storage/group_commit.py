@@ -34,9 +34,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from crispml.storage.repositories import Repository
+from crispml.storage.unit_of_work import UnitOfWork
 
-Work = Callable[[Repository], None]
+Work = Callable[[UnitOfWork], None]
 log = logging.getLogger("crispml.storage")
 
 
@@ -61,7 +61,7 @@ class _Pending:
 class GroupCommit:
     def __init__(
         self,
-        transaction: Callable[[], AbstractContextManager[Repository]],
+        transaction: Callable[[], AbstractContextManager[UnitOfWork]],
         *,
         max_group: int = 256,
         idle_seconds: float = 2.0,
@@ -190,7 +190,7 @@ class GroupCommit:
         return False
 
 
-def _kinds(group: list[_Pending]) -> list[tuple[Callable[[Repository, list[Any]], None] | None, list[_Pending]]]:
+def _kinds(group: list[_Pending]) -> list[tuple[Callable[[UnitOfWork, list[Any]], None] | None, list[_Pending]]]:
     """The group's units by their `together` (None: each written alone), in order of first appearance."""
     kinds: dict[Any, list[_Pending]] = {}
     for pending in group:

@@ -7,7 +7,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -18,6 +17,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+
+from crispml.storage.timestamps import UtcDateTime
 
 metadata = MetaData()
 
@@ -39,7 +40,7 @@ datasets = Table(
     Column("source_sha256", String(64)),
     Column("parent_id", String(32), ForeignKey("datasets.id")),
     Column("created_by", String(128), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("name", "version", name="uq_datasets_name_version"),
 )
 
@@ -64,7 +65,7 @@ model_versions = Table(
     Column("twin_sha256", String(64)),
     Column("registered", Boolean, nullable=False, default=False),
     Column("created_by", String(128), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("name", "version", name="uq_model_versions_name_version"),
 )
 
@@ -75,7 +76,7 @@ model_aliases = Table(
     Column("alias", String(64), primary_key=True),
     Column("model_version_id", String(32), ForeignKey("model_versions.id"), nullable=False),
     Column("updated_by", String(128), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 score_batches = Table(
@@ -93,7 +94,7 @@ score_batches = Table(
     Column("first_score_id", BigInteger, nullable=False),
     Column("last_score_id", BigInteger, nullable=False),
     Column("created_by", String(128), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_score_batches_model", "model_version_id"),
 )
 
@@ -121,7 +122,7 @@ labels = Table(
     Column("source", Text, nullable=False),
     Column("import_id", String(32), nullable=False),
     Column("labelled_by", String(128), nullable=False),
-    Column("labelled_at", DateTime(timezone=True), nullable=False),
+    Column("labelled_at", UtcDateTime(), nullable=False),
     Index("ix_labels_import", "import_id"),
 )
 
@@ -130,7 +131,7 @@ perf_records = Table(
     metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("method", String(32), nullable=False),
-    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
     Column("duration_s", Float, nullable=False),
     Column("rows_in", BigInteger),
     Column("rows_out", BigInteger),
@@ -159,9 +160,9 @@ jobs = Table(
     Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("owner", String(200), nullable=False),
     Column("created_by", String(128), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("started_at", DateTime(timezone=True)),
-    Column("finished_at", DateTime(timezone=True)),
-    Column("heartbeat_at", DateTime(timezone=True)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("started_at", UtcDateTime()),
+    Column("finished_at", UtcDateTime()),
+    Column("heartbeat_at", UtcDateTime()),
     Index("ix_jobs_status", "status"),
 )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -13,14 +14,11 @@ from sqlalchemy import Engine
 
 from crispml.domain import FRAME
 from crispml.faults import crash_point
-from crispml.steps.fast_path import Scorer
-from crispml.storage import model_codec
 from crispml.storage.artifacts import ArtifactStore, Staged
 from crispml.storage.database import READ_ONLY
-from crispml.storage.group_commit import GroupCommit
+from crispml.storage.group_commit import GroupCommit, Work
 from crispml.storage.jobs import JobRepository
-from crispml.storage.model_cache import ModelCache
-from crispml.storage.repositories import Repository
+from crispml.storage.unit_of_work import UnitOfWork
 from crispml.storage.wal_checkpointer import wal_checkpointer
 from crispml.storage.write_queue import write_queue
 
@@ -31,10 +29,11 @@ ONNX = ".onnx"
 
 
 class Store:
+    """The storage services use (see `crispml.ports.Storage`): units of work, artifacts, the group commit."""
+
     def __init__(self, engine: Engine, artifacts: ArtifactStore) -> None:
         self.engine = engine
         self.artifacts = artifacts
-        self._models = ModelCache(self._load_model, self._load_twin)
         self._writers = write_queue(engine)
         self._checkpointer = wal_checkpointer(engine)
         self.group_commit = GroupCommit(self.transaction)
@@ -47,20 +46,42 @@ class Store:
         self.registry_version += 1
 
     @contextmanager
-    def transaction(self) -> Iterator[Repository]:
+    def transaction(self) -> Iterator[UnitOfWork]:
         """One unit of work: commits when the block ends, rolls back everything if it raises."""
         with self._writers, self.engine.begin() as connection:
-            yield Repository(connection)
+            yield UnitOfWork(connection)
         if self._checkpointer is not None:
             self._checkpointer.written()
 
     @contextmanager
-    def reading(self) -> Iterator[Repository]:
+    def reading(self) -> Iterator[UnitOfWork]:
         """A unit of work that only reads: on SQLite it neither takes nor waits for the write lock."""
         with self.engine.connect() as connection:
             connection.execution_options(**{READ_ONLY: True})
             with connection.begin():
-                yield Repository(connection)
+                yield UnitOfWork(connection)
+
+    # -- group commit ---------------------------------------------------------------------------
+    def write_alone(self, work: Work) -> None:
+        """Run `work(unit_of_work)` in a transaction of its own (a large batch gains nothing from a group)."""
+        with self.transaction() as uow:
+            work(uow)
+
+    def write_grouped(self, work: Work) -> None:
+        """Run `work(unit_of_work)` with the next group commit; returns once it committed (see `GroupCommit.run`)."""
+        self.group_commit.run(work)
+
+    def submit_grouped(self, work: Work) -> Future[None]:
+        """`write_grouped` without waiting: the future completes once the group committed."""
+        return self.group_commit.submit(work)
+
+    def write_soon(self, work: Work) -> None:
+        """Run `work` with a later group; nobody waits for it, and a failure is logged."""
+        self.group_commit.background(work)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until everything handed over by `write_soon` is written; False on timeout."""
+        return self.group_commit.flush(timeout)
 
     # -- datasets -------------------------------------------------------------------------------
     def stage_frame(self, frame: pd.DataFrame) -> Staged:
@@ -83,57 +104,21 @@ class Store:
         return pq.read_table(path, columns=columns, filters=filters)
 
     # -- models ---------------------------------------------------------------------------------
-    def stage_model(self, model: Any) -> tuple[Staged, str]:
-        """Serialise a fitted model in a safe format; returns (staged file, format)."""
-        data, artifact_format = model_codec.encode(model)
-        return self.artifacts.stage_bytes(MODELS, model_codec.SUFFIX[artifact_format], data), artifact_format
+    def stage_model(self, data: bytes, suffix: str) -> Staged:
+        """Stage a serialised model (bytes in a safe format, see `crispml.steps.model_codec`)."""
+        return self.artifacts.stage_bytes(MODELS, suffix, data)
 
     def stage_twin(self, onnx: bytes) -> Staged:
         """Stage a model's ONNX twin (see `crispml.steps.fast_path`); it is data, never code."""
         return self.artifacts.stage_bytes(MODELS, ONNX, onnx)
 
-    def read_model(self, sha256: str, artifact_format: str) -> Any:
-        """Load (once per process) a model whose bytes hash to `sha256`."""
-        return self._models.estimator(sha256, artifact_format)
-
-    def model_scorer(self, sha256: str, artifact_format: str, rows: int, twin_sha256: str | None = None) -> Scorer:
-        """The fastest way to score `rows` rows with a stored model that keeps scikit-learn's scores
-        within `fast_path.TOLERANCE` and its decisions exactly (see `crispml.steps.fast_path`).
-
-        Small inputs are scored on the caller's thread. The model's ONNX twin scores when it has one:
-        stored at training time (`twin_sha256`, hash checked and proven against the estimator), or,
-        for older models, compiled by a background thread from the verified estimator.
-        """
-        return self._models.scorer(sha256, artifact_format, rows, twin_sha256)
-
-    def loaded_scorer(
-        self, sha256: str, artifact_format: str, rows: int, twin_sha256: str | None = None
-    ) -> Scorer | None:
-        """`model_scorer` if the model is in memory already, else None: never reads a file."""
-        return self._models.loaded_scorer(sha256, artifact_format, rows, twin_sha256)
-
-    def fast_path_ready(self, sha256: str, wait: float = 0.0) -> bool:
-        """Whether small inputs of a loaded model are scored by its ONNX twin (see `ModelCache`).
-
-        Waits up to `wait` seconds for a compile in flight; a model's second small input starts one.
-        """
-        return self._models.fast_path_ready(sha256, wait)
-
-    @property
-    def scoring_paths(self) -> dict[str, int]:
-        """Scoring calls per path taken in this process: 'onnx', 'serial' (one thread), 'parallel'."""
-        return self._models.paths_taken
-
-    def _load_model(self, sha256: str, artifact_format: str) -> Any:
-        data = self.artifacts.get_bytes(MODELS, sha256, model_codec.SUFFIX[artifact_format])
-        return model_codec.decode(data, artifact_format)
-
-    def _load_twin(self, sha256: str) -> bytes:
-        return self.artifacts.get_bytes(MODELS, sha256, ONNX)
+    def model_bytes(self, sha256: str, suffix: str) -> bytes:
+        """A stored model's (or twin's, suffix '.onnx') bytes, after checking they hash to `sha256`."""
+        return self.artifacts.get_bytes(MODELS, sha256, suffix)
 
     # -- two-phase writes -----------------------------------------------------------------------
     @contextmanager
-    def committing(self, staged: Staged, *more: Staged) -> Iterator[Repository]:
+    def committing(self, staged: Staged, *more: Staged) -> Iterator[UnitOfWork]:
         """A transaction whose commit makes the staged files permanent; if it fails they go too."""
         try:
             with self.transaction() as repo:
@@ -147,6 +132,13 @@ class Store:
         for each in (staged, *more):
             self.artifacts.promote(each)
 
+    def check_writable(self) -> None:
+        """Raise `OSError` unless the artifact folder takes (and gives up) a file."""
+        self.artifacts.root.mkdir(parents=True, exist_ok=True)
+        probe = self.artifacts.root / f".ready-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+
     def close(self) -> None:
         """Stop background work on the database; the engine is the caller's to dispose of."""
         if self._checkpointer is not None:
@@ -154,8 +146,8 @@ class Store:
 
     def recover(self) -> int:
         """Finish or undo writes of dead processes and remove old orphans; returns files removed."""
-        with self.transaction() as repo:
-            referenced = repo.referenced_artifacts()
+        with self.reading() as uow:
+            referenced = uow.referenced_artifacts()
         return len(self.artifacts.recover(referenced))
 
     @contextmanager

@@ -66,13 +66,15 @@ def rep_data_ingest(
     percentData: Annotated[float, Query(gt=0, le=1)] = 0.01,
 ) -> list[str]:
     path = ensure_reference_source(container.settings.resolved_reference_source)
-    dataset = container.ingest(SourceSpec(path=str(path)), name=INGESTED, slices=slices, percent_data=percentData)
+    dataset = container.lifecycle.ingest(
+        SourceSpec(path=str(path)), name=INGESTED, slices=slices, percent_data=percentData
+    )
     return _summary(dataset.report["stats"], dataset.target)
 
 
 @router.get("/repDataPrepare", summary="Prepare the newest CCF_ING into CCF_PREP")
 def rep_data_prepare(container: ContainerDep, table: str = INGESTED) -> list[str]:
-    dataset = container.prepare(table, name=PREPARED)
+    dataset = container.lifecycle.prepare(table, name=PREPARED)
     return _report(dataset.report)
 
 
@@ -84,7 +86,7 @@ def rep_data_curate(
     start: FromFrame = 1,
     end: ToFrame = 6,
 ) -> list[str]:
-    dataset = container.curate(table, algorithm=model, frames=_frames(start, end), name=CURATED)
+    dataset = container.lifecycle.curate(table, algorithm=model, frames=_frames(start, end), name=CURATED)
     return _report(dataset.report)
 
 
@@ -97,7 +99,7 @@ def rep_model_train(
     model: Model = "rf",
     weight: Annotated[float, Query(gt=0, le=1e6)] = 10,
 ) -> list[str]:
-    trained = container.train(table, algorithm=model, frames=_frames(start, end), weight=weight,
+    trained = container.lifecycle.train(table, algorithm=model, frames=_frames(start, end), weight=weight,
                               name=_model_name(model))  # fmt: skip
     overall = trained.metrics.get("overall") or {}
     return _answer([{"model": trained.ref, "table": table, "from": start, "to": end, "weight": weight,
@@ -106,7 +108,7 @@ def rep_model_train(
 
 @router.get("/repModelReport", summary="KPIs of the newest model per frame not used for training")
 def rep_model_report(container: ContainerDep, model: Model = "rf") -> list[str]:
-    report = container.report(_model_name(model))
+    report = container.lifecycle.report(_model_name(model))
     rows = [
         {"frame": f, **{k: v for k, v in kpis.items() if k != "confusion"}} for f, kpis in report["per_frame"].items()
     ]
@@ -115,7 +117,7 @@ def rep_model_report(container: ContainerDep, model: Model = "rf") -> list[str]:
 
 @router.get("/repModelPersist", summary="Register the newest model and point an alias at it")
 def rep_model_persist(container: ContainerDep, model: Model = "rf", alias: str = "champion") -> list[str]:
-    persisted = container.persist(_model_name(model), alias=alias)
+    persisted = container.lifecycle.persist(_model_name(model), alias=alias)
     return _answer([{"model": persisted.ref, "alias": alias, "sha256": persisted.artifact_sha256}])
 
 
@@ -127,7 +129,7 @@ def rep_new_data_score(
     end: ToFrame = 12,
     model: Model = "rf",
 ) -> list[str]:
-    result = container.score(f"{_model_name(model)}@champion", dataset=table, frames=_frames(start, end))
+    result = container.scoring.score(f"{_model_name(model)}@champion", dataset=table, frames=_frames(start, end))
     return _answer([{"batch_id": result.batch.id, "model": result.batch.model_ref, "rows": result.batch.rows,
                      "flagged": sum(result.records.decisions)}])  # fmt: skip
 
@@ -139,7 +141,7 @@ def rep_new_data_label(
     start: FromFrame = 7,
     end: ToFrame = 12,
 ) -> list[str]:
-    report = container.label(dataset=table, frames=_frames(start, end))
+    report = container.scoring.label(dataset=table, frames=_frames(start, end))
     return _answer([{"imported": report.imported, "positives": report.positives, "unknown": report.unknown}])
 
 
@@ -150,5 +152,5 @@ def rep_new_data_report(
     end: ToFrame = 12,
     model: Model = "rf",
 ) -> list[str]:
-    verification = container.verify(f"{_model_name(model)}@champion", frames=_frames(start, end))
+    verification = container.scoring.verify(f"{_model_name(model)}@champion", frames=_frames(start, end))
     return _answer([{k: v for k, v in row.items() if k != "confusion"} for row in verification.rows])

@@ -37,7 +37,7 @@ def _inside_data_dir(container: Container, spec: SourceSpec) -> SourceSpec:
 
 def _ingest_job(container: Container, spec: SourceSpec, options: dict[str, Any], wait: bool, timeout: float) -> Any:
     def work(progress: Any) -> dict[str, Any]:
-        return dict(jsonable(container.ingest(spec, progress=progress, **options)))
+        return dict(jsonable(container.lifecycle.ingest(spec, progress=progress, **options)))
 
     job = container.jobs.submit("ingest", {"source": spec.describe(), **options}, work)
     return job_response(container, job, wait, timeout)
@@ -105,17 +105,17 @@ def list_datasets(
 
 @router.get("/{ref:path}/lineage", summary="Lineage of a dataset back to its raw source")
 def dataset_lineage(ref: str, container: ContainerDep) -> list[Any]:
-    return list(jsonable(container.lineage(container.lifecycle.get_dataset(ref).id)))
+    return list(jsonable(container.lifecycle.lineage(container.lifecycle.get_dataset(ref).id)))
 
 
 @router.post("/{ref:path}/prepare", status_code=201, summary="DataPreparation")
 def prepare(ref: str, body: PrepareIn, container: ContainerDep) -> dict[str, Any]:
-    return dict(jsonable(container.prepare(ref, missing=body.missing, name=body.name)))
+    return dict(jsonable(container.lifecycle.prepare(ref, missing=body.missing, name=body.name)))
 
 
 @router.post("/{ref:path}/curate", status_code=201, summary="DataCuration")
 def curate(ref: str, body: CurateIn, container: ContainerDep) -> dict[str, Any]:
-    return dict(jsonable(container.curate(ref, algorithm=body.algorithm, frames=body.frames, name=body.name)))
+    return dict(jsonable(container.lifecycle.curate(ref, algorithm=body.algorithm, frames=body.frames, name=body.name)))
 
 
 @router.get("/{ref:path}", summary="A dataset version: schema, frames, stats and lineage")
@@ -123,5 +123,5 @@ def get_dataset(ref: str, container: ContainerDep) -> dict[str, Any]:
     dataset = container.lifecycle.get_dataset(ref)
     body: dict[str, Any] = jsonable(dataset)
     body["features"] = dataset.features
-    body["lineage"] = jsonable(container.lineage(dataset.id))
+    body["lineage"] = jsonable(container.lifecycle.lineage(dataset.id))
     return body

@@ -95,7 +95,7 @@ def infer(
 ) -> dict[str, Any]:
     model = _model(container, name, version)
     records = _tensors_to_frame(body.inputs, _input_columns(model))
-    result = container.score(model.id, records=records, idempotency_key=idempotency_key)
+    result = container.scoring.score(model.id, records=records, idempotency_key=idempotency_key)
     scored = result.records
     rows = len(scored)
     return {
@@ -145,7 +145,7 @@ def invocations(
     except NotFound:
         raise NotFound(f"no champion of model {name!r} to answer /invocations (set CRISPML_MLFLOW_MODEL)") from None
     records = _mlflow_frame(body, _input_columns(model))
-    result = container.score(model.id, records=records, idempotency_key=idempotency_key)
+    result = container.scoring.score(model.id, records=records, idempotency_key=idempotency_key)
     # MLflow's sklearn flavour answers predict(): the class, here the decision at the model's threshold.
     return {"predictions": result.records.decisions, "scores": result.records.scores,
             "batch_id": result.batch.id}  # fmt: skip

@@ -33,7 +33,7 @@ def train(
     dataset = options.pop("dataset")
 
     def work(progress: Any) -> dict[str, Any]:
-        return dict(jsonable(container.train(dataset, name=name, progress=progress, **options)))
+        return dict(jsonable(container.lifecycle.train(dataset, name=name, progress=progress, **options)))
 
     job = container.jobs.submit("train", {"name": name, **body.model_dump()}, work)
     return job_response(container, job, wait, timeout)
@@ -68,12 +68,12 @@ def get_version(name: str, version: Version, container: ContainerDep) -> dict[st
 
 @router.get("/{name}/versions/{version}/report", summary="ModelReport")
 def report(name: str, version: Version, container: ContainerDep, frames: str | None = None) -> dict[str, Any]:
-    return dict(jsonable(container.report(f"{name}/{version}", frames=frames)))
+    return dict(jsonable(container.lifecycle.report(f"{name}/{version}", frames=frames)))
 
 
 @router.put("/{name}/aliases/{alias}", summary="ModelPersist: register a version and point an alias at it")
 def set_alias(name: str, alias: str, body: AliasIn, container: ContainerDep) -> dict[str, Any]:
-    return _summary(container.persist(f"{name}/{body.version}", alias=alias))
+    return _summary(container.lifecycle.persist(f"{name}/{body.version}", alias=alias))
 
 
 @router.get("/{name}/aliases/{alias}", summary="The version an alias points at")
@@ -90,7 +90,7 @@ def delete_alias(name: str, alias: str, container: ContainerDep) -> Response:
 @router.get("/{name}/lineage", summary="Lineage of a model version back to its raw source")
 def lineage(name: str, container: ContainerDep, version: OptionalVersion = None, alias: str | None = None) -> list[Any]:
     ref = f"{name}/{version}" if version else f"{name}@{alias}" if alias else name
-    return list(jsonable(container.lineage(ref)))
+    return list(jsonable(container.lifecycle.lineage(ref)))
 
 
 def _summary(model: Any) -> dict[str, Any]:

@@ -62,7 +62,9 @@ async def score(
             await asyncio.wrap_future(hot.durable)
             result = hot.result()
         else:
-            result = await blocking(lambda: container.score(ref, records=records, idempotency_key=idempotency_key))
+            result = await blocking(
+                lambda: container.scoring.score(ref, records=records, idempotency_key=idempotency_key)
+            )
         return OrjsonResponse(batch_body(result, with_scores=True))
     return await blocking(lambda: _score_dataset_job(container, ref, body, idempotency_key, wait, timeout))
 
@@ -75,7 +77,7 @@ def _score_dataset_job(
     dataset, frames = body.dataset, body.frames
 
     def work(progress: Any) -> dict[str, Any]:
-        result = container.score(
+        result = container.scoring.score(
             ref, dataset=dataset, frames=frames, idempotency_key=idempotency_key, progress=progress
         )
         return batch_body(result, with_scores=False)
@@ -104,8 +106,8 @@ def labels(body: LabelsIn, container: ContainerDep) -> dict[str, Any]:
         raise InvalidInput("send either labels or a dataset", field="labels")
     if body.labels is not None:
         records = [item.model_dump() for item in body.labels]
-        return dict(jsonable(container.label(records=records)))
-    return dict(jsonable(container.label(dataset=body.dataset, frames=body.frames)))
+        return dict(jsonable(container.scoring.label(records=records)))
+    return dict(jsonable(container.scoring.label(dataset=body.dataset, frames=body.frames)))
 
 
 @router.get("/reports/verification", summary="NewDataReport: persisted scores against labels per frame")
@@ -114,4 +116,4 @@ def verification(
     model: Annotated[str, Query(min_length=1, max_length=200, description="fraud@champion, fraud/3 or fraud")],
     frames: str | None = None,
 ) -> dict[str, Any]:
-    return dict(jsonable(container.verify(model, frames=frames)))
+    return dict(jsonable(container.scoring.verify(model, frames=frames)))

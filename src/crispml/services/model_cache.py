@@ -21,9 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from crispml.steps import fast_path
+from crispml.ports import Storage
+from crispml.steps import fast_path, model_codec
 
 log = logging.getLogger("crispml.scoring")
+ONNX = ".onnx"
 
 
 @dataclass
@@ -53,7 +55,7 @@ class ModelCache:
         """The model as stored (loaded once per process), parallel settings and all."""
         return self._entry(sha256, artifact_format, None).estimator
 
-    def scorer(self, sha256: str, artifact_format: str, rows: int, twin_sha256: str | None) -> fast_path.Scorer:
+    def scorer(self, sha256: str, artifact_format: str, rows: int, twin_sha256: str | None = None) -> fast_path.Scorer:
         """The fastest way to score `rows` rows with this model that gives scikit-learn's answer
         (within `fast_path.TOLERANCE`)."""
         entry = self._entry(sha256, artifact_format, twin_sha256)
@@ -140,3 +142,12 @@ class ModelCache:
             entry.twin = fast_path.compile_or_none(entry.estimator, f"model {sha256[:12]}")
         finally:
             entry.compiled.set()
+
+
+def model_cache(store: Storage) -> ModelCache:
+    """A cache of the models in `store`, each read from bytes whose sha256 was checked."""
+
+    def load(sha256: str, artifact_format: str) -> Any:
+        return model_codec.decode(store.model_bytes(sha256, model_codec.SUFFIX[artifact_format]), artifact_format)
+
+    return ModelCache(load, lambda sha256: store.model_bytes(sha256, ONNX))

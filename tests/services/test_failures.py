@@ -20,11 +20,12 @@ import pytest
 from sqlalchemy import func, select
 
 import crispml
-from crispml.container import Container
 from crispml.domain import SourceSpec
 from crispml.errors import Conflict, CrispmlError, IntegrityFailure, InvalidInput, NotFound
+from crispml.local import Crispml
 from crispml.services.synthesis import write_synthetic
-from crispml.storage import model_codec, schema
+from crispml.steps import model_codec
+from crispml.storage import schema
 from crispml.storage.artifacts import STAGED_MARK
 
 CLI = str(Path(sys.executable).with_name("crispml"))
@@ -54,9 +55,9 @@ def staged_files(home: Path) -> list[str]:
     return [f for f in artifact_files(home) if Path(f).name.startswith(STAGED_MARK)]
 
 
-def snapshot(cml: Container, home: Path) -> Snapshot:
+def snapshot(cml: Crispml, home: Path) -> Snapshot:
     with cml.store.transaction() as repo:
-        scores, labels = repo.count_scores(), repo.count_labels()
+        scores, labels = repo.ledger.count(), repo.labels.count()
         batches = int(repo.connection.scalar(select(func.count()).select_from(schema.score_batches)) or 0)
     return Snapshot(
         datasets=len(cml.lifecycle.list_datasets()),
@@ -68,7 +69,7 @@ def snapshot(cml: Container, home: Path) -> Snapshot:
     )
 
 
-def reopen(home: Path, database_url: str | None) -> Container:
+def reopen(home: Path, database_url: str | None) -> Crispml:
     """A new process's view of the store: opening it runs crash recovery."""
     return crispml.connect(home=home, database_url=database_url, user="tester")
 
@@ -95,11 +96,11 @@ def source(path: Path) -> SourceSpec:
     return SourceSpec(path=str(path))
 
 
-def setup_dataset(cml: Container, small_csv: Path) -> None:
+def setup_dataset(cml: Crispml, small_csv: Path) -> None:
     cml.ingest(source(small_csv), name="ccf")
 
 
-def setup_champion(cml: Container, small_csv: Path) -> None:
+def setup_champion(cml: Crispml, small_csv: Path) -> None:
     setup_dataset(cml, small_csv)
     model = cml.train("ccf", algorithm="rf", frames="1-6", name="fraud", params=FAST)
     cml.persist(model.ref, alias="champion")
@@ -108,7 +109,7 @@ def setup_champion(cml: Container, small_csv: Path) -> None:
 # -- 1. bad input: an error naming the problem, and no change ------------------------------------
 @dataclass(frozen=True)
 class Ctx:
-    cml: Container
+    cml: Crispml
     small_csv: Path
     tmp: Path
 
@@ -168,7 +169,7 @@ BAD_INPUT: dict[str, tuple[Callable[[Ctx], Any], type[CrispmlError], str]] = {
 
 
 @pytest.fixture
-def ready(cml: Container, small_csv: Path) -> Container:
+def ready(cml: Crispml, small_csv: Path) -> Crispml:
     """A store with a dataset, a champion model and one scored batch under the key 'first'."""
     setup_champion(cml, small_csv)
     cml.score("fraud@champion", dataset="ccf", frames="7-8", idempotency_key="first")
@@ -177,7 +178,7 @@ def ready(cml: Container, small_csv: Path) -> Container:
 
 @pytest.mark.parametrize("case", BAD_INPUT)
 def test_bad_input_is_named_and_changes_nothing(
-    ready: Container, home: Path, small_csv: Path, tmp_path: Path, case: str
+    ready: Crispml, home: Path, small_csv: Path, tmp_path: Path, case: str
 ) -> None:
     call, error, named = BAD_INPUT[case]
     before = snapshot(ready, home)
@@ -192,7 +193,7 @@ def test_bad_input_is_named_and_changes_nothing(
 
 
 def test_cli_bad_input_exits_with_its_code_and_writes_nothing(
-    cml: Container, home: Path, database_url: str | None, small_csv: Path
+    cml: Crispml, home: Path, database_url: str | None, small_csv: Path
 ) -> None:
     before = snapshot(cml, home)
     proc = run_cli(cli_env(home, database_url), "ingest", str(small_csv), "--name", "ccf", "--target", "Nope")
@@ -202,7 +203,7 @@ def test_cli_bad_input_exits_with_its_code_and_writes_nothing(
 
 
 # -- 2. crash consistency: kill -9 at the worst moments --------------------------------------------
-def crash_command(point: str, cml: Container, small_csv: Path) -> list[str]:
+def crash_command(point: str, cml: Crispml, small_csv: Path) -> list[str]:
     """Set up what the crashing command needs (through the API) and return that command."""
     kind = point.split(".")[0]
     if kind == "datasets":
@@ -220,7 +221,7 @@ STAGED_FILES = {"datasets": 1, "models": 2}
 
 @pytest.mark.parametrize("point", ["datasets.before_commit", "models.before_commit", "scores.before_commit"])
 def test_crash_before_commit_leaves_nothing(
-    cml: Container, home: Path, database_url: str | None, small_csv: Path, point: str
+    cml: Crispml, home: Path, database_url: str | None, small_csv: Path, point: str
 ) -> None:
     command = crash_command(point, cml, small_csv)
     before = snapshot(cml, home)
@@ -240,7 +241,7 @@ def test_crash_before_commit_leaves_nothing(
 
 @pytest.mark.parametrize("point", ["datasets.before_promote", "models.before_promote"])
 def test_crash_before_promote_is_finished_by_recovery(
-    cml: Container, home: Path, database_url: str | None, small_csv: Path, point: str
+    cml: Crispml, home: Path, database_url: str | None, small_csv: Path, point: str
 ) -> None:
     command = crash_command(point, cml, small_csv)
     before = snapshot(cml, home)
@@ -273,7 +274,7 @@ def large_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_real_kill_9_mid_ingest_leaves_nothing(
-    cml: Container, home: Path, database_url: str | None, large_csv: Path
+    cml: Crispml, home: Path, database_url: str | None, large_csv: Path
 ) -> None:
     before = snapshot(cml, home)
     env = cli_env(home, database_url)
@@ -306,7 +307,7 @@ def test_real_kill_9_mid_ingest_leaves_nothing(
 
 
 # -- regressions found in review ------------------------------------------------------------------
-def test_training_a_raw_dataset_with_gaps_names_the_column(cml: Container, tmp_path: Path) -> None:
+def test_training_a_raw_dataset_with_gaps_names_the_column(cml: Crispml, tmp_path: Path) -> None:
     path = tmp_path / "gaps.csv"
     path.write_text("a,b,Class\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(23)) + "1,,\n")
     raw = cml.ingest(SourceSpec(path=str(path)), slices=2)
@@ -315,22 +316,22 @@ def test_training_a_raw_dataset_with_gaps_names_the_column(cml: Container, tmp_p
     assert cml.lifecycle.list_models() == []
 
 
-def test_lightgbm_parameter_limits_are_input_errors(cml: Container, small_csv: Path) -> None:
+def test_lightgbm_parameter_limits_are_input_errors(cml: Crispml, small_csv: Path) -> None:
     raw = cml.ingest(SourceSpec(path=str(small_csv)))
     with pytest.raises(InvalidInput, match="num_leaves"):
         cml.train(raw.id, algorithm="lgbm", frames="1-6", name="tiny", params={"num_leaves": 1})
 
 
-def test_empty_record_ids_in_a_label_file_are_refused(cml: Container, tmp_path: Path) -> None:
+def test_empty_record_ids_in_a_label_file_are_refused(cml: Crispml, tmp_path: Path) -> None:
     path = tmp_path / "labels.csv"
     path.write_text("record_id,label\nr1,0\n,1\n")
     with pytest.raises(InvalidInput, match="'record_id' is empty on 1 rows"):
         cml.label(file=str(path))
     with cml.store.transaction() as repo:
-        assert repo.count_labels() == 0
+        assert repo.labels.count() == 0
 
 
-def test_a_dataset_file_changed_after_it_was_read_is_refused(cml: Container, small_csv: Path) -> None:
+def test_a_dataset_file_changed_after_it_was_read_is_refused(cml: Crispml, small_csv: Path) -> None:
     raw = cml.ingest(SourceSpec(path=str(small_csv)), name="ccf")
     cml.prepare(raw.id)  # reads and verifies the file once in this process
     path = cml.store.artifacts.path("datasets", raw.sha256, ".parquet")

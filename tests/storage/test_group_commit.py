@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,13 +22,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from crispml.container import Container
 from crispml.domain import FRAME, RECORD_ID, NewScoreBatch, Outcome, PerfRecord, ScoreBatch, ScoredRecords
+from crispml.local import Crispml
 from crispml.services.scoring import ScoreResult
 from crispml.storage import schema
 from crispml.storage.group_commit import GroupCommit
-from crispml.storage.repositories import Repository
 from crispml.storage.store import Store
+from crispml.storage.unit_of_work import UnitOfWork
 from crispml.storage.write_queue import WriteQueue
 from tests.conftest import wait_for
 
@@ -51,7 +50,7 @@ class Gate:
         self.batches_written: list[int] = []
 
     @contextmanager
-    def __call__(self) -> Iterator[Repository]:
+    def __call__(self) -> Iterator[UnitOfWork]:
         self.transactions += 1
         if self.transactions == 1:
             assert self.opened.wait(60), "the test never opened the gate"
@@ -63,7 +62,7 @@ class Gate:
                 raise OSError("disk full")  # as a failing COMMIT would: the transaction rolls back
 
 
-def _batches(repo: Repository) -> int:
+def _batches(repo: UnitOfWork) -> int:
     return int(repo.connection.scalar(select(func.count()).select_from(schema.score_batches)) or 0)
 
 
@@ -110,7 +109,7 @@ def queue_behind_gate(writer: GroupCommit, gate: Gate, calls: list[Callable[[], 
     return results
 
 
-def runs(writer: GroupCommit, units: list[Callable[[Repository], None]]) -> list[Callable[[], None]]:
+def runs(writer: GroupCommit, units: list[Callable[[UnitOfWork], None]]) -> list[Callable[[], None]]:
     return [lambda unit=unit: writer.run(unit) for unit in units]
 
 
@@ -118,18 +117,18 @@ def perf_row(method: str) -> PerfRecord:
     return PerfRecord(method, datetime.now(UTC), 0.1, None, None, 1.0, 0.1, 0, Outcome.OK)
 
 
-def ledger(cml: Container) -> pd.DataFrame:
+def ledger(cml: Crispml) -> pd.DataFrame:
     with cml.store.transaction() as repo:
         rows = repo.connection.execute(select(schema.scores.c.record_id, schema.scores.c.batch_id)).all()
     return pd.DataFrame(rows, columns=["record_id", "batch_id"])
 
 
-def count_batches(cml: Container) -> int:
+def count_batches(cml: Crispml) -> int:
     with cml.store.transaction() as repo:
         return int(repo.connection.scalar(select(func.count()).select_from(schema.score_batches)) or 0)
 
 
-def records(cml: Container, ids: list[str]) -> pd.DataFrame:
+def records(cml: Crispml, ids: list[str]) -> pd.DataFrame:
     """Raw records (features only) from frames 7-12, under the given record ids."""
     raw = cml.lifecycle.dataset_frame("ccf")
     later = raw[raw[FRAME] >= 7].drop(columns=["Class", FRAME, RECORD_ID]).head(len(ids))
@@ -137,7 +136,7 @@ def records(cml: Container, ids: list[str]) -> pd.DataFrame:
 
 
 # -- through the service ---------------------------------------------------------------------------
-def test_concurrent_requests_all_commit_once_and_share_transactions(trained: Container) -> None:
+def test_concurrent_requests_all_commit_once_and_share_transactions(trained: Crispml) -> None:
     trained.score("fraud@champion", records=records(trained, ["warm-up"]))  # load the model first
     gate = Gate(trained.store)
     writer = trained.store.group_commit = GroupCommit(gate)
@@ -150,7 +149,7 @@ def test_concurrent_requests_all_commit_once_and_share_transactions(trained: Con
     for result, request in zip(results, requests, strict=True):
         assert result.scores[RECORD_ID].tolist() == request[RECORD_ID].tolist() and not result.replayed
         with trained.store.transaction() as repo:
-            stored = repo.batch_scores(result.batch.id)
+            stored = repo.ledger.batch_scores(result.batch.id)
         assert stored.record_ids == result.scores[RECORD_ID].tolist()
         assert stored.scores == result.scores["score"].tolist()
     rows = ledger(trained)
@@ -163,7 +162,7 @@ def test_concurrent_requests_all_commit_once_and_share_transactions(trained: Con
     assert writer.writes == 2 * THREADS and writer.commits < writer.writes
 
 
-def test_unhindered_concurrent_requests_all_commit_once(trained: Container) -> None:
+def test_unhindered_concurrent_requests_all_commit_once(trained: Crispml) -> None:
     writer = trained.store.group_commit
     requests = [records(trained, [f"t{k}-r{i}" for i in range(PER_REQUEST)]) for k in range(THREADS)]
     results = in_threads([lambda r=r: trained.score("fraud@champion", records=r) for r in requests])
@@ -175,7 +174,7 @@ def test_unhindered_concurrent_requests_all_commit_once(trained: Container) -> N
     assert writer.writes == 2 * THREADS and writer.commits <= writer.writes
 
 
-def test_concurrent_retries_with_one_idempotency_key_write_once(trained: Container) -> None:
+def test_concurrent_retries_with_one_idempotency_key_write_once(trained: Crispml) -> None:
     request = records(trained, ["k-1", "k-2"])
     results = in_threads([lambda: trained.score("fraud@champion", records=request, idempotency_key="once")] * 8)
     assert all(isinstance(r, ScoreResult) for r in results), results
@@ -184,7 +183,7 @@ def test_concurrent_retries_with_one_idempotency_key_write_once(trained: Contain
     assert len(ledger(trained)) == 2 and count_batches(trained) == 1
 
 
-def test_a_large_input_keeps_its_own_transaction(trained: Container) -> None:
+def test_a_large_input_keeps_its_own_transaction(trained: Crispml) -> None:
     writer = trained.store.group_commit
     writes = writer.writes
     result = trained.score("fraud@champion", dataset="ccf", frames="7-12")
@@ -194,30 +193,30 @@ def test_a_large_input_keeps_its_own_transaction(trained: Container) -> None:
 
 
 # -- the writer itself -----------------------------------------------------------------------------
-def test_the_writer_commits_everything_pending_in_one_transaction(cml: Container) -> None:
+def test_the_writer_commits_everything_pending_in_one_transaction(cml: Crispml) -> None:
     gate = Gate(cml.store)
     writer = GroupCommit(gate)
-    units = [lambda repo, k=k: repo.add_perf(perf_row(f"unit-{k}")) for k in range(THREADS)]
+    units = [lambda repo, k=k: repo.perf.add(perf_row(f"unit-{k}")) for k in range(THREADS)]
 
     results = queue_behind_gate(writer, gate, runs(writer, units))
 
     assert results == [None] * THREADS
     assert (writer.commits, writer.writes, gate.transactions) == (2, THREADS, 2)
     with cml.store.transaction() as repo:
-        assert {r.method for r in repo.list_perf()} >= {f"unit-{k}" for k in range(THREADS)}
+        assert {r.method for r in repo.perf.newest()} >= {f"unit-{k}" for k in range(THREADS)}
 
 
-def test_hundreds_of_perf_rows_go_in_by_one_bulk_insert_whole(cml: Container) -> None:
+def test_hundreds_of_perf_rows_go_in_by_one_bulk_insert_whole(cml: Crispml) -> None:
     many = [perf_row(f"bulk-{k}") for k in range(600)]  # PostgreSQL: past COPY_FROM_ROWS; SQLite: two statements
     with cml.store.transaction() as repo:
-        repo.add_perf_records(many)
+        repo.perf.add_many(many)
     with cml.store.transaction() as repo:
-        stored = [r for r in repo.list_perf(limit=10_000) if r.method.startswith("bulk-")]
+        stored = [r for r in repo.perf.newest(limit=10_000) if r.method.startswith("bulk-")]
     assert sorted(r.method for r in stored) == sorted(r.method for r in many)
     assert all(r.outcome == Outcome.OK and r.duration_s == 0.1 for r in stored)
 
 
-def test_a_failing_unit_fails_only_its_caller_and_writes_nothing(trained: Container) -> None:
+def test_a_failing_unit_fails_only_its_caller_and_writes_nothing(trained: Crispml) -> None:
     model = trained.lifecycle.get_model("fraud@champion")
     gate = Gate(trained.store)
     writer = GroupCommit(gate)
@@ -226,10 +225,10 @@ def test_a_failing_unit_fails_only_its_caller_and_writes_nothing(trained: Contai
         scores = ScoredRecords([f"{name}-1", f"{name}-2"], [None, None], [0.1, 0.9], [0, 1])
         return ScoreBatch(name, model.id, model.ref, key, "records", 2, datetime.now(UTC)), scores
 
-    def writes(name: str, key: str | None = None, fail: bool = False) -> Callable[[Repository], None]:
-        def unit(repo: Repository) -> None:
+    def writes(name: str, key: str | None = None, fail: bool = False) -> Callable[[UnitOfWork], None]:
+        def unit(repo: UnitOfWork) -> None:
             score_batch, scores = batch(name, key)
-            repo.add_score_batches([NewScoreBatch(score_batch, scores, "digest", "tester", model.threshold)])
+            repo.ledger.add_batches([NewScoreBatch(score_batch, scores, "digest", "tester", model.threshold)])
             if fail:
                 raise RuntimeError(f"{name} failed after writing its scores")
 
@@ -253,147 +252,45 @@ def test_a_failing_unit_fails_only_its_caller_and_writes_nothing(trained: Contai
     assert stored == {"sb-first": 2, "sb-good": 2, won: 2}  # each batch whole, the failed ones absent
 
 
-def test_a_failed_commit_fails_the_whole_group_and_the_writer_goes_on(cml: Container) -> None:
+def test_a_failed_commit_fails_the_whole_group_and_the_writer_goes_on(cml: Crispml) -> None:
     gate = Gate(cml.store, fail_commits=True)
     writer = GroupCommit(gate)
-    units = [lambda repo, k=k: repo.add_perf(perf_row(f"lost-{k}")) for k in range(8)]
+    units = [lambda repo, k=k: repo.perf.add(perf_row(f"lost-{k}")) for k in range(8)]
 
     results = queue_behind_gate(writer, gate, runs(writer, units))
 
     assert all(isinstance(r, OSError) for r in results)
     assert (writer.commits, writer.writes) == (0, 0)
     with cml.store.transaction() as repo:
-        assert not any(r.method.startswith("lost-") for r in repo.list_perf())
+        assert not any(r.method.startswith("lost-") for r in repo.perf.newest())
     gate.fail_commits = False
-    writer.run(lambda repo: repo.add_perf(perf_row("after")))
+    writer.run(lambda repo: repo.perf.add(perf_row("after")))
     assert (writer.commits, writer.writes) == (1, 1)
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_the_writer_thread_ends_when_idle_and_restarts_on_demand(cml: Container) -> None:
+def test_the_writer_thread_ends_when_idle_and_restarts_on_demand(cml: Crispml) -> None:
     writer = GroupCommit(cml.store.transaction, idle_seconds=0.05)
-    writer.run(lambda repo: repo.add_perf(perf_row("first")))
+    writer.run(lambda repo: repo.perf.add(perf_row("first")))
     deadline = time.monotonic() + 10
     while any(t.name == "crispml-group-commit" and t.is_alive() for t in threading.enumerate()):
         assert time.monotonic() < deadline, "the idle writer thread did not end"
         time.sleep(0.01)
-    writer.run(lambda repo: repo.add_perf(perf_row("second")))
+    writer.run(lambda repo: repo.perf.add(perf_row("second")))
     assert (writer.commits, writer.writes) == (2, 2)
 
 
-def test_a_cancelled_wait_still_writes_its_unit(cml: Container) -> None:
+def test_a_cancelled_wait_still_writes_its_unit(cml: Crispml) -> None:
     gate = Gate(cml.store)
     writer = GroupCommit(gate)
-    first = writer.submit(lambda repo: repo.add_perf(perf_row("ahead")))
+    first = writer.submit(lambda repo: repo.perf.add(perf_row("ahead")))
     wait_for(lambda: gate.transactions == 1)
-    queued = writer.submit(lambda repo: repo.add_perf(perf_row("abandoned")))
+    queued = writer.submit(lambda repo: repo.perf.add(perf_row("abandoned")))
     assert queued.cancel()  # the waiter gave up (a client went away) while the unit was queued
     gate.opened.set()
     assert first.result(timeout=60) is None and writer.flush()
     with cml.store.transaction() as repo:
-        assert {"ahead", "abandoned"} <= {r.method for r in repo.list_perf()}
-
-
-# -- the hot path: scored on the caller's thread, the commit awaited ---------------------------------
-def test_the_hot_path_waits_for_a_resolved_reference_and_a_loaded_model(trained: Container) -> None:
-    request = records(trained, ["h-1"]).to_dict("records")
-    assert trained.scoring.score_hot("fraud@champion", request) is None  # not resolved in this process yet
-    trained.score("fraud@champion", records=records(trained, ["warm-up"]))
-    assert trained.scoring.score_hot("fraud@other", request) is None
-    text = [{**request[0], "V1": "1.5"}]
-    assert trained.scoring.score_hot("fraud@champion", text) is None  # the frame path names what it refuses
-    many = records(trained, [f"m-{i}" for i in range(65)]).to_dict("records")
-    assert trained.scoring.score_hot("fraud@champion", many) is None
-
-
-def test_the_hot_path_answers_what_score_answers_once_committed(trained: Container) -> None:
-    trained.score("fraud@champion", records=records(trained, ["warm-up"]))
-    request = records(trained, ["h-1", "h-2", "h-3"]).to_dict("records")
-    hot = trained.scoring.score_hot("fraud@champion", request)
-    assert hot is not None
-    assert hot.durable.result(timeout=60) is None
-    result = hot.result()
-    stored = trained.scoring.batch(result.batch.id)
-    assert stored.records.record_ids == ["h-1", "h-2", "h-3"] == result.records.record_ids
-    assert stored.records.scores == result.records.scores
-    again = trained.score("fraud@champion", records=[{**r, RECORD_ID: f"again-{r[RECORD_ID]}"} for r in request])
-    assert again.records.scores == result.records.scores
-    assert trained.store.group_commit.flush()
-    with trained.store.transaction() as repo:
-        perf = [r for r in repo.list_perf() if r.method == "score" and r.rows_in == 3]
-    assert perf and all(r.outcome == Outcome.OK and r.model == "fraud/1" for r in perf)
-
-
-def test_a_model_being_read_does_not_hold_up_the_hot_path_of_another(trained: Container) -> None:
-    trained.score("fraud@champion", records=records(trained, ["warm-up"]))
-    models = trained.store._models
-    real_load, reading, release = models._load, threading.Event(), threading.Event()
-    unknown = "f" * 64
-
-    def slow_load(sha256: str, artifact_format: str) -> Any:
-        if sha256 != unknown:
-            return real_load(sha256, artifact_format)
-        reading.set()
-        release.wait(60)
-        raise FileNotFoundError(sha256)
-
-    models._load = slow_load
-    request = records(trained, ["while-reading"]).to_dict("records")
-    with ThreadPoolExecutor(2) as pool:
-        other = pool.submit(trained.store.model_scorer, unknown, "skops", 1)
-        try:
-            assert reading.wait(60)
-            hot = pool.submit(trained.scoring.score_hot, "fraud@champion", request).result(timeout=30)
-            assert hot is not None and hot.durable.result(timeout=60) is None
-        finally:
-            release.set()
-        with pytest.raises(FileNotFoundError):
-            other.result(timeout=60)
-    assert "while-reading" in ledger(trained)[RECORD_ID].tolist()
-
-
-def test_a_failed_hot_commit_fails_its_future_and_writes_nothing(trained: Container) -> None:
-    trained.score("fraud@champion", records=records(trained, ["warm-up"]))
-    gate = Gate(trained.store, fail_commits=True)
-    gate.opened.set()
-    trained.store.group_commit = GroupCommit(gate)
-    hot = trained.scoring.score_hot("fraud@champion", records(trained, ["lost-1"]).to_dict("records"))
-    assert hot is not None
-    with pytest.raises(OSError, match="disk full"):
-        hot.durable.result(timeout=60)
-    with pytest.raises(OSError, match="disk full"):
-        hot.result()
-    assert ledger(trained)[RECORD_ID].tolist() == ["warm-up"]
-
-
-def test_hot_requests_of_one_group_are_scored_by_one_call_each_answered_its_own_rows(trained: Container) -> None:
-    trained.score("fraud@champion", records=records(trained, ["warm-up"]))
-    model = trained.lifecycle.get_model("fraud@champion")
-    twin = trained.store.model_scorer(model.artifact_sha256, model.artifact_format, 1, model.twin_sha256).twin
-    assert twin is not None
-    scored_rows: list[int] = []
-    real_positive = twin.positive
-    twin.positive = lambda matrix: (scored_rows.append(len(matrix)), real_positive(matrix))[1]  # type: ignore[method-assign]
-    gate = Gate(trained.store)
-    writer = trained.store.group_commit = GroupCommit(gate)
-    raw = trained.lifecycle.dataset_frame("ccf")
-    later = raw[raw[FRAME] >= 7].drop(columns=["Class", FRAME])
-    requests = [later.iloc[3 * k : 3 * k + 3].to_dict("records") for k in range(8)]
-
-    def hot(request: list[dict[str, Any]]) -> ScoreResult:
-        pending = trained.scoring.score_hot("fraud@champion", request)
-        assert pending is not None
-        pending.durable.result(timeout=60)
-        return pending.result()
-
-    results = queue_behind_gate(writer, gate, [lambda r=r: hot(r) for r in requests])
-
-    assert scored_rows == [3, 3 * 7]  # the first alone at the gate, the seven behind it in one call
-    for result, request in zip(results, requests, strict=True):
-        alone = trained.score("fraud@champion", records=[{**r, RECORD_ID: f"again-{r[RECORD_ID]}"} for r in request])
-        assert result.records.record_ids == [r[RECORD_ID] for r in request]
-        assert result.records.scores == alone.records.scores
-        assert trained.scoring.batch(result.batch.id).records.scores == result.records.scores
+        assert {"ahead", "abandoned"} <= {r.method for r in repo.perf.newest()}
 
 
 class PerfUnit:
@@ -404,13 +301,13 @@ class PerfUnit:
     def __init__(self, name: str, fail: bool = False) -> None:
         self.name, self.fail = name, fail
 
-    def __call__(self, repo: Repository) -> None:
-        repo.add_perf(perf_row(self.name))
+    def __call__(self, repo: UnitOfWork) -> None:
+        repo.perf.add(perf_row(self.name))
         if self.fail:
             raise RuntimeError(f"{self.name} failed after writing")
 
     @staticmethod
-    def together(repo: Repository, units: list[PerfUnit]) -> None:
+    def together(repo: UnitOfWork, units: list[PerfUnit]) -> None:
         PerfUnit.together_calls.append(len(units))
         for unit in units:
             unit(repo)
@@ -418,7 +315,7 @@ class PerfUnit:
 
 @pytest.mark.parametrize("one_fails", [False, True], ids=["all-good", "one-fails"])
 def test_units_of_one_kind_are_written_together_and_a_failure_still_fails_only_its_caller(
-    cml: Container, one_fails: bool
+    cml: Crispml, one_fails: bool
 ) -> None:
     PerfUnit.together_calls = []
     gate = Gate(cml.store)
@@ -428,7 +325,7 @@ def test_units_of_one_kind_are_written_together_and_a_failure_still_fails_only_i
     results = queue_behind_gate(writer, gate, [lambda unit=unit: writer.run(unit) for unit in units])
 
     with cml.store.transaction() as repo:
-        written = {r.method for r in repo.list_perf()}
+        written = {r.method for r in repo.perf.newest()}
     if one_fails:
         assert isinstance(results[5], RuntimeError) and results[:5] + results[6:] == [None] * 8
         assert PerfUnit.together_calls == [8] and written >= {f"kind-{k}" for k in range(9) if k != 5}
@@ -450,8 +347,8 @@ with crispml.connect(home=sys.argv[1]) as cml:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_a_writer_in_another_process_waits_for_the_write_queue_then_commits(cml: Container, home: Path) -> None:
-    queue = WriteQueue(Path(f"{cml.engine.url.database}-writers.lock"))
+def test_a_writer_in_another_process_waits_for_the_write_queue_then_commits(cml: Crispml, home: Path) -> None:
+    queue = WriteQueue(Path(f"{cml.store.engine.url.database}-writers.lock"))
 
     def labels() -> int:
         with cml.store.reading() as repo:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crispml.container import Container
+from crispml.local import Crispml
 from crispml.storage import database as sqlite_setup
 from crispml.storage.wal_checkpointer import WalCheckpointer
 from tests.conftest import wait_for
@@ -67,7 +67,7 @@ def test_writes_are_checkpointed_in_the_background_and_the_thread_rests_when_idl
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_a_wal_left_large_by_a_big_write_is_cut_back_when_the_log_starts_over(trained: Container, home: Path) -> None:
+def test_a_wal_left_large_by_a_big_write_is_cut_back_when_the_log_starts_over(trained: Crispml, home: Path) -> None:
     wal = home / "crispml.db-wal"
     trained.score("fraud@champion", dataset="ccf", frames="1-12")
     assert wal.stat().st_size > WAL_SIZE_LIMIT_IN_TEST

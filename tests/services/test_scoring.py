@@ -10,21 +10,21 @@ import pandas as pd
 import pytest
 
 import crispml
-from crispml.container import Container
 from crispml.domain import FRAME, RECORD_ID
 from crispml.errors import Conflict, InvalidInput
-from crispml.services import scoring as scoring_service
+from crispml.local import Crispml
+from crispml.services import model_refs
 from tests.conftest import FAST_RF, SMALL_ROWS
 
 HALF = SMALL_ROWS // 2
 
 
-def count_scores(cml: Container) -> int:
+def count_scores(cml: Crispml) -> int:
     with cml.store.transaction() as repo:
-        return repo.count_scores()
+        return repo.ledger.count()
 
 
-def test_dataset_scores_are_persisted_before_they_are_returned(trained: Container) -> None:
+def test_dataset_scores_are_persisted_before_they_are_returned(trained: Crispml) -> None:
     result = trained.score("fraud@champion", dataset="ccf", frames="7-12")
     assert result.batch.model_ref == "fraud/1" and result.batch.rows == HALF
     assert count_scores(trained) == HALF
@@ -33,13 +33,13 @@ def test_dataset_scores_are_persisted_before_they_are_returned(trained: Containe
     assert ((scores["score"] >= 0) & (scores["score"] <= 1)).all()
     assert (scores["decision"] == (scores["score"] >= 0.5)).all()
     with trained.store.transaction() as repo:
-        stored = repo.batch_scores(result.batch.id)
+        stored = repo.ledger.batch_scores(result.batch.id)
     assert stored.record_ids == scores[RECORD_ID].tolist()
     assert stored.scores == scores["score"].tolist()  # exactly the floats answered
     assert stored.frames == scores["frame"].tolist() and stored.decisions == scores["decision"].tolist()
 
 
-def test_raw_and_curated_datasets_score_alike(trained: Container) -> None:
+def test_raw_and_curated_datasets_score_alike(trained: Crispml) -> None:
     from_raw = trained.score("fraud/1", dataset="ccf", frames="7").scores
     from_curated = trained.score("fraud/1", dataset="ccf-cur", frames="7").scores
     merged = from_raw.merge(from_curated, on=RECORD_ID)
@@ -47,7 +47,7 @@ def test_raw_and_curated_datasets_score_alike(trained: Container) -> None:
     assert np.allclose(merged["score_x"], merged["score_y"])
 
 
-def test_records_and_files_score_like_the_dataset(trained: Container, small_csv: Path, tmp_path: Path) -> None:
+def test_records_and_files_score_like_the_dataset(trained: Crispml, small_csv: Path, tmp_path: Path) -> None:
     raw = pd.read_csv(small_csv)
     frame7 = trained.score("fraud@champion", dataset="ccf", frames="7").scores.set_index(RECORD_ID)
     sample = raw.iloc[HALF : HALF + 50]
@@ -62,14 +62,14 @@ def test_records_and_files_score_like_the_dataset(trained: Container, small_csv:
     assert np.allclose(from_file.loc[from_records.index, "score"], from_records["score"])
 
 
-def test_explicit_record_ids_are_kept(trained: Container, small_csv: Path) -> None:
+def test_explicit_record_ids_are_kept(trained: Crispml, small_csv: Path) -> None:
     records = pd.read_csv(small_csv).head(3).drop(columns="Class")
     records.insert(0, RECORD_ID, ["a-1", "a-2", "a-3"])
     result = trained.score("fraud@champion", records=records.to_dict("records"))
     assert result.scores[RECORD_ID].tolist() == ["a-1", "a-2", "a-3"]
 
 
-def test_idempotency_key_never_writes_twice(trained: Container) -> None:
+def test_idempotency_key_never_writes_twice(trained: Crispml) -> None:
     first = trained.score("fraud@champion", dataset="ccf", frames="7", idempotency_key="nightly-7")
     again = trained.score("fraud@champion", dataset="ccf", frames="7", idempotency_key="nightly-7")
     assert again.replayed and not first.replayed
@@ -81,7 +81,7 @@ def test_idempotency_key_never_writes_twice(trained: Container) -> None:
     assert count_scores(trained) == len(first.scores)
 
 
-def test_labels_from_a_dataset_and_unknown_ids_are_counted(trained: Container, tmp_path: Path) -> None:
+def test_labels_from_a_dataset_and_unknown_ids_are_counted(trained: Crispml, tmp_path: Path) -> None:
     trained.score("fraud@champion", dataset="ccf", frames="7-12")
     imported = trained.label(dataset="ccf", frames="7-12")
     assert imported.imported == HALF and imported.unknown == 0
@@ -95,10 +95,10 @@ def test_labels_from_a_dataset_and_unknown_ids_are_counted(trained: Container, t
     assert (late.imported, late.unknown) == (3, 2)
     assert sorted(late.unknown_sample) == ["never-scored-1", "never-scored-2"]
     with trained.store.transaction() as repo:
-        assert repo.count_labels() == HALF + 2  # the known record was upserted, not duplicated
+        assert repo.labels.count() == HALF + 2  # the known record was upserted, not duplicated
 
 
-def test_a_later_import_replaces_every_label_it_names(trained: Container) -> None:
+def test_a_later_import_replaces_every_label_it_names(trained: Crispml) -> None:
     scored = trained.score("fraud@champion", dataset="ccf", frames="7-12")
     first = trained.label(dataset="ccf", frames="7-12")
     rows = trained.lifecycle.dataset_frame("ccf")
@@ -108,13 +108,13 @@ def test_a_later_import_replaces_every_label_it_names(trained: Container) -> Non
     second = trained.label(records=flipped)
     assert second.positives == HALF - first.positives and second.unknown == 0
     with trained.store.transaction() as repo:
-        assert repo.count_labels() == HALF
-        ledger = repo.ledger([scored.batch.model_version_id], None)
+        assert repo.labels.count() == HALF
+        ledger = repo.ledger.joined_labels([scored.batch.model_version_id], None)
     stored = dict(zip(ledger["record_id"], ledger["label"].astype(int), strict=True))
     assert stored == {row["record_id"]: row["label"] for row in flipped}
 
 
-def test_labels_with_bad_values_are_refused(trained: Container, tmp_path: Path) -> None:
+def test_labels_with_bad_values_are_refused(trained: Crispml, tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     pd.DataFrame({"id": ["a"], "truth": ["yes"]}).to_csv(path, index=False)
     with pytest.raises(InvalidInput, match="lack column 'record_id'"):
@@ -123,7 +123,7 @@ def test_labels_with_bad_values_are_refused(trained: Container, tmp_path: Path) 
         trained.label(file=str(path), id_column="id", label_column="truth")
 
 
-def test_verify_joins_ledger_and_labels_per_frame(trained: Container) -> None:
+def test_verify_joins_ledger_and_labels_per_frame(trained: Crispml) -> None:
     trained.score("fraud@champion", dataset="ccf", frames="7-12")
     before = trained.verify("fraud@champion", frames="7-12").rows
     assert [r["frame"] for r in before] == [7, 8, 9, 10, 11, 12, "all"]
@@ -142,14 +142,14 @@ def test_verify_joins_ledger_and_labels_per_frame(trained: Container) -> None:
         assert row["confusion"] == reference["confusion"]
 
 
-def test_verify_counts_a_rescored_record_once(trained: Container) -> None:
+def test_verify_counts_a_rescored_record_once(trained: Crispml) -> None:
     trained.score("fraud@champion", dataset="ccf", frames="7")
     trained.score("fraud@champion", dataset="ccf", frames="7")
     rows = trained.verify("fraud@champion", frames="7").rows
     assert rows[0]["scored"] == SMALL_ROWS // 12
 
 
-def test_record_ids_that_look_like_numbers_stay_text(trained: Container, tmp_path: Path) -> None:
+def test_record_ids_that_look_like_numbers_stay_text(trained: Crispml, tmp_path: Path) -> None:
     path = tmp_path / "truth.csv"
     path.write_text("record_id,label\n12e45,1\n007,0\n")
     report = trained.label(file=str(path))
@@ -158,9 +158,9 @@ def test_record_ids_that_look_like_numbers_stay_text(trained: Container, tmp_pat
 
 
 def test_alias_moves_reach_scoring_at_once_here_and_within_the_reuse_window_elsewhere(
-    trained: Container, home: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch
+    trained: Crispml, home: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(scoring_service, "REF_TTL_S", 0.5)
+    monkeypatch.setattr(model_refs, "REF_TTL_S", 0.5)
     record = trained.lifecycle.dataset_frame("ccf").drop(columns=["Class", FRAME, RECORD_ID]).head(1)
     assert trained.score("fraud@champion", records=record).batch.model_ref == "fraud/1"
 

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine
 
-from crispml.container import Container
 from crispml.domain import FRAME, RECORD_ID, SourceSpec, Stage
 from crispml.errors import Conflict, InvalidInput, NotFound
+from crispml.local import Crispml
 from tests.conftest import FAST_RF, SMALL_ROWS
 
 
@@ -20,7 +20,7 @@ def source(path: Path | str) -> SourceSpec:
     return SourceSpec(path=str(path))
 
 
-def test_ingest_cuts_frames_and_summarises_numeric_columns(cml: Container, small_csv: Path) -> None:
+def test_ingest_cuts_frames_and_summarises_numeric_columns(cml: Crispml, small_csv: Path) -> None:
     dataset = cml.ingest(source(small_csv), name="ccf", slices=12)
     assert (dataset.name, dataset.version, dataset.stage) == ("ccf", 1, Stage.RAW)
     assert dataset.rows == SMALL_ROWS and dataset.frames == 12
@@ -39,7 +39,7 @@ def test_ingest_cuts_frames_and_summarises_numeric_columns(cml: Container, small
     assert again.version == 2 and again.sha256 == dataset.sha256 and again.id != dataset.id
 
 
-def test_percent_data_samples_with_seed_in_row_order(cml: Container, small_csv: Path) -> None:
+def test_percent_data_samples_with_seed_in_row_order(cml: Crispml, small_csv: Path) -> None:
     first = cml.ingest(source(small_csv), name="s", percent_data=0.1, seed=3)
     same = cml.ingest(source(small_csv), name="s", percent_data=0.1, seed=3)
     other = cml.ingest(source(small_csv), name="s", percent_data=0.1, seed=4)
@@ -49,7 +49,7 @@ def test_percent_data_samples_with_seed_in_row_order(cml: Container, small_csv: 
     assert rows[FRAME].is_monotonic_increasing and rows["Time"].is_monotonic_increasing
 
 
-def test_zip_and_parquet_sources_match_csv(cml: Container, small_csv: Path, tmp_path: Path) -> None:
+def test_zip_and_parquet_sources_match_csv(cml: Crispml, small_csv: Path, tmp_path: Path) -> None:
     frame = pd.read_csv(small_csv)
     archive = tmp_path / "creditcardfraud.zip"
     with zipfile.ZipFile(archive, "w") as handle:
@@ -63,7 +63,7 @@ def test_zip_and_parquet_sources_match_csv(cml: Container, small_csv: Path, tmp_
         assert np.allclose(rows["V5"], from_csv["V5"])
 
 
-def test_ingest_from_a_postgresql_table(cml: Container, small_csv: Path, postgres_url: str) -> None:
+def test_ingest_from_a_postgresql_table(cml: Crispml, small_csv: Path, postgres_url: str) -> None:
     engine = create_engine(postgres_url)
     pd.read_csv(small_csv).head(1200).to_sql("transactions", engine, index=False)
     engine.dispose()
@@ -76,7 +76,7 @@ def test_ingest_from_a_postgresql_table(cml: Container, small_csv: Path, postgre
     assert 0 < queried.rows < 1200
 
 
-def test_key_column_becomes_record_id(cml: Container, tmp_path: Path) -> None:
+def test_key_column_becomes_record_id(cml: Crispml, tmp_path: Path) -> None:
     frame = pd.DataFrame({"txn": [f"t{i}" for i in range(24)], "x": range(24), "Class": [0, 1] * 12})
     path = tmp_path / "keyed.csv"
     frame.to_csv(path, index=False)
@@ -90,7 +90,7 @@ def test_key_column_becomes_record_id(cml: Container, tmp_path: Path) -> None:
         cml.ingest(source(path), key="txn")
 
 
-def test_prepare_reports_what_it_changed(cml: Container, tmp_path: Path) -> None:
+def test_prepare_reports_what_it_changed(cml: Crispml, tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"a": rng.normal(size=48), "b": rng.normal(size=48), "Class": [0, 0, 0, 1] * 12})
     frame["constant"] = 5.0
@@ -115,7 +115,7 @@ def test_prepare_reports_what_it_changed(cml: Container, tmp_path: Path) -> None
         cml.prepare(raw.id, missing="sometimes")
 
 
-def test_curate_fits_on_training_frames_only(cml: Container, small_csv: Path) -> None:
+def test_curate_fits_on_training_frames_only(cml: Crispml, small_csv: Path) -> None:
     prepared = cml.prepare(cml.ingest(source(small_csv), name="ccf").id)
     curated = cml.curate(prepared.id, algorithm="logreg", frames="1-6")
     assert curated.stage is Stage.CURATED and curated.report["log1p"] == ["Amount"]
@@ -131,7 +131,7 @@ def test_curate_fits_on_training_frames_only(cml: Container, small_csv: Path) ->
 
 
 @pytest.mark.parametrize("algorithm", ["rf", "hgb", "lgbm", "logreg"])
-def test_every_algorithm_trains_reports_and_reloads(cml: Container, small_csv: Path, algorithm: str) -> None:
+def test_every_algorithm_trains_reports_and_reloads(cml: Crispml, small_csv: Path, algorithm: str) -> None:
     prepared = cml.prepare(cml.ingest(source(small_csv), name="ccf").id)
     curated = cml.curate(prepared.id, algorithm=algorithm, frames="1-6")
     params = FAST_RF if algorithm == "rf" else {}
@@ -147,7 +147,7 @@ def test_every_algorithm_trains_reports_and_reloads(cml: Container, small_csv: P
     assert chosen["frames"] == [7, 8] and chosen["overall"]["rows"] == SMALL_ROWS // 6
 
 
-def test_training_is_seeded_and_reproducible(cml: Container, small_csv: Path) -> None:
+def test_training_is_seeded_and_reproducible(cml: Crispml, small_csv: Path) -> None:
     curated = cml.curate(cml.prepare(cml.ingest(source(small_csv)).id).id, algorithm="rf")
     first = cml.train(curated.id, algorithm="rf", frames="1-6", weight=10, name="a", params=FAST_RF, seed=5)
     second = cml.train(curated.id, algorithm="rf", frames="1-6", weight=10, name="a", params=FAST_RF, seed=5)
@@ -156,7 +156,7 @@ def test_training_is_seeded_and_reproducible(cml: Container, small_csv: Path) ->
     assert first.metrics["importance"] == second.metrics["importance"]
 
 
-def test_persist_registers_and_moves_aliases(trained: Container) -> None:
+def test_persist_registers_and_moves_aliases(trained: Crispml) -> None:
     champion = trained.lifecycle.get_model("fraud@champion")
     assert champion.registered and champion.aliases == ("champion",)
     second = trained.train("ccf-cur", algorithm="rf", frames="1-6", weight=10, name="fraud", params=FAST_RF)
@@ -170,7 +170,7 @@ def test_persist_registers_and_moves_aliases(trained: Container) -> None:
         trained.lifecycle.get_model("fraud@nobody")
 
 
-def test_lineage_runs_from_model_to_raw_source(trained: Container, small_csv: Path) -> None:
+def test_lineage_runs_from_model_to_raw_source(trained: Crispml, small_csv: Path) -> None:
     chain = trained.lineage("fraud@champion")
     assert [n.kind for n in chain] == ["model", "dataset", "dataset", "dataset", "source"]
     assert [n.label for n in chain][:4] == ["fraud/1", "ccf-cur/1 (curated)", "ccf-prep/1 (prepared)", "ccf/1 (raw)"]
@@ -180,7 +180,7 @@ def test_lineage_runs_from_model_to_raw_source(trained: Container, small_csv: Pa
     assert chain[-1].id == raw.source_sha256 and raw.params["slices"] == 12
 
 
-def test_perf_records_every_method_with_outcome(trained: Container) -> None:
+def test_perf_records_every_method_with_outcome(trained: Crispml) -> None:
     with pytest.raises(NotFound):
         trained.prepare("does-not-exist")
     records, summaries = trained.operations.perf()
@@ -194,16 +194,14 @@ def test_perf_records_every_method_with_outcome(trained: Container) -> None:
     assert "does-not-exist" in (failed.error or "")
 
 
-def test_a_dataset_name_keeps_one_stage(cml: Container, small_csv: Path) -> None:
+def test_a_dataset_name_keeps_one_stage(cml: Crispml, small_csv: Path) -> None:
     raw = cml.ingest(source(small_csv), name="ccf")
     with pytest.raises(Conflict, match="'ccf' is taken by raw datasets"):
         cml.prepare(raw.id, name="ccf")
     assert [d.name for d in cml.lifecycle.list_datasets()] == ["ccf"]
 
 
-def test_the_public_files_format_goes_through_the_whole_scenario(
-    cml: Container, small_csv: Path, tmp_path: Path
-) -> None:
+def test_the_public_files_format_goes_through_the_whole_scenario(cml: Crispml, small_csv: Path, tmp_path: Path) -> None:
     """The real creditcard.csv quotes every header and the Class values, and repeats 1,081 rows."""
     frame = pd.read_csv(small_csv)
     frame = pd.concat([frame, frame.iloc[100:160]]).sort_values("Time", kind="stable").reset_index(drop=True)

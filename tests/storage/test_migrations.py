@@ -48,7 +48,7 @@ def test_a_store_with_scores_upgrades_to_the_lean_ledger(database_url: str | Non
             text("SELECT record_id, model_version_id, score, threshold FROM score_ledger ORDER BY record_id")
         ).all()
         assert [tuple(r) for r in ledger] == [("r1", "mv-1", 0.9, 0.3), ("r2", "mv-1", 0.1, 0.3)]
-        assert repo.count_scores() == 2
+        assert repo.ledger.count() == 2
     with crispml.connect(home=tmp_path / "home", database_url=database_url) as cml:
         model = cml.lifecycle.get_model("fraud/1")
         assert model.twin_sha256 is None  # trained before twins were stored: scoring compiles one in memory

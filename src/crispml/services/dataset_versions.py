@@ -1,0 +1,89 @@
+"""Storing a new dataset version: its Parquet file and its row, committed together."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from crispml.domain import Dataset, Stage
+from crispml.errors import Conflict, NotFound
+from crispml.ports import Storage, UnitOfWork
+from crispml.services.base import new_id, now
+
+_INHERITED = ("slices", "percent_data", "seed", "key", "time_column", "frames_present", "raw_features")
+"""Parameters of a raw dataset that every dataset derived from it carries on."""
+
+
+def store_child(
+    store: Storage, user: str, parent: Dataset, frame: pd.DataFrame, *, name: str, stage: Stage,
+    params: dict[str, Any], report: dict[str, Any],
+) -> Dataset:  # fmt: skip
+    """Storage a dataset derived from `parent`: same target, frames and source; its parameters carried on."""
+    return store_dataset(
+        store,
+        user,
+        frame,
+        name=name,
+        stage=stage,
+        target=parent.target,
+        frames=parent.frames,
+        params={**{k: parent.params[k] for k in _INHERITED if k in parent.params}, **params},
+        report=report,
+        source=parent.source,
+        source_sha256=parent.source_sha256,
+        parent=parent,
+    )
+
+
+def store_dataset(
+    store: Storage,
+    user: str,
+    frame: pd.DataFrame,
+    *,
+    name: str,
+    stage: Stage,
+    target: str,
+    frames: int,
+    params: dict[str, Any],
+    report: dict[str, Any],
+    source: str,
+    source_sha256: str | None,
+    parent: Dataset | None,
+) -> Dataset:
+    """Storage `frame` as the next version of dataset `name`; the file and the row commit together."""
+    staged = store.stage_frame(frame)
+    with store.committing(staged) as uow:
+        _check_name_free(uow, name, stage)
+        dataset = Dataset(
+            id=new_id("ds"),
+            name=name,
+            version=0,  # the repository assigns the next free number
+            stage=stage,
+            sha256=staged.sha256,
+            rows=len(frame),
+            frames=frames,
+            target=target,
+            columns={c: str(frame[c].dtype) for c in frame.columns},
+            params=params,
+            report=report,
+            source=source,
+            source_sha256=source_sha256,
+            parent_id=parent.id if parent else None,
+            created_by=user,
+            created_at=now(),
+        )
+        return uow.datasets.add(dataset)
+
+
+def _check_name_free(uow: UnitOfWork, name: str, stage: Stage) -> None:
+    """A dataset name holds versions of one stage, so 'ccf' never means raw here and curated there."""
+    try:
+        existing = uow.datasets.get(name)
+    except NotFound:
+        return
+    if existing.stage is not stage:
+        raise Conflict(
+            f"dataset name {name!r} is taken by {existing.stage} datasets; choose another name for this {stage} one",
+            field="name",
+        )

@@ -1,0 +1,91 @@
+"""NewDataLabel: ground truth upserted by record id, from a file, records or a dataset's target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crispml.domain import FRAME, RECORD_ID, parse_frames
+from crispml.errors import InvalidInput
+from crispml.services.base import GroupedPerfService, new_id, now
+from crispml.services.score_inputs import frames_text, read_records
+
+
+@dataclass(frozen=True)
+class LabelReport:
+    import_id: str
+    imported: int
+    positives: int
+    unknown: int
+    unknown_sample: list[str] = field(default_factory=list)
+
+
+class LabelService(GroupedPerfService):
+    def label(
+        self,
+        *,
+        file: str | None = None,
+        records: list[dict[str, Any]] | pd.DataFrame | None = None,
+        dataset: str | None = None,
+        frames: str | list[int] | None = None,
+        id_column: str = RECORD_ID,
+        label_column: str = "label",
+    ) -> LabelReport:
+        """Upsert ground truth by record id; labels for records never scored are stored and counted."""
+        chosen = [x for x in (dataset, file, records) if x is not None]
+        if len(chosen) != 1:
+            raise InvalidInput("label from exactly one of: a file, records, or a dataset", field="source")
+        with self._perf("label") as span:
+            if dataset is not None:
+                with self.store.reading() as uow:
+                    found = uow.datasets.get(dataset)
+                chosen_frames = parse_frames(frames, found.frames)
+                frame = self.store.read_frame(found.sha256, [RECORD_ID, FRAME, found.target], chosen_frames)
+                labels = pd.DataFrame({"record_id": frame[RECORD_ID], "label": frame[found.target]})
+                source = f"{found.name}/{found.version} frames {frames_text(chosen_frames)}"
+                span.dataset = f"{found.name}/{found.version}"
+            else:
+                raw = read_records(file, records, (id_column,))
+                labels = label_frame(raw, id_column, label_column)
+                source = file or "records"
+            span.rows_in = len(labels)
+            if labels.empty:
+                raise InvalidInput("there are no labels to import", field="source")
+            import_id = new_id("li")
+            with self.store.transaction() as uow:
+                uow.labels.upsert(labels, source, import_id, self.user, now())
+                unknown, sample = uow.labels.unscored(import_id)
+            span.rows_out = len(labels)
+            return LabelReport(import_id, len(labels), int(labels["label"].sum()), unknown, sample)
+
+
+def label_frame(raw: pd.DataFrame, id_column: str, label_column: str) -> pd.DataFrame:
+    """record_id and label (0 or 1) columns from raw label rows; empty ids and other labels are refused."""
+    raw.columns = [str(c) for c in raw.columns]
+    for column in (id_column, label_column):
+        if column not in raw.columns:
+            raise InvalidInput(
+                f"labels lack column {column!r}; they have {', '.join(map(str, raw.columns[:20]))}",
+                field=column,
+            )
+    ids = raw[id_column]
+    empty = ids.isna() | (ids.astype(str).str.strip() == "")
+    if empty.any():
+        first = int(np.argmax(empty.to_numpy())) + 1
+        raise InvalidInput(
+            f"column {id_column!r} is empty on {int(empty.sum())} rows (first: row {first})", field=id_column
+        )
+    values = pd.to_numeric(raw[label_column], errors="coerce")
+    bad = ~values.isin([0, 1])
+    if bad.any():
+        raise InvalidInput(
+            f"column {label_column!r} must hold 0 or 1; row {int(np.argmax(bad.to_numpy())) + 1} has "
+            f"{raw[label_column][bad].iloc[0]!r}",
+            field=label_column,
+        )
+    labels = pd.DataFrame({"record_id": ids.astype(str), "label": values.astype("int64")})
+    # The last label given for a record in one import wins, as a later import would.
+    return labels.drop_duplicates("record_id", keep="last")

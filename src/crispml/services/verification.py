@@ -1,0 +1,57 @@
+"""NewDataReport: the score ledger joined with labels per model version and frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from crispml.domain import ModelRef, ModelVersion, parse_frames
+from crispml.errors import NotFound
+from crispml.ports import UnitOfWork
+from crispml.services.base import GroupedPerfService
+from crispml.steps.verify import verify as verify_step
+
+
+@dataclass(frozen=True)
+class Verification:
+    model: str
+    rows: list[dict[str, Any]]
+
+
+class VerificationService(GroupedPerfService):
+    def verify(self, model_ref: str, *, frames: str | list[int] | None = None) -> Verification:
+        """Ledger joined with labels per model version and frame, beside the training report's KPIs."""
+        with self._perf("verify") as span:
+            with self.store.reading() as uow:
+                versions = _versions(uow, model_ref)
+                chosen = None
+                if frames is not None:
+                    chosen = parse_frames(frames, max(uow.datasets.get(v.dataset_id).frames for v in versions))
+                ledger = uow.ledger.joined_labels([v.id for v in versions], chosen)
+            span.model = model_ref
+            span.rows_in = len(ledger)
+            refs = {v.id: v.ref for v in versions}
+            ledger["model"] = ledger["model_version_id"].map(refs)
+            rows = verify_step(ledger)
+            by_ref = {v.ref: v for v in versions}
+            for row in rows:
+                training = by_ref[row["model"]].metrics
+                reference = (
+                    training.get("overall")
+                    if row["frame"] == "all"
+                    else training.get("per_frame", {}).get(str(row["frame"]))
+                )
+                row["report_roc_auc"] = reference.get("roc_auc") if reference else None
+                row["report_pr_auc"] = reference.get("pr_auc") if reference else None
+            span.rows_out = len(rows)
+            return Verification(model_ref, rows)
+
+
+def _versions(uow: UnitOfWork, model_ref: str) -> list[ModelVersion]:
+    """The one version a reference names, or every version of a bare name."""
+    if not ModelRef.parse(model_ref).newest:
+        return [uow.models.get(model_ref)]
+    versions = uow.models.list_versions(model_ref)
+    if not versions:
+        raise NotFound(f"model {model_ref!r} does not exist")
+    return versions

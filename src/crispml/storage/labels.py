@@ -1,0 +1,50 @@
+"""Repository of labels: ground truth by record id, the latest label per record."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Connection, and_, exists, func, select
+
+from crispml.storage import schema as t
+from crispml.storage.bulk_insert import DriverInsert
+
+_UPSERT_LABEL = DriverInsert(t.labels, upsert_on=("record_id",))
+
+
+class LabelRepository:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def upsert(self, labels: pd.DataFrame, source: str, import_id: str, user: str, at: datetime) -> None:
+        _UPSERT_LABEL(
+            self.connection,
+            [
+                {
+                    "record_id": r,
+                    "label": int(v),
+                    "source": source,
+                    "import_id": import_id,
+                    "labelled_by": user,
+                    "labelled_at": at,
+                }
+                for r, v in zip(labels["record_id"].astype(str).tolist(), labels["label"].tolist(), strict=True)
+            ],
+        )
+
+    def unscored(self, import_id: str) -> tuple[int, list[str]]:
+        """How many labels of an import name a record the ledger has never scored, and a few of them."""
+        # scores.record_id has no index (it would cost as much as scoring): PostgreSQL runs NOT EXISTS as
+        # a hash anti-join; SQLite builds NOT IN's list once instead of scanning the ledger per label.
+        if self.connection.dialect.name == "postgresql":
+            unseen = ~exists().where(t.scores.c.record_id == t.labels.c.record_id)
+        else:
+            unseen = t.labels.c.record_id.not_in(select(t.scores.c.record_id))
+        never_scored = and_(t.labels.c.import_id == import_id, unseen)
+        count = int(self.connection.scalar(select(func.count()).select_from(t.labels).where(never_scored)) or 0)
+        sample = self.connection.scalars(select(t.labels.c.record_id).where(never_scored).limit(10)).all()
+        return count, list(sample)
+
+    def count(self) -> int:
+        return int(self.connection.scalar(select(func.count()).select_from(t.labels)) or 0)
