@@ -22,9 +22,7 @@ _.rows_dropped_missing_target
 _.constant_columns
 small_wal_limit  # autouse pytest fixture: pytest calls it for every test in its module
 
-# TODO review: unused as far as vulture and grep can tell, in files other helpers were editing when
-# the finder was added; remove them (and these lines) or say here why they stay.
-_.recover_artifacts  # TODO review: services/operations.py, no caller (the container calls store.recover)
-_.heartbeat  # TODO review: storage/jobs.py JobRepository.heartbeat, no caller (jobs.update sets heartbeat_at)
-_.latest_dataset  # TODO review: storage/repositories.py, no caller
-write_reference  # TODO review: tests/api/conftest.py, no caller
+_.impl  # SQLAlchemy TypeDecorator protocol (storage/timestamps.py): read by SQLAlchemy
+_.cache_ok
+_.process_bind_param
+_.process_result_value

@@ -8,7 +8,7 @@ import pytest
 
 from crispml.domain import parse_frames
 from crispml.errors import InvalidInput
-from crispml.steps.ingest import assign_frames, derive_record_ids
+from crispml.steps.ingest import assign_frames
 
 
 def test_equal_slices_in_row_order_remainder_joins_last() -> None:
@@ -40,13 +40,3 @@ def test_parse_frames(spec: str, expected: tuple[int, ...]) -> None:
 def test_parse_frames_names_the_problem(spec: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         parse_frames(spec, 12)
-
-
-def test_record_ids_are_content_derived_stable_and_unique() -> None:
-    frame = pd.DataFrame({"a": [1.0, 2.0, 1.0], "b": [3, 4, 3], "Class": [0, 1, 1]})
-    ids = derive_record_ids(frame, exclude=["Class"])
-    assert ids.iloc[0] != ids.iloc[1]
-    assert ids.iloc[2] == ids.iloc[0] + "~2"  # same content, second occurrence
-    # The target does not take part, and integers hash like the same floats.
-    again = derive_record_ids(pd.DataFrame({"a": [2], "b": [4.0]}), exclude=[])
-    assert again.iloc[0] == ids.iloc[1]

@@ -11,7 +11,8 @@ import pytest
 
 from crispml.domain import FRAME, RECORD_ID
 from crispml.errors import InvalidInput
-from crispml.steps.ingest import assign_frames, binary_target, check_columns, key_record_ids, sample, summarize
+from crispml.steps.ingest import assign_frames, binary_target, check_columns, sample, summarize
+from crispml.steps.record_ids import key_ids as key_record_ids
 
 
 def source() -> pd.DataFrame:
@@ -166,7 +167,7 @@ def test_a_percentage_outside_zero_to_one_is_refused(percent: float) -> None:
 
 def test_key_values_become_text_record_ids() -> None:
     ids = key_record_ids(pd.DataFrame({"account": [101, 102, 7]}), "account")
-    assert ids.tolist() == ["101", "102", "7"]
+    assert ids == ["101", "102", "7"]
 
 
 @pytest.mark.parametrize("values", [["a", None, "c"], ["a", "  ", "c"]])

@@ -90,7 +90,7 @@ def test_scheme_recorded_by_a_dataset() -> None:
 
 
 def test_key_ids_refuse_gaps_and_repeats() -> None:
-    assert key_ids(pd.DataFrame({"k": [7, 8]}), "k").tolist() == ["7", "8"]
+    assert key_ids(pd.DataFrame({"k": [7, 8]}), "k") == ["7", "8"]
     with pytest.raises(InvalidInput, match="empty on 1 rows"):
         key_ids(pd.DataFrame({"k": ["a", " "]}), "k")
     with pytest.raises(InvalidInput, match="'a' appears more than once"):

@@ -10,9 +10,9 @@ import pytest
 from crispml.errors import InvalidInput
 from crispml.steps.columns import arrow_numbers, plain_numbers
 from crispml.steps.curate import Curation
-from crispml.steps.ingest import content_ids, derive_record_ids
 from crispml.steps.pipeline import apply_pipeline, replay
 from crispml.steps.prepare import Preparation
+from crispml.steps.record_ids import LEGACY, SCHEME, frame_ids, matrix_ids
 
 COLUMNS = ["Time", "V1", "V2", "Amount"]
 PIPELINE = [
@@ -36,20 +36,22 @@ def records(count: int, seed: int = 0) -> list[dict[str, float | int]]:
     return rows
 
 
-def test_content_ids_equal_the_ids_ingestion_derives() -> None:
+@pytest.mark.parametrize("scheme", [SCHEME, LEGACY])
+def test_content_ids_equal_the_ids_ingestion_derives(scheme: str) -> None:
     rows = records(500)
     rows += [dict(row) for row in rows[:3]]  # repeated records get suffixed ids
     frame = pd.DataFrame.from_records(rows)
-    expected = derive_record_ids(frame[COLUMNS], exclude=[]).tolist()
-    assert content_ids(plain_numbers(rows, COLUMNS)) == expected  # type: ignore[arg-type]
+    expected = frame_ids(frame[COLUMNS], scheme)
+    assert matrix_ids(plain_numbers(rows, COLUMNS), scheme) == expected  # type: ignore[arg-type]
     assert expected[500].endswith("~2") and expected[500].startswith(expected[0])
 
 
+@pytest.mark.parametrize("scheme", [SCHEME, LEGACY])
 @pytest.mark.parametrize("count", [1, 2, 8, 9, 40])
-def test_content_ids_agree_with_ingestion_on_few_and_many_rows(count: int) -> None:
+def test_content_ids_agree_with_ingestion_on_few_and_many_rows(count: int, scheme: str) -> None:
     rows = records(max(count, 2))[:count]
-    expected = derive_record_ids(pd.DataFrame.from_records(rows)[COLUMNS], exclude=[]).tolist()
-    assert content_ids(plain_numbers(rows, COLUMNS)) == expected  # type: ignore[arg-type]
+    expected = frame_ids(pd.DataFrame.from_records(rows)[COLUMNS], scheme)
+    assert matrix_ids(plain_numbers(rows, COLUMNS), scheme) == expected  # type: ignore[arg-type]
 
 
 def test_replaying_plain_numbers_equals_the_frame_path() -> None:
@@ -68,7 +70,7 @@ def test_large_integers_convert_as_the_frame_path_converts_them() -> None:
     matrix = plain_numbers(rows, COLUMNS)
     assert matrix is not None
     assert np.array_equal(matrix, frame[COLUMNS].astype("float64").to_numpy())
-    assert content_ids(matrix) == derive_record_ids(frame[COLUMNS], exclude=[]).tolist()
+    assert matrix_ids(matrix) == frame_ids(frame[COLUMNS])
 
 
 @pytest.mark.parametrize("value", ["1.5", None, True, float("nan"), float("inf"), 10**400, [1.0]], ids=repr)

@@ -11,7 +11,8 @@ from crispml.errors import Conflict, NotFound
 from crispml.ports import Storage, UnitOfWork
 from crispml.services.base import new_id, now
 
-_INHERITED = ("slices", "percent_data", "seed", "key", "time_column", "frames_present", "raw_features")
+_INHERITED = ("slices", "percent_data", "seed", "key", "time_column", "frames_present", "raw_features",
+              "record_id_scheme")  # fmt: skip
 """Parameters of a raw dataset that every dataset derived from it carries on."""
 
 

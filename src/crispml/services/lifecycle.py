@@ -22,7 +22,7 @@ from crispml.services.base import Progress, Service, new_id, no_progress, now
 from crispml.services.dataset_versions import store_child, store_dataset
 from crispml.services.governance import lineage
 from crispml.services.model_cache import ModelCache
-from crispml.steps import fast_path, model_codec
+from crispml.steps import fast_path, model_codec, record_ids
 from crispml.steps.algorithms import get_algorithm, resolve_params
 from crispml.steps.curate import SCALED_ALGORITHMS
 from crispml.steps.model_report import training_arrays, training_report
@@ -92,6 +92,7 @@ class LifecycleService(Service):
                     "frames_present": built.frames_present,
                     "pipeline": [],
                     "raw_features": built.features,
+                    "record_id_scheme": record_ids.SCHEME,
                 },
                 report={"rows_source": span.rows_in, "stats": built.stats},
                 source=raw.source,

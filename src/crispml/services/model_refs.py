@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from crispml.domain import ModelVersion
 from crispml.ports import Storage
+from crispml.steps import record_ids
 from crispml.steps.pipeline import FeaturePipeline
 
 REF_TTL_S = 1.0
@@ -26,6 +27,8 @@ class ScoringModel:
     model: ModelVersion
     key: str | None
     """The key column its training data was keyed by (None: record ids derived from content)."""
+    id_scheme: str
+    """How its training data derived record ids from content (see `crispml.steps.record_ids`)."""
     pipeline: FeaturePipeline
     """Its whole feature pipeline, as raw records go through it."""
 
@@ -51,8 +54,10 @@ class ModelRefs:
         if known is None:
             with self._store.reading() as uow:
                 model = uow.models.get(model_id)
-                key = uow.datasets.get(model.dataset_id).params.get("key")
-            known = self._versions[model_id] = ScoringModel(model, key, FeaturePipeline(model.pipeline, model.features))
+                params = uow.datasets.get(model.dataset_id).params
+            pipeline = FeaturePipeline(model.pipeline, model.features)
+            known = ScoringModel(model, params.get("key"), record_ids.scheme_of(params), pipeline)
+            self._versions[model_id] = known
         return known
 
     def fresh(self, model_ref: str) -> ScoringModel | None:

@@ -79,10 +79,6 @@ class OperationsService(Service):
             )
         return records, summaries
 
-    def recover_artifacts(self) -> int:
-        """Delete temporaries of dead writers and unreferenced artifacts; returns how many went."""
-        return self.store.recover()
-
     def readiness(self) -> dict[str, dict[str, Any]]:
         """Whether the database answers and the artifact folder is writable, each with its error; and
         what the start-up warm-up read into memory, when there was one."""

@@ -14,7 +14,7 @@ from crispml.domain import FRAME, RECORD_ID, ModelVersion, SourceSpec, parse_fra
 from crispml.errors import InvalidInput
 from crispml.ports import Storage
 from crispml.services.model_refs import ScoringModel
-from crispml.steps import ingest as ingest_step
+from crispml.steps import record_ids
 from crispml.steps.columns import arrow_numbers, plain_numbers
 from crispml.steps.fast_path import SMALL
 from crispml.steps.pipeline import FeaturePipeline, remaining_steps
@@ -47,7 +47,7 @@ def plain_inputs(scoring: ScoringModel, records: list[dict[str, Any]] | pd.DataF
         return None
     id_column = RECORD_ID if any(RECORD_ID in r for r in records) else scoring.key
     if id_column is None:
-        ids = ingest_step.content_ids(raw)
+        ids = record_ids.matrix_ids(raw, scoring.id_scheme)
     else:
         given = [r.get(id_column) for r in records]
         if not all(type(i) is int or (type(i) is str and i.strip()) for i in given):
@@ -66,19 +66,19 @@ def record_inputs(scoring: ScoringModel, raw: pd.DataFrame) -> ScoreInputs:
     if missing:
         raise InvalidInput(f"records lack column {missing[0]!r} (needed: {', '.join(missing)})", field=missing[0])
     if RECORD_ID in raw.columns:
-        ids = ingest_step.key_record_ids(raw, RECORD_ID)
+        ids = record_ids.key_ids(raw, RECORD_ID)
     elif key is not None and key in raw.columns:
-        ids = ingest_step.key_record_ids(raw, key)
+        ids = record_ids.key_ids(raw, key)
     elif key is not None:
         raise InvalidInput(f"records lack the key column {key!r} the model's data was keyed by", field=key)
     else:
         # The same content hash ingestion derives, over the same columns in the same order.
-        ids = ingest_step.derive_record_ids(raw[needed], exclude=[])
+        ids = record_ids.frame_ids(raw[needed], scoring.id_scheme)
     frames: list[int | None] = [None] * len(raw)
     if FRAME in raw.columns:
         given = pd.to_numeric(raw[FRAME], errors="coerce").astype("Int64")
         frames = given.astype(object).where(given.notna(), None).tolist()
-    return ScoreInputs(ids.astype(str).tolist(), frames, scoring.pipeline.transform_frame(raw))
+    return ScoreInputs(ids, frames, scoring.pipeline.transform_frame(raw))
 
 
 def dataset_inputs(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 import numpy as np
 import pandas as pd
 
@@ -67,88 +65,6 @@ def sample(frame: pd.DataFrame, percent_data: float, seed: int) -> pd.DataFrame:
     count = max(1, int(np.floor(len(frame) * percent_data)))
     chosen = np.sort(np.random.default_rng(seed).choice(len(frame), size=count, replace=False))
     return frame.iloc[chosen].reset_index(drop=True)
-
-
-def derive_record_ids(frame: pd.DataFrame, exclude: list[str]) -> pd.Series:
-    """Record ids from row content: the same record gets the same id in any file it arrives in.
-
-    A 64-bit hash of every column but `exclude` (the target), in hex; repeated identical rows get a
-    suffix `~2`, `~3`... in order of appearance so ids stay unique.
-    """
-    content = frame.drop(columns=[c for c in exclude if c in frame.columns])
-    # Numbers hash as float64 so 5 from a JSON record and 5.0 from a CSV give the same id.
-    content = content.astype({c: "float64" for c in content.columns if pd.api.types.is_numeric_dtype(content[c])})
-    hashes = pd.util.hash_pandas_object(content, index=False).to_numpy()
-    return pd.Series(_unique_hex(hashes), index=frame.index)
-
-
-def content_ids(matrix: np.ndarray) -> list[str]:
-    """`derive_record_ids` of a float64 matrix of records (rows) by columns, without building a frame.
-
-    Each value hashes alone (pandas' hash_array) and a row's hashes combine in column order exactly as
-    `hash_pandas_object` combines a frame's columns, so both give every record the same id (a test
-    pins it).
-    """
-    rows, columns = matrix.shape
-    by_column = pd.util.hash_array(np.ascontiguousarray(matrix.T).ravel()).reshape(columns, rows)
-    factors = _combine_factors(columns)
-    hashes: list[int] = []
-    if rows <= _FEW_ROWS:  # Python integers beat numpy's cost per call on a few rows
-        for row in by_column.T.tolist():
-            combined = _COMBINE_START
-            for value, factor in zip(row, factors, strict=True):
-                combined = ((combined ^ value) * factor) & _UINT64
-            hashes.append((combined + _COMBINE_END) & _UINT64)
-    else:
-        out = np.full(rows, _COMBINE_START, dtype=np.uint64)
-        for column, factor in zip(by_column, factors, strict=True):
-            out ^= column
-            out *= np.uint64(factor)
-        hashes = (out + np.uint64(_COMBINE_END)).tolist()
-    return _unique_hex(hashes)
-
-
-_FEW_ROWS = 8
-_UINT64 = (1 << 64) - 1
-_COMBINE_START, _COMBINE_END = 0x345678, 97531
-
-
-@cache
-def _combine_factors(columns: int) -> tuple[int, ...]:
-    """The factor pandas' combine_hash_arrays multiplies by after each of `columns` column hashes."""
-    factors, factor = [], 1000003
-    for i in range(columns):
-        factors.append(factor)
-        factor = (factor + 82520 + 2 * (columns - i)) & _UINT64
-    return tuple(factors)
-
-
-def _unique_hex(hashes: np.ndarray | list[int]) -> list[str]:
-    values = hashes.tolist() if isinstance(hashes, np.ndarray) else hashes
-    ids = [f"{h:016x}" for h in values]
-    if len(set(ids)) == len(ids):
-        return ids
-    seen: dict[str, int] = {}
-    for i, record_id in enumerate(ids):
-        seen[record_id] = count = seen.get(record_id, 0) + 1
-        if count > 1:
-            ids[i] = f"{record_id}~{count}"
-    return ids
-
-
-def key_record_ids(frame: pd.DataFrame, key: str) -> pd.Series:
-    """Record ids from a named key column, which must be present on every row and unique."""
-    ids = frame[key]
-    empty = ids.isna() | (ids.astype(str).str.strip() == "")
-    if empty.any():
-        raise InvalidInput(f"key column {key!r} is empty on {int(empty.sum())} rows", field=key)
-    ids = ids.astype(str)
-    duplicated = ids[ids.duplicated()]
-    if not duplicated.empty:
-        raise InvalidInput(
-            f"key column {key!r} is not unique: {duplicated.iloc[0]!r} appears more than once", field=key
-        )
-    return ids
 
 
 def summarize(frame: pd.DataFrame, columns: list[str]) -> list[ColumnStats]:

@@ -78,13 +78,14 @@ def canonical_bytes(values: Sequence[Any]) -> bytes:
     frame = pd.DataFrame([list(values)], columns=[str(i) for i in range(len(values))])
     numbers, text = _canonical_columns(frame)
     words = _canonical_numbers(numbers).view(np.uint64)[0]
-    return b"".join(
-        _text_bytes(text[j][0]) if j in text and text[j][0] is not None else struct.pack("<Q", int(words[j]))
-        for j in range(len(values))
-    )
+    parts = []
+    for j in range(len(values)):
+        value = text[j][0] if j in text else None
+        parts.append(_text_bytes(value) if value is not None else struct.pack("<Q", int(words[j])))
+    return b"".join(parts)
 
 
-def key_ids(frame: pd.DataFrame, key: str) -> pd.Series:
+def key_ids(frame: pd.DataFrame, key: str) -> list[str]:
     """Record ids from a named key column, which must be present on every row and unique."""
     ids = frame[key]
     empty = ids.isna() | (ids.astype(str).str.strip() == "")
@@ -96,7 +97,7 @@ def key_ids(frame: pd.DataFrame, key: str) -> pd.Series:
         raise InvalidInput(
             f"key column {key!r} is not unique: {duplicated.iloc[0]!r} appears more than once", field=key
         )
-    return ids
+    return ids.tolist()
 
 
 def _canonical_numbers(matrix: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ import pandas as pd
 from crispml.domain import FRAME, RECORD_ID, SourceSpec
 from crispml.errors import InvalidInput
 from crispml.steps import ingest as ingest_step
+from crispml.steps import record_ids
 from crispml.steps.curate import SCALED_ALGORITHMS, Curation, apply_curation, fit_curation
 
 
@@ -44,13 +45,10 @@ def raw_frame(
     ingest_step.check_columns(frame, target, key, time_column)
     frame[target] = ingest_step.binary_target(frame[target])
     frames = ingest_step.assign_frames(frame, slices, time_column)
-    if key is None:
-        ids = ingest_step.derive_record_ids(frame, exclude=[target])
-    else:
-        ids = ingest_step.key_record_ids(frame, key)
+    ids = record_ids.key_ids(frame, key) if key else record_ids.frame_ids(frame.drop(columns=[target]))
     payload = frame.drop(columns=[key]) if key else frame
     payload.insert(0, FRAME, frames)
-    payload.insert(0, RECORD_ID, ids.to_numpy())
+    payload.insert(0, RECORD_ID, ids)
     payload = ingest_step.sample(payload, percent_data, seed)
     present = sorted(set(payload[FRAME].unique().tolist()))
     features = [c for c in payload.columns if c not in (RECORD_ID, FRAME, target)]

@@ -55,9 +55,6 @@ class JobRepository:
         query = select(t.jobs).where(t.jobs.c.status.in_(_ACTIVE))
         return [_job(row) for row in self.connection.execute(query).mappings()]
 
-    def heartbeat(self, job_id: str, at: datetime) -> None:
-        self.connection.execute(update(t.jobs).where(t.jobs.c.id == job_id).values(heartbeat_at=at))
-
     def last_heartbeat(self, job_id: str) -> datetime | None:
         return self.connection.scalar(select(t.jobs.c.heartbeat_at).where(t.jobs.c.id == job_id))
 
