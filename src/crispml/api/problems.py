@@ -100,6 +100,9 @@ def _for_request(request: Request, answer: JSONResponse, detail: str) -> JSONRes
     return JSONResponse({"error": detail}, status_code=answer.status_code, headers=headers)
 
 
+_WHERE = {("body",), ("query",), ("path",), ("header",), ("cookie",)}
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers: crispml errors, request validation, HTTP errors and anything else."""
 
@@ -111,7 +114,9 @@ def install(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-        field = ".".join(str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path"))
+        loc = tuple(first.get("loc", ()))
+        # The first part says where (body, query, path, header); a field may itself be called "path".
+        field = ".".join(str(part) for part in (loc[1:] if loc[:1] in _WHERE else loc))
         detail = f"{field or 'request'}: {first.get('msg', 'invalid')}"
         simple = [{"field": ".".join(map(str, e.get("loc", ()))), "message": e.get("msg")} for e in errors[:20]]
         return _for_request(request, problem(422, "invalid-input", "InvalidInput", detail, field or None,

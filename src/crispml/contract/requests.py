@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SkipValidation
+from pydantic_core import PydanticCustomError
 
 from crispml.domain import JobStatus, SourceSpec, Stage
 
@@ -36,8 +37,16 @@ PerfLimit = Annotated[int, Field(ge=1, le=10_000, description="Newest records re
 Id = Annotated[str, Field(min_length=1, max_length=200, description="An id, as an answer gave it.")]
 MethodName = Annotated[str, Field(min_length=1, max_length=32, description="Only this method's records.")]
 Offset = Annotated[int, Field(ge=0, le=MAX_INT, description="Items to skip.")]
-# A NUL byte can name no file, table or column; refused here, it never reaches the OS or a database.
-NO_NUL = r"^[^\x00]*$"
+
+
+def _no_nul(text: str) -> str:
+    # A NUL character names no file, table or column: refused here, it never reaches the OS or a database.
+    if "\x00" in text:
+        raise PydanticCustomError("nul_character", "holds a NUL character, which no file or table name can hold")
+    return text
+
+
+SourceText = Annotated[str, AfterValidator(_no_nul)]
 Wait = Annotated[bool, Field(description="Block until the job ends (or `timeout` passes).")]
 Timeout = Annotated[float, Field(ge=0, le=MAX_WAIT_S, description="Seconds to wait with wait=true.")]
 
@@ -56,17 +65,16 @@ class JobOptions(Strict):
 class SourceIn(Strict):
     """Where raw data comes from: a server file, or a database URL with a table or a query."""
 
-    path: str | None = Field(
+    path: SourceText | None = Field(
         None,
         max_length=4096,
-        pattern=NO_NUL,
         description="A file inside the server's data folder (CSV, zip or Parquet).",
     )
-    url: str | None = Field(None, max_length=4096, pattern=NO_NUL, description="SQLAlchemy URL of a source database.")
-    table: str | None = Field(
-        None, max_length=128, pattern=NO_NUL, description="Table to read from `url`, checked against its catalogue."
+    url: SourceText | None = Field(None, max_length=4096, description="SQLAlchemy URL of a source database.")
+    table: SourceText | None = Field(
+        None, max_length=128, description="Table to read from `url`, checked against its catalogue."
     )
-    query: str | None = Field(None, max_length=100_000, pattern=NO_NUL, description="Read-only query to run on `url`.")
+    query: SourceText | None = Field(None, max_length=100_000, description="Read-only query to run on `url`.")
 
     def spec(self) -> SourceSpec:
         return SourceSpec(path=self.path, url=self.url, table=self.table, query=self.query)
