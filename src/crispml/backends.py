@@ -125,7 +125,7 @@ class RemoteBackend:
         name, _, version = model.partition("/")
         if version.isdigit():
             return name, int(version)
-        return name, int(self.api.versions(name)[-1]["version"])
+        return name, int(self.api.versions(name)["items"][-1]["version"])
 
     def report(self, model: str, *, frames: str | None) -> J:
         return dict(self.api.report(*self._version(model), frames=frames))
@@ -162,14 +162,14 @@ class RemoteBackend:
         if ref.startswith("ds-"):
             return list(self.api.dataset(ref)["lineage"])
         name, version = self._version(ref)
-        return list(self.api.lineage(name, version=version))
+        return list(self.api.lineage(name, version=version)["items"])
 
     def datasets(self) -> list[J]:
         return list(self.api.datasets(limit=1000)["items"])
 
     def models(self, name: str | None) -> list[J]:
-        names = [name] if name else [m["name"] for m in self.api.models()]
-        return [self.api.model(n, v["version"]) for n in names for v in self.api.versions(n)]
+        names = [name] if name else [m["name"] for m in self.api.models()["items"]]
+        return [self.api.model(n, v["version"]) for n in names for v in self.api.versions(n)["items"]]
 
     def perf(self, method: str | None, limit: int) -> J:
         return dict(self.api.perf(method))

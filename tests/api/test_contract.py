@@ -95,3 +95,21 @@ def test_plain_score_answers_have_their_models_keys() -> None:
     assert ScoreBatchAnswer.model_validate(answer).model_dump(mode="json") == answer
     page = ScoreBatchPage.dump(Result(), limit=1, offset=0)
     assert list(page) == list(ScoreBatchPage.model_fields) and page["next"] == 1 and "replayed" not in page
+
+
+def test_the_contract_imports_only_pydantic_and_the_domain() -> None:
+    import ast
+    import sys
+
+    import crispml.contract
+
+    allowed = {"pydantic", "pydantic_core", "crispml.domain", "crispml.errors", "crispml.contract", "__future__"}
+    imported = set()
+    for source in Path(crispml.contract.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+    outside = {m for m in imported if m.split(".")[0] not in sys.stdlib_module_names}
+    assert outside and {m for m in outside if not any(m == a or m.startswith(f"{a}.") for a in allowed)} == set()

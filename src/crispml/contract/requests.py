@@ -81,6 +81,11 @@ class SourceIn(Strict):
 
 
 class IngestBody(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"source": {"path": "creditcard.csv"}, "name": "ccf", "slices": 12}]},
+    )
+
     source: SourceIn
     name: Name | None = None
     slices: int = Field(12, ge=1, le=10_000, description="Time frames the rows are cut into.")
@@ -115,6 +120,11 @@ class CurateRequest(CurateBody):
 
 
 class TrainBody(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"dataset": "ccf", "algorithm": "rf", "frames": "1-6", "weight": 10}]},
+    )
+
     dataset: Ref
     algorithm: Algorithm = "rf"
     frames: Frames = "1-6"
@@ -144,6 +154,10 @@ class PersistRequest(PersistBody):
 
 
 class ScoreBody(Strict):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"records": [{"Time": 0.0, "V1": -1.36, "Amount": 149.62}]}]}
+    )
+
     # Documented as objects, checked by the scoring service (which names what it refuses): validating
     # 1,000 records here first copied every one of them, a sixth of such a request's time.
     records: SkipValidation[list[dict[str, Any]]] | None = Field(
@@ -166,6 +180,10 @@ class LabelIn(Strict):
 
 
 class LabelRequest(Strict):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"labels": [{"record_id": "r-9f2c", "label": 1}]}]}
+    )
+
     labels: list[LabelIn] | None = Field(None, max_length=1_000_000, description="Ground truth by record id.")
     dataset: Ref | None = Field(None, description="A dataset whose target column is imported as labels.")
     frames: Frames | None = None
