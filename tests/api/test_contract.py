@@ -81,17 +81,19 @@ def test_the_hot_score_route_runs_no_answer_validation() -> None:
 
 def test_plain_score_answers_have_their_models_keys() -> None:
     # The hot path answers dump(); the OpenAPI documents the model: the two name the same keys.
-    from datetime import UTC, datetime
+    from datetime import datetime
 
     from crispml.domain import ScoreBatch, ScoredRecords
 
     class Result:
-        batch = ScoreBatch("sb-1", "mv-1", "fraud/1", None, "records", 2, datetime.now(UTC))
+        # As SQLite hands it back: the UTC time without its zone.
+        batch = ScoreBatch("sb-1", "mv-1", "fraud/1", None, "records", 2, datetime(2026, 1, 1, 12))
         records = ScoredRecords(["a", "b"], [1, None], [0.1, 0.9], [0, 1])
         replayed = False
 
     answer = ScoreBatchAnswer.dump(Result())
     assert list(answer) == list(ScoreBatchAnswer.model_fields) and answer["flagged"] == 1
+    assert answer["created_at"] == "2026-01-01T12:00:00+00:00"
     assert ScoreBatchAnswer.model_validate(answer).model_dump(mode="json") == answer
     page = ScoreBatchPage.dump(Result(), limit=1, offset=0)
     assert list(page) == list(ScoreBatchPage.model_fields) and page["next"] == 1 and "replayed" not in page

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Protocol, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
@@ -29,8 +29,16 @@ from crispml.domain import (
 
 T = TypeVar("T")
 
-# As datetime.isoformat() writes it everywhere else ("+00:00", where pydantic would write "Z").
-Timestamp = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=str, when_used="json")]
+
+
+def iso_time(moment: datetime) -> str:
+    """A timestamp as ISO 8601 with its offset. crispml stamps everything in UTC; a store that drops the
+    zone (SQLite) hands back a naive value, which is that same UTC time."""
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).isoformat()
+
+
+# Written by iso_time everywhere ("+00:00", where pydantic would write "Z"), whichever store it came from.
+Timestamp = Annotated[datetime, PlainSerializer(iso_time, return_type=str, when_used="json")]
 
 
 class Answer(BaseModel):
@@ -214,7 +222,7 @@ class ScoreBatchAnswer(Answer):
             "model": result.batch.model_ref,
             "rows": result.batch.rows,
             "flagged": sum(result.records.decisions),
-            "created_at": result.batch.created_at.isoformat(),
+            "created_at": iso_time(result.batch.created_at),
             "replayed": result.replayed,
             "scores": result.records.as_dicts() if with_scores else None,
         }
@@ -246,7 +254,7 @@ class ScoreBatchPage(Answer):
             "model": result.batch.model_ref,
             "rows": result.batch.rows,
             "flagged": sum(page.decisions),
-            "created_at": result.batch.created_at.isoformat(),
+            "created_at": iso_time(result.batch.created_at),
             "scores": page.as_dicts(),
             "limit": limit,
             "offset": offset,
