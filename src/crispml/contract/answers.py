@@ -30,7 +30,6 @@ from crispml.domain import (
 T = TypeVar("T")
 
 
-
 def iso_time(moment: datetime) -> str:
     """A timestamp as ISO 8601 with its offset. crispml stamps everything in UTC; a store that drops the
     zone (SQLite) hands back a naive value, which is that same UTC time."""
