@@ -45,3 +45,8 @@ bench: $(VENV)/.bench-installed
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+## A longer randomized run of the property-based API tests; `make test` runs them derandomized.
+.PHONY: fuzz
+fuzz: $(VENV)/.test-installed
+	CRISPML_FUZZ=$${CRISPML_FUZZ:-300} $(BIN)/pytest -q tests/api/test_schemathesis.py

@@ -15,7 +15,6 @@ import httpx
 import pytest
 
 from crispml.client import Client
-from crispml.services.synthesis import write_synthetic
 
 CRISPML = str(Path(sys.executable).with_name("crispml"))
 
@@ -92,7 +91,3 @@ def server(make_server: Callable[..., Server], home: Path, small_csv: Path) -> S
 def client(server: Server) -> Iterator[Client]:
     with Client(server.url, timeout=300) as api:
         yield api
-
-
-def write_reference(home: Path, rows: int) -> None:
-    write_synthetic(home / "data" / "creditcard.csv", rows)

@@ -75,6 +75,6 @@ def test_a_k6_style_loop_of_rep_model_train(server: Server) -> None:
         statuses = list(users.map(iteration, range(9)))
     assert statuses == [200] * 9
     versions = httpx.get(f"{server.url}/api/v1/models/CCF_RF/versions").json()
-    assert sorted(v["version"] for v in versions) == list(range(1, 10))
+    assert sorted(v["version"] for v in versions["items"]) == list(range(1, 10)) and versions["total"] == 9
     perf = httpx.get(f"{server.url}/api/v1/perf", params={"method": "train"}).json()
     assert perf["summary"][0]["calls"] == 9 and perf["summary"][0]["errors"] == 0

@@ -8,6 +8,7 @@ import httpx
 import pandas as pd
 import pytest
 
+import crispml
 from crispml.client import Client
 from tests.api.conftest import Server
 
@@ -43,9 +44,25 @@ def test_oip_v2_metadata_readiness_and_inference(server: Server, client: Client,
     as_rows = httpx.post(f"{server.url}/v2/models/fraud/versions/1/infer", json=rows).json()
     assert as_rows["outputs"][0]["data"] == pytest.approx(outputs["score"]["data"])
     assert client.batch(as_rows["parameters"]["batch_id"])["rows"] == 40  # persisted
-    bad = httpx.post(f"{server.url}/v2/models/fraud/infer", json={"inputs": by_column["inputs"][1:]})
-    assert bad.status_code == 422 and "'Time'" in bad.json()["detail"]
-    assert httpx.get(f"{server.url}/v2/models/nope").status_code == 404
+
+
+def test_oip_v2_server_metadata_and_its_error_body_on_every_failure(server: Server, records: pd.DataFrame) -> None:
+    assert httpx.get(f"{server.url}/v2").json() == {"name": "crispml", "version": crispml.__version__, "extensions": []}
+    columns = [{"name": c, "shape": [40], "datatype": "FP64", "data": records[c].tolist()} for c in FEATURES[1:]]
+    failures = [
+        (httpx.post(f"{server.url}/v2/models/fraud/infer", json={"inputs": columns}), 422, "'Time'"),
+        (httpx.post(f"{server.url}/v2/models/fraud/infer", json={"inputs": "x"}), 422, "inputs"),
+        (httpx.post(f"{server.url}/v2/models/fraud/infer", content=b"{", headers={"content-type": "application/json"}),
+         422, ""),
+        (httpx.get(f"{server.url}/v2/models/nope"), 404, "nope"),
+        (httpx.get(f"{server.url}/v2/models/fraud/versions/7/ready"), 404, "fraud"),
+        (httpx.get(f"{server.url}/v2/no/such/route"), 404, "Not Found"),
+        (httpx.delete(f"{server.url}/v2"), 405, "Method Not Allowed"),
+    ]  # fmt: skip
+    for answer, status, named in failures:
+        assert answer.status_code == status, answer.text
+        assert answer.headers["content-type"] == "application/json" and list(answer.json()) == ["error"], answer.text
+        assert named in answer.json()["error"]
 
 
 def test_mlflow_invocations_in_its_three_formats(server: Server, client: Client, records: pd.DataFrame) -> None:
@@ -62,3 +79,27 @@ def test_mlflow_invocations_in_its_three_formats(server: Server, client: Client,
         assert client.batch(answer["batch_id"])["rows"] == 40
     bad = httpx.post(f"{server.url}/invocations", json={"something": []})
     assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+
+
+def test_mlflow_csv_bodies_and_its_ping_health_and_version(
+    server: Server, client: Client, records: pd.DataFrame
+) -> None:
+    expected = own_scores(client, records)
+    csv = records.to_csv(index=False).encode()
+    answer = httpx.post(f"{server.url}/invocations", content=csv, headers={"content-type": "text/csv; charset=utf-8"})
+    assert answer.status_code == 200 and answer.json()["scores"] == pytest.approx(expected)
+    assert client.batch(answer.json()["batch_id"])["rows"] == 40
+    for broken in (b"", b"\xff\xfe\x00"):
+        refused = httpx.post(f"{server.url}/invocations", content=broken, headers={"content-type": "text/csv"})
+        assert refused.status_code == 422 and refused.json()["field"] == "body", refused.text
+    other = httpx.post(f"{server.url}/invocations", content=b"<x/>", headers={"content-type": "application/xml"})
+    assert other.status_code == 422 and "text/csv" in other.json()["detail"]
+    for probe in ("ping", "health"):
+        assert httpx.get(f"{server.url}/{probe}").status_code == 200
+    assert httpx.get(f"{server.url}/version").text == crispml.__version__
+
+
+def test_mlflow_ping_says_when_there_is_no_champion_to_answer(server: Server) -> None:
+    for probe in ("ping", "health"):
+        answer = httpx.get(f"{server.url}/{probe}")
+        assert answer.status_code == 404 and "no champion of model 'fraud'" in answer.json()["detail"]

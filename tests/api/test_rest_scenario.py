@@ -37,7 +37,7 @@ def test_the_nine_methods_over_http(client: Client) -> None:
     assert overall["frame"] == "all" and overall["scored"] == overall["labelled"] == HALF
     assert overall["roc_auc"] == pytest.approx(overall["report_roc_auc"])
     lineage = client.lineage("fraud", alias="champion")
-    assert [n["kind"] for n in lineage] == ["model", "dataset", "dataset", "dataset", "source"]
+    assert [n["kind"] for n in lineage["items"]] == ["model", "dataset", "dataset", "dataset", "source"]
     assert {s["method"] for s in client.perf()["summary"]} >= {"ingest", "train", "score", "verify"}
 
 
@@ -93,7 +93,7 @@ def test_errors_are_problem_json(server: Server, client: Client) -> None:
         client.train("ccf", name="m", algorithm="xgb")
     with pytest.raises(InvalidInput, match="frame 13 is out of range"):
         client.train("ccf", name="m", frames="1-13", params={"n_estimators": 5})
-    assert client.models() == []
+    assert client.models() == {"items": [], "total": 0, "limit": 100, "offset": 0, "next": None}
 
 
 def test_async_client(server: Server) -> None:

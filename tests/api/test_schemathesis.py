@@ -1,8 +1,14 @@
 """Property-based requests generated from the OpenAPI schema: no request may produce a 500, and every
-error answers problem+json."""
+error answers problem+json (OIP v2 routes: `{"error": ...}`).
+
+`make test` runs them derandomized (the same requests every run, so the suite does not flip);
+`make fuzz` sets CRISPML_FUZZ to a number of examples per operation and runs them randomized, keeping
+what it finds in Hypothesis' example database. A case found that way becomes an explicit test.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,9 +16,21 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+from schemathesis.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 
 from crispml.services.synthesis import write_synthetic
 from tests.api.conftest import Server
+
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
+FUZZ_EXAMPLES = int(os.environ.get("CRISPML_FUZZ", "0"))
+FUZZ = settings(
+    max_examples=FUZZ_EXAMPLES or 15,
+    derandomize=not FUZZ_EXAMPLES,
+    database=DirectoryBasedExampleDatabase(".hypothesis/examples") if FUZZ_EXAMPLES else None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +56,19 @@ def test_no_request_produces_a_server_error(api_schema: Any) -> None:
         operation = result.ok()
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @FUZZ
         def exercise(case: Any) -> None:
             response = case.call(timeout=120)
+            try:
+                # The answer is one the schema documents: its status, content type and body.
+                case.validate_response(response, checks=CONFORMANCE)
+            except AssertionError as exc:  # schemathesis' failures are AssertionErrors
+                failures.append(f"{case.method} {case.formatted_path}: {str(exc)[:600]}")
             if response.status_code >= 500:
                 failures.append(f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}")
+            elif response.status_code >= 400 and case.path.startswith("/v2"):
+                if list(response.json()) != ["error"]:
+                    failures.append(f"{case.method} {case.formatted_path}: not an OIP error: {response.text[:300]}")
             elif response.status_code >= 400:
                 content_type = response.headers.get("content-type") or [""]
                 problem = response.json()

@@ -1,35 +1,96 @@
-"""Dependencies routes receive: the container built by the app's lifespan."""
+"""What routes receive: the one service each uses, from the services the app's lifespan built.
+
+Nothing here exists at import: the services and the thread pool for blocking calls belong to one app
+(`Services`, kept in `app.state.services` from start-up to shut-down).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
 from crispml.container import Container
+from crispml.services.jobs import JobService
+from crispml.services.lifecycle import LifecycleService
+from crispml.services.operations import OperationsService
+from crispml.services.scoring import ScoringService
+from crispml.settings import Settings
 
 T = TypeVar("T")
 
+BLOCKING_THREADS = 64
 
-async def container(request: Request) -> Container:
-    # async, so FastAPI calls it on the event loop: a plain def would cost a worker-thread hop per request.
-    found: Container = request.app.state.container
+
+@dataclass(frozen=True)
+class Services:
+    """The services of one app, and its pool for blocking calls."""
+
+    settings: Settings
+    lifecycle: LifecycleService
+    scoring: ScoringService
+    operations: OperationsService
+    jobs: JobService
+    pool: ThreadPoolExecutor
+
+    @classmethod
+    def of(cls, container: Container) -> Services:
+        pool = ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="crispml-http")
+        return cls(container.settings, container.lifecycle, container.scoring, container.operations,
+                   container.jobs, pool)  # fmt: skip
+
+    async def blocking(self, call: Callable[[], T]) -> T:
+        """Run a blocking call (one that waits for a commit) off the event loop.
+
+        asyncio's executor hop costs a fraction of what FastAPI's default for sync routes (anyio's
+        to_thread) costs, which on the one-record scoring path was a sixth of the request's CPU.
+        """
+        return await asyncio.get_running_loop().run_in_executor(self.pool, call)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
+# Each dependency is async, so FastAPI calls it on the event loop: a plain def would cost a
+# worker-thread hop per request.
+async def services(request: Request) -> Services:
+    found: Services = request.app.state.services
     return found
 
 
-ContainerDep = Annotated[Container, Depends(container)]
+async def lifecycle(request: Request) -> LifecycleService:
+    found: Services = request.app.state.services
+    return found.lifecycle
 
 
-_BLOCKING = ThreadPoolExecutor(max_workers=64, thread_name_prefix="crispml-http")
+async def scoring(request: Request) -> ScoringService:
+    found: Services = request.app.state.services
+    return found.scoring
 
 
-async def blocking(call: Callable[[], T]) -> T:
-    """Run a blocking call (one that waits for a commit) off the event loop.
+async def operations(request: Request) -> OperationsService:
+    found: Services = request.app.state.services
+    return found.operations
 
-    asyncio's executor hop costs a fraction of what FastAPI's default for sync routes (anyio's
-    to_thread) costs, which on the one-record scoring path was a sixth of the request's CPU.
-    """
-    return await asyncio.get_running_loop().run_in_executor(_BLOCKING, call)
+
+async def jobs(request: Request) -> JobService:
+    found: Services = request.app.state.services
+    return found.jobs
+
+
+async def settings(request: Request) -> Settings:
+    found: Services = request.app.state.services
+    return found.settings
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+"""All of them: only for a route that needs several (the scoring route, in one dependency: it is hot)."""
+LifecycleDep = Annotated[LifecycleService, Depends(lifecycle)]
+ScoringDep = Annotated[ScoringService, Depends(scoring)]
+OperationsDep = Annotated[OperationsService, Depends(operations)]
+JobsDep = Annotated[JobService, Depends(jobs)]
+SettingsDep = Annotated[Settings, Depends(settings)]

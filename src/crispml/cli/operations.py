@@ -79,22 +79,6 @@ def check_port(host: str, port: int) -> None:
         raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}", field="host") from None
 
 
-def run_server(host: str, port: int, workers: int, log_level: str) -> None:
-    """Hand over to uvicorn (one place, so the server's own entry point can take over)."""
-    import uvicorn
-
-    uvicorn.run(
-        "crispml.api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        loop="uvloop",
-        http="httptools",
-    )
-
-
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = 8000,
@@ -102,11 +86,12 @@ def serve(
     log_level: Annotated[LogLevel, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the REST API (OpenAPI at /docs)."""
+    from crispml.api.server import run
     from crispml.settings import load_settings
 
-    load_settings()  # a bad setting is one line here, not a traceback in every worker
+    settings = load_settings()  # a bad setting is one line here, not a traceback in every worker
     check_port(host, port)
-    run_server(host, port, workers, log_level)
+    run(settings, host=host, port=port, workers=workers, log_level=log_level)
 
 
 def demo(

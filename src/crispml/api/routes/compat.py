@@ -14,11 +14,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from crispml.api.deps import ContainerDep
+from crispml.api.deps import LifecycleDep, ScoringDep, SettingsDep
+from crispml.api.problems import problem_responses
 from crispml.domain import SourceSpec
 from crispml.services.reference import ensure_reference_source
 
-router = APIRouter(prefix="/crispml", tags=["reference compatibility"])
+router = APIRouter(prefix="/crispml", tags=["reference compatibility"], responses=problem_responses(404, 409, 422))
 
 INGESTED, PREPARED, CURATED = "CCF_ING", "CCF_PREP", "CCF_CUR"
 _SUMMARY_ROWS = (("Min.", "min"), ("1st Qu.", "q1"), ("Median", "median"), ("Mean", "mean"), ("3rd Qu.", "q3"),
@@ -61,45 +62,44 @@ def _frames(start: int, end: int) -> str:
 
 @router.get("/repDataIngest", summary="Ingest the reference file into CCF_ING; answers the numeric summary")
 def rep_data_ingest(
-    container: ContainerDep,
+    settings: SettingsDep,
+    lifecycle: LifecycleDep,
     slices: Annotated[int, Query(ge=1, le=10_000)] = 12,
     percentData: Annotated[float, Query(gt=0, le=1)] = 0.01,
 ) -> list[str]:
-    path = ensure_reference_source(container.settings.resolved_reference_source)
-    dataset = container.lifecycle.ingest(
-        SourceSpec(path=str(path)), name=INGESTED, slices=slices, percent_data=percentData
-    )
+    path = ensure_reference_source(settings.resolved_reference_source)
+    dataset = lifecycle.ingest(SourceSpec(path=str(path)), name=INGESTED, slices=slices, percent_data=percentData)
     return _summary(dataset.report["stats"], dataset.target)
 
 
 @router.get("/repDataPrepare", summary="Prepare the newest CCF_ING into CCF_PREP")
-def rep_data_prepare(container: ContainerDep, table: str = INGESTED) -> list[str]:
-    dataset = container.lifecycle.prepare(table, name=PREPARED)
+def rep_data_prepare(lifecycle: LifecycleDep, table: str = INGESTED) -> list[str]:
+    dataset = lifecycle.prepare(table, name=PREPARED)
     return _report(dataset.report)
 
 
 @router.get("/repDataCurate", summary="Curate the newest CCF_PREP into CCF_CUR")
 def rep_data_curate(
-    container: ContainerDep,
+    lifecycle: LifecycleDep,
     table: str = PREPARED,
     model: Model = "rf",
     start: FromFrame = 1,
     end: ToFrame = 6,
 ) -> list[str]:
-    dataset = container.lifecycle.curate(table, algorithm=model, frames=_frames(start, end), name=CURATED)
+    dataset = lifecycle.curate(table, algorithm=model, frames=_frames(start, end), name=CURATED)
     return _report(dataset.report)
 
 
 @router.get("/repModelTrain", summary="Train on frames from..to of a table (synchronous, as the reference)")
 def rep_model_train(
-    container: ContainerDep,
+    lifecycle: LifecycleDep,
     table: str = CURATED,
     start: FromFrame = 1,
     end: ToFrame = 6,
     model: Model = "rf",
     weight: Annotated[float, Query(gt=0, le=1e6)] = 10,
 ) -> list[str]:
-    trained = container.lifecycle.train(table, algorithm=model, frames=_frames(start, end), weight=weight,
+    trained = lifecycle.train(table, algorithm=model, frames=_frames(start, end), weight=weight,
                               name=_model_name(model))  # fmt: skip
     overall = trained.metrics.get("overall") or {}
     return _answer([{"model": trained.ref, "table": table, "from": start, "to": end, "weight": weight,
@@ -107,8 +107,8 @@ def rep_model_train(
 
 
 @router.get("/repModelReport", summary="KPIs of the newest model per frame not used for training")
-def rep_model_report(container: ContainerDep, model: Model = "rf") -> list[str]:
-    report = container.lifecycle.report(_model_name(model))
+def rep_model_report(lifecycle: LifecycleDep, model: Model = "rf") -> list[str]:
+    report = lifecycle.report(_model_name(model))
     rows = [
         {"frame": f, **{k: v for k, v in kpis.items() if k != "confusion"}} for f, kpis in report["per_frame"].items()
     ]
@@ -116,41 +116,41 @@ def rep_model_report(container: ContainerDep, model: Model = "rf") -> list[str]:
 
 
 @router.get("/repModelPersist", summary="Register the newest model and point an alias at it")
-def rep_model_persist(container: ContainerDep, model: Model = "rf", alias: str = "champion") -> list[str]:
-    persisted = container.lifecycle.persist(_model_name(model), alias=alias)
+def rep_model_persist(lifecycle: LifecycleDep, model: Model = "rf", alias: str = "champion") -> list[str]:
+    persisted = lifecycle.persist(_model_name(model), alias=alias)
     return _answer([{"model": persisted.ref, "alias": alias, "sha256": persisted.artifact_sha256}])
 
 
 @router.get("/repNewDataScore", summary="Score frames from..to of a table with the champion; every score persisted")
 def rep_new_data_score(
-    container: ContainerDep,
+    scoring: ScoringDep,
     table: str = INGESTED,
     start: FromFrame = 7,
     end: ToFrame = 12,
     model: Model = "rf",
 ) -> list[str]:
-    result = container.scoring.score(f"{_model_name(model)}@champion", dataset=table, frames=_frames(start, end))
+    result = scoring.score(f"{_model_name(model)}@champion", dataset=table, frames=_frames(start, end))
     return _answer([{"batch_id": result.batch.id, "model": result.batch.model_ref, "rows": result.batch.rows,
                      "flagged": sum(result.records.decisions)}])  # fmt: skip
 
 
 @router.get("/repNewDataLabel", summary="Import the truth of frames from..to of a table")
 def rep_new_data_label(
-    container: ContainerDep,
+    scoring: ScoringDep,
     table: str = INGESTED,
     start: FromFrame = 7,
     end: ToFrame = 12,
 ) -> list[str]:
-    report = container.scoring.label(dataset=table, frames=_frames(start, end))
+    report = scoring.label(dataset=table, frames=_frames(start, end))
     return _answer([{"imported": report.imported, "positives": report.positives, "unknown": report.unknown}])
 
 
 @router.get("/repNewDataReport", summary="Verify the truth against the persisted scores per frame")
 def rep_new_data_report(
-    container: ContainerDep,
+    scoring: ScoringDep,
     start: FromFrame = 7,
     end: ToFrame = 12,
     model: Model = "rf",
 ) -> list[str]:
-    verification = container.scoring.verify(f"{_model_name(model)}@champion", frames=_frames(start, end))
+    verification = scoring.verify(f"{_model_name(model)}@champion", frames=_frames(start, end))
     return _answer([{k: v for k, v in row.items() if k != "confusion"} for row in verification.rows])

@@ -4,73 +4,91 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from crispml.api.deps import ContainerDep
-from crispml.api.jobs_http import job_response
-from crispml.api.schemas import CurateIn, IngestIn, Offset, PrepareIn
-from crispml.container import Container
+from crispml.api.deps import JobsDep, LifecycleDep, SettingsDep
+from crispml.api.jobs_http import job_response, job_responses
+from crispml.api.problems import problem_responses
+from crispml.contract import METHODS
+from crispml.contract import requests as req
+from crispml.contract.answers import DatasetAnswer, DatasetDetail, LineageNodeAnswer, Page
 from crispml.domain import SourceSpec, Stage
 from crispml.errors import Forbidden, InvalidInput
-from crispml.jsonable import jsonable
+from crispml.services.jobs import JobService
+from crispml.services.lifecycle import LifecycleService
+from crispml.settings import Settings
 
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
-Wait = Annotated[bool, Query(description="Block until the job ends (or `timeout` passes).")]
-Timeout = Annotated[float, Query(ge=0, le=3600, description="Seconds to wait with wait=true.")]
+Wait = Annotated[req.Wait, Query()]
+Timeout = Annotated[req.Timeout, Query()]
+DatasetRef = Annotated[req.Ref, Path(description="A dataset: name, name/version or id.")]
 
 
-def _inside_data_dir(container: Container, spec: SourceSpec) -> SourceSpec:
+def _inside_data_dir(settings: Settings, spec: SourceSpec) -> SourceSpec:
     """A REST caller may only name server files inside the data folder."""
     if spec.path is None:
         return spec
-    root = container.settings.resolved_data_dir
+    if "\x00" in spec.path:  # the OS refuses such a path with a ValueError; it names no file
+        raise InvalidInput("source path holds a NUL character", field="source.path")
+    root = settings.resolved_data_dir
     path = (root / spec.path).resolve()
     if not path.is_relative_to(root):
         raise Forbidden(f"source path {spec.path!r} lies outside the data folder", field="source.path")
     return SourceSpec(path=str(path), url=spec.url, table=spec.table, query=spec.query)
 
 
-def _ingest_job(container: Container, spec: SourceSpec, options: dict[str, Any], wait: bool, timeout: float) -> Any:
+def _ingest_job(
+    lifecycle: LifecycleService, jobs: JobService, spec: SourceSpec, options: dict[str, Any], wait: bool, timeout: float
+) -> JSONResponse:
     def work(progress: Any) -> dict[str, Any]:
-        return dict(jsonable(container.lifecycle.ingest(spec, progress=progress, **options)))
+        return DatasetAnswer.from_domain(lifecycle.ingest(spec, progress=progress, **options)).model_dump(mode="json")
 
-    job = container.jobs.submit("ingest", {"source": spec.describe(), **options}, work)
-    return job_response(container, job, wait, timeout)
+    job = jobs.submit("ingest", {"source": spec.describe(), **options}, work)
+    return job_response(jobs, job, wait, timeout)
 
 
-@router.post("", status_code=202, summary="DataIngestion from a source spec (runs as a job)")
-def ingest(body: IngestIn, container: ContainerDep, wait: Wait = False, timeout: Timeout = 300) -> JSONResponse:
-    spec = _inside_data_dir(container, body.source.spec())
+@router.post("", status_code=202, summary=METHODS["ingest"].summary, responses=job_responses(403, 422))
+def ingest(
+    body: req.IngestBody,
+    settings: SettingsDep,
+    lifecycle: LifecycleDep,
+    jobs: JobsDep,
+    wait: Wait = False,
+    timeout: Timeout = 300,
+) -> JSONResponse:
+    spec = _inside_data_dir(settings, body.source.spec())
     if not spec.path and not (spec.url and (spec.table or spec.query)):
         raise InvalidInput("name a source: a path, or a url with a table or a query", field="source")
     options = body.model_dump(exclude={"source"})
-    response: JSONResponse = _ingest_job(container, spec, options, wait, timeout)
-    return response
+    return _ingest_job(lifecycle, jobs, spec, options, wait, timeout)
 
 
-@router.post("/upload", status_code=202, summary="DataIngestion of an uploaded file (runs as a job)")
+@router.post("/upload", status_code=202, summary="DataIngestion of an uploaded file (runs as a job)",
+             responses=job_responses(413, 422))  # fmt: skip
 async def upload(
-    container: ContainerDep,
+    settings: SettingsDep,
+    lifecycle: LifecycleDep,
+    jobs: JobsDep,
     file: Annotated[UploadFile, File(description="CSV, zipped CSV or Parquet")],
     name: Annotated[str | None, Form(max_length=64)] = None,
     slices: Annotated[int, Form(ge=1, le=10_000)] = 12,
     percent_data: Annotated[float, Form(gt=0, le=1)] = 1.0,
-    seed: Annotated[int, Form(ge=0)] = 42,
-    target: Annotated[str, Form(min_length=1)] = "Class",
-    key: Annotated[str | None, Form()] = None,
-    time_column: Annotated[str | None, Form()] = None,
+    seed: Annotated[int, Form(ge=0, le=2**32 - 1)] = 42,
+    target: Annotated[str, Form(min_length=1, max_length=128)] = "Class",
+    key: Annotated[str | None, Form(max_length=128)] = None,
+    time_column: Annotated[str | None, Form(max_length=128)] = None,
     wait: Wait = False,
     timeout: Timeout = 300,
 ) -> JSONResponse:
-    original = Path(file.filename or "upload.csv").name
-    if Path(original).suffix.lower() not in {".csv", ".zip", ".parquet"}:
+    original = FilePath(file.filename or "upload.csv").name
+    if FilePath(original).suffix.lower() not in {".csv", ".zip", ".parquet"} or "\x00" in original:
         raise InvalidInput(f"cannot ingest {original!r}: upload a .csv, .zip or .parquet file", field="file")
-    folder = container.settings.resolved_data_dir / "uploads"
+    folder = settings.resolved_data_dir / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     target_path = folder / f"{uuid.uuid4().hex[:12]}-{original}"
 
@@ -79,49 +97,52 @@ async def upload(
             shutil.copyfileobj(file.file, out, 1 << 20)
 
     await run_in_threadpool(save)
-    dataset_name = name or Path(original).name.split(".")[0]
+    dataset_name = name or FilePath(original).name.split(".")[0]
     if not dataset_name[:1].isalpha():
         dataset_name = f"d{dataset_name}"
     options = {"name": dataset_name, "slices": slices, "percent_data": percent_data, "seed": seed, "target": target,
                "key": key, "time_column": time_column}  # fmt: skip
-    response: JSONResponse = await run_in_threadpool(
-        _ingest_job, container, SourceSpec(path=str(target_path)), options, wait, timeout
+    return await run_in_threadpool(
+        _ingest_job, lifecycle, jobs, SourceSpec(path=str(target_path)), options, wait, timeout
     )
-    return response
 
 
-@router.get("", summary="List dataset versions")
-def list_datasets(
-    container: ContainerDep,
-    stage: Stage | None = None,
-    name: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Offset = 0,
-) -> dict[str, Any]:
-    found = [d for d in container.lifecycle.list_datasets(stage) if name is None or d.name == name]
-    page = found[offset : offset + limit]
-    return {"items": jsonable(page), "total": len(found), "limit": limit, "offset": offset}
+@router.get("", summary=METHODS["datasets"].summary, responses=problem_responses(422))
+def datasets(
+    lifecycle: LifecycleDep,
+    stage: Annotated[Stage | None, Query()] = None,
+    name: Annotated[req.Name | None, Query()] = None,
+    limit: Annotated[req.Limit, Query()] = 100,
+    offset: Annotated[req.Offset, Query()] = 0,
+) -> Page[DatasetAnswer]:
+    found = [d for d in lifecycle.list_datasets(stage) if name is None or d.name == name]
+    page = [DatasetAnswer.from_domain(d) for d in found[offset : offset + limit]]
+    return Page[DatasetAnswer].of(page, len(found), limit, offset)
 
 
-@router.get("/{ref:path}/lineage", summary="Lineage of a dataset back to its raw source")
-def dataset_lineage(ref: str, container: ContainerDep) -> list[Any]:
-    return list(jsonable(container.lifecycle.lineage(container.lifecycle.get_dataset(ref).id)))
+@router.get("/{dataset:path}/lineage", summary="Lineage of a dataset back to its raw source",
+            responses=problem_responses(404, 422))  # fmt: skip
+def dataset_lineage(dataset: DatasetRef, lifecycle: LifecycleDep) -> Page[LineageNodeAnswer]:
+    nodes = [LineageNodeAnswer.from_domain(n) for n in lifecycle.lineage(lifecycle.get_dataset(dataset).id)]
+    return Page[LineageNodeAnswer].of(nodes, len(nodes))
 
 
-@router.post("/{ref:path}/prepare", status_code=201, summary="DataPreparation")
-def prepare(ref: str, body: PrepareIn, container: ContainerDep) -> dict[str, Any]:
-    return dict(jsonable(container.lifecycle.prepare(ref, missing=body.missing, name=body.name)))
+@router.post("/{dataset:path}/prepare", status_code=201, summary=METHODS["prepare"].summary,
+             responses=problem_responses(404, 409, 422))  # fmt: skip
+def prepare(dataset: DatasetRef, body: req.PrepareBody, lifecycle: LifecycleDep) -> DatasetAnswer:
+    return DatasetAnswer.from_domain(lifecycle.prepare(dataset, missing=body.missing, name=body.name))
 
 
-@router.post("/{ref:path}/curate", status_code=201, summary="DataCuration")
-def curate(ref: str, body: CurateIn, container: ContainerDep) -> dict[str, Any]:
-    return dict(jsonable(container.lifecycle.curate(ref, algorithm=body.algorithm, frames=body.frames, name=body.name)))
+@router.post("/{dataset:path}/curate", status_code=201, summary=METHODS["curate"].summary,
+             responses=problem_responses(404, 409, 422))  # fmt: skip
+def curate(dataset: DatasetRef, body: req.CurateBody, lifecycle: LifecycleDep) -> DatasetAnswer:
+    return DatasetAnswer.from_domain(
+        lifecycle.curate(dataset, algorithm=body.algorithm, frames=body.frames, name=body.name)
+    )
 
 
-@router.get("/{ref:path}", summary="A dataset version: schema, frames, stats and lineage")
-def get_dataset(ref: str, container: ContainerDep) -> dict[str, Any]:
-    dataset = container.lifecycle.get_dataset(ref)
-    body: dict[str, Any] = jsonable(dataset)
-    body["features"] = dataset.features
-    body["lineage"] = jsonable(container.lifecycle.lineage(dataset.id))
-    return body
+@router.get("/{dataset:path}", summary="A dataset version: schema, frames, stats and lineage",
+            responses=problem_responses(404, 422))  # fmt: skip
+def dataset(dataset: DatasetRef, lifecycle: LifecycleDep) -> DatasetDetail:
+    found = lifecycle.get_dataset(dataset)
+    return DatasetDetail.with_lineage(found, lifecycle.lineage(found.id))

@@ -1,28 +1,37 @@
 """Inference protocols other servers speak, so their clients work unchanged; scores persist here too.
 
-- Open Inference Protocol v2 (KServe, MLServer, Triton): `/v2/health/*`, `/v2/models/{name}[/versions/{v}]`,
-  `.../infer` with one tensor per input column, or one 2-D tensor of rows in the model's column order.
-- MLflow's scoring server: `POST /invocations` with `dataframe_split`, `dataframe_records` or `inputs`,
-  answered by the champion of the model named in the `CRISPML_MLFLOW_MODEL` setting (default `fraud`).
+- Open Inference Protocol v2 (KServe, MLServer, Triton): `/v2`, `/v2/health/*`,
+  `/v2/models/{name}[/versions/{v}]`, `.../infer` with one tensor per input column, or one 2-D tensor of
+  rows in the model's column order. Its failures answer `{"error": "..."}` (see `api/problems.py`).
+- MLflow's scoring server: `GET /ping`, `/health`, `/version`, and `POST /invocations` with
+  `dataframe_split`, `dataframe_records`, `inputs` or `instances` JSON, or a CSV table, answered by the
+  champion of the model named in the `CRISPML_MLFLOW_MODEL` setting (default `fraud`).
 """
 
 from __future__ import annotations
 
+import io
 from typing import Annotated, Any
 
 import numpy as np
+import orjson
 import pandas as pd
-from fastapi import APIRouter, Body, Header, Response
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from crispml.api.deps import ContainerDep
+import crispml
+from crispml.api.deps import LifecycleDep, ScoringDep, ServicesDep, SettingsDep
 from crispml.api.fast_json import OrjsonRoute
-from crispml.container import Container
+from crispml.api.problems import oip_error_responses, problem_responses
+from crispml.contract import requests as req
 from crispml.domain import ModelVersion
 from crispml.errors import InvalidInput, NotFound
+from crispml.services.lifecycle import LifecycleService
 from crispml.steps.pipeline import input_columns
 
 router = APIRouter(tags=["inference protocols"], route_class=OrjsonRoute)
+OIP_ERRORS = oip_error_responses(404, 413, 422)
 
 
 class Tensor(BaseModel):
@@ -39,63 +48,129 @@ class InferenceRequest(BaseModel):
     inputs: list[Tensor] = Field(..., min_length=1, max_length=10_000)
 
 
-def _model(container: Container, name: str, version: int | None) -> ModelVersion:
-    return container.lifecycle.get_model(f"{name}/{version}" if version else f"{name}@champion")
+class TensorMetadata(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class ServerMetadata(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class ModelMetadata(BaseModel):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[TensorMetadata]
+    outputs: list[TensorMetadata]
+
+
+class ModelReady(BaseModel):
+    name: str
+    ready: bool
+    version: str
+
+
+class InferenceResponse(BaseModel):
+    model_name: str
+    model_version: str
+    id: str
+    parameters: dict[str, Any]
+    outputs: list[Tensor]
+
+
+class Live(BaseModel):
+    live: bool
+
+
+class Ready(BaseModel):
+    ready: bool
+
+
+class Predictions(BaseModel):
+    predictions: list[int] = Field(description="The decision per row at the model's threshold (predict()).")
+    scores: list[float] = Field(description="P(class 1) per row.")
+    batch_id: str
+
+
+# Inference answers are sent as built (from the ledger's values): declared by their model, not validated again.
+INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": InferenceResponse, "description": "Scores, decisions and record ids"},
+    **OIP_ERRORS,
+}
+
+_OUTPUTS = [
+    TensorMetadata(name="score", datatype="FP64", shape=[-1]),
+    TensorMetadata(name="decision", datatype="INT64", shape=[-1]),
+    TensorMetadata(name="record_id", datatype="BYTES", shape=[-1]),
+]
+
+
+def _model(lifecycle: LifecycleService, name: str, version: int | None) -> ModelVersion:
+    return lifecycle.get_model(f"{name}/{version}" if version else f"{name}@champion")
 
 
 def _input_columns(model: ModelVersion) -> list[str]:
     return input_columns(model.pipeline, list(model.features))
 
 
+@router.get("/v2", summary="OIP v2: server metadata")
+def server_metadata() -> ServerMetadata:
+    return ServerMetadata(name="crispml", version=crispml.__version__, extensions=[])
+
+
 @router.get("/v2/health/live", summary="OIP v2: liveness")
-def live() -> dict[str, bool]:
-    return {"live": True}
+def live() -> Live:
+    return Live(live=True)
 
 
-@router.get("/v2/health/ready", summary="OIP v2: readiness")
-def ready(container: ContainerDep, response: Response) -> dict[str, bool]:
-    ok = all(check["ok"] for check in container.operations.readiness().values())
+@router.get("/v2/health/ready", summary="OIP v2: readiness", responses={503: {"model": Ready}})
+def ready(services: ServicesDep, response: Response) -> Ready:
+    ok = all(check["ok"] for check in services.operations.readiness().values())
     response.status_code = 200 if ok else 503
-    return {"ready": ok}
+    return Ready(ready=ok)
 
 
-@router.get("/v2/models/{name}", summary="OIP v2: model metadata (the champion)")
-@router.get("/v2/models/{name}/versions/{version}", summary="OIP v2: model metadata")
-def metadata(name: str, container: ContainerDep, version: int | None = None) -> dict[str, Any]:
-    model = _model(container, name, version)
-    versions = [str(v.version) for v in container.lifecycle.list_models(name)]
-    return {
-        "name": name,
-        "versions": versions,
-        "platform": f"crispml-{model.algorithm}",
-        "inputs": [{"name": c, "datatype": "FP64", "shape": [-1]} for c in _input_columns(model)],
-        "outputs": [
-            {"name": "score", "datatype": "FP64", "shape": [-1]},
-            {"name": "decision", "datatype": "INT64", "shape": [-1]},
-            {"name": "record_id", "datatype": "BYTES", "shape": [-1]},
-        ],
-    }
+@router.get("/v2/models/{name}", summary="OIP v2: model metadata (the champion)", responses=OIP_ERRORS)
+@router.get("/v2/models/{name}/versions/{version}", summary="OIP v2: model metadata", responses=OIP_ERRORS,
+            operation_id="metadata_version")  # fmt: skip
+def metadata(name: str, lifecycle: LifecycleDep, version: int | None = None) -> ModelMetadata:
+    model = _model(lifecycle, name, version)
+    return ModelMetadata(
+        name=name,
+        versions=[str(v.version) for v in lifecycle.list_models(name)],
+        platform=f"crispml-{model.algorithm}",
+        inputs=[TensorMetadata(name=c, datatype="FP64", shape=[-1]) for c in _input_columns(model)],
+        outputs=_OUTPUTS,
+    )
 
 
-@router.get("/v2/models/{name}/ready", summary="OIP v2: model readiness")
-@router.get("/v2/models/{name}/versions/{version}/ready", summary="OIP v2: model readiness")
-def model_ready(name: str, container: ContainerDep, version: int | None = None) -> dict[str, Any]:
-    model = _model(container, name, version)
-    return {"name": name, "ready": True, "version": str(model.version)}
+@router.get("/v2/models/{name}/ready", summary="OIP v2: model readiness", responses=OIP_ERRORS)
+@router.get("/v2/models/{name}/versions/{version}/ready", summary="OIP v2: model readiness", responses=OIP_ERRORS,
+            operation_id="model_ready_version")  # fmt: skip
+def model_ready(name: str, lifecycle: LifecycleDep, version: int | None = None) -> ModelReady:
+    model = _model(lifecycle, name, version)
+    return ModelReady(name=name, ready=True, version=str(model.version))
 
 
-@router.post("/v2/models/{name}/infer", summary="OIP v2: inference with the champion; scores are persisted")
-@router.post("/v2/models/{name}/versions/{version}/infer", summary="OIP v2: inference; scores are persisted")
+@router.post("/v2/models/{name}/infer", summary="OIP v2: inference with the champion; scores are persisted",
+             response_model=None, responses=INFER_RESPONSES)  # fmt: skip
+@router.post("/v2/models/{name}/versions/{version}/infer", summary="OIP v2: inference; scores are persisted",
+             response_model=None, responses=INFER_RESPONSES, operation_id="infer_version")  # fmt: skip
 def infer(
     name: str,
     body: InferenceRequest,
-    container: ContainerDep,
+    lifecycle: LifecycleDep,
+    scoring: ScoringDep,
     version: int | None = None,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[req.IdempotencyKey | None, Header()] = None,
 ) -> dict[str, Any]:
-    model = _model(container, name, version)
+    model = _model(lifecycle, name, version)
     records = _tensors_to_frame(body.inputs, _input_columns(model))
-    result = container.scoring.score(model.id, records=records, idempotency_key=idempotency_key)
+    result = scoring.score(model.id, records=records, idempotency_key=idempotency_key)
     scored = result.records
     rows = len(scored)
     return {
@@ -133,25 +208,92 @@ def _tensors_to_frame(tensors: list[Tensor], columns: list[str]) -> pd.DataFrame
     return pd.DataFrame({**extra, **{c: by_name[c].data for c in columns}})
 
 
-@router.post("/invocations", summary="MLflow scoring protocol, answered by the champion; scores are persisted")
-def invocations(
-    container: ContainerDep,
-    body: Annotated[dict[str, Any], Body(...)],
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> dict[str, Any]:
-    name = container.settings.mlflow_model
+# -- MLflow's scoring server ---------------------------------------------------------------------
+
+
+def _champion(lifecycle: LifecycleService, name: str) -> ModelVersion:
     try:
-        model = container.lifecycle.get_model(f"{name}@champion")
+        return lifecycle.get_model(f"{name}@champion")
     except NotFound:
-        raise NotFound(f"no champion of model {name!r} to answer /invocations (set CRISPML_MLFLOW_MODEL)") from None
-    records = _mlflow_frame(body, _input_columns(model))
-    result = container.scoring.score(model.id, records=records, idempotency_key=idempotency_key)
-    # MLflow's sklearn flavour answers predict(): the class, here the decision at the model's threshold.
-    return {"predictions": result.records.decisions, "scores": result.records.scores,
-            "batch_id": result.batch.id}  # fmt: skip
+        raise NotFound(
+            f"no champion of model {name!r} to answer MLflow's protocol (set CRISPML_MLFLOW_MODEL)"
+        ) from None
 
 
-def _mlflow_frame(body: dict[str, Any], columns: list[str]) -> pd.DataFrame:
+TEXT: dict[int | str, dict[str, Any]] = {200: {"content": {"text/plain": {"schema": {"type": "string"}}}}}
+
+
+@router.get("/ping", summary="MLflow: the model is there to answer", response_class=PlainTextResponse,
+            responses={**TEXT, **problem_responses(404)})  # fmt: skip
+def ping(lifecycle: LifecycleDep, settings: SettingsDep) -> PlainTextResponse:
+    _champion(lifecycle, settings.mlflow_model)
+    return PlainTextResponse("\n")
+
+
+@router.get("/health", summary="MLflow: the model is there to answer", response_class=PlainTextResponse,
+            responses={**TEXT, **problem_responses(404)})  # fmt: skip
+def health(lifecycle: LifecycleDep, settings: SettingsDep) -> PlainTextResponse:
+    return ping(lifecycle, settings)
+
+
+@router.get("/version", summary="MLflow: the server's version", response_class=PlainTextResponse, responses=TEXT)
+def version() -> PlainTextResponse:
+    return PlainTextResponse(crispml.__version__)
+
+
+_INVOCATIONS_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "description": "dataframe_split, dataframe_records, inputs or instances"},
+            "example": {"dataframe_split": {"columns": ["V1", "Amount"], "data": [[0.1, 12.5]]}},
+        },
+        "text/csv": {"schema": {"type": "string", "description": "A CSV table with a header row."}},
+    },
+}
+
+
+@router.post("/invocations", summary="MLflow scoring protocol, answered by the champion; scores are persisted",
+             openapi_extra={"requestBody": _INVOCATIONS_BODY},
+             responses={200: {"model": Predictions}, **problem_responses(404, 409, 413, 422)})  # fmt: skip
+async def invocations(
+    request: Request,
+    services: ServicesDep,
+    idempotency_key: Annotated[req.IdempotencyKey | None, Header()] = None,
+) -> Any:
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    raw = await request.body()
+    name = services.settings.mlflow_model
+
+    def answer() -> dict[str, Any]:
+        model = _champion(services.lifecycle, name)
+        records = _mlflow_frame(content_type, raw, _input_columns(model))
+        result = services.scoring.score(model.id, records=records, idempotency_key=idempotency_key)
+        # MLflow's sklearn flavour answers predict(): the class, here the decision at the model's threshold.
+        return {"predictions": result.records.decisions, "scores": result.records.scores,
+                "batch_id": result.batch.id}  # fmt: skip
+
+    return await services.blocking(answer)
+
+
+def _mlflow_frame(content_type: str, raw: bytes, columns: list[str]) -> pd.DataFrame:
+    if content_type == "text/csv":
+        try:
+            return pd.read_csv(io.BytesIO(raw))
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise InvalidInput(f"cannot read the CSV body: {exc}", field="body") from exc
+    if content_type != "application/json":
+        raise InvalidInput(f"send application/json or text/csv, not {content_type!r}", field="content-type")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"the body is not JSON: {exc}", field="body") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("send a JSON object: dataframe_split, dataframe_records, inputs or instances", field="body")
+    return _json_frame(body, columns)
+
+
+def _json_frame(body: dict[str, Any], columns: list[str]) -> pd.DataFrame:
     try:
         if "dataframe_split" in body:
             split = body["dataframe_split"]
@@ -167,6 +309,6 @@ def _mlflow_frame(body: dict[str, Any], columns: list[str]) -> pd.DataFrame:
                 if inputs and isinstance(inputs[0], list)
                 else pd.DataFrame(inputs)
             )
-    except (KeyError, TypeError, ValueError, AssertionError) as exc:
+    except (KeyError, TypeError, ValueError, AssertionError, AttributeError) as exc:
         raise InvalidInput(f"cannot read the request as a table: {exc}", field="body") from exc
     raise InvalidInput("send dataframe_split, dataframe_records, inputs or instances", field="body")

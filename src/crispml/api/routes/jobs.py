@@ -2,40 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
-from crispml.api.deps import ContainerDep
-from crispml.api.jobs_http import job_response
-from crispml.api.schemas import Offset
+from crispml.api.deps import JobsDep
+from crispml.api.jobs_http import job_response, job_responses
+from crispml.api.problems import problem_responses
+from crispml.contract import METHODS
+from crispml.contract import requests as req
+from crispml.contract.answers import JobAnswer, Page
 from crispml.domain import JobStatus
-from crispml.jsonable import jsonable
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+JobId = Annotated[req.Id, Path(description="A job's id.")]
 
 
-@router.get("", summary="Recent jobs")
-def list_jobs(
-    container: ContainerDep,
-    status: JobStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Offset = 0,
-) -> list[Any]:
-    return list(jsonable(container.jobs.list_jobs(status, limit, offset)))
+@router.get("", summary=METHODS["jobs"].summary, responses=problem_responses(422))
+def jobs(
+    service: JobsDep,
+    status: Annotated[JobStatus | None, Query()] = None,
+    limit: Annotated[req.Limit, Query()] = 100,
+    offset: Annotated[req.Offset, Query()] = 0,
+) -> Page[JobAnswer]:
+    # One more than the page tells whether a next page exists without counting them all.
+    found = service.list_jobs(status, limit + 1, offset)
+    page = [JobAnswer.from_domain(j) for j in found[:limit]]
+    more = len(found) > limit
+    return Page[JobAnswer](items=page, total=None, limit=limit, offset=offset,
+                           next=offset + limit if more else None)  # fmt: skip
 
 
-@router.get("/{job_id}", summary="A job: status, progress, result or error")
-def get_job(
-    job_id: str,
-    container: ContainerDep,
-    wait: bool = False,
-    timeout: Annotated[float, Query(ge=0, le=3600)] = 300,
+@router.get("/{job_id}", summary=METHODS["job"].summary, responses=job_responses(404, 422))
+def job(
+    job_id: JobId,
+    service: JobsDep,
+    wait: Annotated[req.Wait, Query()] = False,
+    timeout: Annotated[req.Timeout, Query()] = 300,
 ) -> JSONResponse:
-    return job_response(container, container.jobs.get(job_id), wait, timeout)
+    return job_response(service, service.get(job_id), wait, timeout)
 
 
-@router.post("/{job_id}/cancel", summary="Cancel a queued or running job")
-def cancel_job(job_id: str, container: ContainerDep) -> dict[str, Any]:
-    return dict(jsonable(container.jobs.cancel(job_id)))
+@router.post("/{job_id}/cancel", summary="Cancel a queued or running job", responses=problem_responses(404, 409, 422))
+def cancel(job_id: JobId, service: JobsDep) -> JobAnswer:
+    return JobAnswer.from_domain(service.cancel(job_id))

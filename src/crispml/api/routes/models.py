@@ -4,97 +4,113 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import JSONResponse
 
-from crispml.api.deps import ContainerDep
-from crispml.api.jobs_http import job_response
-from crispml.api.schemas import AliasIn, OptionalVersion, TrainIn, Version
+from crispml.api.deps import JobsDep, LifecycleDep
+from crispml.api.jobs_http import job_response, job_responses
+from crispml.api.problems import problem_responses
+from crispml.contract import METHODS
+from crispml.contract import requests as req
+from crispml.contract.answers import LineageNodeAnswer, ModelAnswer, ModelVersionAnswer, Page, ReportAnswer
 from crispml.domain import check_name
-from crispml.jsonable import jsonable
 from crispml.steps.algorithms import get_algorithm, resolve_params
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
+ModelName = Annotated[req.Name, Path(description="A model's name.")]
+VersionNumber = Annotated[req.Version, Path()]
+AliasName = Annotated[req.Alias, Path()]
 
 
-@router.post("/{name}/versions", status_code=202, summary="ModelTraining (runs as a job)")
+@router.post("/{name}/versions", status_code=202, summary=METHODS["train"].summary,
+             responses=job_responses(404, 422))  # fmt: skip
 def train(
-    name: str,
-    body: TrainIn,
-    container: ContainerDep,
-    wait: bool = False,
-    timeout: Annotated[float, Query(ge=0, le=3600)] = 300,
+    name: ModelName,
+    body: req.TrainBody,
+    lifecycle: LifecycleDep,
+    jobs: JobsDep,
+    wait: Annotated[req.Wait, Query()] = False,
+    timeout: Annotated[req.Timeout, Query()] = 300,
 ) -> JSONResponse:
     # Everything checkable is checked before a job exists: a bad request never becomes a failed job.
     check_name(name, "model name")
     resolve_params(get_algorithm(body.algorithm), body.params, body.weight, body.seed)
-    container.lifecycle.get_dataset(body.dataset)
+    lifecycle.get_dataset(body.dataset)
     options = body.model_dump()
     dataset = options.pop("dataset")
 
     def work(progress: Any) -> dict[str, Any]:
-        return dict(jsonable(container.lifecycle.train(dataset, name=name, progress=progress, **options)))
+        trained = lifecycle.train(dataset, name=name, progress=progress, **options)
+        return ModelVersionAnswer.from_domain(trained).model_dump(mode="json")
 
-    job = container.jobs.submit("train", {"name": name, **body.model_dump()}, work)
-    return job_response(container, job, wait, timeout)
-
-
-@router.get("", summary="Model names with their newest version and aliases")
-def list_models(container: ContainerDep) -> list[dict[str, Any]]:
-    newest: dict[str, Any] = {}
-    aliases: dict[str, dict[str, int]] = {}
-    for model in container.lifecycle.list_models():
-        newest[model.name] = model
-        for alias in model.aliases:
-            aliases.setdefault(model.name, {})[alias] = model.version
-    return [
-        {"name": n, "latest_version": m.version, "algorithm": m.algorithm, "aliases": aliases.get(n, {})}
-        for n, m in newest.items()
-    ]
+    job = jobs.submit("train", {"name": name, **body.model_dump()}, work)
+    return job_response(jobs, job, wait, timeout)
 
 
-@router.get("/{name}/versions", summary="Versions of a model")
-def list_versions(name: str, container: ContainerDep) -> list[Any]:
-    versions = container.lifecycle.list_models(name)
-    if not versions:
-        container.lifecycle.get_model(name)  # raises NotFound naming the model
-    return [_summary(v) for v in versions]
+@router.get("", summary=METHODS["models"].summary, responses=problem_responses(422))
+def models(
+    lifecycle: LifecycleDep,
+    limit: Annotated[req.Limit, Query()] = 100,
+    offset: Annotated[req.Offset, Query()] = 0,
+) -> Page[ModelAnswer]:
+    found = ModelAnswer.from_versions(lifecycle.list_models())
+    return Page[ModelAnswer].of(found[offset : offset + limit], len(found), limit, offset)
 
 
-@router.get("/{name}/versions/{version}", summary="One model version")
-def get_version(name: str, version: Version, container: ContainerDep) -> dict[str, Any]:
-    return dict(jsonable(container.lifecycle.get_model(f"{name}/{version}")))
+@router.get("/{name}/versions", summary="Versions of a model, oldest first", responses=problem_responses(404, 422))
+def versions(
+    name: ModelName,
+    lifecycle: LifecycleDep,
+    limit: Annotated[req.Limit, Query()] = 100,
+    offset: Annotated[req.Offset, Query()] = 0,
+) -> Page[ModelVersionAnswer]:
+    found = lifecycle.list_models(name)
+    if not found:
+        lifecycle.get_model(name)  # raises NotFound naming the model
+    page = [ModelVersionAnswer.from_domain(v) for v in found[offset : offset + limit]]
+    return Page[ModelVersionAnswer].of(page, len(found), limit, offset)
 
 
-@router.get("/{name}/versions/{version}/report", summary="ModelReport")
-def report(name: str, version: Version, container: ContainerDep, frames: str | None = None) -> dict[str, Any]:
-    return dict(jsonable(container.lifecycle.report(f"{name}/{version}", frames=frames)))
+@router.get("/{name}/versions/{version}", summary="One model version", responses=problem_responses(404, 422))
+def model(name: ModelName, version: VersionNumber, lifecycle: LifecycleDep) -> ModelVersionAnswer:
+    return ModelVersionAnswer.from_domain(lifecycle.get_model(f"{name}/{version}"))
 
 
-@router.put("/{name}/aliases/{alias}", summary="ModelPersist: register a version and point an alias at it")
-def set_alias(name: str, alias: str, body: AliasIn, container: ContainerDep) -> dict[str, Any]:
-    return _summary(container.lifecycle.persist(f"{name}/{body.version}", alias=alias))
+@router.get("/{name}/versions/{version}/report", summary=METHODS["report"].summary,
+            responses=problem_responses(404, 422))  # fmt: skip
+def report(
+    name: ModelName,
+    version: VersionNumber,
+    lifecycle: LifecycleDep,
+    frames: Annotated[req.Frames | None, Query()] = None,
+) -> ReportAnswer:
+    return ReportAnswer.from_domain(lifecycle.report(f"{name}/{version}", frames=frames))
 
 
-@router.get("/{name}/aliases/{alias}", summary="The version an alias points at")
-def get_alias(name: str, alias: str, container: ContainerDep) -> dict[str, Any]:
-    return _summary(container.lifecycle.get_model(f"{name}@{alias}"))
+@router.put("/{name}/aliases/{alias}", summary=METHODS["persist"].summary, responses=problem_responses(404, 422))
+def persist(name: ModelName, alias: AliasName, body: req.PersistBody, lifecycle: LifecycleDep) -> ModelVersionAnswer:
+    return ModelVersionAnswer.from_domain(lifecycle.persist(f"{name}/{body.version}", alias=alias))
 
 
-@router.delete("/{name}/aliases/{alias}", status_code=204, summary="Remove an alias")
-def delete_alias(name: str, alias: str, container: ContainerDep) -> Response:
-    container.lifecycle.delete_alias(name, alias)
+@router.get("/{name}/aliases/{alias}", summary="The version an alias points at", responses=problem_responses(404, 422))
+def alias(name: ModelName, alias: AliasName, lifecycle: LifecycleDep) -> ModelVersionAnswer:
+    return ModelVersionAnswer.from_domain(lifecycle.get_model(f"{name}@{alias}"))
+
+
+@router.delete("/{name}/aliases/{alias}", status_code=204, summary="Remove an alias",
+               responses=problem_responses(404, 422))  # fmt: skip
+def delete_alias(name: ModelName, alias: AliasName, lifecycle: LifecycleDep) -> Response:
+    lifecycle.delete_alias(name, alias)
     return Response(status_code=204)
 
 
-@router.get("/{name}/lineage", summary="Lineage of a model version back to its raw source")
-def lineage(name: str, container: ContainerDep, version: OptionalVersion = None, alias: str | None = None) -> list[Any]:
+@router.get("/{name}/lineage", summary=METHODS["lineage"].summary, responses=problem_responses(404, 422))
+def lineage(
+    name: ModelName,
+    lifecycle: LifecycleDep,
+    version: Annotated[req.Version | None, Query()] = None,
+    alias: Annotated[req.Alias | None, Query()] = None,
+) -> Page[LineageNodeAnswer]:
     ref = f"{name}/{version}" if version else f"{name}@{alias}" if alias else name
-    return list(jsonable(container.lifecycle.lineage(ref)))
-
-
-def _summary(model: Any) -> dict[str, Any]:
-    body: dict[str, Any] = jsonable(model)
-    metrics = body.pop("metrics", {}) or {}
-    body["overall"] = metrics.get("overall")
-    return body
+    nodes = [LineageNodeAnswer.from_domain(n) for n in lifecycle.lineage(ref)]
+    return Page[LineageNodeAnswer].of(nodes, len(nodes))

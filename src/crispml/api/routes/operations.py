@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from crispml.api.deps import ContainerDep
-from crispml.jsonable import jsonable
+from crispml.api.deps import OperationsDep
+from crispml.api.problems import problem_responses
+from crispml.contract import METHODS
+from crispml.contract import requests as req
+from crispml.contract.answers import PerfAnswer
 
 router = APIRouter(prefix="/api/v1", tags=["operations"])
 
 
-@router.get("/perf", summary="Performance records with medians per method")
+@router.get("/perf", summary=METHODS["perf"].summary, responses=problem_responses(422))
 def perf(
-    container: ContainerDep,
-    method: Annotated[str | None, Query(max_length=32)] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-) -> dict[str, Any]:
-    records, summaries = container.operations.perf(method, limit)
-    return {"summary": jsonable(summaries), "records": jsonable(records)}
+    operations: OperationsDep,
+    method: Annotated[req.MethodName | None, Query()] = None,
+    limit: Annotated[req.PerfLimit, Query()] = 1000,
+) -> PerfAnswer:
+    records, summaries = operations.perf(method, limit)
+    return PerfAnswer.from_domain(records, summaries, limit)

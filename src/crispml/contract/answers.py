@@ -1,0 +1,379 @@
+"""Answer models: one JSON shape per resource, built from the services' domain objects.
+
+REST, the CLI's `--json` (local and remote) and the Python client all answer with these shapes. Each
+model's `from_domain` takes the domain object; the score batch also has `dump`, a plain-dict builder
+for the hot scoring path, which answers without pydantic (its keys are the model's, a test holds them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, Protocol, Self, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from crispml.domain import (
+    Dataset,
+    Job,
+    JobStatus,
+    LineageNode,
+    ModelVersion,
+    Outcome,
+    PerfRecord,
+    ScoreBatch,
+    ScoredRecords,
+    Stage,
+)
+
+T = TypeVar("T")
+
+
+def iso_time(moment: datetime) -> str:
+    """A timestamp as ISO 8601 with its offset. crispml stamps everything in UTC; a store that drops the
+    zone (SQLite) hands back a naive value, which is that same UTC time."""
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).isoformat()
+
+
+# Written by iso_time everywhere ("+00:00", where pydantic would write "Z"), whichever store it came from.
+Timestamp = Annotated[datetime, PlainSerializer(iso_time, return_type=str, when_used="json")]
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    """A dataclass's fields as a dict, values as they are (pydantic turns them into JSON)."""
+    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+
+
+class Page(Answer, Generic[T]):
+    """The envelope of every list: a page of items, how many there are, and the next page's offset."""
+
+    items: list[T]
+    total: int | None = Field(description="Items in the whole list; null where they are not counted.")
+    limit: int | None = Field(None, description="Page size asked for.")
+    offset: int = Field(0, description="Items skipped before this page.")
+    next: int | None = Field(None, description="Offset of the next page; null on the last one.")
+
+    @classmethod
+    def of(cls, items: Sequence[Any], total: int, limit: int | None = None, offset: int = 0) -> Self:
+        """A page of `items`, skipping `offset` of `total`."""
+        after = offset + len(items)
+        return cls(items=list(items), total=total, limit=limit, offset=offset, next=after if after < total else None)
+
+
+class LineageNodeAnswer(Answer):
+    kind: str = Field(examples=["dataset"])
+    id: str
+    label: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def from_domain(cls, node: LineageNode) -> Self:
+        return cls(**_fields(node))
+
+
+class DatasetAnswer(Answer):
+    """A dataset version."""
+
+    id: str = Field(examples=["ds-3f2a9c1e"])
+    name: str = Field(examples=["ccf"])
+    version: int
+    stage: Stage
+    sha256: str
+    rows: int
+    frames: int
+    target: str
+    columns: dict[str, str] = Field(description="Column name to dtype.")
+    params: dict[str, Any]
+    report: dict[str, Any]
+    source: str
+    source_sha256: str | None
+    parent_id: str | None
+    created_by: str
+    created_at: Timestamp
+    features: list[str] = Field(description="Columns a model learns from.")
+
+    @classmethod
+    def from_domain(cls, dataset: Dataset) -> Self:
+        return cls(**_fields(dataset), features=dataset.features)
+
+
+class DatasetDetail(DatasetAnswer):
+    """A dataset version with its lineage back to the raw source."""
+
+    lineage: list[LineageNodeAnswer]
+
+    @classmethod
+    def with_lineage(cls, dataset: Dataset, lineage: Sequence[LineageNode]) -> Self:
+        return cls(
+            **_fields(dataset),
+            features=dataset.features,
+            lineage=[LineageNodeAnswer.from_domain(n) for n in lineage],
+        )
+
+
+class ModelVersionAnswer(Answer):
+    """A model version."""
+
+    id: str = Field(examples=["mv-9b1c2d3e"])
+    name: str = Field(examples=["fraud"])
+    version: int
+    ref: str = Field(examples=["fraud/1"], description="name/version")
+    algorithm: str
+    params: dict[str, Any]
+    class_weight: float
+    threshold: float
+    dataset_id: str
+    frames: list[int]
+    features: list[str]
+    pipeline: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    artifact_sha256: str
+    artifact_format: str
+    registered: bool
+    aliases: list[str]
+    created_by: str
+    created_at: Timestamp
+    twin_sha256: str | None = None
+
+    @classmethod
+    def from_domain(cls, model: ModelVersion) -> Self:
+        return cls(**_fields(model), ref=model.ref)
+
+
+class ModelAnswer(Answer):
+    """A model name: its newest version and its aliases."""
+
+    name: str
+    latest_version: int
+    algorithm: str
+    aliases: dict[str, int] = Field(description="Alias to version.")
+
+    @classmethod
+    def from_versions(cls, versions: Sequence[ModelVersion]) -> list[Self]:
+        """One answer per name, from model versions in ascending version order."""
+        newest: dict[str, ModelVersion] = {}
+        aliases: dict[str, dict[str, int]] = {}
+        for model in versions:
+            newest[model.name] = model
+            for alias in model.aliases:
+                aliases.setdefault(model.name, {})[alias] = model.version
+        return [
+            cls(name=n, latest_version=m.version, algorithm=m.algorithm, aliases=aliases.get(n, {}))
+            for n, m in newest.items()
+        ]
+
+
+class ReportAnswer(Answer):
+    """ModelReport: KPIs, curves and importances on the frames evaluated."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(examples=["fraud/1"])
+    algorithm: str
+    frames: list[int] = Field(default_factory=list)
+    overall: dict[str, Any] | None = None
+    per_frame: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def from_domain(cls, report: dict[str, Any]) -> Self:
+        return cls.model_validate(report)
+
+
+class ScoreRow(Answer):
+    record_id: str
+    frame: int | None
+    score: float
+    decision: int
+
+
+class _ScoreResult(Protocol):
+    """What the scoring service answers (services.scoring.ScoreResult), seen from here."""
+
+    @property
+    def batch(self) -> ScoreBatch: ...
+    @property
+    def records(self) -> ScoredRecords: ...
+    @property
+    def replayed(self) -> bool: ...
+
+
+class ScoreBatchAnswer(Answer):
+    """NewDataScore: a committed score batch; `scores` when records were scored, null for a dataset's
+    batch (page through it with the batch route)."""
+
+    batch_id: str = Field(examples=["sb-51c0ab2e"])
+    model: str = Field(examples=["fraud/1"], description="The model version that scored.")
+    rows: int
+    flagged: int = Field(description="Records whose decision is 1.")
+    created_at: Timestamp
+    replayed: bool = Field(description="True when an idempotency key matched: nothing new was written.")
+    scores: list[ScoreRow] | None
+
+    @staticmethod
+    def dump(result: _ScoreResult, *, with_scores: bool = True) -> dict[str, Any]:
+        """The answer as plain JSON values, built without validation (the hot path answers this)."""
+        return {
+            "batch_id": result.batch.id,
+            "model": result.batch.model_ref,
+            "rows": result.batch.rows,
+            "flagged": sum(result.records.decisions),
+            "created_at": iso_time(result.batch.created_at),
+            "replayed": result.replayed,
+            "scores": result.records.as_dicts() if with_scores else None,
+        }
+
+    @classmethod
+    def from_domain(cls, result: _ScoreResult, *, with_scores: bool = True) -> Self:
+        return cls.model_validate(cls.dump(result, with_scores=with_scores))
+
+
+class ScoreBatchPage(Answer):
+    """A page of a persisted score batch."""
+
+    batch_id: str
+    model: str
+    rows: int = Field(description="Scores in the whole batch.")
+    flagged: int = Field(description="Records of this page whose decision is 1.")
+    created_at: Timestamp
+    scores: list[ScoreRow]
+    limit: int
+    offset: int
+    next: int | None = Field(None, description="Offset of the next page; null on the last one.")
+
+    @staticmethod
+    def dump(result: _ScoreResult, limit: int, offset: int) -> dict[str, Any]:
+        page = result.records.page(offset, offset + limit)
+        after = offset + len(page)
+        return {
+            "batch_id": result.batch.id,
+            "model": result.batch.model_ref,
+            "rows": result.batch.rows,
+            "flagged": sum(page.decisions),
+            "created_at": iso_time(result.batch.created_at),
+            "scores": page.as_dicts(),
+            "limit": limit,
+            "offset": offset,
+            "next": after if after < result.batch.rows else None,
+        }
+
+
+class _LabelReport(Protocol):
+    @property
+    def import_id(self) -> str: ...
+    @property
+    def imported(self) -> int: ...
+    @property
+    def positives(self) -> int: ...
+    @property
+    def unknown(self) -> int: ...
+    @property
+    def unknown_sample(self) -> list[str]: ...
+
+
+class LabelReportAnswer(Answer):
+    """NewDataLabel: how many labels were upserted, and those naming records never scored."""
+
+    import_id: str
+    imported: int
+    positives: int
+    unknown: int = Field(description="Labels of records never scored (kept for later scores).")
+    unknown_sample: list[str]
+
+    @classmethod
+    def from_domain(cls, report: _LabelReport) -> Self:
+        return cls.model_validate(report)
+
+
+class _Verification(Protocol):
+    @property
+    def model(self) -> str: ...
+    @property
+    def rows(self) -> list[dict[str, Any]]: ...
+
+
+class VerificationAnswer(Answer):
+    """NewDataReport: persisted scores against labels, per model version and frame, then overall."""
+
+    model: str = Field(examples=["fraud@champion"])
+    rows: list[dict[str, Any]] = Field(
+        description="One row per model version and frame (frame 'all' last): counts and KPIs beside the "
+        "training report's roc_auc and pr_auc."
+    )
+
+    @classmethod
+    def from_domain(cls, verification: _Verification) -> Self:
+        return cls.model_validate(verification)
+
+
+class JobAnswer(Answer):
+    """A durable job: status, phase, progress, and the method's answer or its error."""
+
+    id: str = Field(examples=["job-0c1d2e3f"])
+    kind: str = Field(examples=["train"])
+    status: JobStatus
+    params: dict[str, Any]
+    phase: str | None
+    progress: float = Field(ge=0, le=1)
+    result: dict[str, Any] | None = Field(description="The method's answer once it succeeded.")
+    error: dict[str, Any] | None = Field(description="A problem (type, title, detail) once it failed.")
+    cancel_requested: bool
+    owner: str
+    created_by: str
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+
+    @classmethod
+    def from_domain(cls, job: Job) -> Self:
+        return cls(**_fields(job))
+
+
+class PerfRecordAnswer(Answer):
+    method: str
+    started_at: Timestamp
+    duration_s: float
+    rows_in: int | None
+    rows_out: int | None
+    peak_rss_mb: float
+    cpu_s: float
+    gc_runs: int
+    outcome: Outcome
+    dataset: str | None = None
+    model: str | None = None
+    error: str | None = None
+    pid: int = 0
+
+    @classmethod
+    def from_domain(cls, record: PerfRecord) -> Self:
+        return cls(**_fields(record))
+
+
+class PerfSummaryAnswer(Answer):
+    method: str
+    calls: int
+    errors: int
+    median_duration_s: float
+    median_cpu_s: float
+    median_rows_in: float | None
+    max_peak_rss_mb: float
+
+
+class PerfAnswer(Page[PerfRecordAnswer]):
+    """Performance records, newest first, with medians per method."""
+
+    summary: list[PerfSummaryAnswer]
+
+    @classmethod
+    def from_domain(cls, records: Sequence[PerfRecord], summaries: Sequence[Any], limit: int) -> Self:
+        return cls(
+            items=[PerfRecordAnswer.from_domain(r) for r in records],
+            total=len(records),
+            limit=limit,
+            offset=0,
+            next=None,
+            summary=[PerfSummaryAnswer.model_validate(s) for s in summaries],
+        )

@@ -1,0 +1,233 @@
+"""Request models: every parameter of every method once, with its bounds and docs.
+
+A method's request holds all of its parameters, wherever a transport puts them (REST path, query,
+header or body; CLI arguments; client keyword arguments). Where REST sends part of them as a JSON body,
+that part is its own model (`...Body`) and the request extends it, so each field is declared once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SkipValidation
+from pydantic_core import PydanticCustomError
+
+from crispml.domain import JobStatus, SourceSpec, Stage
+
+MAX_INT = 2**53  # bounded so a database never sees an integer it cannot hold (SQLite's are 64-bit)
+MAX_WAIT_S = 3600.0
+
+Name = Annotated[str, Field(min_length=1, max_length=64, description="A name: a letter, then letters, digits, _ . -")]
+Ref = Annotated[str, Field(min_length=1, max_length=200, description="A reference: name, name/version or an id.")]
+ModelRefText = Annotated[
+    str, Field(min_length=1, max_length=200, description="fraud@champion, fraud/3, fraud or a model version id.")
+]
+Frames = Annotated[
+    str, Field(min_length=1, max_length=200, description="Frames like '1-6', '7,9,11' or '1-3,8'.", examples=["1-6"])
+]
+Version = Annotated[int, Field(ge=1, le=999_999_999, description="Model version number.")]
+Alias = Annotated[str, Field(min_length=1, max_length=64, description="An alias such as champion.")]
+Algorithm = Annotated[str, Field(min_length=1, max_length=32, description="rf, hgb, lgbm or logreg.")]
+IdempotencyKey = Annotated[
+    str, Field(min_length=1, max_length=200, description="A retry with the same key returns the first answer.")
+]
+Limit = Annotated[int, Field(ge=1, le=1000, description="Items per page.")]
+BatchLimit = Annotated[int, Field(ge=1, le=100_000, description="Scores per page.")]
+PerfLimit = Annotated[int, Field(ge=1, le=10_000, description="Newest records returned.")]
+Id = Annotated[str, Field(min_length=1, max_length=200, description="An id, as an answer gave it.")]
+MethodName = Annotated[str, Field(min_length=1, max_length=32, description="Only this method's records.")]
+Offset = Annotated[int, Field(ge=0, le=MAX_INT, description="Items to skip.")]
+
+
+def _no_nul(text: str) -> str:
+    # A NUL character names no file, table or column: refused here, it never reaches the OS or a database.
+    if "\x00" in text:
+        raise PydanticCustomError("nul_character", "holds a NUL character, which no file or table name can hold")
+    return text
+
+
+SourceText = Annotated[str, AfterValidator(_no_nul)]
+Wait = Annotated[bool, Field(description="Block until the job ends (or `timeout` passes).")]
+Timeout = Annotated[float, Field(ge=0, le=MAX_WAIT_S, description="Seconds to wait with wait=true.")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobOptions(Strict):
+    """Options of a method that runs as a durable job."""
+
+    wait: Wait = False
+    timeout: Timeout = 300.0
+
+
+class SourceIn(Strict):
+    """Where raw data comes from: a server file, or a database URL with a table or a query."""
+
+    path: SourceText | None = Field(
+        None,
+        max_length=4096,
+        description="A file inside the server's data folder (CSV, zip or Parquet).",
+    )
+    url: SourceText | None = Field(None, max_length=4096, description="SQLAlchemy URL of a source database.")
+    table: SourceText | None = Field(
+        None, max_length=128, description="Table to read from `url`, checked against its catalogue."
+    )
+    query: SourceText | None = Field(None, max_length=100_000, description="Read-only query to run on `url`.")
+
+    def spec(self) -> SourceSpec:
+        return SourceSpec(path=self.path, url=self.url, table=self.table, query=self.query)
+
+
+class IngestBody(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"source": {"path": "creditcard.csv"}, "name": "ccf", "slices": 12}]},
+    )
+
+    source: SourceIn
+    name: Name | None = None
+    slices: int = Field(12, ge=1, le=10_000, description="Time frames the rows are cut into.")
+    percent_data: float = Field(1.0, gt=0, le=1, description="Share of the rows kept, in (0, 1].")
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed of the sampling.")
+    target: str = Field("Class", min_length=1, max_length=128, description="The label column.")
+    key: str | None = Field(None, min_length=1, max_length=128, description="Column holding a record's id.")
+    time_column: str | None = Field(None, min_length=1, max_length=128, description="Column the frames follow.")
+
+
+class IngestRequest(IngestBody, JobOptions):
+    pass
+
+
+class PrepareBody(Strict):
+    missing: str = Field("median", pattern="^(median|zero|drop)$", description="median, zero or drop")
+    name: Name | None = None
+
+
+class PrepareRequest(PrepareBody):
+    dataset: Ref
+
+
+class CurateBody(Strict):
+    algorithm: Algorithm = "rf"
+    frames: Frames | None = Field(None, description="Frames the transform is fitted on (default: the first half).")
+    name: Name | None = None
+
+
+class CurateRequest(CurateBody):
+    dataset: Ref
+
+
+class TrainBody(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"dataset": "ccf", "algorithm": "rf", "frames": "1-6", "weight": 10}]},
+    )
+
+    dataset: Ref
+    algorithm: Algorithm = "rf"
+    frames: Frames = "1-6"
+    weight: float = Field(1.0, gt=0, le=1e6, description="Weight of the positive class.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Hyper-parameters of the algorithm.")
+    seed: int = Field(42, ge=0, le=2**32 - 1)
+    threshold: float = Field(0.5, gt=0, lt=1, description="Score at or above which a record is flagged.")
+
+
+class TrainRequest(TrainBody, JobOptions):
+    name: Name
+
+
+class ReportRequest(Strict):
+    name: Name
+    version: Version
+    frames: Frames | None = Field(None, description="Frames to evaluate on (default: those not trained on).")
+
+
+class PersistBody(Strict):
+    version: Version
+
+
+class PersistRequest(PersistBody):
+    name: Name
+    alias: Alias
+
+
+class ScoreBody(Strict):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"records": [{"Time": 0.0, "V1": -1.36, "Amount": 149.62}]}]}
+    )
+
+    # Documented as objects, checked by the scoring service (which names what it refuses): validating
+    # 1,000 records here first copied every one of them, a sixth of such a request's time.
+    records: SkipValidation[list[dict[str, Any]]] | None = Field(
+        None, description="Records to score at once (feature columns; an optional record_id)."
+    )
+    dataset: Ref | None = Field(None, description="A dataset whose frames are scored as a job.")
+    frames: Frames | None = None
+
+
+class ScoreRequest(ScoreBody, JobOptions):
+    name: Name
+    version: Version | None = None
+    alias: Alias | None = Field(None, description="Defaults to champion when no version is given.")
+    idempotency_key: IdempotencyKey | None = None
+
+
+class LabelIn(Strict):
+    record_id: str = Field(..., min_length=1, max_length=200)
+    label: int = Field(..., ge=0, le=1)
+
+
+class LabelRequest(Strict):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"labels": [{"record_id": "r-9f2c", "label": 1}]}]}
+    )
+
+    labels: list[LabelIn] | None = Field(None, max_length=1_000_000, description="Ground truth by record id.")
+    dataset: Ref | None = Field(None, description="A dataset whose target column is imported as labels.")
+    frames: Frames | None = None
+
+
+class VerifyRequest(Strict):
+    model: ModelRefText
+    frames: Frames | None = None
+
+
+class LineageRequest(Strict):
+    name: Name
+    version: Version | None = None
+    alias: Alias | None = None
+
+
+class BatchRequest(Strict):
+    batch_id: Id
+    limit: BatchLimit = 1000
+    offset: Offset = 0
+
+
+class DatasetsRequest(Strict):
+    stage: Stage | None = None
+    name: Name | None = None
+    limit: Limit = 100
+    offset: Offset = 0
+
+
+class ModelsRequest(Strict):
+    limit: Limit = 100
+    offset: Offset = 0
+
+
+class PerfRequest(Strict):
+    method: MethodName | None = None
+    limit: PerfLimit = 1000
+
+
+class JobsRequest(Strict):
+    status: JobStatus | None = None
+    limit: Limit = 100
+    offset: Offset = 0
+
+
+class JobRequest(JobOptions):
+    job_id: Id
