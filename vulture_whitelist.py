@@ -26,3 +26,10 @@ _.impl  # SQLAlchemy TypeDecorator protocol (storage/timestamps.py): read by SQL
 _.cache_ok
 _.process_bind_param
 _.process_result_value
+_.extensions  # pydantic answer fields, serialized into JSON answers, never read in Python
+_.model_version
+_.live
+_.predictions
+_.latest_version
+_.flagged
+worker_app  # uvicorn imports it by name in each worker process (api/server.py run)

@@ -38,9 +38,8 @@ def frozen_while_started(app: FastAPI) -> int:
     return asyncio.run(started())
 
 
-def test_the_app_factory_freezes_nothing_and_the_serving_app_freezes_after_start_up(
-    tmp_path: Path, unfrozen: None
-) -> None:
+@pytest.mark.usefixtures("unfrozen")
+def test_the_app_factory_freezes_nothing_and_the_serving_app_freezes_after_start_up(tmp_path: Path) -> None:
     assert frozen_while_started(create_app(Settings(home=tmp_path / "a"))) == 0
     served = serving_app(Settings(home=tmp_path / "b"))
     assert gc.get_freeze_count() == 0  # nothing happens until start-up
