@@ -33,3 +33,4 @@ _.predictions
 _.latest_version
 _.flagged
 worker_app  # uvicorn imports it by name in each worker process (api/server.py run)
+unfrozen  # pytest fixture, used by name in @pytest.mark.usefixtures
