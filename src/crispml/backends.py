@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 
 from crispml.client import Client, job_result
 from crispml.container import Container, connect
-from crispml.domain import SourceSpec
+from crispml.contract import answers as a
+from crispml.domain import SourceSpec, Stage
 from crispml.errors import CrispmlError, InvalidInput, Unavailable
-from crispml.jsonable import jsonable
 from crispml.services.base import Progress, no_progress
 from crispml.settings import settings_error
 
@@ -47,7 +47,7 @@ class Backend(Protocol):
               label_column: str) -> J: ...  # fmt: skip
     def verify(self, model: str, *, frames: str | None) -> J: ...
     def lineage(self, ref: str) -> list[J]: ...
-    def datasets(self) -> list[J]: ...
+    def datasets(self, stage: str | None = None, name: str | None = None) -> list[J]: ...
     def models(self, name: str | None) -> list[J]: ...
     def perf(self, method: str | None, limit: int) -> J: ...
     def jobs(self, status: str | None, limit: int) -> list[J]: ...
@@ -99,76 +99,83 @@ def open_remote(url: str, announce: Announce = lambda _line: None) -> Iterator[R
         yield RemoteBackend(client, announce)
 
 
-def _score_body(result: Any) -> J:
-    return {"batch": jsonable(result.batch), "replayed": result.replayed, "scores": result.records.as_dicts()}
+def _json(answer: BaseModel) -> J:
+    return dict(answer.model_dump(mode="json"))
 
 
 class LocalBackend:
-    """The store on this machine (CRISPML_HOME, CRISPML_DATABASE_URL)."""
+    """The store on this machine (CRISPML_HOME, CRISPML_DATABASE_URL).
+
+    Every answer is the contract's answer model as JSON (`crispml.contract.answers`): the same shape
+    the REST route answers, so `--json` prints the same thing locally and with `--remote`.
+    """
 
     def __init__(self, container: Container) -> None:
         self.c = container
 
     def ingest(self, source: SourceSpec, progress: Progress = no_progress, **options: Any) -> J:
-        return dict(jsonable(self.c.lifecycle.ingest(source, progress=progress, **options)))
+        return _json(a.DatasetAnswer.from_domain(self.c.lifecycle.ingest(source, progress=progress, **options)))
 
     def prepare(self, ref: str, *, missing: str, name: str | None, progress: Progress = no_progress) -> J:
-        return dict(jsonable(self.c.lifecycle.prepare(ref, missing=missing, name=name, progress=progress)))
+        prepared = self.c.lifecycle.prepare(ref, missing=missing, name=name, progress=progress)
+        return _json(a.DatasetAnswer.from_domain(prepared))
 
     def curate(self, ref: str, *, algorithm: str, frames: str | None, name: str | None,
                progress: Progress = no_progress) -> J:  # fmt: skip
         curated = self.c.lifecycle.curate(ref, algorithm=algorithm, frames=frames, name=name, progress=progress)
-        return dict(jsonable(curated))
+        return _json(a.DatasetAnswer.from_domain(curated))
 
     def train(self, ref: str, progress: Progress = no_progress, **options: Any) -> J:
-        return dict(jsonable(self.c.lifecycle.train(ref, progress=progress, **options)))
+        return _json(a.ModelVersionAnswer.from_domain(self.c.lifecycle.train(ref, progress=progress, **options)))
 
     def report(self, model: str, *, frames: str | None) -> J:
-        return dict(jsonable(self.c.lifecycle.report(model, frames=frames)))
+        return _json(a.ReportAnswer.from_domain(self.c.lifecycle.report(model, frames=frames)))
 
     def persist(self, model: str, *, alias: str) -> J:
-        return dict(jsonable(self.c.lifecycle.persist(model, alias=alias)))
+        return _json(a.ModelVersionAnswer.from_domain(self.c.lifecycle.persist(model, alias=alias)))
 
     def score(self, model: str, *, dataset: str | None, frames: str | None, file: str | None,
               idempotency_key: str | None, progress: Progress = no_progress) -> J:  # fmt: skip
         result = self.c.scoring.score(model, dataset=dataset, frames=frames, file=file,
                                       idempotency_key=idempotency_key, progress=progress)  # fmt: skip
-        return _score_body(result)
+        return a.ScoreBatchAnswer.dump(result)
 
     def label(self, *, file: str | None, dataset: str | None, frames: str | None, id_column: str,
               label_column: str) -> J:  # fmt: skip
         report = self.c.scoring.label(file=file, dataset=dataset, frames=frames, id_column=id_column,
                                       label_column=label_column)  # fmt: skip
-        return dict(jsonable(report))
+        return _json(a.LabelReportAnswer.from_domain(report))
 
     def verify(self, model: str, *, frames: str | None) -> J:
-        return dict(jsonable(self.c.scoring.verify(model, frames=frames)))
+        return _json(a.VerificationAnswer.from_domain(self.c.scoring.verify(model, frames=frames)))
 
     def lineage(self, ref: str) -> list[J]:
-        return list(jsonable(self.c.lifecycle.lineage(ref)))
+        return [_json(a.LineageNodeAnswer.from_domain(n)) for n in self.c.lifecycle.lineage(ref)]
 
-    def datasets(self) -> list[J]:
-        return list(jsonable(self.c.lifecycle.list_datasets()))
+    def datasets(self, stage: str | None = None, name: str | None = None) -> list[J]:
+        found = self.c.lifecycle.list_datasets(Stage(stage) if stage else None)
+        return [_json(a.DatasetAnswer.from_domain(d)) for d in found if name is None or d.name == name]
 
     def models(self, name: str | None) -> list[J]:
-        return list(jsonable(self.c.lifecycle.list_models(name)))
+        return [_json(a.ModelVersionAnswer.from_domain(m)) for m in self.c.lifecycle.list_models(name)]
 
     def perf(self, method: str | None, limit: int) -> J:
         records, summaries = self.c.operations.perf(method, limit)
-        return {"summary": jsonable(summaries), "records": jsonable(records)}
+        return _json(a.PerfAnswer.from_domain(records, summaries, limit))
 
     def jobs(self, status: str | None, limit: int) -> list[J]:
         from crispml.domain import JobStatus
 
-        return list(jsonable(self.c.jobs.list_jobs(JobStatus(status) if status else None, limit)))
+        found = self.c.jobs.list_jobs(JobStatus(status) if status else None, limit)
+        return [_json(a.JobAnswer.from_domain(j)) for j in found]
 
     def job(self, job_id: str, wait: bool) -> J:
         # Jobs run inside servers; this process can only watch one through the database.
         found = self.c.jobs.wait(job_id, 3600.0) if wait else self.c.jobs.get(job_id)
-        return dict(jsonable(found))
+        return _json(a.JobAnswer.from_domain(found))
 
     def cancel_job(self, job_id: str) -> J:
-        return dict(jsonable(self.c.jobs.cancel(job_id)))
+        return _json(a.JobAnswer.from_domain(self.c.jobs.cancel(job_id)))
 
 
 class RemoteBackend:
@@ -242,8 +249,8 @@ class RemoteBackend:
                                  idempotency_key=idempotency_key)  # fmt: skip
             answer = self._follow(job, progress)
             scores = self._all_scores(answer["batch_id"], answer["rows"])
-        batch = {"id": answer["batch_id"], "model_ref": answer["model"], "rows": answer["rows"]}
-        return {"batch": batch, "replayed": answer["replayed"], "scores": scores}
+        # The REST answer as it is; a dataset's batch comes with all its scores, fetched page by page.
+        return {**answer, "scores": scores}
 
     def _all_scores(self, batch_id: str, rows: int) -> list[J]:
         """Every score of a batch, a page at a time."""
@@ -270,17 +277,17 @@ class RemoteBackend:
         if ref.startswith("ds-"):
             return list(self.api.dataset(ref)["lineage"])
         name, version = self._version(ref)
-        return list(self.api.lineage(name, version=version))
+        return _items(self.api.lineage(name, version=version))
 
-    def datasets(self) -> list[J]:
-        return list(_items(self.api.datasets(limit=1000)))
+    def datasets(self, stage: str | None = None, name: str | None = None) -> list[J]:
+        return _all_items(lambda offset: self.api.datasets(stage=stage, name=name, limit=500, offset=offset))
 
     def models(self, name: str | None) -> list[J]:
-        names = [name] if name else [m["name"] for m in _items(self.api.models())]
+        names = [name] if name else [m["name"] for m in _all_items(lambda o: self.api.models(limit=500, offset=o))]
         return [self.api.model(n, v["version"]) for n in names for v in _items(self.api.versions(n))]
 
     def perf(self, method: str | None, limit: int) -> J:
-        return dict(self.api.perf(method))
+        return dict(self.api.perf(method, limit=limit))
 
     def jobs(self, status: str | None, limit: int) -> list[J]:
         return list(_items(self.api.jobs(status=status, limit=limit)))
@@ -294,6 +301,16 @@ class RemoteBackend:
 
     def cancel_job(self, job_id: str) -> J:
         return dict(self.api.cancel_job(job_id))
+
+
+def _all_items(page: Callable[[int], Any]) -> list[Any]:
+    """Every item of a list route, a page at a time (`page(offset)` answers one envelope)."""
+    items: list[Any] = []
+    while True:
+        answer = page(len(items))
+        items.extend(answer["items"])
+        if answer.get("next") is None:
+            return items
 
 
 def _items(answer: Any) -> list[Any]:

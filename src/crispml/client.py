@@ -88,9 +88,13 @@ class _Calls:
 
     # -- datasets
     def ingest(self, path: str | None = None, *, url: str | None = None, table: str | None = None,
-               query: str | None = None, **options: Any) -> Any:  # fmt: skip
-        """DataIngestion of a file in the server's data folder, or of a SQL table or query."""
+               query: str | None = None, name: str | None = None, slices: int = 12, percent_data: float = 1.0,
+               seed: int = 42, target: str = "Class", key: str | None = None,
+               time_column: str | None = None) -> Any:  # fmt: skip
+        """DataIngestion of a file in the server's data folder (`path`), or of a SQL table or query."""
         source = {"path": path, "url": url, "table": table, "query": query}
+        options = {"name": name, "slices": slices, "percent_data": percent_data, "seed": seed, "target": target,
+                   "key": key, "time_column": time_column}  # fmt: skip
         return self._call("POST", "/api/v1/datasets", job=True, json={"source": source, **options})
 
     def upload(self, file: str | Path, **options: Any) -> Any:
@@ -100,18 +104,23 @@ class _Calls:
         return self._call("POST", "/api/v1/datasets/upload", job=True, files={"file": (Path(file).name, handle)},
                           data=data)  # fmt: skip
 
-    def datasets(self, **filters: Any) -> Any:
-        return self._call("GET", "/api/v1/datasets", params=filters)
+    def datasets(self, *, stage: str | None = None, name: str | None = None, limit: int = 100,
+                 offset: int = 0) -> Any:  # fmt: skip
+        """A page of dataset versions (of one stage or name, if given)."""
+        params = {k: v for k, v in {"stage": stage, "name": name, "limit": limit, "offset": offset}.items()
+                  if v is not None}  # fmt: skip
+        return self._call("GET", "/api/v1/datasets", params=params)
 
     def dataset(self, ref: str) -> Any:
         return self._call("GET", f"/api/v1/datasets/{ref}")
 
-    def prepare(self, ref: str, *, missing: str = "median", name: str | None = None) -> Any:
-        return self._call("POST", f"/api/v1/datasets/{ref}/prepare", json={"missing": missing, "name": name})
+    def prepare(self, dataset: str, *, missing: str = "median", name: str | None = None) -> Any:
+        return self._call("POST", f"/api/v1/datasets/{dataset}/prepare", json={"missing": missing, "name": name})
 
-    def curate(self, ref: str, *, algorithm: str = "rf", frames: str | None = None, name: str | None = None) -> Any:
+    def curate(self, dataset: str, *, algorithm: str = "rf", frames: str | None = None,
+               name: str | None = None) -> Any:  # fmt: skip
         body = {"algorithm": algorithm, "frames": frames, "name": name}
-        return self._call("POST", f"/api/v1/datasets/{ref}/curate", json=body)
+        return self._call("POST", f"/api/v1/datasets/{dataset}/curate", json=body)
 
     # -- models
     def train(self, dataset: str, *, name: str, algorithm: str = "rf", frames: str = "1-6", weight: float = 1.0,
@@ -120,8 +129,9 @@ class _Calls:
                 "params": params or {}, "seed": seed, "threshold": threshold}  # fmt: skip
         return self._call("POST", f"/api/v1/models/{name}/versions", job=True, json=body)
 
-    def models(self) -> Any:
-        return self._call("GET", "/api/v1/models")
+    def models(self, *, limit: int = 100, offset: int = 0) -> Any:
+        """A page of model names with their newest version and aliases."""
+        return self._call("GET", "/api/v1/models", params={"limit": limit, "offset": offset})
 
     def versions(self, name: str) -> Any:
         return self._call("GET", f"/api/v1/models/{name}/versions")
@@ -191,8 +201,9 @@ class _Calls:
         """Same as `cancel_job` (kept for existing callers)."""
         return self.cancel_job(job_id)
 
-    def perf(self, method: str | None = None) -> Any:
-        return self._call("GET", "/api/v1/perf", params={"method": method} if method else {})
+    def perf(self, method: str | None = None, *, limit: int = 1000) -> Any:
+        params = {"method": method, "limit": limit} if method else {"limit": limit}
+        return self._call("GET", "/api/v1/perf", params=params)
 
     def ready(self) -> Any:
         return self._call("GET", "/readyz")

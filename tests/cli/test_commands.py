@@ -50,7 +50,7 @@ def test_the_nine_methods_from_the_command_line(cli: Cli, small_csv: Path, tmp_p
     persisted = cli("persist", "fraud/1", "--alias", "champion", "--json")
     assert persisted["aliases"] == ["champion"] and persisted["registered"] is True
     scored = cli("score", "fraud@champion", "--dataset", "ccf", "--frames", "7-12", "--json")
-    assert scored["batch"]["rows"] == SMALL_ROWS // 2 and len(scored["scores"]) == SMALL_ROWS // 2
+    assert scored["rows"] == SMALL_ROWS // 2 and len(scored["scores"]) == SMALL_ROWS // 2
     out = tmp_path / "scores.csv"
     cli("score", "fraud@champion", "--dataset", "ccf", "--frames", "7", "--output", str(out))
     assert len(pd.read_csv(out)) == SMALL_ROWS // 12

@@ -80,7 +80,7 @@ def test_remote_score_pages_through_every_score(server: Server, client: Client) 
         answer = backend.score("fraud@champion", dataset="ccf", frames="7-12", file=None, idempotency_key=None,
                                progress=lambda phase, fraction: phases.append((phase, fraction)))  # fmt: skip
     ids = [s["record_id"] for s in answer["scores"]]
-    assert len(ids) == answer["batch"]["rows"] == len(set(ids)) > 997 * 5
+    assert len(ids) == answer["rows"] == len(set(ids)) > 997 * 5
     assert phases[-1][1] == 1.0
-    stored = client.batch(answer["batch"]["id"], limit=100_000)["scores"]
+    stored = client.batch(answer["batch_id"], limit=100_000)["scores"]
     assert ids == [s["record_id"] for s in stored]

@@ -123,14 +123,15 @@ def test_version_help_and_completion_without_heavy_imports(tmp_path: Path) -> No
 def test_the_offered_choices_are_the_ones_the_services_accept() -> None:
     from typing import get_args
 
-    from crispml.cli.options import AlgorithmName, JobStatusName, MissingName
-    from crispml.domain import JobStatus
+    from crispml.cli.options import AlgorithmName, JobStatusName, MissingName, StageName
+    from crispml.domain import JobStatus, Stage
     from crispml.steps.algorithms import ALGORITHMS
     from crispml.steps.prepare import MissingPolicy
 
     assert list(get_args(AlgorithmName)) == list(ALGORITHMS)
     assert set(get_args(MissingName)) == {p.value for p in MissingPolicy}
     assert list(get_args(JobStatusName)) == [s.value for s in JobStatus]
+    assert list(get_args(StageName)) == [s.value for s in Stage]
     from crispml.cli.data import REFERENCE_ROWS
     from crispml.steps.synthetic import REFERENCE_ROWS as SYNTHETIC_ROWS
 

@@ -31,7 +31,7 @@ def test_the_nine_methods_through_remote(server: Server, small_csv: Path, tmp_pa
     assert "top features" in run("report", "fraud/1")
     assert run("persist", "fraud/1", "--json")["aliases"] == ["champion"]
     scored = run("score", "fraud@champion", "--dataset", "ccf", "--frames", "7-12", "--json")
-    assert scored["batch"]["rows"] == SMALL_ROWS // 2 == len(scored["scores"])
+    assert scored["rows"] == SMALL_ROWS // 2 == len(scored["scores"])
     written = tmp_path / "scores.csv"
     run("score", "fraud@champion", "--dataset", "ccf", "--frames", "7-12", "--output", str(written))
     assert sum(1 for _ in written.open()) == SMALL_ROWS // 2 + 1  # header and every score

@@ -16,6 +16,7 @@ from crispml.cli.options import (
     JsonOption,
     MissingName,
     RemoteOption,
+    StageName,
     output_format,
 )
 from crispml.cli.render import OutputFormat
@@ -132,11 +133,15 @@ def curate(
 
 
 def datasets(
-    remote: RemoteOption = None, output: FormatOption = OutputFormat.TABLE, as_json: JsonOption = False
+    stage: Annotated[StageName | None, typer.Option(help="Only datasets of this stage.")] = None,
+    name: Annotated[str | None, typer.Option(help="Only versions of this name.")] = None,
+    remote: RemoteOption = None,
+    output: FormatOption = OutputFormat.TABLE,
+    as_json: JsonOption = False,
 ) -> None:
     """List dataset versions."""
     with backend(remote) as c:
-        found = c.datasets()
+        found = c.datasets(stage, name)
     chosen = output_format(output, as_json)
     rows = found if chosen is not OutputFormat.TABLE else [{**d, "sha256": d["sha256"][:12]} for d in found]
     render.emit(found, rows, DATASET_COLUMNS, chosen, keys=["name", "version"], title="datasets")

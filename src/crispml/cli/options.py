@@ -12,6 +12,7 @@ from crispml.cli.render import OutputFormat
 AlgorithmName = Literal["rf", "hgb", "lgbm", "logreg"]
 """The algorithms of `crispml.steps.algorithms.ALGORITHMS` (a test holds the two equal)."""
 MissingName = Literal["median", "zero", "drop"]
+StageName = Literal["raw", "prepared", "curated"]
 """What `prepare` does with missing values (`crispml.steps.prepare.MissingPolicy`)."""
 JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
 """The states of `crispml.domain.JobStatus`."""

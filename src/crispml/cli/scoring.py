@@ -55,12 +55,10 @@ def score(
     if as_json:
         render.print_json(result)
         return
-    batch = result["batch"]
-    positives = sum(int(s["decision"]) for s in result["scores"])
     note = " (replayed: nothing new written)" if result["replayed"] else ""
     render.line(
-        f"batch [cyan]{batch['id']}[/] model {batch['model_ref']}: {batch['rows']:,} scores persisted, "
-        f"{positives:,} flagged{note}"
+        f"batch [cyan]{result['batch_id']}[/] model {result['model']}: {result['rows']:,} scores persisted, "
+        f"{result['flagged']:,} flagged{note}"
     )
 
 
