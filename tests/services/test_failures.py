@@ -342,3 +342,12 @@ def test_a_dataset_file_changed_after_it_was_read_is_refused(cml: Crispml, small
     with pytest.raises(IntegrityFailure, match=f"datasets/{raw.sha256}.parquet was modified"):
         cml.prepare(raw.id)
     assert snapshot(cml, cml.store.artifacts.root.parent) == before
+
+
+def test_a_label_file_with_two_labels_for_one_record_imports_nothing(cml: Crispml, tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text("record_id,label\nr1,0\nr2,1\nr1,1\nr3,0\n")
+    with pytest.raises(InvalidInput, match="record 'r1' has different labels on rows 1, 3"):
+        cml.label(file=str(path))
+    with cml.store.reading() as uow:
+        assert uow.labels.count() == 0

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from crispml.domain import FRAME, RECORD_ID, parse_frames
 from crispml.errors import InvalidInput
 from crispml.services.base import GroupedPerfService, new_id, now
 from crispml.services.score_inputs import frames_text, read_records
+from crispml.steps.labels import label_frame
 
 
 @dataclass(frozen=True)
@@ -60,32 +60,3 @@ class LabelService(GroupedPerfService):
                 unknown, sample = uow.labels.unscored(import_id)
             span.rows_out = len(labels)
             return LabelReport(import_id, len(labels), int(labels["label"].sum()), unknown, sample)
-
-
-def label_frame(raw: pd.DataFrame, id_column: str, label_column: str) -> pd.DataFrame:
-    """record_id and label (0 or 1) columns from raw label rows; empty ids and other labels are refused."""
-    raw.columns = [str(c) for c in raw.columns]
-    for column in (id_column, label_column):
-        if column not in raw.columns:
-            raise InvalidInput(
-                f"labels lack column {column!r}; they have {', '.join(map(str, raw.columns[:20]))}",
-                field=column,
-            )
-    ids = raw[id_column]
-    empty = ids.isna() | (ids.astype(str).str.strip() == "")
-    if empty.any():
-        first = int(np.argmax(empty.to_numpy())) + 1
-        raise InvalidInput(
-            f"column {id_column!r} is empty on {int(empty.sum())} rows (first: row {first})", field=id_column
-        )
-    values = pd.to_numeric(raw[label_column], errors="coerce")
-    bad = ~values.isin([0, 1])
-    if bad.any():
-        raise InvalidInput(
-            f"column {label_column!r} must hold 0 or 1; row {int(np.argmax(bad.to_numpy())) + 1} has "
-            f"{raw[label_column][bad].iloc[0]!r}",
-            field=label_column,
-        )
-    labels = pd.DataFrame({"record_id": ids.astype(str), "label": values.astype("int64")})
-    # The last label given for a record in one import wins, as a later import would.
-    return labels.drop_duplicates("record_id", keep="last")
