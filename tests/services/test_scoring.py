@@ -174,3 +174,28 @@ def test_alias_moves_reach_scoring_at_once_here_and_within_the_reuse_window_else
     trained.persist("fraud/1", alias="champion")  # a move made here is seen here at once
     assert trained.score("fraud@champion", records=record).batch.model_ref == "fraud/1"
     assert trained.score("fraud", records=record).batch.model_ref == "fraud/2"  # the newest version
+
+
+def test_a_model_of_data_from_before_record_id_schemes_scores_with_the_legacy_ids(
+    trained: Crispml, small_csv: Path, home: Path, database_url: str | None
+) -> None:
+    from sqlalchemy import select, update
+
+    from crispml.steps.record_ids import LEGACY, SCHEME, frame_ids
+    from crispml.storage.schema import datasets
+
+    raw = pd.read_csv(small_csv).drop(columns=["Class"]).iloc[:3]
+    new_ids = [
+        s["record_id"] for s in trained.score("fraud@champion", records=raw.to_dict("records")).records.as_dicts()
+    ]
+    assert new_ids == frame_ids(raw, SCHEME)
+    # A store written before schemes were recorded: its datasets carry no scheme.
+    with trained.store.transaction() as uow:
+        for row in uow.connection.execute(select(datasets.c.id, datasets.c.params)).all():
+            params = {k: v for k, v in row.params.items() if k != "record_id_scheme"}
+            uow.connection.execute(update(datasets).where(datasets.c.id == row.id).values(params=params))
+    with crispml.connect(home=home, database_url=database_url) as older:  # a process that reads them anew
+        old_ids = older.score("fraud@champion", records=raw.to_dict("records")).records.record_ids
+        one_id = older.score("fraud@champion", records=raw.to_dict("records")[:1]).records.record_ids
+    assert old_ids == frame_ids(raw, LEGACY) != new_ids
+    assert one_id == old_ids[:1]  # plain numbers, scored without pandas, agree
