@@ -59,3 +59,13 @@ def test_dataset_refs_parse_and_format_back_to_their_text(text: str, expected: D
 def test_dataset_refs_with_a_version_that_is_no_number_are_refused() -> None:
     with pytest.raises(InvalidInput, match=r"as in ccf/2"):
         DatasetRef.parse("ccf/latest")
+
+
+def test_rest_spelling_of_a_reference_formats_in_one_place() -> None:
+
+    assert str(ModelRef.of("fraud", version=3)) == "fraud/3"
+    assert str(ModelRef.of("fraud", alias="champion")) == "fraud@champion"
+    assert str(ModelRef.of("fraud")) == "fraud"
+    assert ModelRef.parse(str(ModelRef.of("fraud", version=3))) == ModelRef.of("fraud", version=3)
+    with pytest.raises(InvalidInput, match="not both"):
+        ModelRef.of("fraud", version=3, alias="champion")

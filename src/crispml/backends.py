@@ -21,8 +21,8 @@ from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from crispml.client import Client, job_result
 from crispml.container import Container, connect
 from crispml.contract import answers as a
-from crispml.domain import SourceSpec, Stage
-from crispml.errors import CrispmlError, InvalidInput, Unavailable
+from crispml.domain import ModelRef, SourceSpec, Stage
+from crispml.errors import CrispmlError, InvalidInput, NotFound, Unavailable
 from crispml.services.base import Progress, no_progress
 from crispml.settings import settings_error
 
@@ -223,13 +223,19 @@ class RemoteBackend:
 
     def _version(self, model: str) -> tuple[str, int]:
         """(name, version) of 'fraud@champion', 'fraud/3' or 'fraud' (its newest version)."""
-        if "@" in model:
-            name, alias = model.split("@", 1)
-            return name, int(self.api.alias(name, alias)["version"])
-        name, _, version = model.partition("/")
-        if version.isdigit():
-            return name, int(version)
-        return name, int(self.api.versions(name)[-1]["version"])
+        ref = ModelRef.parse(model)
+        if ref.name is None:
+            raise InvalidInput(f"name the model as name/3 or name@alias with --remote, not by id {model!r}",
+                               field="model")  # fmt: skip
+        name = ref.name
+        if ref.alias is not None:
+            return name, int(self.api.alias(name, ref.alias)["version"])
+        if ref.version is not None:
+            return name, ref.version
+        versions = _all_items(lambda offset: self.api.versions(name, limit=500, offset=offset))
+        if not versions:
+            raise NotFound(f"model {name!r} has no versions")
+        return name, int(versions[-1]["version"])
 
     def report(self, model: str, *, frames: str | None) -> J:
         return dict(self.api.report(*self._version(model), frames=frames))

@@ -133,8 +133,9 @@ class _Calls:
         """A page of model names with their newest version and aliases."""
         return self._call("GET", "/api/v1/models", params={"limit": limit, "offset": offset})
 
-    def versions(self, name: str) -> Any:
-        return self._call("GET", f"/api/v1/models/{name}/versions")
+    def versions(self, name: str, *, limit: int = 100, offset: int = 0) -> Any:
+        """A page of a model's versions, oldest first."""
+        return self._call("GET", f"/api/v1/models/{name}/versions", params={"limit": limit, "offset": offset})
 
     def model(self, name: str, version: int) -> Any:
         return self._call("GET", f"/api/v1/models/{name}/versions/{version}")

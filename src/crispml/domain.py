@@ -234,6 +234,13 @@ class ModelRef:
             return cls(name=_ref_part(name, "model name", text), version=_version(version, text, f"{name}/3"))
         return cls(name=_ref_part(text, "model name", text))
 
+    @classmethod
+    def of(cls, name: str, *, version: int | None = None, alias: str | None = None) -> ModelRef:
+        """The reference REST spells as a name with an optional version or alias (not both)."""
+        if version is not None and alias is not None:
+            raise InvalidInput("give a version or an alias, not both", field="version")
+        return cls(name=name, version=version, alias=alias)
+
     @property
     def newest(self) -> bool:
         """Whether the reference is a bare name: its newest version (or, to some readers, all of them)."""

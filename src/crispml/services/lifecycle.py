@@ -10,6 +10,7 @@ from crispml.domain import (
     FRAME,
     Dataset,
     LineageNode,
+    ModelRef,
     ModelVersion,
     SourceSpec,
     Stage,
@@ -309,7 +310,7 @@ class LifecycleService(Service):
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove an alias; the version it pointed at stays registered."""
         with self._perf("persist") as span:
-            span.model = f"{name}@{alias}"
+            span.model = str(ModelRef.of(name, alias=alias))
             with self.store.transaction() as uow:
                 uow.models.delete_alias(name, alias)
             self.store.registry_changed()

@@ -68,7 +68,7 @@ class ModelRepository:
         """Up to `limit` 'name@alias' references, the most recently set first."""
         aliases = t.model_aliases
         query = select(aliases.c.name, aliases.c.alias).order_by(aliases.c.updated_at.desc()).limit(limit)
-        return [f"{name}@{alias}" for name, alias in self.connection.execute(query)]
+        return [str(ModelRef.of(name, alias=alias)) for name, alias in self.connection.execute(query)]
 
     def _version(self, row: Any) -> ModelVersion:
         aliases = self.connection.scalars(

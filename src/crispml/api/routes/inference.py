@@ -25,7 +25,7 @@ from crispml.api.deps import LifecycleDep, ScoringDep, ServicesDep, SettingsDep
 from crispml.api.fast_json import OrjsonRoute
 from crispml.api.problems import oip_error_responses, problem_responses
 from crispml.contract import requests as req
-from crispml.domain import ModelVersion
+from crispml.domain import ModelRef, ModelVersion
 from crispml.errors import InvalidInput, NotFound
 from crispml.services.lifecycle import LifecycleService
 from crispml.steps.pipeline import input_columns
@@ -110,7 +110,7 @@ _OUTPUTS = [
 
 
 def _model(lifecycle: LifecycleService, name: str, version: int | None) -> ModelVersion:
-    return lifecycle.get_model(f"{name}/{version}" if version else f"{name}@champion")
+    return lifecycle.get_model(str(ModelRef.of(name, version=version, alias=None if version else "champion")))
 
 
 def _input_columns(model: ModelVersion) -> list[str]:
@@ -213,7 +213,7 @@ def _tensors_to_frame(tensors: list[Tensor], columns: list[str]) -> pd.DataFrame
 
 def _champion(lifecycle: LifecycleService, name: str) -> ModelVersion:
     try:
-        return lifecycle.get_model(f"{name}@champion")
+        return lifecycle.get_model(str(ModelRef.of(name, alias="champion")))
     except NotFound:
         raise NotFound(
             f"no champion of model {name!r} to answer MLflow's protocol (set CRISPML_MLFLOW_MODEL)"

@@ -13,7 +13,7 @@ from crispml.api.problems import problem_responses
 from crispml.contract import METHODS
 from crispml.contract import requests as req
 from crispml.contract.answers import LineageNodeAnswer, ModelAnswer, ModelVersionAnswer, Page, ReportAnswer
-from crispml.domain import check_name
+from crispml.domain import ModelRef, check_name
 from crispml.steps.algorithms import get_algorithm, resolve_params
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
@@ -73,7 +73,7 @@ def versions(
 
 @router.get("/{name}/versions/{version}", summary="One model version", responses=problem_responses(404, 422))
 def model(name: ModelName, version: VersionNumber, lifecycle: LifecycleDep) -> ModelVersionAnswer:
-    return ModelVersionAnswer.from_domain(lifecycle.get_model(f"{name}/{version}"))
+    return ModelVersionAnswer.from_domain(lifecycle.get_model(str(ModelRef.of(name, version=version))))
 
 
 @router.get("/{name}/versions/{version}/report", summary=METHODS["report"].summary,
@@ -84,17 +84,17 @@ def report(
     lifecycle: LifecycleDep,
     frames: Annotated[req.Frames | None, Query()] = None,
 ) -> ReportAnswer:
-    return ReportAnswer.from_domain(lifecycle.report(f"{name}/{version}", frames=frames))
+    return ReportAnswer.from_domain(lifecycle.report(str(ModelRef.of(name, version=version)), frames=frames))
 
 
 @router.put("/{name}/aliases/{alias}", summary=METHODS["persist"].summary, responses=problem_responses(404, 422))
 def persist(name: ModelName, alias: AliasName, body: req.PersistBody, lifecycle: LifecycleDep) -> ModelVersionAnswer:
-    return ModelVersionAnswer.from_domain(lifecycle.persist(f"{name}/{body.version}", alias=alias))
+    return ModelVersionAnswer.from_domain(lifecycle.persist(str(ModelRef.of(name, version=body.version)), alias=alias))
 
 
 @router.get("/{name}/aliases/{alias}", summary="The version an alias points at", responses=problem_responses(404, 422))
 def alias(name: ModelName, alias: AliasName, lifecycle: LifecycleDep) -> ModelVersionAnswer:
-    return ModelVersionAnswer.from_domain(lifecycle.get_model(f"{name}@{alias}"))
+    return ModelVersionAnswer.from_domain(lifecycle.get_model(str(ModelRef.of(name, alias=alias))))
 
 
 @router.delete("/{name}/aliases/{alias}", status_code=204, summary="Remove an alias",
@@ -111,6 +111,6 @@ def lineage(
     version: Annotated[req.Version | None, Query()] = None,
     alias: Annotated[req.Alias | None, Query()] = None,
 ) -> Page[LineageNodeAnswer]:
-    ref = f"{name}/{version}" if version else f"{name}@{alias}" if alias else name
+    ref = str(ModelRef.of(name, version=version, alias=alias))
     nodes = [LineageNodeAnswer.from_domain(n) for n in lifecycle.lineage(ref)]
     return Page[LineageNodeAnswer].of(nodes, len(nodes))

@@ -15,6 +15,7 @@ from crispml.api.problems import problem_responses
 from crispml.contract import METHODS
 from crispml.contract import requests as req
 from crispml.contract.answers import JobAnswer, LabelReportAnswer, ScoreBatchAnswer, ScoreBatchPage, VerificationAnswer
+from crispml.domain import ModelRef
 from crispml.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["scoring"], route_class=OrjsonRoute)
@@ -25,9 +26,9 @@ _SCORE_EXAMPLE = {"batch_id": "sb-51c0ab2e", "model": "fraud/1", "rows": 1, "fla
 
 
 def model_ref(name: str, version: int | None, alias: str | None) -> str:
-    if version is not None and alias is not None:
-        raise InvalidInput("give a version or an alias, not both", field="version")
-    return f"{name}/{version}" if version is not None else f"{name}@{alias or 'champion'}"
+    """The version REST names: `version`, else `alias`, else the champion."""
+    default = "champion" if version is None and alias is None else alias
+    return str(ModelRef.of(name, version=version, alias=default))
 
 
 @router.post(
