@@ -1,4 +1,4 @@
-"""Ingestion: cut raw rows into time frames, sample, and give every row a stable record id."""
+"""Ingestion: check the source's columns, cut raw rows into time frames, sample them, summarize columns."""
 
 from __future__ import annotations
 
