@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from crispml.errors import IntegrityFailure, NotFound
-from crispml.processes import IDENTITY
+from crispml.processes import identity
 from crispml.storage.artifacts import STAGED_MARK, ArtifactStore, sha256_file
 
 DATA = b"parquet bytes, or near enough"
@@ -157,7 +157,7 @@ def test_recovery_finishes_committed_writes_and_removes_abandoned_ones(tmp_path:
 def test_recovery_leaves_the_files_of_a_live_writer_alone(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path)
     staged = store.stage_bytes("datasets", ".parquet", DATA)
-    assert IDENTITY in staged.path.name
+    assert identity() in staged.path.name
     age(staged.path, 10 * HOUR)
     assert store.recover(set(), orphan_age_s=0) == []
     assert staged.path.exists()  # this process may still commit its row

@@ -18,7 +18,7 @@ from typing import Any
 from crispml.domain import Job, JobStatus
 from crispml.errors import Conflict, CrispmlError
 from crispml.ports import Storage
-from crispml.processes import IDENTITY, may_be_running
+from crispml.processes import identity, may_be_running
 from crispml.services.base import Progress, Service, new_id, now
 
 Work = Callable[[Progress], dict[str, Any]]
@@ -33,7 +33,7 @@ class JobCancelled(Exception):
 class JobService(Service):
     def __init__(self, store: Storage, user: str, workers: int = 2) -> None:
         super().__init__(store, user)
-        self.owner = IDENTITY
+        self.owner = identity()
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crispml-job")
         self._done: dict[str, threading.Event] = {}
 

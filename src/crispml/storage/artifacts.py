@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crispml.errors import IntegrityFailure, NotFound
-from crispml.processes import IDENTITY, may_be_running
+from crispml.processes import identity, may_be_running
 
 _CHUNK = 1 << 20
 STAGED_MARK = ".staged-"
@@ -58,7 +58,7 @@ class ArtifactStore:
         """Let `fill` write a new file, fsync and hash it; on failure nothing is left behind."""
         folder = self.root / kind
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{STAGED_MARK}{IDENTITY}-{time.monotonic_ns()}{suffix}"
+        path = folder / f"{STAGED_MARK}{identity()}-{time.monotonic_ns()}{suffix}"
         try:
             fill(path)
             with path.open("rb") as handle:
