@@ -14,7 +14,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from crispml.errors import Conflict, CrispmlError, Forbidden, IntegrityFailure, InvalidInput, NotFound, TooLarge
+from crispml.errors import (
+    Conflict,
+    CrispmlError,
+    Forbidden,
+    IntegrityFailure,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    Unavailable,
+)
 
 log = logging.getLogger("crispml.api")
 
@@ -29,7 +38,10 @@ STATUS: dict[type[CrispmlError], tuple[int, str]] = {
     Forbidden: (403, "forbidden"),
     TooLarge: (413, "too-large"),
     IntegrityFailure: (500, "integrity-failure"),
+    Unavailable: (503, "unavailable"),
 }
+NOT_OVER_HTTP = ("PortInUse",)
+"""Errors only the command line raises (a server that could not start answers nothing)."""
 
 
 class FieldError(BaseModel):
