@@ -21,7 +21,7 @@ from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from crispml.client import Client, job_result
 from crispml.container import Container, connect
 from crispml.contract import answers as a
-from crispml.domain import ModelRef, SourceSpec, Stage
+from crispml.domain import RECORD_ID, ModelRef, SourceSpec, Stage
 from crispml.errors import CrispmlError, InvalidInput, NotFound, Unavailable
 from crispml.services.base import Progress, no_progress
 from crispml.settings import settings_error
@@ -247,9 +247,24 @@ class RemoteBackend:
               idempotency_key: str | None, progress: Progress = no_progress) -> J:  # fmt: skip
         name, version = self._version(model)
         if file is not None:
-            records = _read_table(file).to_dict("records")
-            answer = self.api.score(name, records=records, version=version, idempotency_key=idempotency_key)
+            # Read by Arrow as the server reads a file (exact floats, record_id as text), sent as one Arrow
+            # stream; the answer holds every score, and the batch is paged through should it not.
+            import pyarrow as pa
+            import pyarrow.csv as pa_csv
+            import pyarrow.parquet as pq
+
+            try:
+                if file.endswith(".parquet"):
+                    table = pq.read_table(file)
+                else:
+                    options = pa_csv.ConvertOptions(column_types={RECORD_ID: pa.string()})
+                    table = pa_csv.read_csv(file, convert_options=options)
+            except (OSError, pa.ArrowException) as exc:
+                raise InvalidInput(f"cannot read {file}: {str(exc).strip().splitlines()[0]}", field="file") from None
+            answer = self.api.score(name, table=table, version=version, idempotency_key=idempotency_key)
             scores = answer["scores"]
+            if scores is None or len(scores) < answer["rows"]:
+                scores = self._all_scores(answer["batch_id"], answer["rows"])
         else:
             job = self.api.score(name, dataset=dataset, frames=frames, version=version,
                                  idempotency_key=idempotency_key)  # fmt: skip

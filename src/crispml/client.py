@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
@@ -29,16 +29,34 @@ from crispml.errors import (
     Unavailable,
 )
 
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
 _ERRORS: dict[int, type[CrispmlError]] = {
     403: Forbidden,
     404: NotFound,
     409: Conflict,
     413: TooLarge,
+    415: InvalidInput,
     422: InvalidInput,
     500: IntegrityFailure,
     503: Unavailable,
 }
 _JOB_TIMEOUT_S = 3600.0
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+
+
+def arrow_stream(table: pd.DataFrame | pa.Table) -> bytes:
+    """A table as the bytes of an Arrow IPC stream (a DataFrame's index is left out)."""
+    import pyarrow as pa  # here, not at import: the client (and the CLI's help) starts without it
+
+    if not isinstance(table, pa.Table):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -160,14 +178,18 @@ class _Calls:
 
     # -- scoring
     def score(self, name: str, *, records: list[dict[str, Any]] | None = None, dataset: str | None = None,
-              frames: str | None = None, version: int | None = None, alias: str | None = None,
-              idempotency_key: str | None = None) -> Any:  # fmt: skip
-        """NewDataScore: records are answered at once; a dataset's frames run as a job."""
+              frames: str | None = None, table: pd.DataFrame | pa.Table | None = None, version: int | None = None,
+              alias: str | None = None, idempotency_key: str | None = None) -> Any:  # fmt: skip
+        """NewDataScore: records, or a table (a pandas DataFrame or pyarrow Table, sent as an Arrow
+        stream), are answered at once; a dataset's frames run as a job."""
         params = {k: v for k, v in {"version": version, "alias": alias}.items() if v is not None}
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        path = f"/api/v1/models/{name}/score"
+        if table is not None:
+            headers["Content-Type"] = ARROW_STREAM
+            return self._call("POST", path, content=arrow_stream(table), params=params, headers=headers)
         body = {"records": records} if records is not None else {"dataset": dataset, "frames": frames}
-        return self._call("POST", f"/api/v1/models/{name}/score", job=dataset is not None, json=body, params=params,
-                          headers=headers)  # fmt: skip
+        return self._call("POST", path, job=dataset is not None, json=body, params=params, headers=headers)
 
     def batch(self, batch_id: str, *, limit: int = 1000, offset: int = 0) -> Any:
         return self._call("GET", f"/api/v1/score-batches/{batch_id}", params={"limit": limit, "offset": offset})

@@ -72,6 +72,7 @@ _DESCRIPTIONS = {
     404: "Not found",
     409: "Conflict",
     413: "Request body too large",
+    415: "Unsupported media type: send JSON or a table (Arrow, Parquet, CSV)",
     422: "Invalid input",
     503: "Unavailable",
 }

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SkipValidatio
 from pydantic_core import PydanticCustomError
 
 from crispml.domain import JobStatus, SourceSpec, Stage
+from crispml.errors import InvalidInput
 
 MAX_INT = 2**53  # bounded so a database never sees an integer it cannot hold (SQLite's are 64-bit)
 MAX_WAIT_S = 3600.0
@@ -153,6 +154,28 @@ class PersistRequest(PersistBody):
     alias: Alias
 
 
+class DataframeSplit(Strict):
+    """Records as pandas' `to_dict(orient="split")` writes them (MLflow's `dataframe_split`)."""
+
+    columns: list[str] = Field(min_length=1, max_length=10_000, description="Column names, in order.")
+    data: SkipValidation[list[list[Any]]] = Field(description="Rows, each a list of values in column order.")
+
+    def records(self) -> list[dict[str, Any]]:
+        """The rows as records (column name to value); a row of another length is refused."""
+        width = len(self.columns)
+        if len(set(self.columns)) != width:
+            twice = next(c for i, c in enumerate(self.columns) if c in self.columns[:i])
+            raise InvalidInput(f"dataframe_split.columns names {twice!r} more than once", field="columns")
+        if not isinstance(self.data, list) or not self.data:
+            raise InvalidInput("dataframe_split.data holds no rows: there are no records to score", field="data")
+        for i, row in enumerate(self.data):
+            if not isinstance(row, list) or len(row) != width:
+                raise InvalidInput(
+                    f"dataframe_split.data row {i} is not a list of {width} values (one per column)", field="data"
+                )
+        return [dict(zip(self.columns, row, strict=True)) for row in self.data]
+
+
 class ScoreBody(Strict):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"records": [{"Time": 0.0, "V1": -1.36, "Amount": 149.62}]}]}
@@ -162,6 +185,9 @@ class ScoreBody(Strict):
     # 1,000 records here first copied every one of them, a sixth of such a request's time.
     records: SkipValidation[list[dict[str, Any]]] | None = Field(
         None, description="Records to score at once (feature columns; an optional record_id)."
+    )
+    dataframe_split: DataframeSplit | None = Field(
+        None, description="Records as columns and rows, scored at once like `records`."
     )
     dataset: Ref | None = Field(None, description="A dataset whose frames are scored as a job.")
     frames: Frames | None = None

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from crispml.domain import FRAME, RECORD_ID, ModelVersion, NewScoreBatch, ScoreBatch, ScoredRecords
 from crispml.errors import Conflict, InvalidInput
@@ -30,6 +31,7 @@ from crispml.services.score_inputs import (
     read_records,
     record_inputs,
     request_digest,
+    table_inputs,
 )
 from crispml.services.verification import Verification, VerificationService
 from crispml.steps.fast_path import SMALL, Scorer
@@ -97,17 +99,20 @@ class ScoringService(GroupedPerfService):
         frames: str | list[int] | None = None,
         file: str | None = None,
         records: list[dict[str, Any]] | pd.DataFrame | None = None,
+        table: pa.Table | None = None,
         idempotency_key: str | None = None,
         progress: Progress = no_progress,
     ) -> ScoreResult:
-        """Score a dataset's frames, a file or records; every score is committed before it is returned.
+        """Score a dataset's frames, a file, records or a table of records (Arrow); every score is
+        committed before it is returned. A table's rows get the ids and scores the same rows sent as
+        records get.
 
         A batch commits whole or not at all. With `idempotency_key`, a retry of the same request returns
         the first batch and writes nothing; the same key with a different request is a conflict.
         """
-        chosen = [x for x in (dataset, file, records) if x is not None]
+        chosen = [x for x in (dataset, file, records, table) if x is not None]
         if len(chosen) != 1:
-            raise InvalidInput("score exactly one of: a dataset, a file, or records", field="source")
+            raise InvalidInput("score exactly one of: a dataset, a file, records or a table", field="source")
         if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
             raise InvalidInput("an idempotency key has 1 to 200 characters", field="idempotency_key")
         with self._perf("score") as span:
@@ -120,10 +125,15 @@ class ScoringService(GroupedPerfService):
             else:
                 if frames is not None:
                     raise InvalidInput("frames select rows of a dataset; pass --dataset with them", field="frames")
-                plain = plain_inputs(scoring, records) if file is None else None
-                inputs = (
-                    plain if plain is not None else record_inputs(scoring, read_records(file, records, (RECORD_ID,)))
-                )
+                if table is not None:
+                    inputs = table_inputs(scoring, table)
+                else:
+                    plain = plain_inputs(scoring, records) if file is None else None
+                    inputs = (
+                        plain
+                        if plain is not None
+                        else record_inputs(scoring, read_records(file, records, (RECORD_ID,)))
+                    )
                 source = file or "records"
                 request = request_digest(model, source, inputs)
             span.rows_in = len(inputs.record_ids)

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from crispml.api.deps import ScoringDep, Services, ServicesDep
 from crispml.api.fast_json import OrjsonResponse, OrjsonRoute
 from crispml.api.jobs_http import job_response
-from crispml.api.problems import problem_responses
+from crispml.api.problems import problem, problem_responses
 from crispml.contract import METHODS
 from crispml.contract import requests as req
 from crispml.contract.answers import JobAnswer, LabelReportAnswer, ScoreBatchAnswer, ScoreBatchPage, VerificationAnswer
 from crispml.domain import ModelRef
 from crispml.errors import InvalidInput
+from crispml.steps.tables import ARROW_STREAM, CSV, PARQUET, TABLE_MEDIA_TYPES, read_table_body
 
 router = APIRouter(prefix="/api/v1", tags=["scoring"], route_class=OrjsonRoute)
 
@@ -31,19 +34,42 @@ def model_ref(name: str, version: int | None, alias: str | None) -> str:
     return str(ModelRef.of(name, version=version, alias=default))
 
 
-@router.post(
-    "/models/{name}/score",
-    summary=METHODS["score"].summary,
-    # The answer is built as plain JSON and sent as it is (no validation): this is the hot path.
-    response_class=OrjsonResponse,
-    response_model=None,
-    responses={
-        200: {"model": ScoreBatchAnswer, "description": "Records scored and committed.",
-              "content": {"application/json": {"example": _SCORE_EXAMPLE}}},
-        202: {"model": JobAnswer, "description": "A dataset's frames are being scored as a job."},
-        **problem_responses(404, 409, 413, 422),
-    },
-)  # fmt: skip
+def _table_content() -> dict[str, Any]:
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        ARROW_STREAM: {**binary, "description": "An Arrow IPC stream: one column per feature, optional record_id."},
+        PARQUET: {**binary, "description": "A Parquet file, columns as for Arrow."},
+        "application/x-parquet": binary,
+        CSV: {"schema": {"type": "string"}, "description": "CSV with a header row; record_id is read as text."},
+    }
+
+
+class ScoreRoute(OrjsonRoute):
+    """The score route, chosen by Content-Type before anything else: JSON (or none) goes to `score` as
+    it always has, one header read being all it adds; a table's media type goes to `score_table`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        json_handler = super().get_route_handler()
+        table_handler = APIRoute(
+            self.path, score_table, methods=["POST"], dependency_overrides_provider=self.dependency_overrides_provider
+        ).get_route_handler()
+
+        async def by_content_type(request: Request) -> Response:
+            content_type = request.headers.get("content-type")
+            if content_type is None or content_type.startswith("application/json"):
+                return await json_handler(request)
+            media_type = content_type.partition(";")[0].strip().lower()
+            if media_type == "application/json" or media_type.endswith("+json"):
+                return await json_handler(request)
+            if media_type not in TABLE_MEDIA_TYPES:
+                return problem(415, "unsupported-media-type", "UnsupportedMediaType",
+                               f"cannot score a {media_type or 'nameless'} body; send application/json or a table as "
+                               f"{', '.join(TABLE_MEDIA_TYPES)}", field="content-type")  # fmt: skip
+            return await table_handler(request)
+
+        return by_content_type
+
+
 async def score(
     name: Annotated[req.Name, Path()],
     body: req.ScoreBody,
@@ -55,6 +81,8 @@ async def score(
     timeout: Annotated[req.Timeout, Query()] = 300,
 ) -> Any:
     ref = model_ref(name, version, alias)
+    if body.dataframe_split is not None:
+        return await _score_split(services, ref, body, idempotency_key)
     if (body.records is None) == (body.dataset is None):
         raise InvalidInput("send either records or a dataset", field="records")
     if body.records is not None:
@@ -72,6 +100,54 @@ async def score(
             )
         return OrjsonResponse(ScoreBatchAnswer.dump(result))
     return await services.blocking(lambda: _score_dataset_job(services, ref, body, idempotency_key, wait, timeout))
+
+
+async def score_table(
+    name: Annotated[req.Name, Path()],
+    request: Request,
+    services: ServicesDep,
+    version: Annotated[req.Version | None, Query()] = None,
+    alias: Annotated[req.Alias | None, Query()] = None,
+    idempotency_key: Annotated[req.IdempotencyKey | None, Header()] = None,
+) -> Response:
+    """`score` of a table sent as Arrow, Parquet or CSV (`ScoreRoute` sends such bodies here)."""
+    ref = model_ref(name, version, alias)
+    media_type = request.headers["content-type"].partition(";")[0].strip().lower()
+    data = await request.body()
+    scoring = services.scoring
+    result = await services.blocking(
+        lambda: scoring.score(ref, table=read_table_body(data, media_type), idempotency_key=idempotency_key)
+    )
+    return OrjsonResponse(ScoreBatchAnswer.dump(result))
+
+
+router.add_api_route(
+    "/models/{name}/score",
+    score,
+    methods=["POST"],
+    route_class_override=ScoreRoute,
+    summary=METHODS["score"].summary,
+    # The answer is built as plain JSON and sent as it is (no validation): this is the hot path.
+    response_class=OrjsonResponse,
+    response_model=None,
+    responses={
+        200: {"model": ScoreBatchAnswer, "description": "Records scored and committed.",
+              "content": {"application/json": {"example": _SCORE_EXAMPLE}}},
+        202: {"model": JobAnswer, "description": "A dataset's frames are being scored as a job."},
+        **problem_responses(404, 409, 413, 415, 422),
+    },
+    openapi_extra={"requestBody": {"content": _table_content()}},
+)  # fmt: skip
+
+
+async def _score_split(services: Services, ref: str, body: req.ScoreBody, idempotency_key: str | None) -> Response:
+    split = body.dataframe_split
+    if split is None or body.records is not None or body.dataset is not None:
+        raise InvalidInput("send one of records, dataframe_split or a dataset", field="dataframe_split")
+    records = split.records()
+    scoring = services.scoring
+    result = await services.blocking(lambda: scoring.score(ref, records=records, idempotency_key=idempotency_key))
+    return OrjsonResponse(ScoreBatchAnswer.dump(result))
 
 
 def _score_dataset_job(
