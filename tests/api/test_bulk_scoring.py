@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 
 import crispml
 from crispml.backends import RemoteBackend
-from crispml.client import Client, arrow_stream
+from crispml.client import AsyncClient, Client, arrow_stream
 from crispml.errors import InvalidInput
 from tests.api.conftest import Server
 from tests.cli.conftest import run
@@ -32,6 +33,11 @@ def rows(client: Client, small_csv: Path) -> pd.DataFrame:
     client.persist("fraud", model["version"])
     frame = pd.read_csv(small_csv).iloc[20_000:20_300][FEATURES]
     return frame.astype({"Time": "int64"}).reset_index(drop=True)
+
+
+async def async_score(url: str, rows: pd.DataFrame) -> Any:
+    async with AsyncClient(url, timeout=120) as api:
+        return await api.score("fraud", table=rows)
 
 
 def ledger_rows(home: Path, database_url: str | None) -> int:
@@ -63,6 +69,7 @@ def test_every_table_format_scores_and_persists_like_records(
     answers = {
         "client (Arrow from pandas)": client.score("fraud", table=rows),
         "client (pyarrow Table)": client.score("fraud", table=pa.Table.from_pandas(rows, preserve_index=False)),
+        "AsyncClient": asyncio.run(async_score(server.url, rows)),
         "Arrow stream": post(server, arrow_stream(rows), ARROW).json(),
         "Parquet": post(server, parquet(rows), "application/vnd.apache.parquet").json(),
         "x-parquet": post(server, parquet(rows), "application/x-parquet").json(),
