@@ -32,14 +32,19 @@ CLI_SPELLS = {
     "train": {"param": {"params"}},
     "report": {"model": MODEL_REF},
     "persist": {"model": MODEL_REF},
-    "score": {"model": MODEL_REF, "file": {"records"}},
+    # A file is sent as a table (Arrow): the records or dataframe_split of a JSON body.
+    "score": {"model": MODEL_REF, "file": {"records", "dataframe_split"}},
     "label": {"file": {"labels"}, "id_column": {"labels"}, "label_column": {"labels"}},
     "lineage": {"ref": MODEL_REF},
     # `crispml models [NAME]` lists model versions (REST: /models/{name}/versions), not names.
     "models": {"name": set()},
 }
 """CLI parameter -> the request fields it stands for."""
-CLIENT_SPELLS = {"ingest": {"path": {"source"}, "url": {"source"}, "table": {"source"}, "query": {"source"}}}
+CLIENT_SPELLS = {
+    "ingest": {"path": {"source"}, "url": {"source"}, "table": {"source"}, "query": {"source"}},
+    # A table (DataFrame or pyarrow Table) is sent as an Arrow stream: the columnar form of dataframe_split.
+    "score": {"table": {"dataframe_split"}},
+}
 
 
 def _request_fields(method: str) -> set[str]:
