@@ -38,6 +38,7 @@ SCHEMES = (SCHEME, LEGACY)
 _MISSING = np.uint64(0x7FF8000000000000)
 _TEXT = 0x7FF1000000000000
 _hash = xxhash.xxh64_intdigest
+_hex = xxhash.xxh64_hexdigest  # the same 16 hex digits as f"{_hash(b):016x}", without the formatting
 
 
 def scheme_of(params: dict[str, Any]) -> str:
@@ -52,7 +53,7 @@ def matrix_ids(matrix: np.ndarray, scheme: str = SCHEME) -> list[str]:
     """Content ids of a float64 matrix of records (rows) by columns, without building a frame."""
     if scheme == LEGACY:
         return _legacy_matrix_ids(matrix)
-    return _unique([_hash(row) for row in _canonical_numbers(matrix)])
+    return _numbered([_hex(row) for row in _canonical_numbers(matrix)])
 
 
 def frame_ids(frame: pd.DataFrame, scheme: str = SCHEME) -> list[str]:
@@ -61,7 +62,7 @@ def frame_ids(frame: pd.DataFrame, scheme: str = SCHEME) -> list[str]:
         return _legacy_frame_ids(frame)
     numbers, text = _canonical_columns(frame)
     if not text:
-        return _unique([_hash(row) for row in _canonical_numbers(numbers)])
+        return _numbered([_hex(row) for row in _canonical_numbers(numbers)])
     words = _canonical_numbers(numbers).view(np.uint64)
     hashes = []
     for i in range(len(frame)):
@@ -140,7 +141,11 @@ def _text_bytes(value: str) -> bytes:
 
 
 def _unique(hashes: list[int]) -> list[str]:
-    ids = [f"{h:016x}" for h in hashes]
+    return _numbered([f"{h:016x}" for h in hashes])
+
+
+def _numbered(ids: list[str]) -> list[str]:
+    """`ids` with repeats suffixed `~2`, `~3`... in order of appearance."""
     if len(set(ids)) == len(ids):
         return ids
     seen: dict[str, int] = {}
