@@ -24,7 +24,7 @@ import pandas as pd
 
 import crispml
 from bench.common import goal, median, ratio, scratch, synthetic_csv
-from bench.serve import crispml_server
+from bench.servers import crispml_server
 from crispml.client import ARROW_STREAM, arrow_stream
 from crispml.domain import FRAME, RECORD_ID, SourceSpec
 from crispml.steps import fast_path, record_ids

@@ -19,38 +19,25 @@ python -m bench.run --only serve --rows 20000 --out /tmp/smoke` (never into benc
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 from sqlalchemy import create_engine, func, select
 
 import crispml
-from bench.common import goal, median, postgres_database, ratio, scratch, synthetic_csv
+from bench.common import goal, postgres_database, ratio, scratch, synthetic_csv
+from bench.load import REPEATS, SECONDS, WARM_UP_SECONDS, measure
+from bench.servers import bare_server, crispml_server, mlflow_server, save_mlflow_model
 from crispml.domain import FRAME, RECORD_ID, SourceSpec
-from crispml.steps import fast_path
 from crispml.steps.algorithms import ALGORITHMS, BoosterModel
-from crispml.steps.model_codec import TRUSTED_SKOPS_TYPES
 from crispml.storage import schema
 
 CONCURRENCY = (1, 8, 32)
 BATCH_ROWS = 1_000
 BATCH_CONCURRENCY = 4
-SECONDS = int(os.environ.get("CRISPML_BENCH_SECONDS", "10"))
-REPEATS = int(os.environ.get("CRISPML_BENCH_REPEATS", "3"))
-WARM_UP_SECONDS = min(2, SECONDS)
 SERVED = tuple(a.strip() for a in os.environ.get("CRISPML_BENCH_ALGORITHMS", ",".join(ALGORITHMS)).split(",") if a)
 """The algorithms whose one-record scoring is measured; rf (batch, workers, PostgreSQL) and lgbm (the
 bare app's booster) are trained in any case."""
@@ -58,167 +45,6 @@ GOAL_THROUGHPUT_OVER_MLFLOW = 20.0
 GOAL_THROUGHPUT_OVER_BARE = 0.8
 GOAL_P99_MS = 10.0
 GOAL_BATCH_ROWS_PER_S = 150_000
-_UNIT_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
-
-
-# -- servers --------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def _server(command: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[None]:
-    """Run a server in its own process group until the block ends; wait until `ready_url` answers 200."""
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{command[0]} exited during start-up:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(ready_url, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{command[0]} did not answer {ready_url} within 120 s")
-            time.sleep(0.2)
-        yield
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
-def _bin(name: str) -> str:
-    return str(Path(sys.executable).with_name(name))
-
-
-@contextmanager
-def crispml_server(home: Path, database_url: str | None, workers: int, tmp: Path) -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ, "CRISPML_HOME": str(home)}
-    env.pop("CRISPML_DATABASE_URL", None)
-    if database_url:
-        env["CRISPML_DATABASE_URL"] = database_url
-    command = [_bin("crispml"), "serve", "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
-    url = f"http://127.0.0.1:{port}"
-    with _server(command, env, f"{url}/readyz", tmp / f"crispml-{port}.log"):
-        yield url
-
-
-@contextmanager
-def mlflow_server(model_dir: Path, tmp: Path) -> Iterator[str]:
-    port = _free_port()
-    # mlflow starts `uvicorn` through bash: it must find this environment's. One OpenMP thread, as
-    # crispml scores one record (HistGradientBoosting would otherwise predict on every core).
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": f"file://{tmp / 'mlruns'}", "OMP_NUM_THREADS": "1"}
-    command = [_bin("mlflow"), "models", "serve", "-m", str(model_dir), "-h", "127.0.0.1", "-p", str(port)]
-    url = f"http://127.0.0.1:{port}"
-    with _server([*command, "--env-manager", "local"], env, f"{url}/ping", tmp / f"mlflow-{port}.log"):
-        yield url
-
-
-@contextmanager
-def bare_server(booster: BoosterModel, features: list[str], tmp: Path) -> Iterator[str]:
-    port = _free_port()
-    model = tmp / "bare-model.lgbm.txt"
-    model.write_text(booster.booster.model_to_string())
-    env = {**os.environ, "BARE_APP_DB": str(tmp / "bare.db"), "BARE_APP_MODEL": str(model)}
-    env["BARE_APP_FEATURES"] = ",".join(features)
-    command = [_bin("uvicorn"), "bench.bare_app:app", "--port", str(port), "--log-level", "warning"]
-    command += ["--loop", "uvloop", "--http", "httptools", "--app-dir", str(Path(__file__).resolve().parents[1])]
-    url = f"http://127.0.0.1:{port}"
-    with _server(command, env, f"{url}/docs", tmp / f"bare-{port}.log"):
-        yield url
-
-
-def save_mlflow_model(estimator: Any, features: list[str], path: Path) -> None:
-    """The fitted estimator as an MLflow model answering P(class 1) like crispml's score, predicting on
-    one thread (scikit-learn's `n_jobs=1`, LightGBM's `num_threads=1`)."""
-    import mlflow.sklearn
-    import pandas as pd
-    from mlflow.models import infer_signature
-
-    example = pd.DataFrame([np.zeros(len(features))], columns=features)
-    if isinstance(estimator, BoosterModel):
-        import lightgbm
-        import mlflow.lightgbm
-
-        text = re.sub(r"\[num_threads: \d+\]", "[num_threads: 1]", estimator.booster.model_to_string())
-        booster = lightgbm.Booster(model_str=text)
-        signature = infer_signature(example, booster.predict(example.to_numpy()))
-        mlflow.lightgbm.save_model(booster, str(path), signature=signature)
-        return
-    estimator = fast_path.serial_copy(estimator)
-    mlflow.sklearn.save_model(
-        estimator,
-        str(path),
-        serialization_format="skops",
-        skops_trusted_types=list(TRUSTED_SKOPS_TYPES),
-        pyfunc_predict_fn="predict_proba",
-        signature=infer_signature(example, estimator.predict_proba(example.to_numpy())),
-    )
-
-
-# -- load -----------------------------------------------------------------------------------------
-def wrk(url: str, body: dict[str, Any], concurrency: int, seconds: int, tmp: Path) -> dict[str, Any]:
-    """POST `body` as fast as `concurrency` connections allow for `seconds`; requests/s and latencies."""
-    script = tmp / "post.lua"
-    payload = json.dumps(body)
-    script.write_text(
-        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [==[{payload}]==]\n'
-    )
-    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout", "10s", "-s", str(script)]
-    done = subprocess.run([*command, url], capture_output=True, text=True, check=True)
-    return _parse_wrk(done.stdout)
-
-
-def _parse_wrk(text: str) -> dict[str, Any]:
-    def latency(percent: str) -> float:
-        found = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.MULTILINE)
-        if found is None:
-            raise RuntimeError(f"wrk printed no {percent}% latency:\n{text}")
-        return round(float(found.group(1)) * _UNIT_MS[found.group(2)], 3)
-
-    requests = re.search(r"(\d+) requests in", text)
-    per_second = re.search(r"Requests/sec:\s+([\d.]+)", text)
-    if requests is None or per_second is None:
-        raise RuntimeError(f"wrk printed no totals:\n{text}")
-    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    errors = re.search(r"Socket errors: (.*)", text)
-    return {
-        "requests": int(requests.group(1)),
-        "requests_per_s": round(float(per_second.group(1)), 1),
-        "p50_ms": latency("50"),
-        "p99_ms": latency("99"),
-        "non_2xx": int(failed.group(1)) if failed else 0,
-        "socket_errors": errors.group(1).strip() if errors else None,
-    }
-
-
-def measure(url: str, body: dict[str, Any], concurrency: int, tmp: Path) -> dict[str, Any]:
-    """`REPEATS` runs after a warm-up: the median of each figure, beside every run's figures.
-
-    A single run on a shared machine swings by a third; the median of three is what is quoted.
-    """
-    wrk(url, body, concurrency, WARM_UP_SECONDS, tmp)
-    runs = [wrk(url, body, concurrency, SECONDS, tmp) for _ in range(REPEATS)]
-    failed = sum(run["non_2xx"] for run in runs)
-    if failed:
-        raise RuntimeError(f"{url} answered {failed} requests with an error")
-    result: dict[str, Any] = {key: median([run[key] for run in runs]) for key in ("requests_per_s", "p50_ms", "p99_ms")}
-    result["requests"] = sum(run["requests"] for run in runs)
-    result["runs"] = [{key: run[key] for key in ("requests_per_s", "p50_ms", "p99_ms")} for run in runs]
-    return result
 
 
 # -- the scenario ---------------------------------------------------------------------------------

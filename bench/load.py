@@ -1,0 +1,68 @@
+"""Load from wrk (Debian's package): one run's figures, and the median of repeated runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from bench.common import median
+
+SECONDS = int(os.environ.get("CRISPML_BENCH_SECONDS", "10"))
+REPEATS = int(os.environ.get("CRISPML_BENCH_REPEATS", "3"))
+WARM_UP_SECONDS = min(2, SECONDS)
+_UNIT_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def wrk(url: str, body: dict[str, Any], concurrency: int, seconds: int, tmp: Path) -> dict[str, Any]:
+    """POST `body` as fast as `concurrency` connections allow for `seconds`; requests/s and latencies."""
+    script = tmp / "post.lua"
+    payload = json.dumps(body)
+    script.write_text(
+        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [==[{payload}]==]\n'
+    )
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout", "10s", "-s", str(script)]
+    done = subprocess.run([*command, url], capture_output=True, text=True, check=True)
+    return _parse_wrk(done.stdout)
+
+
+def _parse_wrk(text: str) -> dict[str, Any]:
+    def latency(percent: str) -> float:
+        found = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.MULTILINE)
+        if found is None:
+            raise RuntimeError(f"wrk printed no {percent}% latency:\n{text}")
+        return round(float(found.group(1)) * _UNIT_MS[found.group(2)], 3)
+
+    requests = re.search(r"(\d+) requests in", text)
+    per_second = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if requests is None or per_second is None:
+        raise RuntimeError(f"wrk printed no totals:\n{text}")
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    errors = re.search(r"Socket errors: (.*)", text)
+    return {
+        "requests": int(requests.group(1)),
+        "requests_per_s": round(float(per_second.group(1)), 1),
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "non_2xx": int(failed.group(1)) if failed else 0,
+        "socket_errors": errors.group(1).strip() if errors else None,
+    }
+
+
+def measure(url: str, body: dict[str, Any], concurrency: int, tmp: Path) -> dict[str, Any]:
+    """`REPEATS` runs after a warm-up: the median of each figure, beside every run's figures.
+
+    A single run on a shared machine swings by a third; the median of three is what is quoted.
+    """
+    wrk(url, body, concurrency, WARM_UP_SECONDS, tmp)
+    runs = [wrk(url, body, concurrency, SECONDS, tmp) for _ in range(REPEATS)]
+    failed = sum(run["non_2xx"] for run in runs)
+    if failed:
+        raise RuntimeError(f"{url} answered {failed} requests with an error")
+    result: dict[str, Any] = {key: median([run[key] for run in runs]) for key in ("requests_per_s", "p50_ms", "p99_ms")}
+    result["requests"] = sum(run["requests"] for run in runs)
+    result["runs"] = [{key: run[key] for key in ("requests_per_s", "p50_ms", "p99_ms")} for run in runs]
+    return result

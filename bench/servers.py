@@ -1,0 +1,129 @@
+"""Servers the serving benchmark starts and stops: crispml, `mlflow models serve` and the bare floor app."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from crispml.steps import fast_path
+from crispml.steps.algorithms import BoosterModel
+from crispml.steps.model_codec import TRUSTED_SKOPS_TYPES
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def _server(command: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[None]:
+    """Run a server in its own process group until the block ends; wait until `ready_url` answers 200."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{command[0]} exited during start-up:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(ready_url, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{command[0]} did not answer {ready_url} within 120 s")
+            time.sleep(0.2)
+        yield
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+@contextmanager
+def crispml_server(home: Path, database_url: str | None, workers: int, tmp: Path) -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ, "CRISPML_HOME": str(home)}
+    env.pop("CRISPML_DATABASE_URL", None)
+    if database_url:
+        env["CRISPML_DATABASE_URL"] = database_url
+    command = [_bin("crispml"), "serve", "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    url = f"http://127.0.0.1:{port}"
+    with _server(command, env, f"{url}/readyz", tmp / f"crispml-{port}.log"):
+        yield url
+
+
+@contextmanager
+def mlflow_server(model_dir: Path, tmp: Path) -> Iterator[str]:
+    port = _free_port()
+    # mlflow starts `uvicorn` through bash: it must find this environment's. One OpenMP thread, as
+    # crispml scores one record (HistGradientBoosting would otherwise predict on every core).
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": f"file://{tmp / 'mlruns'}", "OMP_NUM_THREADS": "1"}
+    command = [_bin("mlflow"), "models", "serve", "-m", str(model_dir), "-h", "127.0.0.1", "-p", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    with _server([*command, "--env-manager", "local"], env, f"{url}/ping", tmp / f"mlflow-{port}.log"):
+        yield url
+
+
+@contextmanager
+def bare_server(booster: BoosterModel, features: list[str], tmp: Path) -> Iterator[str]:
+    port = _free_port()
+    model = tmp / "bare-model.lgbm.txt"
+    model.write_text(booster.booster.model_to_string())
+    env = {**os.environ, "BARE_APP_DB": str(tmp / "bare.db"), "BARE_APP_MODEL": str(model)}
+    env["BARE_APP_FEATURES"] = ",".join(features)
+    command = [_bin("uvicorn"), "bench.bare_app:app", "--port", str(port), "--log-level", "warning"]
+    command += ["--loop", "uvloop", "--http", "httptools", "--app-dir", str(Path(__file__).resolve().parents[1])]
+    url = f"http://127.0.0.1:{port}"
+    with _server(command, env, f"{url}/docs", tmp / f"bare-{port}.log"):
+        yield url
+
+
+def save_mlflow_model(estimator: Any, features: list[str], path: Path) -> None:
+    """The fitted estimator as an MLflow model answering P(class 1) like crispml's score, predicting on
+    one thread (scikit-learn's `n_jobs=1`, LightGBM's `num_threads=1`)."""
+    import mlflow.sklearn
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    example = pd.DataFrame([np.zeros(len(features))], columns=features)
+    if isinstance(estimator, BoosterModel):
+        import lightgbm
+        import mlflow.lightgbm
+
+        text = re.sub(r"\[num_threads: \d+\]", "[num_threads: 1]", estimator.booster.model_to_string())
+        booster = lightgbm.Booster(model_str=text)
+        signature = infer_signature(example, booster.predict(example.to_numpy()))
+        mlflow.lightgbm.save_model(booster, str(path), signature=signature)
+        return
+    estimator = fast_path.serial_copy(estimator)
+    mlflow.sklearn.save_model(
+        estimator,
+        str(path),
+        serialization_format="skops",
+        skops_trusted_types=list(TRUSTED_SKOPS_TYPES),
+        pyfunc_predict_fn="predict_proba",
+        signature=infer_signature(example, estimator.predict_proba(example.to_numpy())),
+    )
