@@ -3,12 +3,11 @@
 # handlers and SQLAlchemy event hooks are registered by decorators, which [tool.vulture] ignores.
 # ruff: noqa
 
-create_app  # uvicorn builds the app from the string "crispml.api.app:create_app" (cli.py serve)
 media_type  # Starlette reads Response.media_type (api/fast_json.py)
 _.render  # Starlette calls Response.render (api/fast_json.py)
 datatype  # pydantic field of the Open Inference Protocol tensor: validated on every request
 finished_at  # Job dataclass field, part of the job's JSON answer
-median_duration_s  # OperationSummary fields, read by name from its dict form (cli.py perf)
+median_duration_s  # OperationSummary fields, read by name from its dict form (cli/operations.py perf)
 median_cpu_s
 median_rows_in
 max_peak_rss_mb

@@ -232,7 +232,7 @@ class RemoteBackend:
             return name, int(self.api.alias(name, ref.alias)["version"])
         if ref.version is not None:
             return name, ref.version
-        versions = _all_items(lambda offset: self.api.versions(name, limit=500, offset=offset))
+        versions = self._versions(name)
         if not versions:
             raise NotFound(f"model {name!r} has no versions")
         return name, int(versions[-1]["version"])
@@ -288,24 +288,32 @@ class RemoteBackend:
         if file is None:
             return dict(self.api.label(dataset=dataset, frames=frames))
         table = _read_table(file, text=(id_column,))
-        labels = [{"record_id": str(r), "label": v} for r, v in zip(table[id_column], table[label_column], strict=True)]
+        labels = [{"record_id": None if pd.isna(r) else str(r), "label": None if pd.isna(v) else v}
+                  for r, v in zip(table[id_column], table[label_column], strict=True)]  # fmt: skip
         return dict(self.api.label(labels))
 
     def verify(self, model: str, *, frames: str | None) -> J:
         return dict(self.api.verify(model, frames=frames))
 
     def lineage(self, ref: str) -> list[J]:
-        if ref.startswith("ds-"):
-            return list(self.api.dataset(ref)["lineage"])
-        name, version = self._version(ref)
-        return _items(self.api.lineage(name, version=version))
+        """A model's lineage, or (as locally) a dataset's when no model goes by `ref`."""
+        if not ref.startswith("ds-"):
+            try:
+                name, version = self._version(ref)
+                return _items(self.api.lineage(name, version=version))
+            except (NotFound, InvalidInput):
+                pass
+        return list(self.api.dataset(ref)["lineage"])
 
     def datasets(self, stage: str | None = None, name: str | None = None) -> list[J]:
         return _all_items(lambda offset: self.api.datasets(stage=stage, name=name, limit=500, offset=offset))
 
     def models(self, name: str | None) -> list[J]:
         names = [name] if name else [m["name"] for m in _all_items(lambda o: self.api.models(limit=500, offset=o))]
-        return [self.api.model(n, v["version"]) for n in names for v in _items(self.api.versions(n))]
+        return [version for n in names for version in self._versions(n)]
+
+    def _versions(self, name: str) -> list[J]:
+        return _all_items(lambda offset: self.api.versions(name, limit=500, offset=offset))
 
     def perf(self, method: str | None, limit: int) -> J:
         return dict(self.api.perf(method, limit=limit))

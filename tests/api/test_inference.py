@@ -52,6 +52,9 @@ def test_oip_v2_server_metadata_and_its_error_body_on_every_failure(server: Serv
     failures = [
         (httpx.post(f"{server.url}/v2/models/fraud/infer", json={"inputs": columns}), 422, "'Time'"),
         (httpx.post(f"{server.url}/v2/models/fraud/infer", json={"inputs": "x"}), 422, "inputs"),
+        (httpx.post(f"{server.url}/v2/models/fraud/infer", json={"inputs": [*columns, {"name": "Time", "shape": [40],
+         "datatype": "FP64", "data": records["Time"].tolist()}, {"name": "record_id", "shape": [3],
+         "datatype": "BYTES", "data": ["a", "b", "c"]}]}), 422, "same"),
         (httpx.post(f"{server.url}/v2/models/fraud/infer", content=b"{", headers={"content-type": "application/json"}),
          422, ""),
         (httpx.get(f"{server.url}/v2/models/nope"), 404, "nope"),

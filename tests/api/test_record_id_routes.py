@@ -70,6 +70,12 @@ def test_every_route_gives_the_dataset_s_record_ids(
 
     for label, ids in routes.items():
         assert ids == expected, label
+    keyed = rows.assign(record_id=[f"0{i}2345678901234{i}" for i in range(ROWS)])
+    csv_body = {"content": keyed.to_csv(index=False), "headers": {"content-type": "text/csv"}}
+    assert ids_of(str(post("/invocations", **csv_body)["batch_id"])) == keyed["record_id"].tolist()
+    keyed = rows.assign(record_id=[f"0{i}2345678901234{i}" for i in range(ROWS)])
+    csv_body = {"content": keyed.to_csv(index=False), "headers": {"content-type": "text/csv"}}
+    assert ids_of(str(post("/invocations", **csv_body)["batch_id"])) == keyed["record_id"].tolist()
     # And so every one of those scores meets its label.
     client.label(dataset="ccf", frames="12")
     rows_out = client.verify("fraud@champion", frames="12")["rows"]

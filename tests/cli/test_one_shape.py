@@ -58,6 +58,7 @@ def test_every_answer_has_one_shape_locally_remotely_and_over_rest(
     answers["label"] = both("label", "--dataset", "ccf", "--frames", "12")
     answers["verify"] = both("verify", "fraud@champion")
     answers["lineage"] = both("lineage", "fraud@champion")
+    answers["dataset lineage"] = both("lineage", "ccf-cur")
     answers["datasets"] = both("datasets")
     answers["models"] = both("models")
     answers["perf"] = both("perf")

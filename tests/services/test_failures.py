@@ -351,3 +351,22 @@ def test_a_label_file_with_two_labels_for_one_record_imports_nothing(cml: Crispm
         cml.label(file=str(path))
     with cml.store.reading() as uow:
         assert uow.labels.count() == 0
+
+
+def test_a_file_name_too_long_for_the_file_system_is_a_clear_input_error(cml: Crispml) -> None:
+    with pytest.raises(InvalidInput, match="as a file name"):
+        cml.ingest(SourceSpec(path="x" * 300 + ".csv"), name="long")
+
+
+def test_rows_without_a_target_import_no_label(cml: Crispml, small_csv: Path, tmp_path: Path) -> None:
+    lines = small_csv.read_text().splitlines()
+    header, rows = lines[0], lines[1:2401]
+    gappy = tmp_path / "gappy.csv"
+    gappy.write_text(
+        "\n".join([header, *(r.rsplit(",", 1)[0] + "," if i % 10 == 0 else r for i, r in enumerate(rows))])
+    )
+    raw = cml.ingest(SourceSpec(path=str(gappy)), name="gappy", slices=2)
+    report = cml.label(dataset=raw.id)
+    assert report.imported == 2400 - 240
+    with cml.store.reading() as uow:
+        assert uow.labels.count() == 2400 - 240

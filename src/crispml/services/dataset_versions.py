@@ -20,7 +20,7 @@ def store_child(
     store: Storage, user: str, parent: Dataset, frame: pd.DataFrame, *, name: str, stage: Stage,
     params: dict[str, Any], report: dict[str, Any],
 ) -> Dataset:  # fmt: skip
-    """Storage a dataset derived from `parent`: same target, frames and source; its parameters carried on."""
+    """Store a dataset derived from `parent`: same target, frames and source; its parameters carried on."""
     return store_dataset(
         store,
         user,
@@ -52,7 +52,7 @@ def store_dataset(
     source_sha256: str | None,
     parent: Dataset | None,
 ) -> Dataset:
-    """Storage `frame` as the next version of dataset `name`; the file and the row commit together."""
+    """Store `frame` as the next version of dataset `name`; the file and the row commit together."""
     staged = store.stage_frame(frame)
     with store.committing(staged) as uow:
         _check_name_free(uow, name, stage)

@@ -44,7 +44,8 @@ class LabelService(GroupedPerfService):
                     found = uow.datasets.get(dataset)
                 chosen_frames = parse_frames(frames, found.frames)
                 frame = self.store.read_frame(found.sha256, [RECORD_ID, FRAME, found.target], chosen_frames)
-                labels = pd.DataFrame({"record_id": frame[RECORD_ID], "label": frame[found.target]})
+                known = frame[frame[found.target].notna()]  # a row without a target has no label to import
+                labels = pd.DataFrame({"record_id": known[RECORD_ID], "label": known[found.target].astype("int64")})
                 source = f"{found.name}/{found.version} frames {frames_text(chosen_frames)}"
                 span.dataset = f"{found.name}/{found.version}"
             else:

@@ -43,7 +43,11 @@ def read_source(spec: SourceSpec, text_columns: tuple[str, ...] = ()) -> RawData
 
 
 def _read_file(path: Path, text_columns: tuple[str, ...]) -> RawData:
-    if not path.exists():
+    try:
+        found = path.exists()
+    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte
+        raise InvalidInput(f"cannot use {str(path)[:200]!r} as a file name: {exc}", field="source") from None
+    if not found:
         raise NotFound(f"source file {path} does not exist")
     suffix = "".join(path.suffixes[-1:]).lower()
     options = pa_csv.ConvertOptions(column_types={c: pa.string() for c in text_columns})

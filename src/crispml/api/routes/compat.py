@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query
 
 from crispml.api.deps import LifecycleDep, ScoringDep, SettingsDep
 from crispml.api.problems import problem_responses
-from crispml.domain import SourceSpec
+from crispml.domain import ModelRef, SourceSpec
 from crispml.services.reference import ensure_reference_source
 
 router = APIRouter(prefix="/crispml", tags=["reference compatibility"], responses=problem_responses(404, 409, 422))
@@ -129,7 +129,9 @@ def rep_new_data_score(
     end: ToFrame = 12,
     model: Model = "rf",
 ) -> list[str]:
-    result = scoring.score(f"{_model_name(model)}@champion", dataset=table, frames=_frames(start, end))
+    result = scoring.score(
+        str(ModelRef.of(_model_name(model), alias="champion")), dataset=table, frames=_frames(start, end)
+    )
     return _answer([{"batch_id": result.batch.id, "model": result.batch.model_ref, "rows": result.batch.rows,
                      "flagged": sum(result.records.decisions)}])  # fmt: skip
 
@@ -152,5 +154,5 @@ def rep_new_data_report(
     end: ToFrame = 12,
     model: Model = "rf",
 ) -> list[str]:
-    verification = scoring.verify(f"{_model_name(model)}@champion", frames=_frames(start, end))
+    verification = scoring.verify(str(ModelRef.of(_model_name(model), alias="champion")), frames=_frames(start, end))
     return _answer([{k: v for k, v in row.items() if k != "confusion"} for row in verification.rows])

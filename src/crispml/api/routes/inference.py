@@ -25,7 +25,7 @@ from crispml.api.deps import LifecycleDep, ScoringDep, ServicesDep, SettingsDep
 from crispml.api.fast_json import OrjsonRoute
 from crispml.api.problems import oip_error_responses, problem_responses
 from crispml.contract import requests as req
-from crispml.domain import ModelRef, ModelVersion
+from crispml.domain import RECORD_ID, ModelRef, ModelVersion
 from crispml.errors import InvalidInput, NotFound
 from crispml.services.lifecycle import LifecycleService
 from crispml.steps.pipeline import input_columns
@@ -201,10 +201,10 @@ def _tensors_to_frame(tensors: list[Tensor], columns: list[str]) -> pd.DataFrame
     missing = [c for c in columns if c not in by_name]
     if missing:
         raise InvalidInput(f"inputs lack tensor {missing[0]!r} (needed: {', '.join(columns)})", field=missing[0])
-    lengths = {len(by_name[c].data) for c in columns}
+    lengths = {len(t.data) for t in tensors if t.name in columns or t.name == RECORD_ID}
     if len(lengths) != 1 or 0 in lengths:
         raise InvalidInput("input tensors must all hold the same, non-zero number of values", field="inputs")
-    extra = {t.name: t.data for t in tensors if t.name not in columns and t.name == "record_id"}
+    extra = {t.name: t.data for t in tensors if t.name == RECORD_ID}
     return pd.DataFrame({**extra, **{c: by_name[c].data for c in columns}})
 
 
@@ -279,7 +279,7 @@ async def invocations(
 def _mlflow_frame(content_type: str, raw: bytes, columns: list[str]) -> pd.DataFrame:
     if content_type == "text/csv":
         try:
-            return pd.read_csv(io.BytesIO(raw))
+            return pd.read_csv(io.BytesIO(raw), dtype={RECORD_ID: str})
         except (ValueError, pd.errors.ParserError) as exc:
             raise InvalidInput(f"cannot read the CSV body: {exc}", field="body") from exc
     if content_type != "application/json":

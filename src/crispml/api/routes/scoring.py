@@ -51,7 +51,11 @@ class ScoreRoute(OrjsonRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         json_handler = super().get_route_handler()
         table_handler = APIRoute(
-            self.path, score_table, methods=["POST"], dependency_overrides_provider=self.dependency_overrides_provider
+            self.path,
+            score_table,
+            methods=["POST"],
+            dependencies=self.dependencies,  # what guards the route guards its table bodies too
+            dependency_overrides_provider=self.dependency_overrides_provider,
         ).get_route_handler()
 
         async def by_content_type(request: Request) -> Response:
