@@ -60,7 +60,7 @@ def run(rows: int, bare_floor_s: float | None = None) -> dict[str, Any]:
         if peak_kib is None:  # the largest child this process has waited for: here, the demo
             peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         perf = subprocess.run([*_crispml(), "perf", "--json"], env=env, capture_output=True, text=True)
-    records = json.loads(perf.stdout)["records"] if perf.returncode == 0 else []
+    records = json.loads(perf.stdout)["items"] if perf.returncode == 0 else []
     methods = {r["method"]: round(r["duration_s"], 3) for r in reversed(records)}
     if returncode is None:
         done = ", ".join(f"{m} {s:.1f}s" for m, s in methods.items())

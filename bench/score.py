@@ -47,7 +47,7 @@ def run_backend(backend: str, csv: Path, rows: int, repeats: int) -> dict[str, A
             cml.persist(model.ref, alias="champion")
         # The baseline's model and matrix come from a second container, so the scoring one starts cold.
         with crispml.connect(home=home, database_url=url) as probe:
-            load_s, estimator = timed(probe.store.read_model, model.artifact_sha256, model.artifact_format)
+            load_s, estimator = timed(probe.model_cache.estimator, model.artifact_sha256, model.artifact_format)
             frame = probe.lifecycle.dataset_frame(raw.id)
             frame = frame[frame[FRAME].isin(SCORE_FRAMES)].reset_index(drop=True)
             x = apply_pipeline(frame, model.pipeline, list(model.features))
