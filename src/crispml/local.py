@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from crispml.container import Container
 from crispml.container import connect as connect_container
@@ -134,13 +135,14 @@ class Crispml:
         frames: str | list[int] | None = None,
         file: str | None = None,
         records: list[dict[str, Any]] | pd.DataFrame | None = None,
+        table: pa.Table | None = None,
         idempotency_key: str | None = None,
         progress: Progress = no_progress,
     ) -> ScoreResult:
         """7. NewDataScore: see `ScoringService.score`."""
         return self.scoring.score(
-            model_ref, dataset=dataset, frames=frames, file=file, records=records, idempotency_key=idempotency_key,
-            progress=progress,
+            model_ref, dataset=dataset, frames=frames, file=file, records=records, table=table,
+            idempotency_key=idempotency_key, progress=progress,
         )  # fmt: skip
 
     def label(
