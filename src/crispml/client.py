@@ -76,10 +76,7 @@ def job_result(job: dict[str, Any]) -> Any:
     if job["status"] == "succeeded":
         return job["result"]
     error = job.get("error") or {}
-    kinds = {
-        kind.__name__: kind
-        for kind in (InvalidInput, NotFound, Conflict, Forbidden, TooLarge, IntegrityFailure, Unavailable)
-    }
+    kinds = {kind.__name__: kind for kind in CrispmlError.__subclasses__()}  # a problem's title is its class
     detail = error.get("detail") or f"job {job['id']} ended {job['status']}"
     raise kinds.get(error.get("title", ""), CrispmlError)(detail, field=error.get("field"))
 
