@@ -7,6 +7,7 @@ Nothing here exists at import: the services and the thread pool for blocking cal
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -49,7 +50,9 @@ class Services:
         asyncio's executor hop costs a fraction of what FastAPI's default for sync routes (anyio's
         to_thread) costs, which on the one-record scoring path was a sixth of the request's CPU.
         """
-        return await asyncio.get_running_loop().run_in_executor(self.pool, call)
+        # The call runs in this request's context: the acting principal goes with it.
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self.pool, context.run, call)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)

@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
 from crispml.domain import PerfRecord
+from crispml.identity import acting
 from crispml.observability import Span, perf_span
 from crispml.ports import Storage
 from crispml.storage.ledger_writes import PerfWrite
@@ -31,7 +32,13 @@ def now() -> datetime:
 class Service:
     def __init__(self, store: Storage, user: str) -> None:
         self.store = store
-        self.user = user
+        self._default_user = user
+
+    @property
+    def user(self) -> str:
+        """Who acts: the principal an adapter authenticated, else the user this service was built for."""
+        principal = acting()
+        return self._default_user if principal is None else principal.name
 
     def _perf(self, method: str) -> AbstractContextManager[Span]:
         return perf_span(method, self._store_perf)

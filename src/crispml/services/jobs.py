@@ -8,6 +8,7 @@ is gone (same host, dead pid) or whose heartbeat went stale are marked interrupt
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable
@@ -81,7 +82,8 @@ class JobService(Service):
         with self.store.jobs() as jobs:
             jobs.add(job)
         self._done[job.id] = threading.Event()
-        self._executor.submit(self._run, job.id, work)
+        # The job runs in its submitter's context: it acts as the principal who asked for it.
+        self._executor.submit(contextvars.copy_context().run, self._run, job.id, work)
         return job
 
     def get(self, job_id: str) -> Job:

@@ -166,3 +166,13 @@ jobs = Table(
     Column("heartbeat_at", UtcDateTime()),
     Index("ix_jobs_status", "status"),
 )
+
+# --- identities (migration 0006) ---
+
+# --- audit log (migration 0007) ---
+
+# --- data sources (migration 0008) ---
+
+# --- data protection (migration 0009) ---
+
+# --- resource bounds (migration 0010) ---

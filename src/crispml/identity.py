@@ -1,0 +1,49 @@
+"""Who is acting: a principal (a name, a role and the projects it may see), carried by the call.
+
+The HTTP layer authenticates a request and runs the service call `acting_as` its principal; the CLI
+without `--remote` acts as the local operating-system user (an admin of its own store). Services read
+the acting principal's name for every row that records who did something, and the audit log records
+it, so nothing is attributed to the server's own user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    STEWARD = "steward"  # ingest, prepare, curate, label, privacy tools
+    SCIENTIST = "scientist"  # train, report, register versions; reads curated data
+    SCORER = "scorer"  # score and label only, for business systems
+    AUDITOR = "auditor"  # audit log, lineage, reports; no personal columns
+    VIEWER = "viewer"  # metadata only
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: Role
+    projects: frozenset[str] | None = None
+    """The projects this principal may see; None: every project (an admin, the local user)."""
+
+
+_acting: ContextVar[Principal | None] = ContextVar("crispml_acting_principal", default=None)
+
+
+def acting() -> Principal | None:
+    """The principal the current call acts as, if an adapter said so."""
+    return _acting.get()
+
+
+@contextmanager
+def acting_as(principal: Principal | None) -> Iterator[Principal | None]:
+    token = _acting.set(principal)
+    try:
+        yield principal
+    finally:
+        _acting.reset(token)

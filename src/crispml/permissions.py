@@ -1,0 +1,127 @@
+"""The one permission table: what each role may do, and which action every HTTP route is.
+
+The HTTP layer's one authorization dependency reads `ROUTE_ACTIONS` by the route's name (its
+operationId); a route missing from it is refused (fail closed), and a test walks every route of the app.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from crispml.identity import Role
+
+
+class Action(StrEnum):
+    PUBLIC = "public"  # health, readiness, the OpenAPI document: no key needed
+    METADATA_READ = "metadata.read"  # names, versions, row counts, job states: no data
+    DATA_READ = "data.read"  # rows of a dataset
+    DATA_WRITE = "data.write"  # ingest, prepare, curate, upload
+    MODEL_TRAIN = "model.train"  # train and register versions
+    MODEL_REPORT = "model.report"
+    MODEL_ALIAS = "model.alias"  # move or delete an alias (champion, challenger)
+    SCORE = "score"
+    LABEL = "label"
+    VERIFY = "verify"  # NewDataReport: scores joined to labels
+    LINEAGE_READ = "lineage.read"
+    PERF_READ = "perf.read"
+    JOBS = "jobs"  # list, show, cancel: a key sees its own jobs, an admin every job
+    AUDIT_READ = "audit.read"
+    PRIVACY = "privacy"  # tags, pseudonymization, anonymization, erasure, retention
+    SOURCES_READ = "sources.read"  # registered sources, their tables and columns
+    SOURCES_MANAGE = "sources.manage"
+    USERS_MANAGE = "users.manage"
+
+
+_EVERYONE = frozenset(Role)
+
+GRANTS: dict[Action, frozenset[Role]] = {
+    Action.PUBLIC: _EVERYONE,
+    Action.METADATA_READ: _EVERYONE,
+    Action.DATA_READ: frozenset({Role.ADMIN, Role.STEWARD, Role.SCIENTIST}),
+    Action.DATA_WRITE: frozenset({Role.ADMIN, Role.STEWARD}),
+    Action.MODEL_TRAIN: frozenset({Role.ADMIN, Role.SCIENTIST}),
+    Action.MODEL_REPORT: frozenset({Role.ADMIN, Role.SCIENTIST, Role.AUDITOR}),
+    Action.MODEL_ALIAS: frozenset({Role.ADMIN}),
+    Action.SCORE: frozenset({Role.ADMIN, Role.SCORER}),
+    Action.LABEL: frozenset({Role.ADMIN, Role.STEWARD, Role.SCORER}),
+    Action.VERIFY: frozenset({Role.ADMIN, Role.SCIENTIST, Role.AUDITOR}),
+    Action.LINEAGE_READ: frozenset({Role.ADMIN, Role.STEWARD, Role.SCIENTIST, Role.AUDITOR}),
+    Action.PERF_READ: frozenset({Role.ADMIN, Role.AUDITOR, Role.VIEWER}),
+    Action.JOBS: _EVERYONE,
+    Action.AUDIT_READ: frozenset({Role.ADMIN, Role.AUDITOR}),
+    Action.PRIVACY: frozenset({Role.ADMIN, Role.STEWARD}),
+    Action.SOURCES_READ: frozenset({Role.ADMIN, Role.STEWARD}),
+    Action.SOURCES_MANAGE: frozenset({Role.ADMIN}),
+    Action.USERS_MANAGE: frozenset({Role.ADMIN}),
+}
+
+
+def allows(role: Role, action: Action) -> bool:
+    return role in GRANTS[action]
+
+
+# Every route of the app, by name (= operationId). Keep each section to its own routes.
+ROUTE_ACTIONS: dict[str, Action] = {
+    # health and documents
+    "healthz": Action.PUBLIC,
+    "readyz": Action.PUBLIC,
+    "openapi": Action.PUBLIC,
+    "swagger": Action.PUBLIC,
+    "redoc": Action.PUBLIC,
+    "live": Action.PUBLIC,
+    "ready": Action.PUBLIC,
+    "ping": Action.PUBLIC,
+    "health": Action.PUBLIC,
+    # datasets
+    "ingest": Action.DATA_WRITE,
+    "upload": Action.DATA_WRITE,
+    "prepare": Action.DATA_WRITE,
+    "curate": Action.DATA_WRITE,
+    "datasets": Action.METADATA_READ,
+    "dataset": Action.METADATA_READ,
+    "dataset_lineage": Action.LINEAGE_READ,
+    # models
+    "train": Action.MODEL_TRAIN,
+    "versions": Action.METADATA_READ,
+    "models": Action.METADATA_READ,
+    "model": Action.METADATA_READ,
+    "report": Action.MODEL_REPORT,
+    "persist": Action.MODEL_ALIAS,
+    "alias": Action.METADATA_READ,
+    "delete_alias": Action.MODEL_ALIAS,
+    "lineage": Action.LINEAGE_READ,
+    # scoring
+    "score": Action.SCORE,
+    "batch": Action.SCORE,
+    "label": Action.LABEL,
+    "verify": Action.VERIFY,
+    # jobs and operations
+    "jobs": Action.JOBS,
+    "job": Action.JOBS,
+    "cancel": Action.JOBS,
+    "perf": Action.PERF_READ,
+    # the reference's routes (state-changing GETs: also need a same-origin request)
+    "rep_data_ingest": Action.DATA_WRITE,
+    "rep_data_prepare": Action.DATA_WRITE,
+    "rep_data_curate": Action.DATA_WRITE,
+    "rep_model_train": Action.MODEL_TRAIN,
+    "rep_model_report": Action.MODEL_REPORT,
+    "rep_model_persist": Action.MODEL_ALIAS,
+    "rep_new_data_score": Action.SCORE,
+    "rep_new_data_label": Action.LABEL,
+    "rep_new_data_report": Action.VERIFY,
+    # inference protocols (OIP v2, MLflow)
+    "server_metadata": Action.METADATA_READ,
+    "metadata_version": Action.METADATA_READ,
+    "metadata": Action.METADATA_READ,
+    "model_ready_version": Action.METADATA_READ,
+    "model_ready": Action.METADATA_READ,
+    "infer_version": Action.SCORE,
+    "infer": Action.SCORE,
+    "version": Action.METADATA_READ,
+    "invocations": Action.SCORE,
+    # users (identities)
+    # audit
+    # sources
+    # privacy
+}
