@@ -33,3 +33,4 @@ _.latest_version
 _.flagged
 worker_app  # uvicorn imports it by name in each worker process (api/server.py run)
 unfrozen  # pytest fixture, used by name in @pytest.mark.usefixtures
+_.projects  # Principal.projects: read by the authorization dependency once keys carry projects
