@@ -20,8 +20,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, TypeVar
 
-from crispml.container import Container
 from crispml.domain import Dataset, SourceSpec
+from crispml.local import Crispml
 
 T = TypeVar("T")
 
@@ -157,7 +157,7 @@ def postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
-def curated_chain(cml: Container, csv: Path) -> tuple[Dataset, Dataset]:
+def curated_chain(cml: Crispml, csv: Path) -> tuple[Dataset, Dataset]:
     """Ingest, prepare and curate (rf, frames 1-6) as the demo does; returns (raw, curated)."""
     raw = cml.ingest(SourceSpec(path=str(csv)), name="ccf", slices=12)
     prepared = cml.prepare(raw.id)
