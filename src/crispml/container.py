@@ -27,7 +27,7 @@ class Container:
         settings.home.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.resolved_database_url)
         upgrade(self.engine)
-        self.store = Store(self.engine, ArtifactStore(settings.artifact_root))
+        self.store = Store(self.engine, ArtifactStore(settings.artifact_root), settings.user)
         self.model_cache = model_cache(self.store)
         """Models read into memory, shared by every service of this process."""
         self.lifecycle = LifecycleService(self.store, settings.user, self.model_cache)
