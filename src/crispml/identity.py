@@ -65,4 +65,3 @@ def serving_request(request: str | None) -> Iterator[str | None]:
         yield request
     finally:
         _request_id.reset(token)
-

@@ -71,7 +71,7 @@ class LabelService(GroupedPerfService):
                         "source": source,
                         "labels": len(labels),
                         "positives": int(labels["label"].sum()),
-                        "labels_sha256": digest(canonical(dict(zip(record_ids, labels["label"].tolist(), strict=True)))),
+                        "labels_sha256": _labels_digest(record_ids, labels),
                     },
                     principal=self.user,
                 )
@@ -89,3 +89,8 @@ def _replaced_state(replaced: dict[str, int]) -> dict[str, Any]:
     if len(replaced) <= REPLACED_KEPT:
         state["old_labels"] = replaced
     return state
+
+
+def _labels_digest(record_ids: list[str], labels: pd.DataFrame) -> str | None:
+    """The sha256 of an import's labels by record id (the audit event keeps this, not the labels)."""
+    return digest(canonical(dict(zip(record_ids, labels["label"].tolist(), strict=True))))

@@ -81,7 +81,9 @@ class AuditRepository:
             before = None if each.before is None else canonical(each.before)
             after = None if each.after is None else canonical(each.after)
             before_sha, after_sha = digest(before), digest(after)
-            hashed = event_hash(seq, at, principal, each.action, each.resource, request, before_sha, after_sha, previous)
+            hashed = event_hash(
+                seq, at, principal, each.action, each.resource, request, before_sha, after_sha, previous
+            )
             rows.append(
                 {
                     "seq": seq,
@@ -162,7 +164,8 @@ class AuditRepository:
         successor = self.connection.scalar(select(events.c.prev_hash).where(events.c.seq == stored.seq + 1))
         if successor is None:
             successor = self.connection.scalar(select(t.audit_head.c.hash).where(t.audit_head.c.seq == stored.seq))
-        if stored.recomputed() != stored.hash or digest(stored.after_json) != stored.after_sha256 or successor != stored.hash:
+        intact = stored.recomputed() == stored.hash and digest(stored.after_json) == stored.after_sha256
+        if not intact or successor != stored.hash:
             raise IntegrityFailure(f"model {model.ref}: the audit event recording its artifact was tampered with")
         recorded = json.loads(stored.after_json or "{}")
         bound = (recorded.get("id"), recorded.get("artifact_sha256"), recorded.get("twin_sha256"))

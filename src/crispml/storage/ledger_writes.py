@@ -84,10 +84,10 @@ class HotScores:
             for unit in same:
                 end = start + len(unit.record_ids)
                 unit.records = scored_records(unit.record_ids, unit.frames, score[start:end], first.threshold)
-                written.append(
-                    NewScoreBatch(unit.batch, unit.records, unit.request_sha256, unit.user, first.threshold,
-                                  unit.request_id)  # fmt: skip
+                new = NewScoreBatch(
+                    unit.batch, unit.records, unit.request_sha256, unit.user, first.threshold, unit.request_id
                 )
+                written.append(new)
                 start = end
         append_batches(uow, written)
 
