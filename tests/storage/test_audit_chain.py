@@ -88,7 +88,7 @@ def test_an_edited_event_is_named(logged: Crispml) -> None:
 
 def test_an_edited_state_is_named(logged: Crispml) -> None:
     _sql(logged, """UPDATE audit_events SET before_json = '{"model":"fraud/7"}' WHERE seq = 2""")
-    with pytest.raises(IntegrityFailure, match="audit event 2 .* was edited: its before/after state"):
+    with pytest.raises(IntegrityFailure, match=r"audit event 2 .* was edited: its before/after state"):
         logged.audit.verify()
 
 
@@ -102,7 +102,7 @@ def test_an_event_edited_with_its_hash_recomputed_breaks_the_next_link(logged: C
     forged = event_hash(3, third.at, "mallory", third.action, third.resource, None, third.before_sha256,
                         third.after_sha256, prev)  # fmt: skip
     _sql(logged, f"UPDATE audit_events SET principal = 'mallory', hash = '{forged}' WHERE seq = 3")
-    with pytest.raises(IntegrityFailure, match="audit event 4 .* does not follow audit event 3"):
+    with pytest.raises(IntegrityFailure, match=r"audit event 4 .* does not follow audit event 3"):
         logged.audit.verify()
 
 
@@ -125,7 +125,7 @@ def test_reordered_events_are_named(logged: Crispml) -> None:
         "UPDATE audit_events SET seq = 2 WHERE seq = 3",
         "UPDATE audit_events SET seq = 3 WHERE seq = 100",
     )
-    with pytest.raises(IntegrityFailure, match="audit event 2 .* was reordered: it was recorded as event 3"):
+    with pytest.raises(IntegrityFailure, match=r"audit event 2 .* was reordered: it was recorded as event 3"):
         logged.audit.verify()
 
 
