@@ -53,6 +53,8 @@ class Backend(Protocol):
     def jobs(self, status: str | None, limit: int) -> list[J]: ...
     def job(self, job_id: str, wait: bool) -> J: ...
     def cancel_job(self, job_id: str) -> J: ...
+    def audit(self, filters: J, limit: int) -> J: ...
+    def verify_audit(self) -> int: ...
 
 
 def _first_line(exc: BaseException) -> str:
@@ -176,6 +178,15 @@ class LocalBackend:
 
     def cancel_job(self, job_id: str) -> J:
         return _json(a.JobAnswer.from_domain(self.c.jobs.cancel(job_id)))
+
+    def audit(self, filters: J, limit: int) -> J:
+        from crispml.domain import AuditQuery
+
+        events, total = self.c.audit.events(AuditQuery(**filters), limit)
+        return _json(a.Page[a.AuditEventAnswer].of([a.AuditEventAnswer.from_domain(e) for e in events], total, limit))
+
+    def verify_audit(self) -> int:
+        return self.c.audit.verify()
 
 
 class RemoteBackend:
@@ -330,6 +341,13 @@ class RemoteBackend:
 
     def cancel_job(self, job_id: str) -> J:
         return dict(self.api.cancel_job(job_id))
+
+    def audit(self, filters: J, limit: int) -> J:
+        text = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in filters.items()}
+        return dict(self.api.audit(**text, limit=limit))
+
+    def verify_audit(self) -> int:
+        raise InvalidInput("audit verify reads the database itself: run it without --remote where the store is")
 
 
 def _all_items(page: Callable[[int], Any]) -> list[Any]:

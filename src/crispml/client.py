@@ -229,6 +229,15 @@ class _Calls:
     def ready(self) -> Any:
         return self._call("GET", "/readyz")
 
+    # -- audit
+    def audit(self, *, since: str | None = None, until: str | None = None, principal: str | None = None,
+              action: str | None = None, resource: str | None = None, limit: int = 100,
+              offset: int = 0) -> Any:  # fmt: skip
+        """Audit events, newest first, in the list envelope; `action`/`resource` ending in '*' match a prefix."""
+        filters = {"since": since, "until": until, "principal": principal, "action": action, "resource": resource}
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self._call("GET", "/api/v1/audit", params={**params, "limit": limit, "offset": offset})
+
 
 def _prepare(job: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
     if job:  # long calls block on the server until their job ends, then hand back its result

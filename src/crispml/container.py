@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
+from crispml.services.audit import AuditService
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.model_cache import model_cache
@@ -27,12 +28,13 @@ class Container:
         settings.home.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.resolved_database_url)
         upgrade(self.engine)
-        self.store = Store(self.engine, ArtifactStore(settings.artifact_root))
+        self.store = Store(self.engine, ArtifactStore(settings.artifact_root), settings.user)
         self.model_cache = model_cache(self.store)
         """Models read into memory, shared by every service of this process."""
         self.lifecycle = LifecycleService(self.store, settings.user, self.model_cache)
         self.scoring = ScoringService(self.store, settings.user, self.model_cache)
         self.operations = OperationsService(self.store, settings.user, self.model_cache)
+        self.audit = AuditService(self.store, settings.user)
         # Left-overs of writers killed mid-way are removed before anyone can trip over them.
         self.store.recover()
 

@@ -141,6 +141,8 @@ class NewScoreBatch:
     request_sha256: str
     user: str
     threshold: float
+    request_id: str | None = None
+    """The HTTP request that wrote it (the audit log records it), if any."""
 
 
 @dataclass(frozen=True)
@@ -360,3 +362,31 @@ class Job:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One entry of the audit log: who did what to which resource, when, and the state before and after."""
+
+    seq: int
+    at: datetime
+    principal: str
+    action: str
+    resource: str
+    request_id: str | None
+    before: Any
+    after: Any
+    before_sha256: str | None
+    after_sha256: str | None
+    hash: str
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Filters of an audit listing; a trailing '*' on `action` or `resource` matches a prefix."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    principal: str | None = None
+    action: str | None = None
+    resource: str | None = None

@@ -47,3 +47,21 @@ def acting_as(principal: Principal | None) -> Iterator[Principal | None]:
         yield principal
     finally:
         _acting.reset(token)
+
+
+_request_id: ContextVar[str | None] = ContextVar("crispml_request_id", default=None)
+
+
+def request_id() -> str | None:
+    """The id of the HTTP request the current call serves (set by the API's middleware), if any."""
+    return _request_id.get()
+
+
+@contextmanager
+def serving_request(request: str | None) -> Iterator[str | None]:
+    """Run the block as part of request `request` (the audit log records it with every event)."""
+    token = _request_id.set(request)
+    try:
+        yield request
+    finally:
+        _request_id.reset(token)

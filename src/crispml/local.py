@@ -16,6 +16,7 @@ from crispml.container import Container
 from crispml.container import connect as connect_container
 from crispml.domain import RECORD_ID, Dataset, LineageNode, ModelVersion, SourceSpec, Stage
 from crispml.ports import Storage
+from crispml.services.audit import AuditService
 from crispml.services.base import Progress, no_progress
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import DEFAULT_THRESHOLD, LifecycleService
@@ -51,6 +52,11 @@ class Crispml:
     @property
     def jobs(self) -> JobService:
         return self.container.jobs
+
+    @property
+    def audit(self) -> AuditService:
+        """The audit log: `events(AuditQuery(...))` and `verify()`."""
+        return self.container.audit
 
     @property
     def model_cache(self) -> ModelCache:

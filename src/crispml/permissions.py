@@ -122,6 +122,7 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "invocations": Action.SCORE,
     # users (identities)
     # audit
+    "audit": Action.AUDIT_READ,
     # sources
     # privacy
 }

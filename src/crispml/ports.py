@@ -16,6 +16,8 @@ import pandas as pd
 import pyarrow as pa
 
 from crispml.domain import (
+    AuditEvent,
+    AuditQuery,
     Dataset,
     Job,
     JobStatus,
@@ -57,6 +59,7 @@ class LedgerRepo(Protocol):
 
 class LabelRepo(Protocol):
     def upsert(self, labels: pd.DataFrame, source: str, import_id: str, user: str, at: datetime) -> None: ...
+    def existing(self, record_ids: list[str]) -> dict[str, int]: ...
     def unscored(self, import_id: str) -> tuple[int, list[str]]: ...
     def count(self) -> int: ...
 
@@ -76,6 +79,31 @@ class JobRepo(Protocol):
     def last_heartbeat(self, job_id: str) -> datetime | None: ...
 
 
+class AuditRepo(Protocol):
+    def append(
+        self,
+        *,
+        action: str,
+        resource: str,
+        before: Any = None,
+        after: Any = None,
+        principal: str | None = None,
+        request: str | None = None,
+    ) -> AuditEvent:
+        """Append an event in this transaction (principal: `principal`, else the acting one, else the
+        store's user; request id: `request`, else the current request's)."""
+        ...
+
+    def list_events(self, query: AuditQuery, limit: int = 100, offset: int = 0) -> tuple[list[AuditEvent], int]: ...
+    def verify(self) -> int:
+        """How many events the chain holds; raises `IntegrityFailure` naming the first one tampered with."""
+        ...
+
+    def check_model(self, model: ModelVersion) -> None:
+        """Raise `IntegrityFailure` unless the model row names the artifact its creating event recorded."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """The repositories of one transaction."""
 
@@ -89,6 +117,10 @@ class UnitOfWork(Protocol):
     def labels(self) -> LabelRepo: ...
     @property
     def perf(self) -> PerfRepo: ...
+    @property
+    def jobs(self) -> JobRepo: ...
+    @property
+    def audit(self) -> AuditRepo: ...
 
 
 class Staged(Protocol):

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Generic, Protocol, Self, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from crispml.domain import (
+    AuditEvent,
     Dataset,
     Job,
     JobStatus,
@@ -377,3 +378,24 @@ class PerfAnswer(Page[PerfRecordAnswer]):
             next=None,
             summary=[PerfSummaryAnswer.model_validate(s) for s in summaries],
         )
+
+
+class AuditEventAnswer(Answer):
+    """An audit event: who did what to which resource, when, in which request, and the state before and
+    after (with the sha256 of each state's canonical JSON, and the event's hash in the chain)."""
+
+    seq: int = Field(description="Position in the hash chain, from 1, without gaps.")
+    at: Timestamp
+    principal: str
+    action: str = Field(examples=["alias.set"])
+    resource: str = Field(examples=["alias:fraud@champion"])
+    request_id: str | None
+    before: Any
+    after: Any
+    before_sha256: str | None
+    after_sha256: str | None
+    hash: str
+
+    @classmethod
+    def from_domain(cls, event: AuditEvent) -> Self:
+        return cls(**_fields(event))

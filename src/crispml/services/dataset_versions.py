@@ -14,6 +14,8 @@ from crispml.services.base import new_id, now
 _INHERITED = ("slices", "percent_data", "seed", "key", "time_column", "frames_present", "raw_features",
               "record_id_scheme")  # fmt: skip
 """Parameters of a raw dataset that every dataset derived from it carries on."""
+_ACTIONS = {Stage.RAW: "dataset.ingest", Stage.PREPARED: "dataset.prepare", Stage.CURATED: "dataset.curate"}
+"""The audit log's action for a new dataset of each stage."""
 
 
 def store_child(
@@ -74,7 +76,21 @@ def store_dataset(
             created_by=user,
             created_at=now(),
         )
-        return uow.datasets.add(dataset)
+        dataset = uow.datasets.add(dataset)
+        uow.audit.append(
+            action=_ACTIONS[stage],
+            resource=f"dataset:{dataset.id}",
+            after={
+                "name": dataset.name,
+                "version": dataset.version,
+                "stage": dataset.stage.value,
+                "sha256": dataset.sha256,
+                "rows": dataset.rows,
+                "parent_id": dataset.parent_id,
+            },
+            principal=user,
+        )
+        return dataset
 
 
 def _check_name_free(uow: UnitOfWork, name: str, stage: Stage) -> None:

@@ -110,14 +110,23 @@ class JobService(Service):
 
     def cancel(self, job_id: str) -> Job:
         """Cancel a queued job at once, or ask a running one to stop at its next progress report."""
-        with self.store.jobs() as jobs:
-            job = jobs.get(job_id)
+        with self.store.transaction() as uow:
+            job = uow.jobs.get(job_id)
             if job.status.finished:
                 raise Conflict(f"job {job_id} has already {job.status.value}", field="job")
             if job.status is JobStatus.QUEUED:
-                jobs.update(job_id, status=JobStatus.CANCELLED, cancel_requested=True, finished_at=now())
+                uow.jobs.update(job_id, status=JobStatus.CANCELLED, cancel_requested=True, finished_at=now())
+                after = JobStatus.CANCELLED
             else:
-                jobs.update(job_id, cancel_requested=True)
+                uow.jobs.update(job_id, cancel_requested=True)
+                after = job.status
+            uow.audit.append(
+                action="job.cancel",
+                resource=f"job:{job_id}",
+                before={"status": job.status.value, "cancel_requested": job.cancel_requested},
+                after={"status": after.value, "cancel_requested": True},
+                principal=self.user,
+            )
         return self.get(job_id)
 
     def shutdown(self) -> None:

@@ -12,6 +12,7 @@ from crispml.errors import InvalidInput
 from crispml.services.base import GroupedPerfService, new_id, now
 from crispml.services.score_inputs import frames_text, read_records
 from crispml.steps.labels import label_frame
+from crispml.storage.audit_chain import canonical, digest
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,40 @@ class LabelService(GroupedPerfService):
             if labels.empty:
                 raise InvalidInput("there are no labels to import", field="source")
             import_id = new_id("li")
+            record_ids = labels["record_id"].astype(str).tolist()
             with self.store.transaction() as uow:
+                replaced = uow.labels.existing(record_ids)
                 uow.labels.upsert(labels, source, import_id, self.user, now())
                 unknown, sample = uow.labels.unscored(import_id)
+                uow.audit.append(
+                    action="labels.import",
+                    resource=f"labels:{import_id}",
+                    before=_replaced_state(replaced),
+                    after={
+                        "import_id": import_id,
+                        "source": source,
+                        "labels": len(labels),
+                        "positives": int(labels["label"].sum()),
+                        "labels_sha256": _labels_digest(record_ids, labels),
+                    },
+                    principal=self.user,
+                )
             span.rows_out = len(labels)
             return LabelReport(import_id, len(labels), int(labels["label"].sum()), unknown, sample)
+
+
+REPLACED_KEPT = 1000
+"""Replaced labels an audit event keeps record by record; beyond that, their count and digest only."""
+
+
+def _replaced_state(replaced: dict[str, int]) -> dict[str, Any]:
+    """What a label import's audit event records of the labels it replaced."""
+    state: dict[str, Any] = {"replaced": len(replaced), "old_labels_sha256": digest(canonical(replaced))}
+    if len(replaced) <= REPLACED_KEPT:
+        state["old_labels"] = replaced
+    return state
+
+
+def _labels_digest(record_ids: list[str], labels: pd.DataFrame) -> str | None:
+    """The sha256 of an import's labels by record id (the audit event keeps this, not the labels)."""
+    return digest(canonical(dict(zip(record_ids, labels["label"].tolist(), strict=True))))

@@ -17,8 +17,8 @@ from crispml.domain import (
     check_name,
     parse_frames,
 )
-from crispml.errors import InvalidInput
-from crispml.ports import Storage
+from crispml.errors import InvalidInput, NotFound
+from crispml.ports import Storage, UnitOfWork
 from crispml.services.base import Progress, Service, new_id, no_progress, now
 from crispml.services.dataset_versions import store_child, store_dataset
 from crispml.services.governance import lineage
@@ -30,6 +30,7 @@ from crispml.steps.model_report import training_arrays, training_report
 from crispml.steps.prepare import MissingPolicy, fit_preparation
 from crispml.steps.stage_frames import curated_frame, default_name, raw_frame
 from crispml.steps.train import fit
+from crispml.storage.audit import model_state
 from crispml.storage.sources import read_source
 
 DEFAULT_THRESHOLD = 0.5
@@ -256,6 +257,13 @@ class LifecycleService(Service):
                     created_at=now(),
                 )
                 version = uow.models.add(version)
+                # Binds the row to its artifacts: scoring checks the row against this event at load.
+                uow.audit.append(
+                    action="model.train",
+                    resource=f"model:{version.ref}",
+                    after={**model_state(version), "algorithm": algorithm, "dataset_id": dataset.id},
+                    principal=self.user,
+                )
             self.store.registry_changed()
             span.model = version.ref
             span.rows_out = int(holdout.sum())
@@ -270,6 +278,8 @@ class LifecycleService(Service):
             span.model = model.ref
             if frames is None:
                 return {"model": model.ref, "algorithm": model.algorithm, **model.metrics}
+            with self.store.reading() as uow:
+                uow.audit.check_model(model)
             dataset = self.get_dataset(model.dataset_id)
             chosen = parse_frames(frames, dataset.frames)
             frame = self.store.read_frame(dataset.sha256)
@@ -299,10 +309,27 @@ class LifecycleService(Service):
                 model = uow.models.get(model_ref)
                 span.model = model.ref
                 # Re-check the artifact before registering: a registered model must be loadable.
+                uow.audit.check_model(model)
                 self.store.model_bytes(model.artifact_sha256, model_codec.SUFFIX[model.artifact_format])
                 uow.models.mark_registered(model.id)
+                if not model.registered:
+                    uow.audit.append(
+                        action="model.register",
+                        resource=f"model:{model.ref}",
+                        before={"registered": False},
+                        after={"registered": True, **model_state(model)},
+                        principal=self.user,
+                    )
                 if alias is not None:
+                    before = _alias_target(uow, model.name, alias)
                     uow.models.set_alias(model, alias, self.user, now())
+                    uow.audit.append(
+                        action="alias.set",
+                        resource=f"alias:{ModelRef.of(model.name, alias=alias)}",
+                        before=before,
+                        after={"model": model.ref, "model_id": model.id, "artifact_sha256": model.artifact_sha256},
+                        principal=self.user,
+                    )
                 registered = uow.models.get(model.id)
             self.store.registry_changed()
             return registered
@@ -312,7 +339,14 @@ class LifecycleService(Service):
         with self._perf("persist") as span:
             span.model = str(ModelRef.of(name, alias=alias))
             with self.store.transaction() as uow:
+                before = _alias_target(uow, name, alias)
                 uow.models.delete_alias(name, alias)
+                uow.audit.append(
+                    action="alias.delete",
+                    resource=f"alias:{ModelRef.of(name, alias=alias)}",
+                    before=before,
+                    principal=self.user,
+                )
             self.store.registry_changed()
 
     # -- reads ----------------------------------------------------------------------------------
@@ -340,6 +374,15 @@ class LifecycleService(Service):
         """The chain from a model (or dataset) back to its raw source, newest first."""
         with self.store.reading() as uow:
             return lineage(uow, ref)
+
+
+def _alias_target(uow: UnitOfWork, name: str, alias: str) -> dict[str, Any] | None:
+    """What an alias points at, as its audit events record it (None: it does not exist)."""
+    try:
+        model = uow.models.get(str(ModelRef.of(name, alias=alias)))
+    except NotFound:
+        return None
+    return {"model": model.ref, "model_id": model.id, "artifact_sha256": model.artifact_sha256}
 
 
 def _check_curation_fits(dataset: Dataset, algorithm: str) -> None:

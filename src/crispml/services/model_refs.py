@@ -54,6 +54,8 @@ class ModelRefs:
         if known is None:
             with self._store.reading() as uow:
                 model = uow.models.get(model_id)
+                # Once per version and process: the row must name the artifact its audit event recorded.
+                uow.audit.check_model(model)
                 params = uow.datasets.get(model.dataset_id).params
             pipeline = FeaturePipeline(model.pipeline, model.features)
             known = ScoringModel(model, params.get("key"), record_ids.scheme_of(params), pipeline)

@@ -47,6 +47,8 @@ class OperationsService(Service):
         for ref, model in models:
             started = time.perf_counter()
             try:
+                with self.store.reading() as uow:
+                    uow.audit.check_model(model)
                 self._cache.scorer(model.artifact_sha256, model.artifact_format, 1, model.twin_sha256)
             except Exception as exc:  # one unreadable model must not keep the others out
                 outcomes[ref] = f"not loaded: {type(exc).__name__}: {exc}"[:300]

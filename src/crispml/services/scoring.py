@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from crispml.domain import FRAME, RECORD_ID, ModelVersion, NewScoreBatch, ScoreBatch, ScoredRecords
 from crispml.errors import Conflict, InvalidInput
+from crispml.identity import request_id
 from crispml.observability import PerfClock, store_perf
 from crispml.ports import Storage
 from crispml.services.base import GroupedPerfService, Progress, new_id, no_progress, now
@@ -198,6 +199,7 @@ class ScoringService(GroupedPerfService):
                 _new_batch(model, rows, "records", None),
                 request_digest(model, "records", inputs),
                 self.user,
+                request_id=request_id(),
             )
             durable = self.store.submit_grouped(unit)
         except Exception as exc:
@@ -253,7 +255,9 @@ class ScoringService(GroupedPerfService):
         score = _predict(scorer, inputs.features, model.threshold, progress)
         rows = scored_records(inputs.record_ids, inputs.frames, score, model.threshold)
         progress("persist", 0.8)
-        return ScoreResult(batch, rows), ScoresWrite(NewScoreBatch(batch, rows, request, self.user, model.threshold))
+        return ScoreResult(batch, rows), ScoresWrite(
+            NewScoreBatch(batch, rows, request, self.user, model.threshold, request_id())
+        )
 
     def _replay(self, idempotency_key: str, request: str) -> ScoreResult | None:
         with self.store.reading() as uow:

@@ -11,6 +11,8 @@ from crispml.storage import schema as t
 from crispml.storage.bulk_insert import DriverInsert
 
 _UPSERT_LABEL = DriverInsert(t.labels, upsert_on=("record_id",))
+_LOOKUP_CHUNK = 500
+"""Record ids per lookup of existing labels (below SQLite's bound-variable limit)."""
 
 
 class LabelRepository:
@@ -32,6 +34,15 @@ class LabelRepository:
                 for r, v in zip(labels["record_id"].astype(str).tolist(), labels["label"].tolist(), strict=True)
             ],
         )
+
+    def existing(self, record_ids: list[str]) -> dict[str, int]:
+        """The labels stored now for those of `record_ids` that have one (what an upsert would replace)."""
+        found: dict[str, int] = {}
+        for start in range(0, len(record_ids), _LOOKUP_CHUNK):
+            chunk = record_ids[start : start + _LOOKUP_CHUNK]
+            query = select(t.labels.c.record_id, t.labels.c.label).where(t.labels.c.record_id.in_(chunk))
+            found.update((str(r), int(v)) for r, v in self.connection.execute(query))
+        return found
 
     def unscored(self, import_id: str) -> tuple[int, list[str]]:
         """How many labels of an import name a record the ledger has never scored, and a few of them."""

@@ -15,6 +15,7 @@ import numpy as np
 
 from crispml.domain import NewScoreBatch, PerfRecord, ScoreBatch, ScoredRecords
 from crispml.faults import crash_point
+from crispml.storage.audit import NewEvent
 from crispml.storage.unit_of_work import UnitOfWork
 
 ScoreGroup = Callable[[np.ndarray, float], np.ndarray]
@@ -63,6 +64,8 @@ class HotScores:
     user: str
     records: ScoredRecords | None = None
     """The batch's rows, once scored (they are committed when the unit's future completes)."""
+    request_id: str | None = None
+    """The HTTP request it serves, for the audit log (the writer thread runs outside its context)."""
 
     def __call__(self, uow: UnitOfWork) -> None:
         self.together(uow, [self])
@@ -81,7 +84,10 @@ class HotScores:
             for unit in same:
                 end = start + len(unit.record_ids)
                 unit.records = scored_records(unit.record_ids, unit.frames, score[start:end], first.threshold)
-                written.append(NewScoreBatch(unit.batch, unit.records, unit.request_sha256, unit.user, first.threshold))
+                new = NewScoreBatch(
+                    unit.batch, unit.records, unit.request_sha256, unit.user, first.threshold, unit.request_id
+                )
+                written.append(new)
                 start = end
         append_batches(uow, written)
 
@@ -101,6 +107,16 @@ class PerfWrite:
 
 
 def append_batches(uow: UnitOfWork, batches: list[NewScoreBatch]) -> None:
-    """Append scored batches, then pass the crash point tests use to kill a writer before its commit."""
+    """Append scored batches and their audit events (one insert for the group's events), then pass the
+    crash point tests use to kill a writer before its commit."""
     uow.ledger.add_batches(batches)
+    uow.audit.append_many([_batch_event(new) for new in batches])
     crash_point("scores.before_commit")
+
+
+def _batch_event(new: NewScoreBatch) -> NewEvent:
+    """A score batch's audit event: who scored how many records with which model version."""
+    batch = new.batch
+    after = {"model": batch.model_ref, "model_id": batch.model_version_id, "rows": batch.rows,
+             "request_sha256": new.request_sha256, "idempotency_key": batch.idempotency_key}  # fmt: skip
+    return NewEvent("score.batch", f"batch:{batch.id}", None, after, new.user, new.request_id)

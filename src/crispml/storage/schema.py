@@ -171,6 +171,37 @@ jobs = Table(
 
 # --- audit log (migration 0007) ---
 
+# One row per state change, hash-chained (see `crispml.storage.audit_chain`). `seq` is assigned by the
+# writer holding the chain's head, so it is dense: a gap is a deleted event.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("principal", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("resource", String(300), nullable=False),
+    Column("request_id", String(64)),
+    # The states as canonical JSON text, hashed as stored (a JSON column may re-serialise them).
+    Column("before_json", Text),
+    Column("after_json", Text),
+    Column("before_sha256", String(64)),
+    Column("after_sha256", String(64)),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_events_at", "at"),
+    Index("ix_audit_events_resource", "resource"),
+)
+
+# The chain's head: one row (id 1), locked by every writer of events for the rest of its transaction.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
 # --- data sources (migration 0008) ---
 
 # --- data protection (migration 0009) ---

@@ -31,8 +31,10 @@ ONNX = ".onnx"
 class Store:
     """The storage services use (see `crispml.ports.Storage`): units of work, artifacts, the group commit."""
 
-    def __init__(self, engine: Engine, artifacts: ArtifactStore) -> None:
+    def __init__(self, engine: Engine, artifacts: ArtifactStore, user: str = "crispml") -> None:
+        """`user`: whom audit events are attributed to when no principal is acting (the service's user)."""
         self.engine = engine
+        self.user = user
         self.artifacts = artifacts
         self._writers = write_queue(engine)
         self._checkpointer = wal_checkpointer(engine)
@@ -49,7 +51,7 @@ class Store:
     def transaction(self) -> Iterator[UnitOfWork]:
         """One unit of work: commits when the block ends, rolls back everything if it raises."""
         with self._writers, self.engine.begin() as connection:
-            yield UnitOfWork(connection)
+            yield UnitOfWork(connection, self.user)
         if self._checkpointer is not None:
             self._checkpointer.written()
 
@@ -59,7 +61,7 @@ class Store:
         with self.engine.connect() as connection:
             connection.execution_options(**{READ_ONLY: True})
             with connection.begin():
-                yield UnitOfWork(connection)
+                yield UnitOfWork(connection, self.user)
 
     # -- group commit ---------------------------------------------------------------------------
     def write_alone(self, work: Work) -> None:
