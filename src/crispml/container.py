@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
+from crispml.services.access import AccessService
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.model_cache import model_cache
@@ -33,6 +34,8 @@ class Container:
         self.lifecycle = LifecycleService(self.store, settings.user, self.model_cache)
         self.scoring = ScoringService(self.store, settings.user, self.model_cache)
         self.operations = OperationsService(self.store, settings.user, self.model_cache)
+        self.access = AccessService(self.store, settings.user)
+        """API users and key checks (see `crispml.services.access`)."""
         # Left-overs of writers killed mid-way are removed before anyone can trip over them.
         self.store.recover()
 
