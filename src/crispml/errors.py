@@ -55,8 +55,8 @@ class Unauthorized(CrispmlError):
 class TooManyAttempts(Unauthorized):
     """Too many failed logins with one key id from one address: retry after `retry_after` seconds (HTTP 429)."""
 
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, field: str | None = None, retry_after: int = 60) -> None:
+        super().__init__(message, field=field)
         self.retry_after = retry_after
 
 

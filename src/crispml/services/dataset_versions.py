@@ -34,6 +34,7 @@ def store_child(
         source=parent.source,
         source_sha256=parent.source_sha256,
         parent=parent,
+        project=parent.project,
     )
 
 
@@ -51,6 +52,7 @@ def store_dataset(
     source: str,
     source_sha256: str | None,
     parent: Dataset | None,
+    project: str = "default",
 ) -> Dataset:
     """Store `frame` as the next version of dataset `name`; the file and the row commit together."""
     staged = store.stage_frame(frame)
@@ -73,6 +75,7 @@ def store_dataset(
             parent_id=parent.id if parent else None,
             created_by=user,
             created_at=now(),
+            project=project,
         )
         return uow.datasets.add(dataset)
 

@@ -82,6 +82,7 @@ async def upload(
     target: Annotated[str, Form(min_length=1, max_length=128)] = "Class",
     key: Annotated[str | None, Form(max_length=128)] = None,
     time_column: Annotated[str | None, Form(max_length=128)] = None,
+    project: Annotated[str | None, Form(max_length=64)] = None,
     wait: Wait = False,
     timeout: Timeout = 300,
 ) -> JSONResponse:
@@ -101,7 +102,7 @@ async def upload(
     if not dataset_name[:1].isalpha():
         dataset_name = f"d{dataset_name}"
     options = {"name": dataset_name, "slices": slices, "percent_data": percent_data, "seed": seed, "target": target,
-               "key": key, "time_column": time_column}  # fmt: skip
+               "key": key, "time_column": time_column, "project": project}  # fmt: skip
     return await run_in_threadpool(
         _ingest_job, lifecycle, jobs, SourceSpec(path=str(target_path)), options, wait, timeout
     )
