@@ -5,6 +5,9 @@ Both clients share one set of method definitions: each method describes its requ
 back as the same `crispml.errors` classes the service raises; a server that cannot be reached (refused
 connection, unknown host, timeout) raises `Unavailable` naming the URL.
 
+A server that requires keys gets the `api_key` given, else the environment's `CRISPML_API_KEY`, as
+`Authorization: Bearer <key>` on every request.
+
 Long calls (ingest, upload, train, dataset scoring) run as jobs. By default the client blocks until
 the job ends and hands back its result; `Client(url, wait_for_jobs=False)` hands back the queued job
 instead, to follow with `job(id, wait=True, timeout=...)` and stop with `cancel_job(id)`.
@@ -12,6 +15,7 @@ instead, to follow with `job(id, wait=True, timeout=...)` and stop with `cancel_
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -27,6 +31,8 @@ from crispml.errors import (
     InvalidInput,
     NotFound,
     TooLarge,
+    TooManyAttempts,
+    Unauthorized,
     Unavailable,
 )
 
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _ERRORS: dict[int, type[CrispmlError]] = {
+    401: Unauthorized,
     403: Forbidden,
     404: NotFound,
     409: Conflict,
@@ -67,6 +74,10 @@ def _raise_for(response: httpx.Response) -> None:
         body = response.json()
     except ValueError:
         body = {"detail": response.text}
+    if response.status_code == 429:
+        retry_after = response.headers.get("retry-after", "60")
+        raise TooManyAttempts(str(body.get("detail", response.reason_phrase)),
+                              retry_after=int(retry_after) if retry_after.isdigit() else 60)  # fmt: skip
     kind = _ERRORS.get(response.status_code, CrispmlError)
     raise kind(str(body.get("detail", response.reason_phrase)), field=body.get("field"))
 
@@ -88,6 +99,17 @@ def _unreachable(base_url: object, exc: httpx.TransportError) -> Unavailable:
     return Unavailable(f"cannot reach the crispml server at {base_url}: {reason}", field="url")
 
 
+API_KEY_ENV = "CRISPML_API_KEY"
+
+
+def _auth_headers(api_key: str | None, httpx_options: dict[str, Any]) -> dict[str, Any]:
+    """httpx options with `Authorization: Bearer` from `api_key`, else from CRISPML_API_KEY, if either is set."""
+    key = api_key or os.environ.get(API_KEY_ENV)
+    if not key:
+        return httpx_options
+    return {**httpx_options, "headers": {**(httpx_options.get("headers") or {}), "Authorization": f"Bearer {key}"}}
+
+
 def _close_files(kwargs: dict[str, Any]) -> None:
     for _name, handle, *_rest in (kwargs.get("files") or {}).values():
         if hasattr(handle, "close"):
@@ -106,11 +128,11 @@ class _Calls:
     def ingest(self, path: str | None = None, *, url: str | None = None, table: str | None = None,
                query: str | None = None, name: str | None = None, slices: int = 12, percent_data: float = 1.0,
                seed: int = 42, target: str = "Class", key: str | None = None,
-               time_column: str | None = None) -> Any:  # fmt: skip
+               time_column: str | None = None, project: str | None = None) -> Any:  # fmt: skip
         """DataIngestion of a file in the server's data folder (`path`), or of a SQL table or query."""
         source = {"path": path, "url": url, "table": table, "query": query}
         options = {"name": name, "slices": slices, "percent_data": percent_data, "seed": seed, "target": target,
-                   "key": key, "time_column": time_column}  # fmt: skip
+                   "key": key, "time_column": time_column, "project": project}  # fmt: skip
         return self._call("POST", "/api/v1/datasets", job=True, json={"source": source, **options})
 
     def upload(self, file: str | Path, **options: Any) -> Any:
@@ -258,9 +280,10 @@ class Client(_Calls):
     """Synchronous client: `Client("http://127.0.0.1:8000").train("ccf-cur", name="fraud", weight=10)`."""
 
     def __init__(
-        self, base_url: str, *, timeout: float = _JOB_TIMEOUT_S + 60, wait_for_jobs: bool = True, **httpx_options: Any
-    ) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=timeout, **httpx_options)
+        self, base_url: str, *, timeout: float = _JOB_TIMEOUT_S + 60, wait_for_jobs: bool = True,
+        api_key: str | None = None, **httpx_options: Any,
+    ) -> None:  # fmt: skip
+        self.http = httpx.Client(base_url=base_url, timeout=timeout, **_auth_headers(api_key, httpx_options))
         self.wait_for_jobs = wait_for_jobs
 
     def _call(self, method: str, path: str, *, job: bool = False, **kwargs: Any) -> Any:
@@ -287,9 +310,10 @@ class AsyncClient(_Calls):
     """Asynchronous client: the same methods, each returning an awaitable."""
 
     def __init__(
-        self, base_url: str, *, timeout: float = _JOB_TIMEOUT_S + 60, wait_for_jobs: bool = True, **httpx_options: Any
-    ) -> None:
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout, **httpx_options)
+        self, base_url: str, *, timeout: float = _JOB_TIMEOUT_S + 60, wait_for_jobs: bool = True,
+        api_key: str | None = None, **httpx_options: Any,
+    ) -> None:  # fmt: skip
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout, **_auth_headers(api_key, httpx_options))
         self.wait_for_jobs = wait_for_jobs
 
     def _call(self, method: str, path: str, *, job: bool = False, **kwargs: Any) -> Awaitable[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
+from crispml.services.access import AccessService
 from crispml.services.audit import AuditService
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
@@ -35,6 +36,8 @@ class Container:
         self.scoring = ScoringService(self.store, settings.user, self.model_cache)
         self.operations = OperationsService(self.store, settings.user, self.model_cache)
         self.audit = AuditService(self.store, settings.user)
+        self.access = AccessService(self.store, settings.user)
+        """API users and key checks (see `crispml.services.access`)."""
         # Left-overs of writers killed mid-way are removed before anyone can trip over them.
         self.store.recover()
 

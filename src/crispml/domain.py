@@ -59,6 +59,8 @@ class Dataset:
     parent_id: str | None
     created_by: str
     created_at: datetime
+    project: str = "default"
+    """The project it belongs to (derived datasets inherit their parent's): a key sees only its projects."""
 
     @property
     def features(self) -> list[str]:
@@ -90,6 +92,8 @@ class ModelVersion:
     created_at: datetime
     twin_sha256: str | None = None
     """The model compiled to ONNX for fast scoring (see `crispml.steps.fast_path`), when it compiles."""
+    project: str = "default"
+    """The project of the dataset it was trained on."""
 
     @property
     def ref(self) -> str:
@@ -390,3 +394,21 @@ class AuditQuery:
     principal: str | None = None
     action: str | None = None
     resource: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiUser:
+    """A holder of an API key: its role and projects; the key itself is stored only as a salted digest."""
+
+    name: str
+    role: str
+    projects: tuple[str, ...] | None
+    """None: every project."""
+    key_id: str
+    """The key's public prefix, by which it is looked up (never enough to use it)."""
+    key_salt: str
+    key_digest: str
+    created_by: str
+    created_at: datetime
+    rotated_at: datetime | None = None
+    revoked_at: datetime | None = None

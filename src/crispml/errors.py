@@ -46,6 +46,20 @@ class Forbidden(CrispmlError):
     exit_code = 6
 
 
+class Unauthorized(CrispmlError):
+    """No API key, or one that is wrong, revoked or rotated away (HTTP 401)."""
+
+    exit_code = 6
+
+
+class TooManyAttempts(Unauthorized):
+    """Too many failed logins with one key id from one address: retry after `retry_after` seconds (HTTP 429)."""
+
+    def __init__(self, message: str, *, field: str | None = None, retry_after: int = 60) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+
+
 class TooLarge(CrispmlError):
     """An upload or request exceeds the configured size limit."""
 
@@ -62,3 +76,9 @@ class PortInUse(CrispmlError):
     """`crispml serve` was asked to listen on a port another process already holds."""
 
     exit_code = 8
+
+
+class AdminRequired(CrispmlError):
+    """`crispml serve` needs API keys here (a non-loopback host, or the switch on) and no admin user exists."""
+
+    exit_code = 9

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     warm_up_models: int = Field(default=8, ge=0, le=1000)
     """How many aliased model versions (the most recently set first) a server reads into memory
     before it takes requests; 0: none, each is then read by its first score request."""
+    require_keys: bool = False
+    """Whether HTTP requests need an API key (`Authorization: Bearer ...`). `crispml serve` turns it on
+    for any host but loopback; off, every request acts as `user` with the admin role."""
 
     @field_validator("database_url")
     @classmethod

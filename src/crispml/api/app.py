@@ -8,12 +8,13 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import crispml
 from crispml.api import docs, problems
+from crispml.api.auth import FailedLogins, authorize
 from crispml.api.deps import Services
 from crispml.api.routes import audit, compat, datasets, health, inference, jobs, models, operations, scoring
 from crispml.container import Container
@@ -53,7 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         generate_unique_id_function=operation_id,
+        dependencies=[Depends(authorize)],  # every route: see crispml.api.auth
     )
+    app.state.failed_logins = FailedLogins()
     problems.install(app)
     # Routes are matched in order: scoring, the hot path, is tried first.
     for module in (scoring, health, datasets, models, jobs, operations, compat, inference, audit):

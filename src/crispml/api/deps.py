@@ -16,6 +16,7 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Request
 
 from crispml.container import Container
+from crispml.services.access import AccessService
 from crispml.services.audit import AuditService
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
@@ -39,12 +40,13 @@ class Services:
     jobs: JobService
     pool: ThreadPoolExecutor
     audit: AuditService
+    access: AccessService
 
     @classmethod
     def of(cls, container: Container) -> Services:
         pool = ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="crispml-http")
         return cls(container.settings, container.lifecycle, container.scoring, container.operations,
-                   container.jobs, pool, container.audit)  # fmt: skip
+                   container.jobs, pool, container.audit, container.access)  # fmt: skip
 
     async def blocking(self, call: Callable[[], T]) -> T:
         """Run a blocking call (one that waits for a commit) off the event loop.

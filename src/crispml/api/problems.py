@@ -22,6 +22,8 @@ from crispml.errors import (
     InvalidInput,
     NotFound,
     TooLarge,
+    TooManyAttempts,
+    Unauthorized,
     Unavailable,
 )
 
@@ -33,6 +35,8 @@ OIP_PREFIX = "/v2"
 # One row per error class: HTTP status and the problem type's slug.
 STATUS: dict[type[CrispmlError], tuple[int, str]] = {
     InvalidInput: (422, "invalid-input"),
+    TooManyAttempts: (429, "too-many-attempts"),  # before Unauthorized, its base class
+    Unauthorized: (401, "unauthorized"),
     NotFound: (404, "not-found"),
     Conflict: (409, "conflict"),
     Forbidden: (403, "forbidden"),
@@ -40,7 +44,7 @@ STATUS: dict[type[CrispmlError], tuple[int, str]] = {
     IntegrityFailure: (500, "integrity-failure"),
     Unavailable: (503, "unavailable"),
 }
-NOT_OVER_HTTP = ("PortInUse",)
+NOT_OVER_HTTP = ("PortInUse", "AdminRequired")
 """Errors only the command line raises (a server that could not start answers nothing)."""
 
 
@@ -68,10 +72,12 @@ class OipError(BaseModel):
 
 
 _DESCRIPTIONS = {
+    401: "No API key, or a wrong, revoked or rotated-away one",
     403: "Forbidden",
     404: "Not found",
     409: "Conflict",
     413: "Request body too large",
+    429: "Too many failed logins: retry after Retry-After seconds",
     415: "Unsupported media type: send JSON or a table (Arrow, Parquet, CSV)",
     422: "Invalid input",
     503: "Unavailable",
@@ -102,7 +108,12 @@ def problem(status: int, slug: str, title: str, detail: str, field: str | None =
 
 def for_error(exc: CrispmlError) -> JSONResponse:
     status, slug = next((value for kind, value in STATUS.items() if isinstance(exc, kind)), (400, "bad-request"))
-    return problem(status, slug, type(exc).__name__, exc.message, exc.field)
+    answer = problem(status, slug, type(exc).__name__, exc.message, exc.field)
+    if isinstance(exc, TooManyAttempts):
+        answer.headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, Unauthorized):
+        answer.headers["WWW-Authenticate"] = 'Bearer realm="crispml"'
+    return answer
 
 
 def _for_request(request: Request, answer: JSONResponse, detail: str) -> JSONResponse:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from crispml.cli import audit, data, jobs, models, operations, scoring
+from crispml.cli import audit, data, jobs, models, operations, scoring, users
 from crispml.cli.failures import CrispmlGroup
 
 app = typer.Typer(
@@ -56,6 +56,7 @@ for command in (
     app.command()(command)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(audit.app, name="audit")
+app.add_typer(users.app, name="users")
 
 
 def main() -> None:

@@ -60,6 +60,9 @@ def ingest(
     target: Annotated[str, typer.Option(help="Binary target column.")] = "Class",
     key: Annotated[str | None, typer.Option(help="Record key column (derived from content if none).")] = None,
     time_column: Annotated[str | None, typer.Option("--time-column", help="Cut frames by this column.")] = None,
+    project: Annotated[
+        str | None, typer.Option(help="Project the dataset belongs to (default: the key's only one, else 'default').")
+    ] = None,
     remote: RemoteOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -77,6 +80,7 @@ def ingest(
             target=target,
             key=key,
             time_column=time_column,
+            project=project,
             progress=step("ingest"),
         )
     if as_json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 import time
 from typing import Annotated, Literal
@@ -79,17 +80,39 @@ def check_port(host: str, port: int) -> None:
         raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}", field="host") from None
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` is only reachable from this machine (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # any other host name may resolve to a reachable interface
+        return False
+
+
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on. Any but loopback requires API keys and an admin user.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
     log_level: Annotated[LogLevel, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ) -> None:
-    """Serve the REST API (OpenAPI at /docs)."""
+    """Serve the REST API (OpenAPI at /docs).
+
+    Requests need an API key (Authorization: Bearer) whenever HOST is not loopback, or with
+    CRISPML_REQUIRE_KEYS=1; then an admin user must exist (`crispml users create NAME --role admin`).
+    """
     from crispml.api.server import run
+    from crispml.container import Container
     from crispml.settings import load_settings
 
     settings = load_settings()  # a bad setting is one line here, not a traceback in every worker
+    if not is_loopback(host):
+        settings = settings.model_copy(update={"require_keys": True})
+    if settings.require_keys:
+        with Container(settings) as container:
+            container.access.require_admin(f"serving on {host}")
     check_port(host, port)
     run(settings, host=host, port=port, workers=workers, log_level=log_level)
 

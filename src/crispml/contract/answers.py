@@ -97,6 +97,7 @@ class DatasetAnswer(Answer):
     created_by: str
     created_at: Timestamp
     features: list[str] = Field(description="Columns a model learns from.")
+    project: str = Field("default", description="The project it belongs to (derived datasets: their parent's).")
 
     @classmethod
     def from_domain(cls, dataset: Dataset) -> Self:
@@ -140,6 +141,7 @@ class ModelVersionAnswer(Answer):
     created_by: str
     created_at: Timestamp
     twin_sha256: str | None = None
+    project: str = Field("default", description="The project of the dataset it was trained on.")
 
     @classmethod
     def from_domain(cls, model: ModelVersion) -> Self:

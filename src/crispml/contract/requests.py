@@ -95,6 +95,9 @@ class IngestBody(Strict):
     target: str = Field("Class", min_length=1, max_length=128, description="The label column.")
     key: str | None = Field(None, min_length=1, max_length=128, description="Column holding a record's id.")
     time_column: str | None = Field(None, min_length=1, max_length=128, description="Column the frames follow.")
+    project: Name | None = Field(
+        None, description="The project the dataset belongs to (default: the key's only project, else 'default')."
+    )
 
 
 class IngestRequest(IngestBody, JobOptions):

@@ -36,6 +36,7 @@ def store_child(
         source=parent.source,
         source_sha256=parent.source_sha256,
         parent=parent,
+        project=parent.project,
     )
 
 
@@ -53,6 +54,7 @@ def store_dataset(
     source: str,
     source_sha256: str | None,
     parent: Dataset | None,
+    project: str = "default",
 ) -> Dataset:
     """Store `frame` as the next version of dataset `name`; the file and the row commit together."""
     staged = store.stage_frame(frame)
@@ -75,6 +77,7 @@ def store_dataset(
             parent_id=parent.id if parent else None,
             created_by=user,
             created_at=now(),
+            project=project,
         )
         dataset = uow.datasets.add(dataset)
         uow.audit.append(

@@ -59,4 +59,6 @@ def _model_or_none(uow: UnitOfWork, ref: str) -> ModelVersion | None:
     try:
         return uow.models.get(ref)
     except NotFound:
+        if "@" in ref or ref.startswith("mv-"):  # only a model is spelled so: no dataset to fall back to
+            raise
         return None

@@ -17,10 +17,11 @@ from datetime import timedelta
 from typing import Any
 
 from crispml.domain import Job, JobStatus
-from crispml.errors import Conflict, CrispmlError
+from crispml.errors import Conflict, CrispmlError, NotFound
 from crispml.ports import Storage
 from crispml.processes import identity, may_be_running
 from crispml.services.base import Progress, Service, new_id, now
+from crispml.services.visibility import sees_all_jobs
 
 Work = Callable[[Progress], dict[str, Any]]
 _PROGRESS_INTERVAL_S = 0.5
@@ -87,12 +88,19 @@ class JobService(Service):
         return job
 
     def get(self, job_id: str) -> Job:
+        """A job; NotFound for a key that neither submitted it nor is an admin's."""
         with self.store.jobs() as jobs:
-            return jobs.get(job_id)
+            return self._visible(jobs.get(job_id))
 
     def list_jobs(self, status: JobStatus | None = None, limit: int = 100, offset: int = 0) -> list[Job]:
+        """Recent jobs: every job for an admin (or the local user), else the acting key's own."""
         with self.store.jobs() as jobs:
-            return jobs.list_jobs(status, limit, offset)
+            return jobs.list_jobs(status, limit, offset, None if sees_all_jobs() else self.user)
+
+    def _visible(self, job: Job) -> Job:
+        if not sees_all_jobs() and job.created_by != self.user:
+            raise NotFound(f"job {job.id!r} does not exist")
+        return job
 
     def wait(self, job_id: str, timeout_s: float) -> Job:
         """The job once it has finished, or as it stands after `timeout_s`."""
@@ -111,7 +119,7 @@ class JobService(Service):
     def cancel(self, job_id: str) -> Job:
         """Cancel a queued job at once, or ask a running one to stop at its next progress report."""
         with self.store.transaction() as uow:
-            job = uow.jobs.get(job_id)
+            job = self._visible(uow.jobs.get(job_id))
             if job.status.finished:
                 raise Conflict(f"job {job_id} has already {job.status.value}", field="job")
             if job.status is JobStatus.QUEUED:

@@ -23,6 +23,7 @@ from crispml.services.base import Progress, Service, new_id, no_progress, now
 from crispml.services.dataset_versions import store_child, store_dataset
 from crispml.services.governance import lineage
 from crispml.services.model_cache import ModelCache
+from crispml.services.visibility import writable_project
 from crispml.steps import fast_path, model_codec, record_ids
 from crispml.steps.algorithms import get_algorithm, resolve_params
 from crispml.steps.curate import SCALED_ALGORITHMS
@@ -53,10 +54,13 @@ class LifecycleService(Service):
         target: str = "Class",
         key: str | None = None,
         time_column: str | None = None,
+        project: str | None = None,
         progress: Progress = no_progress,
     ) -> Dataset:
-        """Read a source into a new immutable raw dataset version cut into `slices` time frames."""
+        """Read a source into a new immutable raw dataset version cut into `slices` time frames, in
+        `project` (default: the acting key's only project, else 'default')."""
         name = check_name(name or default_name(source), "dataset name")
+        project = writable_project(project)
         if slices < 1:
             raise InvalidInput("slices must be at least 1", field="slices")
         if not 0 < percent_data <= 1:
@@ -100,6 +104,7 @@ class LifecycleService(Service):
                 source=raw.source,
                 source_sha256=raw.source_sha256,
                 parent=None,
+                project=project,
             )
             span.rows_out = dataset.rows
             progress("done", 1.0)
@@ -255,6 +260,7 @@ class LifecycleService(Service):
                     aliases=(),
                     created_by=self.user,
                     created_at=now(),
+                    project=dataset.project,  # a model belongs to its training data's project
                 )
                 version = uow.models.add(version)
                 # Binds the row to its artifacts: scoring checks the row against this event at load.

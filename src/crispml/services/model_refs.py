@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from crispml.domain import ModelVersion
 from crispml.ports import Storage
+from crispml.services.visibility import visible
 from crispml.steps import record_ids
 from crispml.steps.pipeline import FeaturePipeline
 
@@ -44,8 +45,14 @@ class ModelRefs:
         """References resolved lately: (registry version, reusable until, model version id)."""
 
     def resolve(self, model_ref: str) -> ScoringModel:
-        """The version `model_ref` names, reading the database only if it was not resolved lately."""
+        """The version `model_ref` names, reading the database only if it was not resolved lately.
+
+        Resolutions are shared by every principal: one outside the acting key's projects is looked up
+        again, and the database (which sees only those projects) answers NotFound."""
         model_id = self._fresh_id(model_ref)
+        cached = None if model_id is None else self._versions.get(model_id)
+        if cached is not None and not visible(cached.model.project):
+            model_id = None
         if model_id is None:
             with self._store.reading() as uow:
                 model_id = uow.models.id_of(model_ref)
@@ -65,7 +72,8 @@ class ModelRefs:
     def fresh(self, model_ref: str) -> ScoringModel | None:
         """The version `model_ref` resolved to lately, if that is still good; never reads anything."""
         model_id = self._fresh_id(model_ref)
-        return None if model_id is None else self._versions.get(model_id)
+        known = None if model_id is None else self._versions.get(model_id)
+        return known if known is not None and visible(known.model.project) else None
 
     def _fresh_id(self, model_ref: str) -> str | None:
         cached = self._refs.get(model_ref)

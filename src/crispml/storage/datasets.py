@@ -13,8 +13,13 @@ from crispml.storage.versioned import insert_versioned
 
 
 class DatasetRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, projects: frozenset[str] | None = None) -> None:
         self.connection = connection
+        self.projects = projects
+        """Reads see only datasets of these projects (None: all); the rest do not exist for them."""
+
+    def _visible(self, query: Any) -> Any:
+        return query if self.projects is None else query.where(t.datasets.c.project.in_(sorted(self.projects)))
 
     def next_version(self, name: str) -> int:
         current = self.connection.scalar(select(func.max(t.datasets.c.version)).where(t.datasets.c.name == name))
@@ -26,7 +31,7 @@ class DatasetRepository:
 
     def get(self, ref: str) -> Dataset:
         """A dataset by id ('ds-...'), by name (its newest version) or by 'name/version'."""
-        query = select(t.datasets)
+        query = self._visible(select(t.datasets))
         parsed = DatasetRef.parse(ref)
         if parsed.id is not None:
             query = query.where(t.datasets.c.id == parsed.id)
@@ -40,13 +45,15 @@ class DatasetRepository:
         return _dataset(row)
 
     def list_versions(self, stage: Stage | None = None) -> list[Dataset]:
-        query = select(t.datasets).order_by(t.datasets.c.created_at, t.datasets.c.name, t.datasets.c.version)
+        query = self._visible(select(t.datasets)).order_by(
+            t.datasets.c.created_at, t.datasets.c.name, t.datasets.c.version
+        )
         if stage is not None:
             query = query.where(t.datasets.c.stage == stage.value)
         return [_dataset(row) for row in self.connection.execute(query).mappings()]
 
     def latest(self, stage: Stage) -> Dataset:
-        query = select(t.datasets).where(t.datasets.c.stage == stage.value)
+        query = self._visible(select(t.datasets)).where(t.datasets.c.stage == stage.value)
         row = self.connection.execute(query.order_by(t.datasets.c.created_at.desc()).limit(1)).mappings().first()
         if row is None:
             raise NotFound(f"no {stage.value} dataset exists yet")
@@ -75,6 +82,7 @@ def _dataset_row(dataset: Dataset) -> dict[str, Any]:
         "parent_id": dataset.parent_id,
         "created_by": dataset.created_by,
         "created_at": dataset.created_at,
+        "project": dataset.project,
     }
 
 
@@ -96,4 +104,5 @@ def _dataset(row: Any) -> Dataset:
         parent_id=row["parent_id"],
         created_by=row["created_by"],
         created_at=row["created_at"],
+        project=row["project"],
     )

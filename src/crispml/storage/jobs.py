@@ -40,10 +40,13 @@ class JobRepository:
             raise NotFound(f"job {job_id!r} does not exist")
         return _job(row)
 
-    def list_jobs(self, status: JobStatus | None = None, limit: int = 100, offset: int = 0) -> list[Job]:
+    def list_jobs(self, status: JobStatus | None = None, limit: int = 100, offset: int = 0,
+                  created_by: str | None = None) -> list[Job]:  # fmt: skip
         query = select(t.jobs).order_by(t.jobs.c.created_at.desc()).limit(limit).offset(offset)
         if status is not None:
             query = query.where(t.jobs.c.status == status.value)
+        if created_by is not None:
+            query = query.where(t.jobs.c.created_by == created_by)
         return [_job(row) for row in self.connection.execute(query).mappings()]
 
     def update(self, job_id: str, **values: Any) -> None:

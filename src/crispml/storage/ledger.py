@@ -28,8 +28,10 @@ _INSERT_BATCH = DriverInsert(t.score_batches)
 
 
 class LedgerRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, projects: frozenset[str] | None = None) -> None:
         self.connection = connection
+        self.projects = projects
+        """`get_batch` sees only batches of models in these projects (None: all)."""
 
     def find_batch(self, idempotency_key: str) -> tuple[ScoreBatch, str] | None:
         """The batch written under an idempotency key and the sha256 of the request that wrote it."""
@@ -49,6 +51,8 @@ class LedgerRepository:
             .join(t.model_versions, t.model_versions.c.id == t.score_batches.c.model_version_id)
             .where(t.score_batches.c.id == batch_id)
         )
+        if self.projects is not None:
+            query = query.where(t.model_versions.c.project.in_(sorted(self.projects)))
         row = self.connection.execute(query).mappings().first()
         if row is None:
             raise NotFound(f"score batch {batch_id!r} does not exist")

@@ -14,8 +14,10 @@ from crispml.storage.versioned import insert_versioned
 
 
 class ModelRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, projects: frozenset[str] | None = None) -> None:
         self.connection = connection
+        self.projects = projects
+        """Reads see only models of these projects (None: all); the rest do not exist for them."""
 
     def next_version(self, name: str) -> int:
         query = select(func.max(t.model_versions.c.version)).where(t.model_versions.c.name == name)
@@ -27,14 +29,14 @@ class ModelRepository:
 
     def get(self, ref: str) -> ModelVersion:
         """A model version by 'name@alias', 'name/version', 'mv-...' id, or 'name' (its newest version)."""
-        row = self.connection.execute(_model_query(ref, t.model_versions)).mappings().first()
+        row = self.connection.execute(_model_query(ref, self.projects, t.model_versions)).mappings().first()
         if row is None:
             raise NotFound(f"model {ref!r} does not exist")
         return self._version(row)
 
     def id_of(self, ref: str) -> str:
         """The id of the model version `ref` names, as `get` resolves it, in one light query."""
-        found = self.connection.scalar(_model_query(ref, t.model_versions.c.id))
+        found = self.connection.scalar(_model_query(ref, self.projects, t.model_versions.c.id))
         if found is None:
             raise NotFound(f"model {ref!r} does not exist")
         return str(found)
@@ -43,6 +45,8 @@ class ModelRepository:
         query = select(t.model_versions).order_by(t.model_versions.c.name, t.model_versions.c.version)
         if name is not None:
             query = query.where(t.model_versions.c.name == name)
+        if self.projects is not None:
+            query = query.where(t.model_versions.c.project.in_(sorted(self.projects)))
         return [self._version(row) for row in self.connection.execute(query).mappings()]
 
     def mark_registered(self, model_id: str) -> None:
@@ -94,6 +98,7 @@ class ModelRepository:
             created_by=row["created_by"],
             created_at=row["created_at"],
             twin_sha256=row["twin_sha256"],
+            project=row["project"],
         )
 
     def artifacts(self) -> set[str]:
@@ -104,9 +109,11 @@ class ModelRepository:
         return shas
 
 
-def _model_query(ref: str, *columns: Any) -> Any:
-    """SELECT `columns` of the model version that `ref` names (see `ModelRepository.get`)."""
+def _model_query(ref: str, projects: frozenset[str] | None, *columns: Any) -> Any:
+    """SELECT `columns` of the model version that `ref` names (see `ModelRepository.get`), if in `projects`."""
     query = select(*columns)
+    if projects is not None:
+        query = query.where(t.model_versions.c.project.in_(sorted(projects)))
     parsed = ModelRef.parse(ref)
     if parsed.alias is not None:
         target = select(t.model_aliases.c.model_version_id).where(
@@ -140,4 +147,5 @@ def _model_row(model: ModelVersion) -> dict[str, Any]:
         "registered": model.registered,
         "created_by": model.created_by,
         "created_at": model.created_at,
+        "project": model.project,
     }

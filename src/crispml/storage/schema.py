@@ -41,6 +41,7 @@ datasets = Table(
     Column("parent_id", String(32), ForeignKey("datasets.id")),
     Column("created_by", String(128), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("project", String(64), nullable=False, server_default="default"),  # migration 0006
     UniqueConstraint("name", "version", name="uq_datasets_name_version"),
 )
 
@@ -66,6 +67,7 @@ model_versions = Table(
     Column("registered", Boolean, nullable=False, default=False),
     Column("created_by", String(128), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("project", String(64), nullable=False, server_default="default"),  # migration 0006
     UniqueConstraint("name", "version", name="uq_model_versions_name_version"),
 )
 
@@ -168,6 +170,24 @@ jobs = Table(
 )
 
 # --- identities (migration 0006) ---
+
+# One row per API key holder. The key is never stored: only its public id (for lookup) and a salted
+# HMAC-SHA256 digest; a revoked user keeps its row, so names in the records stay resolvable.
+api_users = Table(
+    "api_users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("projects", JSON),  # NULL: every project
+    Column("key_id", String(32), nullable=False),
+    Column("key_salt", String(64), nullable=False),
+    Column("key_digest", String(64), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("rotated_at", UtcDateTime()),
+    Column("revoked_at", UtcDateTime()),
+    UniqueConstraint("key_id", name="uq_api_users_key_id"),
+)
 
 # --- audit log (migration 0007) ---
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
+from crispml.identity import acting
 from crispml.storage.audit import AuditRepository
 from crispml.storage.datasets import DatasetRepository
 from crispml.storage.jobs import JobRepository
@@ -11,24 +12,29 @@ from crispml.storage.labels import LabelRepository
 from crispml.storage.ledger import LedgerRepository
 from crispml.storage.models import ModelRepository
 from crispml.storage.perf import PerfRepository
+from crispml.storage.principals import PrincipalRepository
 
 
 class UnitOfWork:
     """What one service call reads and writes, committed (or rolled back) together.
 
-    Repositories return domain dataclasses or frames, never ORM rows.
+    Repositories return domain dataclasses or frames, never ORM rows. Datasets, models and score
+    batches outside the acting principal's projects are invisible to its reads (they answer NotFound).
     """
 
     def __init__(self, connection: Connection, user: str = "crispml") -> None:
         """`user` is whom audit events are attributed to when no principal is acting."""
         self.connection = connection
-        self.datasets = DatasetRepository(connection)
-        self.models = ModelRepository(connection)
-        self.ledger = LedgerRepository(connection)
+        principal = acting()
+        projects = None if principal is None else principal.projects
+        self.datasets = DatasetRepository(connection, projects)
+        self.models = ModelRepository(connection, projects)
+        self.ledger = LedgerRepository(connection, projects)
         self.labels = LabelRepository(connection)
         self.perf = PerfRepository(connection)
         self.jobs = JobRepository(connection)
         self.audit = AuditRepository(connection, user)
+        self.principals = PrincipalRepository(connection)
 
     def referenced_artifacts(self) -> set[str]:
         """The sha256 of every file a dataset or model row names."""

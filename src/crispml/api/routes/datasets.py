@@ -21,6 +21,7 @@ from crispml.domain import SourceSpec, Stage
 from crispml.errors import Forbidden, InvalidInput
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
+from crispml.services.visibility import writable_project
 from crispml.settings import Settings
 
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
@@ -65,6 +66,7 @@ def ingest(
     if not spec.path and not (spec.url and (spec.table or spec.query)):
         raise InvalidInput("name a source: a path, or a url with a table or a query", field="source")
     options = body.model_dump(exclude={"source"})
+    options["project"] = writable_project(body.project)  # refused here, not as a failed job
     return _ingest_job(lifecycle, jobs, spec, options, wait, timeout)
 
 
@@ -82,6 +84,7 @@ async def upload(
     target: Annotated[str, Form(min_length=1, max_length=128)] = "Class",
     key: Annotated[str | None, Form(max_length=128)] = None,
     time_column: Annotated[str | None, Form(max_length=128)] = None,
+    project: Annotated[str | None, Form(max_length=64)] = None,
     wait: Wait = False,
     timeout: Timeout = 300,
 ) -> JSONResponse:
@@ -101,7 +104,7 @@ async def upload(
     if not dataset_name[:1].isalpha():
         dataset_name = f"d{dataset_name}"
     options = {"name": dataset_name, "slices": slices, "percent_data": percent_data, "seed": seed, "target": target,
-               "key": key, "time_column": time_column}  # fmt: skip
+               "key": key, "time_column": time_column, "project": writable_project(project)}  # fmt: skip
     return await run_in_threadpool(
         _ingest_job, lifecycle, jobs, SourceSpec(path=str(target_path)), options, wait, timeout
     )
