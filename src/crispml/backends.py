@@ -53,6 +53,8 @@ class Backend(Protocol):
     def jobs(self, status: str | None, limit: int) -> list[J]: ...
     def job(self, job_id: str, wait: bool) -> J: ...
     def cancel_job(self, job_id: str) -> J: ...
+    def sources(self) -> list[J]: ...
+    def source_tables(self, name: str) -> list[J]: ...
 
 
 def _first_line(exc: BaseException) -> str:
@@ -177,6 +179,18 @@ class LocalBackend:
     def cancel_job(self, job_id: str) -> J:
         return _json(a.JobAnswer.from_domain(self.c.jobs.cancel(job_id)))
 
+    def sources(self) -> list[J]:
+        return [_json(a.SourceAnswer.from_domain(s)) for s in self.c.sources.list_sources()]
+
+    def source_tables(self, name: str) -> list[J]:
+        return [_json(a.SourceTableAnswer.from_domain(t)) for t in self.c.sources.tables(name)]
+
+    def add_source(self, name: str, url: str) -> J:
+        return _json(a.SourceAnswer.from_domain(self.c.sources.add(name, url)))
+
+    def remove_source(self, name: str) -> None:
+        self.c.sources.remove(name)
+
 
 class RemoteBackend:
     """A crispml server; files named on the command line are read here and sent over HTTP.
@@ -206,9 +220,9 @@ class RemoteBackend:
         return job_result(job)
 
     def ingest(self, source: SourceSpec, progress: Progress = no_progress, **options: Any) -> J:
-        if source.path and Path(source.path).is_file():
+        if source.source is None and source.path and Path(source.path).is_file():
             return dict(self._follow(self.api.upload(source.path, **options), progress))
-        job = self.api.ingest(source.path, url=source.url, table=source.table, query=source.query, **options)
+        job = self.api.ingest(source.path, source=source.source, table=source.table, query=source.query, **options)
         return dict(self._follow(job, progress))
 
     def prepare(self, ref: str, *, missing: str, name: str | None, progress: Progress = no_progress) -> J:
@@ -330,6 +344,12 @@ class RemoteBackend:
 
     def cancel_job(self, job_id: str) -> J:
         return dict(self.api.cancel_job(job_id))
+
+    def sources(self) -> list[J]:
+        return list(_items(self.api.sources()))
+
+    def source_tables(self, name: str) -> list[J]:
+        return list(_items(self.api.source_tables(name)))
 
 
 def _all_items(page: Callable[[int], Any]) -> list[Any]:

@@ -123,5 +123,9 @@ ROUTE_ACTIONS: dict[str, Action] = {
     # users (identities)
     # audit
     # sources
+    "sources": Action.SOURCES_READ,
+    "source_tables": Action.SOURCES_READ,
+    "add_source": Action.SOURCES_MANAGE,
+    "remove_source": Action.SOURCES_MANAGE,
     # privacy
 }

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from crispml.domain import (
     Dataset,
+    DataSource,
     Job,
     JobStatus,
     ModelVersion,
@@ -76,6 +77,13 @@ class JobRepo(Protocol):
     def last_heartbeat(self, job_id: str) -> datetime | None: ...
 
 
+class SourceRepo(Protocol):
+    def add(self, source: DataSource) -> None: ...
+    def get(self, name: str) -> DataSource: ...
+    def list_sources(self) -> list[DataSource]: ...
+    def remove(self, name: str) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """The repositories of one transaction."""
 
@@ -89,6 +97,8 @@ class UnitOfWork(Protocol):
     def labels(self) -> LabelRepo: ...
     @property
     def perf(self) -> PerfRepo: ...
+    @property
+    def sources(self) -> SourceRepo: ...
 
 
 class Staged(Protocol):

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     warm_up_models: int = Field(default=8, ge=0, le=1000)
     """How many aliased model versions (the most recently set first) a server reads into memory
     before it takes requests; 0: none, each is then read by its first score request."""
+    source_timeout_s: float = Field(default=300.0, gt=0, le=86_400)
+    """Statement timeout of a query on a registered data source (seconds)."""
 
     @field_validator("database_url")
     @classmethod

@@ -9,6 +9,7 @@ from crispml.storage.labels import LabelRepository
 from crispml.storage.ledger import LedgerRepository
 from crispml.storage.models import ModelRepository
 from crispml.storage.perf import PerfRepository
+from crispml.storage.source_registry import SourceRepository
 
 
 class UnitOfWork:
@@ -24,6 +25,7 @@ class UnitOfWork:
         self.ledger = LedgerRepository(connection)
         self.labels = LabelRepository(connection)
         self.perf = PerfRepository(connection)
+        self.sources = SourceRepository(connection)
 
     def referenced_artifacts(self) -> set[str]:
         """The sha256 of every file a dataset or model row names."""
