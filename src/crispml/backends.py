@@ -55,6 +55,8 @@ class Backend(Protocol):
     def cancel_job(self, job_id: str) -> J: ...
     def sources(self) -> list[J]: ...
     def source_tables(self, name: str) -> list[J]: ...
+    def add_source(self, name: str, url: str) -> J: ...
+    def remove_source(self, name: str) -> None: ...
 
 
 def _first_line(exc: BaseException) -> str:
@@ -350,6 +352,12 @@ class RemoteBackend:
 
     def source_tables(self, name: str) -> list[J]:
         return list(_items(self.api.source_tables(name)))
+
+    def add_source(self, name: str, url: str) -> J:
+        return dict(self.api.add_source(name, url))
+
+    def remove_source(self, name: str) -> None:
+        self.api.remove_source(name)
 
 
 def _all_items(page: Callable[[int], Any]) -> list[Any]:

@@ -22,6 +22,7 @@ from crispml.services.lifecycle import DEFAULT_THRESHOLD, LifecycleService
 from crispml.services.model_cache import ModelCache
 from crispml.services.operations import OperationsService
 from crispml.services.scoring import LabelReport, ScoreResult, ScoringService, Verification
+from crispml.services.sources import SourceService
 from crispml.settings import Settings
 
 
@@ -51,6 +52,11 @@ class Crispml:
     @property
     def jobs(self) -> JobService:
         return self.container.jobs
+
+    @property
+    def sources(self) -> SourceService:
+        """The registered data sources: `add`, `list_sources`, `remove`, `tables`."""
+        return self.container.sources
 
     @property
     def model_cache(self) -> ModelCache:

@@ -1,7 +1,7 @@
 """`crispml sources add|list|remove|tables`: the data sources this server owns.
 
-Adding and removing act on the local store (an admin on the server's machine); listing and the table
-browser also work with `--remote`. A source's URL is never printed back.
+Run on the server's machine (an admin there), or with `--remote` and an admin's key. A database
+password is only ever a reference the server resolves; a source's URL is never printed back.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import typer
 from crispml.cli import render
 from crispml.cli.options import FormatOption, JsonOption, RemoteOption, output_format
 from crispml.cli.render import OutputFormat
-from crispml.cli.session import backend, local
+from crispml.cli.session import backend
 
 SOURCE_COLUMNS = ["name", "kind", "created_by", "created_at"]
 TABLE_COLUMNS = ["table", "rows", "columns"]
@@ -31,10 +31,11 @@ def add(
             "or an absolute folder. A password only as a reference: single-quote the URL in the shell."
         ),
     ],
+    remote: RemoteOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Register a data source in the local store (admin). The URL is checked, stored, and never shown again."""
-    with local() as c:
+    """Register a data source (admin). The URL is checked, stored, and never shown again."""
+    with backend(remote) as c:
         added = c.add_source(name, url)
     if as_json:
         render.print_json(added)
@@ -52,9 +53,10 @@ def list_sources(remote: RemoteOption = None, output: FormatOption = OutputForma
 
 
 @app.command("remove")
-def remove(name: Annotated[str, typer.Argument(help="A registered source.")], as_json: JsonOption = False) -> None:
+def remove(name: Annotated[str, typer.Argument(help="A registered source.")], remote: RemoteOption = None,
+           as_json: JsonOption = False) -> None:  # fmt: skip
     """Forget a source (admin); datasets read from it keep its name in their lineage."""
-    with local() as c:
+    with backend(remote) as c:
         c.remove_source(name)
     if as_json:
         render.print_json({"removed": name})

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -30,7 +30,6 @@ from sqlalchemy.pool import NullPool
 
 from crispml.domain import DataSource, SourceColumn, SourceTable
 from crispml.errors import CrispmlError, InvalidInput, NotFound, Unavailable
-from crispml.storage import schema as own_schema
 from crispml.storage.source_urls import resolve
 
 T = TypeVar("T")
@@ -42,8 +41,11 @@ _SYNTAX_STATE = "42601"
 _READ_ACTIONS = frozenset(
     {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
 )
-# Pragmas SQLAlchemy's inspector reads; none of them changes anything.
+# Pragmas SQLAlchemy reads (its inspector, its isolation level); none of them changes anything.
 _CATALOGUE_PRAGMAS = frozenset({"table_info", "table_xinfo", "index_list", "index_info", "foreign_key_list"})
+_SETTINGS_READ = frozenset({"read_uncommitted"})
+# Tables every crispml store has had since its first migration.
+_STORE_TABLES = frozenset({"alembic_version", "datasets", "model_versions", "model_aliases", "labels", "perf_records"})
 
 
 @contextmanager
@@ -52,14 +54,19 @@ def reading(source: DataSource, timeout_s: float) -> Iterator[Connection]:
     url = resolve(source.location, source.name)
     engine = _engine(url, timeout_s)
     try:
-        try:
+        connection = None
+        with suppress(SQLAlchemyError, sqlite3.Error, OSError, ValueError):
             connection = engine.connect()
-        except (SQLAlchemyError, sqlite3.Error, OSError):
-            # The driver's text names host, port and the reason: a port scanner's answer. One line for all.
-            raise Unavailable(f"source {source.name!r} cannot be reached") from None
+        if connection is None:
+            # The driver's text names host, port and the reason: a port scanner's answer. One line for all,
+            # raised outside the handler so the driver's exception is not even its context.
+            raise Unavailable(f"source {source.name!r} cannot be reached")
         with connection:
-            if set(own_schema.metadata.tables) <= set(_guard(source, lambda: inspect(connection).get_table_names())):
-                raise InvalidInput(f"source {source.name!r} is a crispml store; crispml never reads its own")
+            # However the URL was spelled (another host name, a hard link), a crispml store is recognised by its tables.
+            if set(_guard(source, lambda: inspect(connection).get_table_names())) >= _STORE_TABLES:
+                raise InvalidInput(
+                    f"source {source.name!r} is a crispml store; crispml never reads its own", field="source"
+                )
             yield connection
             connection.rollback()
     finally:
@@ -113,7 +120,9 @@ def run_query(source: DataSource, connection: Connection, query: str) -> pd.Data
             else:
                 cursor.execute(query)  # sqlite3 refuses a second statement itself
             if cursor.description is None:
-                raise InvalidInput(f"source {source.name!r}: the query returned no rows; run one SELECT")
+                raise InvalidInput(
+                    f"source {source.name!r}: the query returned no rows; run one SELECT", field="source"
+                )
             return _frame(cursor)
         finally:
             cursor.close()
@@ -131,26 +140,29 @@ def _guard(source: DataSource, work: Callable[[], T]) -> T:
     try:
         return work()
     except (SQLAlchemyError, sqlite3.Error, psycopg.Error) as exc:
-        # `from None`: the driver's exception (host, port, its own wording) must not ride along into a log.
-        raise _refusal(source.name, exc) from None
+        refusal = _refusal(source.name, exc)
+    # Raised outside the handler: the driver's exception (host, port, its wording) never rides along into a log.
+    raise refusal
 
 
 def _refusal(name: str, exc: BaseException) -> CrispmlError:
     original = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     state = getattr(original, "sqlstate", None)
     text = str(original).strip().splitlines()[0] if str(original).strip() else ""
-    if state == _READ_ONLY_STATE or "readonly" in text or "not authorized" in text:
-        return InvalidInput(f"source {name!r} is read-only: the query tried to change something; run one SELECT")
+    if state == _READ_ONLY_STATE or "readonly" in text or "not authorized" in text or "authorization denied" in text:
+        return InvalidInput(
+            f"source {name!r} is read-only: the query tried to change something; run one SELECT", field="source"
+        )
     if state == _CANCELLED_STATE or text == "interrupted":
-        return InvalidInput(f"source {name!r}: the query ran past the statement timeout")
+        return InvalidInput(f"source {name!r}: the query ran past the statement timeout", field="source")
     if "multiple commands" in text or "one statement at a time" in text:
-        return InvalidInput(f"source {name!r} runs one statement per query; remove the others")
+        return InvalidInput(f"source {name!r} runs one statement per query; remove the others", field="source")
     if state is None and not isinstance(original, sqlite3.Error):
         return Unavailable(f"source {name!r} cannot be reached")  # the connection broke, or no SQL error at all
     # A statement the server parsed and refused: its primary message is about the query, not the server.
     diag = getattr(original, "diag", None)
     reason = (diag.message_primary if diag is not None else None) or text or type(original).__name__
-    return InvalidInput(f"source {name!r}: the query failed: {reason[:300]}")
+    return InvalidInput(f"source {name!r}: the query failed: {reason[:300]}", field="source")
 
 
 def _engine(url: URL, timeout_s: float) -> Engine:
@@ -175,7 +187,9 @@ def _sqlite_allows(action: int, first: str | None, second: str | None, _db: str 
     """SQLite's authorizer: reads, and the catalogue pragmas; everything else (ATTACH, VACUUM, writes) is denied."""
     if action in _READ_ACTIONS and not (action == sqlite3.SQLITE_FUNCTION and second == "load_extension"):
         return sqlite3.SQLITE_OK
-    if action == sqlite3.SQLITE_PRAGMA and first in _CATALOGUE_PRAGMAS:
+    if action == sqlite3.SQLITE_PRAGMA and (
+        first in _CATALOGUE_PRAGMAS or (first in _SETTINGS_READ and second is None)
+    ):
         return sqlite3.SQLITE_OK
     if action == sqlite3.SQLITE_TRANSACTION:  # BEGIN or ROLLBACK: nothing can be written inside anyway
         return sqlite3.SQLITE_OK
