@@ -42,7 +42,9 @@ _READ_ACTIONS = frozenset(
     {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
 )
 # Pragmas SQLAlchemy reads (its inspector, its isolation level); none of them changes anything.
-_CATALOGUE_PRAGMAS = frozenset({"table_info", "table_xinfo", "index_list", "index_info", "foreign_key_list"})
+_CATALOGUE_PRAGMAS = frozenset(
+    {"table_info", "table_xinfo", "index_list", "index_info", "foreign_key_list", "database_list"}
+)
 _SETTINGS_READ = frozenset({"read_uncommitted"})
 # Tables every crispml store has had since its first migration.
 _STORE_TABLES = frozenset({"alembic_version", "datasets", "model_versions", "model_aliases", "labels", "perf_records"})
