@@ -64,6 +64,8 @@ def _digest(path: Path) -> str:
         ("sqlite://", "sqlite:////absolute"),
         ("sqlite:///file:x.db?mode=rwc", "mode are not allowed"),
         ("relative/folder", "cannot be parsed"),
+        ("sqlite:///relative.db", "absolute"),
+        ("postgresql+psycopg://reader@db.example/\ud800", "cannot be used"),
         ("/no/such/folder", "existing folder"),
         (OWN, "crispml's own database"),
         ("postgresql+psycopg://postgres@localhost/crispml", "crispml's own database"),
@@ -165,6 +167,8 @@ def test_sqlite_tables_are_read_by_their_catalogue_names(lite: Path) -> None:
     for name in ('tx"; DROP TABLE tx; --', "tx; DROP TABLE tx", "TX2", "main.nope", "nope.tx"):
         with pytest.raises(NotFound, match="has no"):
             read_source(SourceSpec(source="src", table=name), registered=source)
+    with pytest.raises(InvalidInput, match="not text"):
+        read_source(SourceSpec(source="src", query="SELECT '\ud800'"), registered=source)
     with sql_sources.reading(source, 10) as connection:
         found = {t.name: t for t in sql_sources.tables(source, connection)}
     assert found["tx"].rows == 50 and [c.name for c in found["tx"].columns] == ["Time", "V1", "Class"]

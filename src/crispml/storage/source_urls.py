@@ -38,6 +38,14 @@ def check_location(location: str, own_database_url: str) -> tuple[SourceKind, st
     """
     if "\x00" in location or not location.strip():
         raise InvalidInput("a source location must be a database URL or a folder", field="url")
+    try:
+        return _checked(location, own_database_url)
+    except (OSError, ValueError):  # a name the file system cannot hold (too long, unencodable)
+        raise InvalidInput("the source location cannot be used as a URL or a folder name", field="url") from None
+
+
+def _checked(location: str, own_database_url: str) -> tuple[SourceKind, str]:
+    location.encode("utf-8")  # a lone surrogate names no host, database or folder (and no database stores it)
     if location.startswith("file://") or location.startswith("/"):
         return SourceKind.FILES, _check_folder(location.removeprefix("file://"))
     url = _template(location)
@@ -104,7 +112,10 @@ def _check_folder(folder: str) -> str:
 def _check_sqlite(url: URL, own_database_url: str) -> str:
     if url.query or not url.database or url.database == ":memory:" or url.database.startswith("file:"):
         raise InvalidInput("a SQLite source is sqlite:////absolute/path/to/file.db, without options", field="url")
-    path = Path(url.database).expanduser().resolve()
+    path = Path(url.database).expanduser()
+    if not path.is_absolute():
+        raise InvalidInput("a SQLite source is sqlite:////absolute/path/to/file.db, without options", field="url")
+    path = path.resolve()
     if _is_own_sqlite(path, own_database_url):
         raise InvalidInput("crispml's own database cannot be registered as a source", field="url")
     return f"sqlite:///{path}"

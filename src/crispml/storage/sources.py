@@ -50,6 +50,8 @@ def read_source(
             raise InvalidInput("name a source: a file path, or a registered source and a table, query or path",
                                field="source")  # fmt: skip
         return _read_file(Path(spec.path), text_columns)
+    for text in (spec.table, spec.query, spec.path):
+        _check_encodable(text)
     if registered is None or registered.name != spec.source:
         raise NotFound(f"source {spec.source!r} is not registered")
     if registered.kind is SourceKind.FILES:
@@ -69,6 +71,15 @@ def read_source(
         raise InvalidInput(f"{spec.describe()} returned no rows", field="source")
     digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
     return RawData(frame, spec.describe(), digest)
+
+
+def _check_encodable(text: str | None) -> None:
+    try:
+        (text or "").encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no database or file system takes it
+        raise InvalidInput(
+            "the source's table, query or path holds a character that is not text", field="source"
+        ) from None
 
 
 def inside_root(root: Path, relative: str, what: str = "its source's folder") -> Path:
