@@ -28,7 +28,8 @@ CLI_COMMAND = {"jobs": ("jobs", "list"), "job": ("jobs", "show")}
 """Methods whose command sits in a group."""
 CLI_WITHOUT = {"batch": "scores of a batch are written by `score --output`"}
 CLI_SPELLS = {
-    "ingest": {"source": {"source"}, "url": {"source"}, "table": {"source"}, "query": {"source"}},
+    # `url` is only there to refuse it with a message saying to register a source.
+    "ingest": {"path": {"source"}, "source": {"source"}, "url": set(), "table": {"source"}, "query": {"source"}},
     "train": {"param": {"params"}},
     "report": {"model": MODEL_REF},
     "persist": {"model": MODEL_REF},
@@ -41,7 +42,7 @@ CLI_SPELLS = {
 }
 """CLI parameter -> the request fields it stands for."""
 CLIENT_SPELLS = {
-    "ingest": {"path": {"source"}, "url": {"source"}, "table": {"source"}, "query": {"source"}},
+    "ingest": {"path": {"source"}, "source": {"source"}, "table": {"source"}, "query": {"source"}},
     # A table (DataFrame or pyarrow Table) is sent as an Arrow stream: the columnar form of dataframe_split.
     "score": {"table": {"dataframe_split"}},
 }

@@ -55,6 +55,10 @@ class Backend(Protocol):
     def cancel_job(self, job_id: str) -> J: ...
     def audit(self, filters: J, limit: int) -> J: ...
     def verify_audit(self) -> int: ...
+    def sources(self) -> list[J]: ...
+    def source_tables(self, name: str) -> list[J]: ...
+    def add_source(self, name: str, url: str) -> J: ...
+    def remove_source(self, name: str) -> None: ...
 
 
 def _first_line(exc: BaseException) -> str:
@@ -188,6 +192,18 @@ class LocalBackend:
     def verify_audit(self) -> int:
         return self.c.audit.verify()
 
+    def sources(self) -> list[J]:
+        return [_json(a.SourceAnswer.from_domain(s)) for s in self.c.sources.list_sources()]
+
+    def source_tables(self, name: str) -> list[J]:
+        return [_json(a.SourceTableAnswer.from_domain(t)) for t in self.c.sources.tables(name)]
+
+    def add_source(self, name: str, url: str) -> J:
+        return _json(a.SourceAnswer.from_domain(self.c.sources.add(name, url)))
+
+    def remove_source(self, name: str) -> None:
+        self.c.sources.remove(name)
+
 
 class RemoteBackend:
     """A crispml server; files named on the command line are read here and sent over HTTP.
@@ -217,9 +233,9 @@ class RemoteBackend:
         return job_result(job)
 
     def ingest(self, source: SourceSpec, progress: Progress = no_progress, **options: Any) -> J:
-        if source.path and Path(source.path).is_file():
+        if source.source is None and source.path and Path(source.path).is_file():
             return dict(self._follow(self.api.upload(source.path, **options), progress))
-        job = self.api.ingest(source.path, url=source.url, table=source.table, query=source.query, **options)
+        job = self.api.ingest(source.path, source=source.source, table=source.table, query=source.query, **options)
         return dict(self._follow(job, progress))
 
     def prepare(self, ref: str, *, missing: str, name: str | None, progress: Progress = no_progress) -> J:
@@ -348,6 +364,18 @@ class RemoteBackend:
 
     def verify_audit(self) -> int:
         raise InvalidInput("audit verify reads the database itself: run it without --remote where the store is")
+
+    def sources(self) -> list[J]:
+        return list(_items(self.api.sources()))
+
+    def source_tables(self, name: str) -> list[J]:
+        return list(_items(self.api.source_tables(name)))
+
+    def add_source(self, name: str, url: str) -> J:
+        return dict(self.api.add_source(name, url))
+
+    def remove_source(self, name: str) -> None:
+        self.api.remove_source(name)
 
 
 def _all_items(page: Callable[[int], Any]) -> list[Any]:

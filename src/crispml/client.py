@@ -125,15 +125,16 @@ class _Calls:
         raise NotImplementedError
 
     # -- datasets
-    def ingest(self, path: str | None = None, *, url: str | None = None, table: str | None = None,
+    def ingest(self, path: str | None = None, *, source: str | None = None, table: str | None = None,
                query: str | None = None, name: str | None = None, slices: int = 12, percent_data: float = 1.0,
                seed: int = 42, target: str = "Class", key: str | None = None,
                time_column: str | None = None, project: str | None = None) -> Any:  # fmt: skip
-        """DataIngestion of a file in the server's data folder (`path`), or of a SQL table or query."""
-        source = {"path": path, "url": url, "table": table, "query": query}
+        """DataIngestion of a file in the server's data folder (`path`), or of a registered `source`'s table,
+        query or file (`sources()` lists them; database URLs are not accepted)."""
+        spec = {"path": path, "source": source, "table": table, "query": query}
         options = {"name": name, "slices": slices, "percent_data": percent_data, "seed": seed, "target": target,
                    "key": key, "time_column": time_column, "project": project}  # fmt: skip
-        return self._call("POST", "/api/v1/datasets", job=True, json={"source": source, **options})
+        return self._call("POST", "/api/v1/datasets", job=True, json={"source": spec, **options})
 
     def upload(self, file: str | Path, **options: Any) -> Any:
         """DataIngestion of a local file, streamed to the server in chunks (never read whole into memory)."""
@@ -239,6 +240,22 @@ class _Calls:
     def cancel_job(self, job_id: str) -> Any:
         """Cancel a queued job, or ask a running one to stop at its next progress report."""
         return self._call("POST", f"/api/v1/jobs/{job_id}/cancel")
+
+    # -- data sources
+    def sources(self) -> Any:
+        """The registered data sources: names and kinds."""
+        return self._call("GET", "/api/v1/sources")
+
+    def source_tables(self, name: str) -> Any:
+        """A database source's tables, with their columns and row counts."""
+        return self._call("GET", f"/api/v1/sources/{name}/tables")
+
+    def add_source(self, name: str, url: str) -> Any:
+        """Register a source (admin); a database password only as ${ENV_VAR} or @file:/path, read by the server."""
+        return self._call("POST", "/api/v1/sources", json={"name": name, "url": url})
+
+    def remove_source(self, name: str) -> Any:
+        return self._call("DELETE", f"/api/v1/sources/{name}")
 
     def cancel(self, job_id: str) -> Any:
         """Same as `cancel_job` (kept for existing callers)."""

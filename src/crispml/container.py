@@ -12,6 +12,7 @@ from crispml.services.lifecycle import LifecycleService
 from crispml.services.model_cache import model_cache
 from crispml.services.operations import OperationsService
 from crispml.services.scoring import ScoringService
+from crispml.services.sources import SourceService
 from crispml.settings import Settings
 from crispml.storage.artifacts import ArtifactStore
 from crispml.storage.database import make_engine, upgrade
@@ -32,7 +33,9 @@ class Container:
         self.store = Store(self.engine, ArtifactStore(settings.artifact_root), settings.user)
         self.model_cache = model_cache(self.store)
         """Models read into memory, shared by every service of this process."""
-        self.lifecycle = LifecycleService(self.store, settings.user, self.model_cache)
+        self.lifecycle = LifecycleService(self.store, settings.user, self.model_cache, settings.source_timeout_s)
+        self.sources = SourceService(self.store, settings.user, settings.resolved_database_url,
+                                     settings.resolved_data_dir, settings.source_timeout_s)  # fmt: skip
         self.scoring = ScoringService(self.store, settings.user, self.model_cache)
         self.operations = OperationsService(self.store, settings.user, self.model_cache)
         self.audit = AuditService(self.store, settings.user)

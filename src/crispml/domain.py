@@ -176,28 +176,60 @@ class LineageNode:
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """Where raw data comes from: a file path, or a SQLAlchemy URL with a table or a query."""
+    """Where raw data comes from: a file path, or a registered source (`source`) with a table, a query or a path.
+
+    Database URLs never travel in a spec: an admin registers them as named sources (`DataSource`).
+    """
 
     path: str | None = None
-    url: str | None = None
+    source: str | None = None
     table: str | None = None
     query: str | None = None
 
     def describe(self) -> str:
-        if self.path:
-            return self.path
-        what = f"table {self.table}" if self.table else f"query {self.query!r}"
-        return f"{redact_url(self.url or '')} {what}"
+        """What was read, for lineage, job parameters and messages: never a URL or a secret."""
+        if self.source is None:
+            return self.path or ""
+        if self.table:
+            return f"source {self.source} table {self.table}"
+        if self.query:
+            return f"source {self.source} query {self.query[:200]!r}"
+        return f"source {self.source} file {self.path}"
 
 
-def redact_url(url: str) -> str:
-    """Hide a password in a URL before it reaches a message or the lineage."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
-    return url
+class SourceKind(StrEnum):
+    SQL = "sql"
+    FILES = "files"
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A source an admin registered: a database (`sql`) or a folder of files (`files`).
+
+    `location` is the URL or folder as registered; a database password in it is only ever a reference
+    (`${ENV_VAR}` or `@file:/path`), resolved when connecting. Never show `location` to a caller.
+    """
+
+    name: str
+    kind: SourceKind
+    location: str
+    created_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """A table of a database source, as its catalogue names it, with its row count."""
+
+    name: str
+    columns: tuple[SourceColumn, ...]
+    rows: int
 
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")

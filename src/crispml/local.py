@@ -23,6 +23,7 @@ from crispml.services.lifecycle import DEFAULT_THRESHOLD, LifecycleService
 from crispml.services.model_cache import ModelCache
 from crispml.services.operations import OperationsService
 from crispml.services.scoring import LabelReport, ScoreResult, ScoringService, Verification
+from crispml.services.sources import SourceService
 from crispml.settings import Settings
 
 
@@ -57,6 +58,11 @@ class Crispml:
     def audit(self) -> AuditService:
         """The audit log: `events(AuditQuery(...))` and `verify()`."""
         return self.container.audit
+
+    @property
+    def sources(self) -> SourceService:
+        """The registered data sources: `add`, `list_sources`, `remove`, `tables`."""
+        return self.container.sources
 
     @property
     def model_cache(self) -> ModelCache:

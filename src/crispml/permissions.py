@@ -124,5 +124,9 @@ ROUTE_ACTIONS: dict[str, Action] = {
     # audit
     "audit": Action.AUDIT_READ,
     # sources
+    "sources": Action.SOURCES_READ,
+    "source_tables": Action.SOURCES_READ,
+    "add_source": Action.SOURCES_MANAGE,
+    "remove_source": Action.SOURCES_MANAGE,
     # privacy
 }

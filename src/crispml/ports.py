@@ -20,6 +20,7 @@ from crispml.domain import (
     AuditEvent,
     AuditQuery,
     Dataset,
+    DataSource,
     Job,
     JobStatus,
     ModelVersion,
@@ -117,6 +118,13 @@ class PrincipalRepo(Protocol):
     def active_admins(self) -> int: ...
 
 
+class SourceRepo(Protocol):
+    def add(self, source: DataSource) -> None: ...
+    def get(self, name: str) -> DataSource: ...
+    def list_sources(self) -> list[DataSource]: ...
+    def remove(self, name: str) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """The repositories of one transaction."""
 
@@ -136,6 +144,8 @@ class UnitOfWork(Protocol):
     def audit(self) -> AuditRepo: ...
     @property
     def principals(self) -> PrincipalRepo: ...
+    @property
+    def sources(self) -> SourceRepo: ...
 
 
 class Staged(Protocol):

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     require_keys: bool = False
     """Whether HTTP requests need an API key (`Authorization: Bearer ...`). `crispml serve` turns it on
     for any host but loopback; off, every request acts as `user` with the admin role."""
+    source_timeout_s: float = Field(default=300.0, gt=0, le=86_400)
+    """Statement timeout of a query on a registered data source (seconds)."""
 
     @field_validator("database_url")
     @classmethod

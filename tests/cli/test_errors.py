@@ -44,15 +44,16 @@ def test_an_unreachable_database_is_one_line_with_exit_code_7(tmp_path: Path) ->
     assert "cannot reach the database" in line and "Connection refused" in line and "s3cret" not in ran.text
 
 
-def test_a_failing_source_query_or_bad_source_url_is_one_line(cli: Cli, tmp_path: Path) -> None:
+def test_a_failing_source_query_or_a_database_url_is_one_line(cli: Cli, tmp_path: Path) -> None:
     source = tmp_path / "source.db"
     with sqlite3.connect(source) as db:
         db.execute("CREATE TABLE t (a REAL, Class INTEGER)")
-    failing = cli("ingest", "--url", f"sqlite:///{source}", "--query", "SELECT nonsense", expect=2)
+    cli("sources", "add", "lite", f"sqlite:///{source}")
+    failing = cli("ingest", "--source", "lite", "--query", "SELECT nonsense", expect=2)
     assert failing.count("\n") == 1 and "no such column: nonsense" in failing and "Traceback" not in failing
-    unsupported = cli("ingest", "--url", "nosuchdb://user:s3cret@host/db", "--table", "t", expect=2)
-    assert unsupported.count("\n") == 1 and "s3cret" not in unsupported and "nosuchdb" in unsupported
-    as_json = cli("ingest", "--url", f"sqlite:///{source}", "--query", "SELECT nonsense", "--json", expect=2)
+    refused = cli("ingest", "--url", "nosuchdb://user:s3cret@host/db", "--table", "t", expect=2)
+    assert refused.count("\n") == 1 and "s3cret" not in refused and "crispml sources add" in refused
+    as_json = cli("ingest", "--source", "lite", "--query", "SELECT nonsense", "--json", expect=2)
     assert '"title": "InvalidInput"' in as_json and '"field": "source"' in as_json
     assert cli("datasets", "--json") == []  # nothing was written
 

@@ -63,16 +63,17 @@ def test_zip_and_parquet_sources_match_csv(cml: Crispml, small_csv: Path, tmp_pa
         assert np.allclose(rows["V5"], from_csv["V5"])
 
 
-def test_ingest_from_a_postgresql_table(cml: Crispml, small_csv: Path, postgres_url: str) -> None:
-    engine = create_engine(postgres_url)
+def test_ingest_from_a_postgresql_table(cml: Crispml, small_csv: Path, source_postgres_url: str) -> None:
+    engine = create_engine(source_postgres_url)
     pd.read_csv(small_csv).head(1200).to_sql("transactions", engine, index=False)
     engine.dispose()
-    dataset = cml.ingest(SourceSpec(url=postgres_url, table="transactions"), slices=12)
+    cml.sources.add("warehouse", source_postgres_url)
+    dataset = cml.ingest(SourceSpec(source="warehouse", table="transactions"), slices=12)
     assert dataset.name == "transactions" and dataset.rows == 1200 and dataset.frames == 12
-    assert "***" not in dataset.source or "@" in dataset.source
+    assert dataset.source == "source warehouse table transactions"
     with pytest.raises(NotFound, match="missing_table"):
-        cml.ingest(SourceSpec(url=postgres_url, table="missing_table"))
-    queried = cml.ingest(SourceSpec(url=postgres_url, query='SELECT * FROM transactions WHERE "Amount" > 10'))
+        cml.ingest(SourceSpec(source="warehouse", table="missing_table"))
+    queried = cml.ingest(SourceSpec(source="warehouse", query='SELECT * FROM transactions WHERE "Amount" > 10'))
     assert 0 < queried.rows < 1200
 
 

@@ -16,7 +16,18 @@ import crispml
 from crispml.api import docs, problems
 from crispml.api.auth import FailedLogins, authorize
 from crispml.api.deps import Services
-from crispml.api.routes import audit, compat, datasets, health, inference, jobs, models, operations, scoring
+from crispml.api.routes import (
+    audit,
+    compat,
+    datasets,
+    health,
+    inference,
+    jobs,
+    models,
+    operations,
+    scoring,
+    sources,
+)  # fmt: skip
 from crispml.container import Container
 from crispml.identity import serving_request
 from crispml.settings import Settings
@@ -59,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.failed_logins = FailedLogins()
     problems.install(app)
     # Routes are matched in order: scoring, the hot path, is tried first.
-    for module in (scoring, health, datasets, models, jobs, operations, compat, inference, audit):
+    for module in (scoring, health, datasets, models, jobs, operations, compat, inference, audit, sources):
         app.include_router(module.router)
     docs.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)

@@ -22,6 +22,7 @@ from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.operations import OperationsService
 from crispml.services.scoring import ScoringService
+from crispml.services.sources import SourceService
 from crispml.settings import Settings
 
 T = TypeVar("T")
@@ -41,12 +42,13 @@ class Services:
     pool: ThreadPoolExecutor
     audit: AuditService
     access: AccessService
+    sources: SourceService
 
     @classmethod
     def of(cls, container: Container) -> Services:
         pool = ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="crispml-http")
         return cls(container.settings, container.lifecycle, container.scoring, container.operations,
-                   container.jobs, pool, container.audit, container.access)  # fmt: skip
+                   container.jobs, pool, container.audit, container.access, container.sources)  # fmt: skip
 
     async def blocking(self, call: Callable[[], T]) -> T:
         """Run a blocking call (one that waits for a commit) off the event loop.
@@ -94,6 +96,11 @@ async def audit(request: Request) -> AuditService:
     return found.audit
 
 
+async def sources(request: Request) -> SourceService:
+    found: Services = request.app.state.services
+    return found.sources
+
+
 async def settings(request: Request) -> Settings:
     found: Services = request.app.state.services
     return found.settings
@@ -107,3 +114,4 @@ OperationsDep = Annotated[OperationsService, Depends(operations)]
 JobsDep = Annotated[JobService, Depends(jobs)]
 SettingsDep = Annotated[Settings, Depends(settings)]
 AuditDep = Annotated[AuditService, Depends(audit)]
+SourcesDep = Annotated[SourceService, Depends(sources)]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from crispml.cli import audit, data, jobs, models, operations, scoring, users
+from crispml.cli import audit, data, jobs, models, operations, scoring, sources, users
 from crispml.cli.failures import CrispmlGroup
 
 app = typer.Typer(
@@ -57,6 +57,7 @@ for command in (
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(audit.app, name="audit")
 app.add_typer(users.app, name="users")
+app.add_typer(sources.app, name="sources")
 
 
 def main() -> None:

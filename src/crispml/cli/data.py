@@ -49,10 +49,13 @@ def synth(
 
 
 def ingest(
-    source: Annotated[str | None, typer.Argument(help="CSV, zipped CSV or Parquet file.")] = None,
-    url: Annotated[str | None, typer.Option(help="SQLAlchemy URL of a source database.")] = None,
-    table: Annotated[str | None, typer.Option(help="Table to read from --url.")] = None,
-    query: Annotated[str | None, typer.Option(help="Read-only query to run on --url.")] = None,
+    path: Annotated[
+        str | None, typer.Argument(help="CSV, zipped CSV or Parquet file (inside --source's folder if it holds files).")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="A registered source (`crispml sources list`).")] = None,
+    table: Annotated[str | None, typer.Option(help="Table to read from --source.")] = None,
+    query: Annotated[str | None, typer.Option(help="One read-only SELECT to run on --source.")] = None,
+    url: Annotated[str | None, typer.Option(hidden=True)] = None,
     name: Annotated[str | None, typer.Option(help="Dataset name (default: the file's stem).")] = None,
     slices: Annotated[int, typer.Option(help="Number of equal time frames.")] = 12,
     percent_data: Annotated[float, typer.Option("--percent-data", help="Share of rows to keep, 0 < p <= 1.")] = 1.0,
@@ -68,8 +71,15 @@ def ingest(
 ) -> None:
     """1. DataIngestion: raw data into a new immutable dataset version."""
     from crispml.domain import SourceSpec
+    from crispml.errors import InvalidInput
 
-    spec = SourceSpec(path=source, url=url, table=table, query=query)
+    if url is not None:
+        raise InvalidInput(
+            "--url is gone: an admin registers the database once (crispml sources add NAME URL), "
+            "then ingest names it with --source NAME --table T (or --query)",
+            field="source",
+        )
+    spec = SourceSpec(path=path, source=source, table=table, query=query)
     with backend(remote) as c, progress(not as_json) as step:
         dataset = c.ingest(
             spec,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from crispml.domain import (
     AuditEvent,
     Dataset,
+    DataSource,
     Job,
     JobStatus,
     LineageNode,
@@ -25,6 +26,8 @@ from crispml.domain import (
     PerfRecord,
     ScoreBatch,
     ScoredRecords,
+    SourceKind,
+    SourceTable,
     Stage,
 )
 
@@ -75,6 +78,37 @@ class LineageNodeAnswer(Answer):
     @classmethod
     def from_domain(cls, node: LineageNode) -> Self:
         return cls(**_fields(node))
+
+
+class SourceAnswer(Answer):
+    """A registered data source: its name and kind. Its location and password are never answered."""
+
+    name: str = Field(examples=["warehouse"])
+    kind: SourceKind
+    created_by: str
+    created_at: Timestamp
+
+    @classmethod
+    def from_domain(cls, source: DataSource) -> Self:
+        return cls(name=source.name, kind=source.kind, created_by=source.created_by, created_at=source.created_at)
+
+
+class SourceColumnAnswer(Answer):
+    name: str
+    type: str = Field(examples=["DOUBLE PRECISION"])
+
+
+class SourceTableAnswer(Answer):
+    """A table of a database source, with its columns and row count."""
+
+    name: str = Field(examples=["transactions"])
+    columns: list[SourceColumnAnswer]
+    rows: int
+
+    @classmethod
+    def from_domain(cls, table: SourceTable) -> Self:
+        columns = [SourceColumnAnswer(name=c.name, type=c.type) for c in table.columns]
+        return cls(name=table.name, columns=columns, rows=table.rows)
 
 
 class DatasetAnswer(Answer):

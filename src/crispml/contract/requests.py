@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SkipValidation
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SkipValidation, model_validator
 from pydantic_core import PydanticCustomError
 
 from crispml.domain import JobStatus, SourceSpec, Stage
@@ -64,21 +64,38 @@ class JobOptions(Strict):
 
 
 class SourceIn(Strict):
-    """Where raw data comes from: a server file, or a database URL with a table or a query."""
+    """Where raw data comes from: a server file, or a registered source with a table, a query or a path.
+
+    Database URLs are not accepted: an admin registers a database once (`crispml sources add NAME URL`)
+    and requests name it.
+    """
 
     path: SourceText | None = Field(
         None,
         max_length=4096,
-        description="A file inside the server's data folder (CSV, zip or Parquet).",
+        description="A file inside the server's data folder, or inside `source` if it holds files (CSV, zip, Parquet).",
     )
-    url: SourceText | None = Field(None, max_length=4096, description="SQLAlchemy URL of a source database.")
+    source: Name | None = Field(None, description="A registered source (`GET /api/v1/sources`).")
     table: SourceText | None = Field(
-        None, max_length=128, description="Table to read from `url`, checked against its catalogue."
+        None, max_length=128, description="Table to read from `source`, checked against its catalogue."
     )
-    query: SourceText | None = Field(None, max_length=100_000, description="Read-only query to run on `url`.")
+    query: SourceText | None = Field(
+        None, max_length=100_000, description="One read-only SELECT to run on `source`, with a statement timeout."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_url(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "url" in data:
+            raise PydanticCustomError(
+                "url_not_accepted",
+                "database URLs are not accepted: an admin registers the database as a named source "
+                "(crispml sources add NAME URL) and the request names it in `source`",
+            )
+        return data
 
     def spec(self) -> SourceSpec:
-        return SourceSpec(path=self.path, url=self.url, table=self.table, query=self.query)
+        return SourceSpec(path=self.path, source=self.source, table=self.table, query=self.query)
 
 
 class IngestBody(Strict):
@@ -260,3 +277,15 @@ class JobsRequest(Strict):
 
 class JobRequest(JobOptions):
     job_id: Id
+
+
+class SourceAddBody(Strict):
+    """A data source to register: a database URL whose password is a reference, or an absolute folder."""
+
+    name: Name
+    url: SourceText = Field(
+        min_length=1,
+        max_length=4096,
+        description="sqlite:////path/file.db, postgresql+psycopg://user:${ENV_VAR}@host/db (or user:@file:/path@host), "
+        "or an absolute folder. Never echoed back.",
+    )

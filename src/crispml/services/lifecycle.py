@@ -32,15 +32,17 @@ from crispml.steps.prepare import MissingPolicy, fit_preparation
 from crispml.steps.stage_frames import curated_frame, default_name, raw_frame
 from crispml.steps.train import fit
 from crispml.storage.audit import model_state
-from crispml.storage.sources import read_source
+from crispml.storage.sources import DEFAULT_TIMEOUT_S, read_source
 
 DEFAULT_THRESHOLD = 0.5
 
 
 class LifecycleService(Service):
-    def __init__(self, store: Storage, user: str, models: ModelCache) -> None:
+    def __init__(self, store: Storage, user: str, models: ModelCache,
+                 source_timeout_s: float = DEFAULT_TIMEOUT_S) -> None:  # fmt: skip
         super().__init__(store, user)
         self._cache = models
+        self._source_timeout_s = source_timeout_s
 
     # -- 1. DataIngestion -----------------------------------------------------------------------
     def ingest(
@@ -58,7 +60,11 @@ class LifecycleService(Service):
         progress: Progress = no_progress,
     ) -> Dataset:
         """Read a source into a new immutable raw dataset version cut into `slices` time frames, in
-        `project` (default: the acting key's only project, else 'default')."""
+        `project` (default: the acting key's only project, else 'default').
+
+        `source` is a file this process may read, or a registered source (`source.source`) with a table,
+        a query (run read-only, with the statement timeout) or a path inside its folder.
+        """
         name = check_name(name or default_name(source), "dataset name")
         project = writable_project(project)
         if slices < 1:
@@ -68,7 +74,11 @@ class LifecycleService(Service):
         with self._perf("ingest") as span:
             span.dataset = name
             progress("read source", 0.0)
-            raw = read_source(source)
+            registered = None
+            if source.source is not None:
+                with self.store.reading() as uow:
+                    registered = uow.sources.get(source.source)
+            raw = read_source(source, registered=registered, timeout_s=self._source_timeout_s)
             span.rows_in = len(raw.frame)
             progress("cut frames", 0.4)
             built = raw_frame(

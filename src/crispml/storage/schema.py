@@ -223,6 +223,16 @@ audit_head = Table(
 )
 
 # --- data sources (migration 0008) ---
+# A database password is never stored: `location` holds at most a reference to it (${ENV_VAR}, @file:/path).
+data_sources = Table(
+    "data_sources",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("location", Text, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
 
 # --- data protection (migration 0009) ---
 

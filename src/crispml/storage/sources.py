@@ -1,7 +1,6 @@
 """Read raw data from files (CSV, zipped CSV, Parquet) or SQL databases into a DataFrame.
 
-SQL table and column names are checked against the source database's own catalogue before any query is
-built; a free query runs inside a read-only transaction that is rolled back.
+Databases are read only through sources an admin registered (see `crispml.storage.sql_sources`).
 """
 
 from __future__ import annotations
@@ -15,12 +14,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-from sqlalchemy import MetaData, Table, create_engine, inspect, select, text
-from sqlalchemy.exc import SQLAlchemyError
 
-from crispml.domain import SourceSpec, redact_url
-from crispml.errors import InvalidInput, NotFound
+from crispml.domain import DataSource, SourceKind, SourceSpec
+from crispml.errors import Forbidden, InvalidInput, NotFound
+from crispml.storage import sql_sources
 from crispml.storage.artifacts import sha256_file
+
+DEFAULT_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -30,16 +30,70 @@ class RawData:
     source_sha256: str
 
 
-def read_source(spec: SourceSpec, text_columns: tuple[str, ...] = ()) -> RawData:
-    """Load the whole source; raise InvalidInput or NotFound naming what is wrong with it.
+def read_source(
+    spec: SourceSpec,
+    text_columns: tuple[str, ...] = (),
+    *,
+    registered: DataSource | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> RawData:
+    """Load the whole source; raise InvalidInput, NotFound or Unavailable naming what is wrong with it.
 
+    A spec naming a source (`spec.source`) needs that source's registration (`registered`); a bare path
+    is a file this process may read (adapters that serve others check it first: `inside_root`).
     `text_columns` (record ids) are read from CSV as text, so an id like '12e45' stays an id.
     """
-    if spec.path:
+    if spec.source is None:
+        if spec.table or spec.query:
+            raise InvalidInput("a table or a query is read from a registered source: name it", field="source")
+        if not spec.path:
+            raise InvalidInput("name a source: a file path, or a registered source and a table, query or path",
+                               field="source")  # fmt: skip
         return _read_file(Path(spec.path), text_columns)
-    if spec.url and (spec.table or spec.query):
-        return _read_sql(spec)
-    raise InvalidInput("name a source: a file path, or a database URL with --table or --query", field="source")
+    for text in (spec.table, spec.query, spec.path):
+        _check_encodable(text)
+    if registered is None or registered.name != spec.source:
+        raise NotFound(f"source {spec.source!r} is not registered")
+    if registered.kind is SourceKind.FILES:
+        if spec.table or spec.query or not spec.path:
+            raise InvalidInput(f"source {spec.source!r} holds files: name a path inside it", field="source")
+        folder = f"source {registered.name!r}'s folder"
+        return _read_file(inside_root(Path(registered.location), spec.path, folder), text_columns)
+    if bool(spec.table) == bool(spec.query) or spec.path:
+        raise InvalidInput(f"source {spec.source!r} is a database: give a table or a query (one of them)",
+                           field="source")  # fmt: skip
+    with sql_sources.reading(registered, timeout_s) as connection:
+        if spec.table:
+            frame = sql_sources.read_table(registered, connection, spec.table)
+        else:
+            frame = sql_sources.run_query(registered, connection, spec.query or "")
+    if frame.empty:
+        raise InvalidInput(f"{spec.describe()} returned no rows", field="source")
+    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
+    return RawData(frame, spec.describe(), digest)
+
+
+def _check_encodable(text: str | None) -> None:
+    try:
+        (text or "").encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no database or file system takes it
+        raise InvalidInput(
+            "the source's table, query or path holds a character that is not text", field="source"
+        ) from None
+
+
+def inside_root(root: Path, relative: str, what: str = "its source's folder") -> Path:
+    """`relative` resolved (symlinks followed) under `root`; Forbidden if it lands outside (`what` names root)."""
+    if "\x00" in relative:  # the OS refuses such a path with a ValueError; it names no file
+        raise InvalidInput("source path holds a NUL character", field="source.path")
+    base = root.resolve()
+    try:
+        path = (base / relative).resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a name too long
+        raise InvalidInput(f"cannot use {relative[:200]!r} as a file name", field="source.path") from None
+    if not path.is_relative_to(base):
+        raise Forbidden(f"source path {relative[:200]!r} lies outside {what}", field="source.path")
+    return path
 
 
 def _read_file(path: Path, text_columns: tuple[str, ...]) -> RawData:
@@ -73,47 +127,3 @@ def _read_zip(path: Path, options: pa_csv.ConvertOptions) -> pa.Table:
         preferred = [m for m in members if Path(m).name == "creditcard.csv"]
         with archive.open((preferred or members)[0]) as handle:
             return pa_csv.read_csv(handle, convert_options=options)
-
-
-def _read_sql(spec: SourceSpec) -> RawData:
-    assert spec.url is not None
-    try:
-        engine = create_engine(spec.url)
-    except (SQLAlchemyError, ValueError) as exc:
-        raise InvalidInput(f"cannot use database URL {redact_url(spec.url)}: {exc}", field="url") from exc
-    try:
-        with engine.connect() as connection:
-            if spec.table:
-                schema, _, name = spec.table.rpartition(".")
-                known = inspect(connection).get_table_names(schema=schema or None)
-                if name not in known:
-                    raise NotFound(f"table {spec.table!r} does not exist in {redact_url(spec.url)}")
-                # Reflection builds the statement from the catalogue's own names, not from user text.
-                table = Table(name, MetaData(), autoload_with=connection, schema=schema or None)
-                frame = pd.read_sql(select(table), connection)
-            else:
-                transaction = connection.begin()
-                try:
-                    if connection.dialect.name == "postgresql":
-                        connection.execute(text("SET TRANSACTION READ ONLY"))
-                    frame = pd.read_sql(text(spec.query or ""), connection)
-                finally:
-                    transaction.rollback()
-    except (SQLAlchemyError, pd.errors.DatabaseError) as exc:
-        # pandas wraps a failing query in its own DatabaseError; either way the caller gets one line
-        # naming the source (password redacted) and the database's own reason, never a traceback.
-        raise InvalidInput(f"cannot read {spec.describe()}: {_reason(exc)}", field="source") from exc
-    finally:
-        engine.dispose()
-    if frame.empty:
-        raise InvalidInput(f"{spec.describe()} returned no rows", field="source")
-    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
-    return RawData(frame, spec.describe(), digest)
-
-
-def _reason(exc: Exception) -> str:
-    """The database driver's first line of complaint, without SQLAlchemy's statement and links."""
-    cause = exc.__cause__ if isinstance(exc, pd.errors.DatabaseError) and exc.__cause__ else exc
-    original = getattr(cause, "orig", None) or cause
-    lines = str(original).strip().splitlines()
-    return lines[0] if lines else type(original).__name__

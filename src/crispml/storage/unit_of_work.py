@@ -13,6 +13,7 @@ from crispml.storage.ledger import LedgerRepository
 from crispml.storage.models import ModelRepository
 from crispml.storage.perf import PerfRepository
 from crispml.storage.principals import PrincipalRepository
+from crispml.storage.source_registry import SourceRepository
 
 
 class UnitOfWork:
@@ -35,6 +36,7 @@ class UnitOfWork:
         self.jobs = JobRepository(connection)
         self.audit = AuditRepository(connection, user)
         self.principals = PrincipalRepository(connection)
+        self.sources = SourceRepository(connection)
 
     def referenced_artifacts(self) -> set[str]:
         """The sha256 of every file a dataset or model row names."""

@@ -11,36 +11,22 @@ from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from crispml.api.deps import JobsDep, LifecycleDep, SettingsDep
+from crispml.api.deps import JobsDep, LifecycleDep, SettingsDep, SourcesDep
 from crispml.api.jobs_http import job_response, job_responses
 from crispml.api.problems import problem_responses
 from crispml.contract import METHODS
 from crispml.contract import requests as req
 from crispml.contract.answers import DatasetAnswer, DatasetDetail, LineageNodeAnswer, Page
 from crispml.domain import SourceSpec, Stage
-from crispml.errors import Forbidden, InvalidInput
+from crispml.errors import InvalidInput
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.visibility import writable_project
-from crispml.settings import Settings
 
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
 Wait = Annotated[req.Wait, Query()]
 Timeout = Annotated[req.Timeout, Query()]
 DatasetRef = Annotated[req.Ref, Path(description="A dataset: name, name/version or id.")]
-
-
-def _inside_data_dir(settings: Settings, spec: SourceSpec) -> SourceSpec:
-    """A REST caller may only name server files inside the data folder."""
-    if spec.path is None:
-        return spec
-    if "\x00" in spec.path:  # the OS refuses such a path with a ValueError; it names no file
-        raise InvalidInput("source path holds a NUL character", field="source.path")
-    root = settings.resolved_data_dir
-    path = (root / spec.path).resolve()
-    if not path.is_relative_to(root):
-        raise Forbidden(f"source path {spec.path!r} lies outside the data folder", field="source.path")
-    return SourceSpec(path=str(path), url=spec.url, table=spec.table, query=spec.query)
 
 
 def _ingest_job(
@@ -56,15 +42,15 @@ def _ingest_job(
 @router.post("", status_code=202, summary=METHODS["ingest"].summary, responses=job_responses(403, 422))
 def ingest(
     body: req.IngestBody,
-    settings: SettingsDep,
+    sources: SourcesDep,
     lifecycle: LifecycleDep,
     jobs: JobsDep,
     wait: Wait = False,
     timeout: Timeout = 300,
 ) -> JSONResponse:
-    spec = _inside_data_dir(settings, body.source.spec())
-    if not spec.path and not (spec.url and (spec.table or spec.query)):
-        raise InvalidInput("name a source: a path, or a url with a table or a query", field="source")
+    spec = sources.contained(body.source.spec())
+    if not spec.path and not spec.source:
+        raise InvalidInput("name a source: a path, or a registered source with a table or a query", field="source")
     options = body.model_dump(exclude={"source"})
     options["project"] = writable_project(body.project)  # refused here, not as a failed job
     return _ingest_job(lifecycle, jobs, spec, options, wait, timeout)

@@ -7,6 +7,9 @@ Create Date: 2026-11-29 22:00:00
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from alembic import op
+
 revision = "0008"
 down_revision = "0007"
 branch_labels = None
@@ -14,8 +17,15 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "data_sources",
+        sa.Column("name", sa.String(length=64), primary_key=True),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("location", sa.Text(), nullable=False),
+        sa.Column("created_by", sa.String(length=128), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("data_sources")
