@@ -39,7 +39,9 @@ class Container:
     @cached_property
     def jobs(self) -> JobService:
         """Background jobs; created on first use, so the CLI never starts worker threads."""
-        return JobService(self.store, self.settings.user, workers=self.settings.job_workers)
+        return JobService(
+            self.store, self.settings.user, workers=self.settings.job_workers, max_wait_s=self.settings.max_wait_s
+        )
 
     def close(self) -> None:
         if "jobs" in self.__dict__:

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     warm_up_models: int = Field(default=8, ge=0, le=1000)
     """How many aliased model versions (the most recently set first) a server reads into memory
     before it takes requests; 0: none, each is then read by its first score request."""
+    max_wait_s: float = Field(default=60.0, gt=0, le=3600)
+    """The longest a long-poll (`wait=true&timeout=`) is held before the job is answered as it stands (202)."""
 
     @field_validator("database_url")
     @classmethod

@@ -8,6 +8,7 @@ is gone (same host, dead pid) or whose heartbeat went stale are marked interrupt
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import threading
 import time
@@ -32,8 +33,10 @@ class JobCancelled(Exception):
 
 
 class JobService(Service):
-    def __init__(self, store: Storage, user: str, workers: int = 2) -> None:
+    def __init__(self, store: Storage, user: str, workers: int = 2, max_wait_s: float = 60.0) -> None:
         super().__init__(store, user)
+        self.max_wait_s = max_wait_s
+        """The longest a caller's `wait` is served before the job is answered as it stands."""
         self.owner = identity()
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crispml-job")
         self._done: dict[str, threading.Event] = {}
@@ -107,6 +110,22 @@ class JobService(Service):
                 event.wait(min(remaining, 1.0))
             else:  # owned by another process: poll the database
                 time.sleep(min(remaining, 0.2))
+
+    async def wait_async(self, job_id: str, timeout_s: float) -> Job:
+        """`wait` for an async caller, holding no thread while it waits (a long-poll on the event loop).
+
+        A job of this process is watched through its done event (a flag read, no database read);
+        another process's job is read from the database twice a second, on a worker thread per read.
+        """
+        deadline = time.monotonic() + timeout_s
+        job = await asyncio.to_thread(self.get, job_id)
+        while not job.status.finished and (remaining := deadline - time.monotonic()) > 0:
+            event = self._done.get(job_id)
+            step_end = time.monotonic() + min(remaining, 1.0 if event is not None else 0.5)
+            while time.monotonic() < step_end and not (event is not None and event.is_set()):
+                await asyncio.sleep(0.05 if event is not None else step_end - time.monotonic())
+            job = await asyncio.to_thread(self.get, job_id)
+        return job
 
     def cancel(self, job_id: str) -> Job:
         """Cancel a queued job at once, or ask a running one to stop at its next progress report."""

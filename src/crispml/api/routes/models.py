@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
-from fastapi.responses import JSONResponse
 
 from crispml.api.deps import JobsDep, LifecycleDep
 from crispml.api.jobs_http import job_response, job_responses
@@ -31,7 +30,7 @@ def train(
     jobs: JobsDep,
     wait: Annotated[req.Wait, Query()] = False,
     timeout: Annotated[req.Timeout, Query()] = 300,
-) -> JSONResponse:
+) -> Response:
     # Everything checkable is checked before a job exists: a bad request never becomes a failed job.
     check_name(name, "model name")
     resolve_params(get_algorithm(body.algorithm), body.params, body.weight, body.seed)
