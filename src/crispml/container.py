@@ -12,6 +12,7 @@ from crispml.services.operations import OperationsService
 from crispml.services.scoring import ScoringService
 from crispml.settings import Settings
 from crispml.storage.artifacts import ArtifactStore
+from crispml.storage.bounded_read import ReadLimits
 from crispml.storage.database import make_engine, upgrade
 from crispml.storage.store import Store
 
@@ -30,7 +31,8 @@ class Container:
         self.store = Store(self.engine, ArtifactStore(settings.artifact_root))
         self.model_cache = model_cache(self.store)
         """Models read into memory, shared by every service of this process."""
-        self.lifecycle = LifecycleService(self.store, settings.user, self.model_cache)
+        limits = ReadLimits(settings.max_source_bytes, settings.max_source_rows)
+        self.lifecycle = LifecycleService(self.store, settings.user, self.model_cache, limits)
         self.scoring = ScoringService(self.store, settings.user, self.model_cache)
         self.operations = OperationsService(self.store, settings.user, self.model_cache)
         # Left-overs of writers killed mid-way are removed before anyone can trip over them.

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     before it takes requests; 0: none, each is then read by its first score request."""
     max_wait_s: float = Field(default=60.0, gt=0, le=3600)
     """The longest a long-poll (`wait=true&timeout=`) is held before the job is answered as it stands (202)."""
+    max_source_bytes: int = Field(default=2 * 1024**3, ge=1)
+    """The most a zip or gzip source (or a Parquet file) may expand to, checked while it is read."""
+    max_source_rows: int = Field(default=50_000_000, ge=1)
+    """The most rows a source may hold."""
 
     @field_validator("database_url")
     @classmethod

@@ -30,15 +30,18 @@ from crispml.steps.model_report import training_arrays, training_report
 from crispml.steps.prepare import MissingPolicy, fit_preparation
 from crispml.steps.stage_frames import curated_frame, default_name, raw_frame
 from crispml.steps.train import fit
+from crispml.storage.bounded_read import ReadLimits
 from crispml.storage.sources import read_source
 
 DEFAULT_THRESHOLD = 0.5
 
 
 class LifecycleService(Service):
-    def __init__(self, store: Storage, user: str, models: ModelCache) -> None:
+    def __init__(self, store: Storage, user: str, models: ModelCache, read_limits: ReadLimits | None = None) -> None:
         super().__init__(store, user)
         self._cache = models
+        self.read_limits = read_limits or ReadLimits()
+        """What a source may expand to (zip bombs end in TooLarge while they stream in)."""
 
     # -- 1. DataIngestion -----------------------------------------------------------------------
     def ingest(
@@ -63,7 +66,7 @@ class LifecycleService(Service):
         with self._perf("ingest") as span:
             span.dataset = name
             progress("read source", 0.0)
-            raw = read_source(source)
+            raw = read_source(source, limits=self.read_limits)
             span.rows_in = len(raw.frame)
             progress("cut frames", 0.4)
             built = raw_frame(

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from crispml.domain import SourceSpec, redact_url
 from crispml.errors import InvalidInput, NotFound
 from crispml.storage.artifacts import sha256_file
+from crispml.storage.bounded_read import ReadLimits, check_parquet, check_rows, read_gzip_csv, read_zip
 
 
 @dataclass(frozen=True)
@@ -30,19 +31,20 @@ class RawData:
     source_sha256: str
 
 
-def read_source(spec: SourceSpec, text_columns: tuple[str, ...] = ()) -> RawData:
-    """Load the whole source; raise InvalidInput or NotFound naming what is wrong with it.
+def read_source(spec: SourceSpec, text_columns: tuple[str, ...] = (), limits: ReadLimits | None = None) -> RawData:
+    """Load the whole source; raise InvalidInput or NotFound naming what is wrong with it, TooLarge when
+    a file expands beyond `limits` (checked while it streams in).
 
     `text_columns` (record ids) are read from CSV as text, so an id like '12e45' stays an id.
     """
     if spec.path:
-        return _read_file(Path(spec.path), text_columns)
+        return _read_file(Path(spec.path), text_columns, limits or ReadLimits())
     if spec.url and (spec.table or spec.query):
         return _read_sql(spec)
     raise InvalidInput("name a source: a file path, or a database URL with --table or --query", field="source")
 
 
-def _read_file(path: Path, text_columns: tuple[str, ...]) -> RawData:
+def _read_file(path: Path, text_columns: tuple[str, ...], limits: ReadLimits) -> RawData:
     try:
         found = path.exists()
     except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte
@@ -53,26 +55,20 @@ def _read_file(path: Path, text_columns: tuple[str, ...]) -> RawData:
     options = pa_csv.ConvertOptions(column_types={c: pa.string() for c in text_columns})
     try:
         if suffix == ".parquet":
+            check_parquet(path, limits)
             table = pq.read_table(path)
         elif suffix == ".zip":
-            table = _read_zip(path, options)
+            table = read_zip(path, options, limits)
+        elif suffix == ".gz":
+            table = read_gzip_csv(path, options, limits)
         else:
             table = pa_csv.read_csv(path, convert_options=options)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, zipfile.BadZipFile, OSError, UnicodeDecodeError) as exc:
+        check_rows(table, limits, path.name)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot parse {path.name}: {exc}", field="source") from exc
     if table.num_columns == 0 or table.num_rows == 0:
         raise InvalidInput(f"{path.name} holds no rows", field="source")
     return RawData(table.to_pandas(), str(path), sha256_file(path))
-
-
-def _read_zip(path: Path, options: pa_csv.ConvertOptions) -> pa.Table:
-    with zipfile.ZipFile(path) as archive:
-        members = [m for m in archive.namelist() if m.lower().endswith(".csv") and not m.startswith("__MACOSX")]
-        if not members:
-            raise InvalidInput(f"{path.name} holds no .csv file", field="source")
-        preferred = [m for m in members if Path(m).name == "creditcard.csv"]
-        with archive.open((preferred or members)[0]) as handle:
-            return pa_csv.read_csv(handle, convert_options=options)
 
 
 def _read_sql(spec: SourceSpec) -> RawData:
