@@ -42,7 +42,11 @@ class Container:
     def jobs(self) -> JobService:
         """Background jobs; created on first use, so the CLI never starts worker threads."""
         return JobService(
-            self.store, self.settings.user, workers=self.settings.job_workers, max_wait_s=self.settings.max_wait_s
+            self.store,
+            self.settings.user,
+            workers=self.settings.job_workers,
+            max_wait_s=self.settings.max_wait_s,
+            time_limits_s=self.settings.job_time_limits,
         )
 
     def close(self) -> None:
