@@ -32,9 +32,10 @@ from typer.testing import CliRunner
 import crispml
 from crispml.cli import app
 from crispml.client import Client
+from crispml.domain import SourceSpec
 from crispml.errors import CrispmlError, IntegrityFailure, InvalidInput, TooLarge
 from crispml.services.synthesis import write_synthetic
-from tests.api.conftest import Server
+from tests.api.conftest import Server, make_server
 from tests.conftest import SMALL_ROWS
 
 HUGE = "1-999999999999"
@@ -305,6 +306,13 @@ def _refused(world: World, case: Case, attempt: Callable[[], None]) -> None:
 
 
 IDS = [c.name for c in CASES]
+__all__ = ["make_server"]  # the fixture, for the cases with a server of their own
+
+
+@pytest.fixture
+def database_url() -> None:
+    """This module runs on the embedded SQLite store (its snapshot reads the database file)."""
+    return None
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -368,9 +376,9 @@ def test_long_polls_hold_no_thread_and_are_capped(world: World) -> None:
         async def scenario() -> tuple[list[float], list[int], float]:
             limits = httpx.Limits(max_connections=100)
             async with httpx.AsyncClient(base_url=world.url, timeout=60, limits=limits) as http:
-                params = {"wait": "true", "timeout": "3"}
+                params = {"wait": "true", "timeout": "5"}
                 polls = [asyncio.create_task(http.get(f"/api/v1/jobs/{job['id']}", params=params)) for _ in range(60)]
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(1.5)  # every poll is in and waiting
                 health = []
                 for _ in range(5):
                     started = time.monotonic()
@@ -428,8 +436,8 @@ def test_a_job_past_its_time_limit_ends_timed_out_storing_nothing(
 
 def _local_model(home: Path, small_csv: Path) -> tuple[Any, Any]:
     store = crispml.connect(home=home, user="tester")
-    raw = store.ingest(str(small_csv), name="ccf")
-    model = store.train(raw.name, name="fraud", params={"n_estimators": 5, "n_jobs": 1})
+    raw = store.ingest(SourceSpec(path=str(small_csv)), name="ccf")
+    model = store.train(raw.name, algorithm="rf", frames="1-6", name="fraud", params={"n_estimators": 5, "n_jobs": 1})
     return store, model
 
 
@@ -446,7 +454,7 @@ def test_a_tampered_model_or_dataset_file_is_refused_at_load(home: Path, small_c
     dataset = next((home / "artifacts" / "datasets").glob("*.parquet"))
     dataset.write_bytes(dataset.read_bytes().replace(b"PAR1", b"PAR1", 1) + b"\0")
     with crispml.connect(home=home, user="tester") as fresh, pytest.raises(IntegrityFailure, match=dataset.stem):
-        fresh.curate("ccf", frames="1-6")
+        fresh.curate("ccf", algorithm="rf", frames="1-6")
 
 
 def test_an_untrusted_skops_file_in_place_of_a_model_is_never_loaded(home: Path, small_csv: Path) -> None:
