@@ -204,6 +204,11 @@ CASES = [
          lambda c, w: c.score("fraud", records=_with(w.record, Amount="lots")),
          lambda w: ["score", "fraud@champion", "--file", _records_file(w, "text.csv", Amount="lots")],
          422, InvalidInput, r"record 0: column 'Amount' must be numeric; got 'lots'"),
+    Case("a null where the model's policy fills none",
+         lambda w: httpx.post(w.url + SCORE, json={"records": _with(w.record, V6=None)}),
+         lambda c, w: c.score("fraud", records=_with(w.record, V6=None)),
+         lambda w: ["score", "fraud@champion", "--file", _records_file(w, "gap.csv", V6=None)],
+         422, InvalidInput, r"record 0: column 'V6' has missing values"),
     # -- what used to answer 500
     Case("a NUL byte in a path",
          lambda w: httpx.get(f"{w.url}/api/v1/datasets/a%00b"), None, None,  # httpx sends no NUL itself
@@ -275,6 +280,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             api.ingest("creditcard.csv", name="ccf")
             api.persist("fraud", api.train("ccf", name="fraud", params={"n_estimators": 5, "n_jobs": 1})["version"])
             record = pd.read_csv(data / "creditcard.csv", nrows=1).drop(columns="Class").to_dict("records")[0]
+            prepared = api.prepare("ccf", missing="median")  # a model whose policy fills gaps with medians
+            api.persist("filled", api.train(prepared["id"], name="filled", params={"n_estimators": 5})["version"])
             scored = api.score("fraud", records=[record])
             api.label([{"record_id": scored["scores"][0]["record_id"], "label": 0}])
         yield World(server, home, record, local)
@@ -361,6 +368,14 @@ def test_cli(world: World, case: Case, tmp_path: Path) -> None:
         assert re.search(case.match, output), output
 
     _refused(world, case, attempt)
+
+
+def test_nulls_follow_the_models_missing_value_policy_and_the_answer_says_so(world: World) -> None:
+    with Client(world.url) as api:
+        filled = api.score("filled", records=[*_with(world.record, V1=None, V7=None), world.record])
+        complete = api.score("filled", records=[world.record])
+    assert filled["imputed"] == ["V1", "V7"] and len(filled["scores"]) == 2
+    assert complete["imputed"] == []
 
 
 # -- cases that need a server of their own --------------------------------------------------------------
