@@ -255,9 +255,8 @@ class ScoringService(GroupedPerfService):
         score = _predict(scorer, inputs.features, model.threshold, progress)
         rows = scored_records(inputs.record_ids, inputs.frames, score, model.threshold)
         progress("persist", 0.8)
-        return ScoreResult(batch, rows, imputed=inputs.imputed), ScoresWrite(
-            NewScoreBatch(batch, rows, request, self.user, model.threshold)
-        )
+        write = ScoresWrite(NewScoreBatch(batch, rows, request, self.user, model.threshold))
+        return ScoreResult(batch, rows, imputed=inputs.imputed), write
 
     def _replay(self, idempotency_key: str, request: str) -> ScoreResult | None:
         with self.store.reading() as uow:

@@ -268,12 +268,16 @@ def get_algorithm(name: str) -> Algorithm:
         ) from None
 
 
-def describe_params(algorithm: Algorithm) -> list[str]:
-    """'n_estimators: an integer from 1 to 5000', one line per settable parameter (for help texts)."""
-    return [
-        f"{key}: {algorithm.bounds[key].describe() if key in algorithm.bounds else 'as the estimator allows'}"
-        for key in sorted(algorithm.settable)
-    ]
+def params_doc() -> str:
+    """Markdown listing every algorithm's settable hyper-parameters and their bounds (for the OpenAPI)."""
+    lines = ["Hyper-parameters (`params`) a request may set, and their bounds; any other value is refused (422):"]
+    for algorithm in ALGORITHMS.values():
+        lines.append(f"\n**{algorithm.name}** ({algorithm.summary}):")
+        lines += [
+            f"- `{key}`: {algorithm.bounds[key].describe() if key in algorithm.bounds else 'as the estimator allows'}"
+            for key in sorted(algorithm.settable)
+        ]
+    return "\n".join(lines)
 
 
 def parse_param_value(text: str) -> Any:

@@ -13,7 +13,7 @@ from crispml.contract import METHODS
 from crispml.contract import requests as req
 from crispml.contract.answers import LineageNodeAnswer, ModelAnswer, ModelVersionAnswer, Page, ReportAnswer
 from crispml.domain import ModelRef, check_name
-from crispml.steps.algorithms import get_algorithm, resolve_params
+from crispml.steps.algorithms import get_algorithm, params_doc, resolve_params
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 ModelName = Annotated[req.Name, Path(description="A model's name.")]
@@ -22,7 +22,7 @@ AliasName = Annotated[req.Alias, Path()]
 
 
 @router.post("/{name}/versions", status_code=202, summary=METHODS["train"].summary,
-             responses=job_responses(404, 422))  # fmt: skip
+             description=params_doc(), responses=job_responses(404, 422))  # fmt: skip
 def train(
     name: ModelName,
     body: req.TrainBody,
