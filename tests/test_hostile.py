@@ -404,7 +404,8 @@ def test_long_polls_hold_no_thread_and_are_capped(world: World) -> None:
                 return health, [a.status_code for a in answers], time.monotonic() - started
 
         health, statuses, rest = asyncio.run(scenario())
-        assert max(health) < 0.5, health
+        # Each answer is a millisecond's work; the bounds leave room for a machine shared with other tests.
+        assert sorted(health)[2] < 0.25 and max(health) < 1.0, health
         assert set(statuses) == {202}  # the job still runs: each wait ended at its timeout
         assert rest < 10
     finally:
