@@ -34,3 +34,6 @@ _.flagged
 worker_app  # uvicorn imports it by name in each worker process (api/server.py run)
 unfrozen  # pytest fixture, used by name in @pytest.mark.usefixtures
 _.projects  # Principal.projects: read by the authorization dependency once keys carry projects
+_.readable  # file protocol of storage/bounded_read._Counted: called by pyarrow's CSV reader
+_.seekable
+_.closed

@@ -52,6 +52,7 @@ _ERRORS: dict[int, type[CrispmlError]] = {
     503: Unavailable,
 }
 _JOB_TIMEOUT_S = 3600.0
+_LONG_POLL: dict[str, str | float] = {"wait": "true", "timeout": _JOB_TIMEOUT_S}
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
 
@@ -307,6 +308,8 @@ class Client(_Calls):
         job = job and self.wait_for_jobs
         try:
             response = self.http.request(method, path, **_prepare(job, kwargs))
+            while job and response.status_code == 202:  # the server holds a wait for a while only
+                response = self.http.get(response.headers["Location"], params=_LONG_POLL)
         except httpx.TransportError as exc:
             raise _unreachable(self.http.base_url, exc) from None
         finally:
@@ -339,6 +342,8 @@ class AsyncClient(_Calls):
         async def run() -> Any:
             try:
                 response = await self.http.request(method, path, **_prepare(job, kwargs))
+                while job and response.status_code == 202:  # the server holds a wait for a while only
+                    response = await self.http.get(response.headers["Location"], params=_LONG_POLL)
             except httpx.TransportError as exc:
                 raise _unreachable(self.http.base_url, exc) from None
             finally:

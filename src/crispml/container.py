@@ -15,6 +15,7 @@ from crispml.services.scoring import ScoringService
 from crispml.services.sources import SourceService
 from crispml.settings import Settings
 from crispml.storage.artifacts import ArtifactStore
+from crispml.storage.bounded_read import ReadLimits
 from crispml.storage.database import make_engine, upgrade
 from crispml.storage.store import Store
 
@@ -33,7 +34,10 @@ class Container:
         self.store = Store(self.engine, ArtifactStore(settings.artifact_root), settings.user)
         self.model_cache = model_cache(self.store)
         """Models read into memory, shared by every service of this process."""
-        self.lifecycle = LifecycleService(self.store, settings.user, self.model_cache, settings.source_timeout_s)
+        limits = ReadLimits(settings.max_source_bytes, settings.max_source_rows)
+        self.lifecycle = LifecycleService(
+            self.store, settings.user, self.model_cache, limits, settings.source_timeout_s
+        )
         self.sources = SourceService(self.store, settings.user, settings.resolved_database_url,
                                      settings.resolved_data_dir, settings.source_timeout_s)  # fmt: skip
         self.scoring = ScoringService(self.store, settings.user, self.model_cache)
@@ -47,7 +51,13 @@ class Container:
     @cached_property
     def jobs(self) -> JobService:
         """Background jobs; created on first use, so the CLI never starts worker threads."""
-        return JobService(self.store, self.settings.user, workers=self.settings.job_workers)
+        return JobService(
+            self.store,
+            self.settings.user,
+            workers=self.settings.job_workers,
+            max_wait_s=self.settings.max_wait_s,
+            time_limits_s=self.settings.job_time_limits,
+        )
 
     def close(self) -> None:
         if "jobs" in self.__dict__:

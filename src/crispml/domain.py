@@ -331,7 +331,8 @@ def _ref_part(part: str, what: str, text: str) -> str:
 
 
 def _version(version: str, text: str, example: str) -> int:
-    if not version.isdigit() or len(version) > 9 or int(version) < 1:
+    # isascii: str.isdigit() also holds for '²' and other scripts' digits, which int() refuses.
+    if not (version.isascii() and version.isdigit()) or len(version) > 9 or int(version) < 1:
         raise InvalidInput(f"{text!r} is not a valid reference: a version is a number from 1, as in {example}")
     return int(version)
 
@@ -347,12 +348,18 @@ def parse_frames(spec: str | list[int] | tuple[int, ...] | None, available: int)
             try:
                 if "-" in part:
                     lo_text, hi_text = part.split("-", 1)
-                    lo, hi = int(lo_text), int(hi_text)
+                    lo, hi = _frame_number(lo_text), _frame_number(hi_text)
                     if lo > hi:
                         raise InvalidInput(f"frame range {part!r} runs backwards", field="frames")
+                    # Bounded before anything is built: '1-999999999999' must not become a trillion numbers.
+                    if lo < 1 or hi > available:
+                        raise InvalidInput(
+                            f"frame range {part!r} is out of range: the dataset has frames 1..{available}",
+                            field="frames",
+                        )
                     numbers.update(range(lo, hi + 1))
                 else:
-                    numbers.add(int(part))
+                    numbers.add(_frame_number(part))
             except ValueError:
                 raise InvalidInput(
                     f"frames {spec!r} is not a list of frames like '1-6' or '7,8,9'", field="frames"
@@ -365,6 +372,14 @@ def parse_frames(spec: str | list[int] | tuple[int, ...] | None, available: int)
     if not numbers:
         raise InvalidInput("no frames selected", field="frames")
     return tuple(sorted(numbers))
+
+
+def _frame_number(text: str) -> int:
+    # ASCII digits only: int() would take '²'-like digits of other scripts and spaces.
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise ValueError(text)
+    return int(text)
 
 
 class JobStatus(StrEnum):

@@ -43,6 +43,23 @@ class Settings(BaseSettings):
     for any host but loopback; off, every request acts as `user` with the admin role."""
     source_timeout_s: float = Field(default=300.0, gt=0, le=86_400)
     """Statement timeout of a query on a registered data source (seconds)."""
+    max_wait_s: float = Field(default=60.0, gt=0, le=3600)
+    """The longest a long-poll (`wait=true&timeout=`) is held before the job is answered as it stands (202)."""
+    max_source_bytes: int = Field(default=2 * 1024**3, ge=1)
+    """The most a zip or gzip source (or a Parquet file) may expand to, checked while it is read."""
+    max_source_rows: int = Field(default=50_000_000, ge=1)
+    """The most rows a source may hold."""
+    job_time_limits: dict[str, float] = Field(default_factory=dict)
+    """Seconds a job may run, by kind, over the defaults (ingest 1 h, train 4 h, score 1 h), as JSON:
+    CRISPML_JOB_TIME_LIMITS='{"train": 600}'. A job past its limit ends failed, TimedOut, storing nothing."""
+
+    @field_validator("job_time_limits")
+    @classmethod
+    def _positive_limits(cls, limits: dict[str, float]) -> dict[str, float]:
+        bad = [kind for kind, seconds in limits.items() if not 0 < seconds < float("inf")]
+        if bad:
+            raise ValueError(f"the time limit of {bad[0]!r} jobs must be a positive number of seconds")
+        return limits
 
     @field_validator("database_url")
     @classmethod

@@ -79,10 +79,10 @@ def test_unknown_parameter_is_refused_before_any_estimator_is_built() -> None:
 @pytest.mark.parametrize(
     ("name", "overrides", "field"),
     [
-        ("rf", {"n_estimators": 0}, "params"),
-        ("rf", {"criterion": "nonsense"}, "params"),
-        ("hgb", {"learning_rate": -0.1}, "params"),
-        ("logreg", {"C": -1.0}, "params"),
+        ("rf", {"n_estimators": 0}, "n_estimators"),
+        ("rf", {"criterion": "nonsense"}, "criterion"),
+        ("hgb", {"learning_rate": -0.1}, "learning_rate"),
+        ("logreg", {"C": -1.0}, "C"),
         ("lgbm", {"num_leaves": 1}, "num_leaves"),
         ("lgbm", {"learning_rate": 0}, "learning_rate"),
         ("lgbm", {"subsample": 1.5}, "subsample"),

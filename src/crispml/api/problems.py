@@ -103,7 +103,9 @@ def problem(status: int, slug: str, title: str, detail: str, field: str | None =
     if field is not None:
         body["field"] = field
     body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    # After a failure the connection's state is unknown: the client is told it ends with this answer.
+    headers = {"Connection": "close"} if status == 500 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def for_error(exc: CrispmlError) -> JSONResponse:

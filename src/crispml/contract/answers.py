@@ -236,6 +236,8 @@ class _ScoreResult(Protocol):
     def records(self) -> ScoredRecords: ...
     @property
     def replayed(self) -> bool: ...
+    @property
+    def imputed(self) -> tuple[str, ...]: ...
 
 
 class ScoreBatchAnswer(Answer):
@@ -249,6 +251,11 @@ class ScoreBatchAnswer(Answer):
     created_at: Timestamp
     replayed: bool = Field(description="True when an idempotency key matched: nothing new was written.")
     scores: list[ScoreRow] | None
+    imputed: list[str] = Field(
+        default_factory=list,
+        description="Columns whose missing values (null) were filled by the model's recorded missing-value "
+        "policy (its preparation's median or zero fill); a gap the policy does not fill is refused (422).",
+    )
 
     @staticmethod
     def dump(result: _ScoreResult, *, with_scores: bool = True) -> dict[str, Any]:
@@ -261,6 +268,7 @@ class ScoreBatchAnswer(Answer):
             "created_at": iso_time(result.batch.created_at),
             "replayed": result.replayed,
             "scores": result.records.as_dicts() if with_scores else None,
+            "imputed": list(result.imputed),
         }
 
     @classmethod

@@ -49,7 +49,15 @@ def _no_nul(text: str) -> str:
 
 SourceText = Annotated[str, AfterValidator(_no_nul)]
 Wait = Annotated[bool, Field(description="Block until the job ends (or `timeout` passes).")]
-Timeout = Annotated[float, Field(ge=0, le=MAX_WAIT_S, description="Seconds to wait with wait=true.")]
+Timeout = Annotated[
+    float,
+    Field(
+        ge=0,
+        le=MAX_WAIT_S,
+        description="Seconds to wait with wait=true. A server holds a wait at most CRISPML_MAX_WAIT_S "
+        "(60 s by default), then answers 202 with the job as it stands: wait again on its Location.",
+    ),
+]
 
 
 class Strict(BaseModel):

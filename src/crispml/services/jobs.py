@@ -8,6 +8,7 @@ is gone (same host, dead pid) or whose heartbeat went stale are marked interrupt
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import threading
 import time
@@ -26,15 +27,35 @@ from crispml.services.visibility import sees_all_jobs
 Work = Callable[[Progress], dict[str, Any]]
 _PROGRESS_INTERVAL_S = 0.5
 _STALE_AFTER = timedelta(minutes=10)
+_DEFAULT_LIMIT_S = 3600.0
+
+
+DEFAULT_TIME_LIMITS_S = {"ingest": 3600.0, "train": 4 * 3600.0, "score": 3600.0}
+"""How long a job of each kind may run (CRISPML_JOB_TIME_LIMITS overrides them; other kinds: an hour)."""
 
 
 class JobCancelled(Exception):
     """Raised inside a job's progress callback once cancellation was requested."""
 
 
+class JobTimedOut(Exception):
+    """Raised inside a job's progress callback once the job ran past its kind's time limit."""
+
+
 class JobService(Service):
-    def __init__(self, store: Storage, user: str, workers: int = 2) -> None:
+    def __init__(
+        self,
+        store: Storage,
+        user: str,
+        workers: int = 2,
+        max_wait_s: float = 60.0,
+        time_limits_s: dict[str, float] | None = None,
+    ) -> None:
         super().__init__(store, user)
+        self.max_wait_s = max_wait_s
+        """The longest a caller's `wait` is served before the job is answered as it stands."""
+        self.time_limits_s = {**DEFAULT_TIME_LIMITS_S, **(time_limits_s or {})}
+        """Seconds a job of each kind may run before it ends failed, TimedOut."""
         self.owner = identity()
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crispml-job")
         self._done: dict[str, threading.Event] = {}
@@ -84,7 +105,7 @@ class JobService(Service):
             jobs.add(job)
         self._done[job.id] = threading.Event()
         # The job runs in its submitter's context: it acts as the principal who asked for it.
-        self._executor.submit(contextvars.copy_context().run, self._run, job.id, work)
+        self._executor.submit(contextvars.copy_context().run, self._run, job.id, kind, work)
         return job
 
     def get(self, job_id: str) -> Job:
@@ -116,6 +137,22 @@ class JobService(Service):
             else:  # owned by another process: poll the database
                 time.sleep(min(remaining, 0.2))
 
+    async def wait_async(self, job_id: str, timeout_s: float) -> Job:
+        """`wait` for an async caller, holding no thread while it waits (a long-poll on the event loop).
+
+        A job of this process is watched through its done event (a flag read, no database read);
+        another process's job is read from the database twice a second, on a worker thread per read.
+        """
+        deadline = time.monotonic() + timeout_s
+        job = await asyncio.to_thread(self.get, job_id)
+        while not job.status.finished and (remaining := deadline - time.monotonic()) > 0:
+            event = self._done.get(job_id)
+            step_end = time.monotonic() + min(remaining, 1.0 if event is not None else 0.5)
+            while time.monotonic() < step_end and not (event is not None and event.is_set()):
+                await asyncio.sleep(0.05 if event is not None else step_end - time.monotonic())
+            job = await asyncio.to_thread(self.get, job_id)
+        return job
+
     def cancel(self, job_id: str) -> Job:
         """Cancel a queued job at once, or ask a running one to stop at its next progress report."""
         with self.store.transaction() as uow:
@@ -140,16 +177,22 @@ class JobService(Service):
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def _run(self, job_id: str, work: Work) -> None:
+    def _run(self, job_id: str, kind: str, work: Work) -> None:
+        limit = _DEFAULT_LIMIT_S
         try:
             with self.store.jobs() as jobs:
                 if jobs.get(job_id).status is not JobStatus.QUEUED:
                     return  # cancelled while it waited
                 jobs.update(job_id, status=JobStatus.RUNNING, started_at=now(), heartbeat_at=now())
-            result = work(self._reporter(job_id))
+            limit = self.time_limits_s.get(kind, _DEFAULT_LIMIT_S)
+            result = work(self._reporter(job_id, time.monotonic() + limit))
             self._finish(job_id, status=JobStatus.SUCCEEDED, progress=1.0, phase="done", result=result)
         except JobCancelled:
             self._finish(job_id, status=JobStatus.CANCELLED, phase="cancelled")
+        except JobTimedOut:
+            # Raised at a progress report before the outputs commit: what it staged is discarded with it.
+            detail = f"the {kind} job ran past its time limit of {limit:g} s and was stopped; nothing was stored"
+            self._finish(job_id, status=JobStatus.FAILED, error={"title": "TimedOut", "detail": detail})
         except CrispmlError as exc:
             error = {"title": type(exc).__name__, "detail": exc.message, "field": exc.field}
             self._finish(job_id, status=JobStatus.FAILED, error=error)
@@ -165,11 +208,15 @@ class JobService(Service):
         with self.store.jobs() as jobs:
             jobs.update(job_id, finished_at=now(), **values)
 
-    def _reporter(self, job_id: str) -> Progress:
+    def _reporter(self, job_id: str, deadline: float) -> Progress:
         last = 0.0
 
         def report(phase: str, fraction: float) -> None:
             nonlocal last
+            # Checked at every report (a clock read), before the throttle; "done" (1.0) comes after the
+            # commit, so a job that got there is not undone.
+            if fraction < 1.0 and time.monotonic() > deadline:
+                raise JobTimedOut(job_id)
             if time.monotonic() - last < _PROGRESS_INTERVAL_S and fraction < 1.0:
                 return
             last = time.monotonic()

@@ -32,16 +32,19 @@ from crispml.steps.prepare import MissingPolicy, fit_preparation
 from crispml.steps.stage_frames import curated_frame, default_name, raw_frame
 from crispml.steps.train import fit
 from crispml.storage.audit import model_state
+from crispml.storage.bounded_read import ReadLimits
 from crispml.storage.sources import DEFAULT_TIMEOUT_S, read_source
 
 DEFAULT_THRESHOLD = 0.5
 
 
 class LifecycleService(Service):
-    def __init__(self, store: Storage, user: str, models: ModelCache,
+    def __init__(self, store: Storage, user: str, models: ModelCache, read_limits: ReadLimits | None = None,
                  source_timeout_s: float = DEFAULT_TIMEOUT_S) -> None:  # fmt: skip
         super().__init__(store, user)
         self._cache = models
+        self.read_limits = read_limits or ReadLimits()
+        """What a source may expand to (zip bombs end in TooLarge while they stream in)."""
         self._source_timeout_s = source_timeout_s
 
     # -- 1. DataIngestion -----------------------------------------------------------------------
@@ -78,7 +81,7 @@ class LifecycleService(Service):
             if source.source is not None:
                 with self.store.reading() as uow:
                     registered = uow.sources.get(source.source)
-            raw = read_source(source, registered=registered, timeout_s=self._source_timeout_s)
+            raw = read_source(source, registered=registered, timeout_s=self._source_timeout_s, limits=self.read_limits)
             span.rows_in = len(raw.frame)
             progress("cut frames", 0.4)
             built = raw_frame(

@@ -29,6 +29,8 @@ class ScoreInputs:
     record_ids: list[str]
     frames: list[int | None]
     features: np.ndarray
+    imputed: tuple[str, ...] = ()
+    """Columns whose missing values the model's missing-value policy filled (gaps it does not fill are refused)."""
 
 
 def plain_inputs(scoring: ScoringModel, records: list[dict[str, Any]] | pd.DataFrame | None) -> ScoreInputs | None:
@@ -79,7 +81,10 @@ def record_inputs(scoring: ScoringModel, raw: pd.DataFrame) -> ScoreInputs:
     if FRAME in raw.columns:
         given = pd.to_numeric(raw[FRAME], errors="coerce").astype("Int64")
         frames = given.astype(object).where(given.notna(), None).tolist()
-    return ScoreInputs(ids, frames, scoring.pipeline.transform_frame(raw))
+    features = scoring.pipeline.transform_frame(raw)  # refuses the gaps the model's policy does not fill
+    numeric = [c for c in scoring.pipeline.numeric_columns if c in raw.columns]
+    gaps = raw[numeric].isna().any()  # one vectorised pass; the frame path only (the hot path has no gaps)
+    return ScoreInputs(ids, frames, features, tuple(gaps.index[gaps.to_numpy()]))
 
 
 def table_inputs(scoring: ScoringModel, table: pa.Table) -> ScoreInputs:

@@ -52,6 +52,8 @@ class ScoreResult:
     batch: ScoreBatch
     records: ScoredRecords
     replayed: bool = False
+    imputed: tuple[str, ...] = ()
+    """Columns with missing values that the model's recorded missing-value policy filled."""
 
     @cached_property
     def scores(self) -> pd.DataFrame:
@@ -255,9 +257,8 @@ class ScoringService(GroupedPerfService):
         score = _predict(scorer, inputs.features, model.threshold, progress)
         rows = scored_records(inputs.record_ids, inputs.frames, score, model.threshold)
         progress("persist", 0.8)
-        return ScoreResult(batch, rows), ScoresWrite(
-            NewScoreBatch(batch, rows, request, self.user, model.threshold, request_id())
-        )
+        write = ScoresWrite(NewScoreBatch(batch, rows, request, self.user, model.threshold, request_id()))
+        return ScoreResult(batch, rows, imputed=inputs.imputed), write
 
     def _replay(self, idempotency_key: str, request: str) -> ScoreResult | None:
         with self.store.reading() as uow:

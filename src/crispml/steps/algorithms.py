@@ -8,8 +8,9 @@ diverges on such data, so it gets a little regularisation (`reg_lambda`, `max_de
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,12 +21,64 @@ Estimator = Any
 
 
 @dataclass(frozen=True)
+class Bound:
+    """The values a hyper-parameter may take: a number in [low, high] (`integer`: whole numbers only;
+    `above`: low itself excluded), one of `choices` (text or booleans), or None when `optional`.
+
+    Bounds are the documented outer limits, checked before any estimator is built; they keep a request
+    from asking for a billion trees. The estimator's own validation still runs after them."""
+
+    low: float | None = None
+    high: float | None = None
+    integer: bool = False
+    above: bool = False
+    choices: tuple[Any, ...] = ()
+    optional: bool = False
+
+    def describe(self) -> str:
+        """'an integer from 1 to 5000', 'a number above 0 up to 10', "one of 'gini', 'entropy'", ..."""
+        parts = []
+        if self.low is not None or self.high is not None:
+            kind = "an integer" if self.integer else "a number"
+            lower = f"above {self.low:g}" if self.above else f"from {self.low:g}"
+            parts.append(f"{kind} {lower} {'up ' if self.above else ''}to {self.high:g}")
+        if self.choices:
+            parts.append("one of " + ", ".join(repr(c) for c in self.choices))
+        if self.optional:
+            parts.append("None")
+        return " or ".join(parts)
+
+    def admits(self, value: Any) -> bool:
+        if value is None:
+            return self.optional
+        if any(value is c or (type(value) is type(c) and value == c) for c in self.choices):
+            return True
+        if isinstance(value, bool) or not isinstance(value, int | float) or self.low is None or self.high is None:
+            return False
+        if self.integer and not isinstance(value, int):
+            return False
+        if not math.isfinite(value):
+            return False
+        return (value > self.low if self.above else value >= self.low) and value <= self.high
+
+
+def _int(low: float, high: float, *, optional: bool = False) -> Bound:
+    return Bound(low, high, integer=True, optional=optional)
+
+
+def _num(low: float, high: float, *, above: bool = False, optional: bool = False) -> Bound:
+    return Bound(low, high, above=above, optional=optional)
+
+
+@dataclass(frozen=True)
 class Algorithm:
     name: str
     summary: str
     defaults: dict[str, Any]
     build: Callable[[dict[str, Any], float, int], Estimator]
     settable: frozenset[str]
+    bounds: Mapping[str, Bound] = field(default_factory=dict)
+    """Each settable parameter's documented values (`describe_params` lists them)."""
 
 
 def _rf(params: dict[str, Any], weight: float, seed: int) -> Estimator:
@@ -105,16 +158,74 @@ _LGBM_PARAMS = frozenset(
     }
 )
 
+_JOBS = _int(-1, 64)
+_TREE_BOUNDS = {
+    "n_estimators": _int(1, 5000),
+    "criterion": Bound(choices=("gini", "entropy", "log_loss")),
+    "max_depth": _int(1, 1000, optional=True),
+    "min_samples_split": _num(0, 1_000_000, above=True),
+    "min_samples_leaf": _num(0, 1_000_000, above=True),
+    "max_features": Bound(0, 1_000_000, above=True, choices=("sqrt", "log2"), optional=True),
+    "max_leaf_nodes": _int(2, 1_000_000, optional=True),
+    "min_impurity_decrease": _num(0, 1_000_000),
+    "bootstrap": Bound(choices=(True, False)),
+    "max_samples": _num(0, 1_000_000_000, above=True, optional=True),
+    "n_jobs": _JOBS,
+    "ccp_alpha": _num(0, 1_000_000),
+}
+_HGB_BOUNDS = {
+    "learning_rate": _num(0, 10, above=True),
+    "max_iter": _int(1, 10_000),
+    "max_leaf_nodes": _int(2, 100_000, optional=True),
+    "max_depth": _int(1, 1000, optional=True),
+    "min_samples_leaf": _int(1, 1_000_000),
+    "l2_regularization": _num(0, 1_000_000),
+    "max_features": _num(0, 1, above=True),
+    "max_bins": _int(2, 255),
+    "early_stopping": Bound(choices=("auto", True, False)),
+    "validation_fraction": _num(0, 1, above=True, optional=True),
+    "n_iter_no_change": _int(1, 10_000),
+    "tol": _num(0, 1),
+}
+_LOGREG_BOUNDS = {
+    "C": _num(0, 1_000_000, above=True),
+    "l1_ratio": _num(0, 1, optional=True),
+    "tol": _num(0, 1, above=True),
+    "max_iter": _int(1, 100_000),
+    "solver": Bound(choices=("lbfgs", "liblinear", "newton-cg", "newton-cholesky", "sag", "saga")),
+    "fit_intercept": Bound(choices=(True, False)),
+}
+_LGBM_BOUNDS = {
+    "n_estimators": _int(1, 10_000),
+    "learning_rate": _num(0, 10, above=True),
+    "num_leaves": _int(2, 131_072),
+    "max_depth": _int(-1, 1000),  # -1: no limit
+    "min_child_samples": _int(0, 1_000_000),
+    "min_child_weight": _num(0, 1_000_000),
+    "min_split_gain": _num(0, 1_000_000),
+    "subsample": _num(0, 1, above=True),
+    "subsample_freq": _int(0, 10_000),
+    "colsample_bytree": _num(0, 1, above=True),
+    "reg_alpha": _num(0, 1_000_000),
+    "reg_lambda": _num(0, 1_000_000),
+    "max_delta_step": _num(0, 1_000_000),
+    "max_bin": _int(2, 100_000),
+    "n_jobs": _JOBS,
+}
+
 ALGORITHMS: dict[str, Algorithm] = {
     a.name: a
     for a in (
-        Algorithm("rf", "random forest (scikit-learn)", {"n_estimators": 100, "n_jobs": -1}, _rf, _TREE_PARAMS),
+        Algorithm(
+            "rf", "random forest (scikit-learn)", {"n_estimators": 100, "n_jobs": -1}, _rf, _TREE_PARAMS, _TREE_BOUNDS
+        ),
         Algorithm(
             "hgb",
             "histogram gradient boosting (scikit-learn)",
             {"max_iter": 200, "learning_rate": 0.1, "l2_regularization": 1.0},
             _hgb,
             _HGB_PARAMS,
+            _HGB_BOUNDS,
         ),
         Algorithm(
             "lgbm",
@@ -134,6 +245,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             },
             _lgbm,
             _LGBM_PARAMS,
+            _LGBM_BOUNDS,
         ),
         Algorithm(
             "logreg",
@@ -141,6 +253,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             {"C": 1.0, "max_iter": 1000},
             _logreg,
             _LOGREG_PARAMS,
+            _LOGREG_BOUNDS,
         ),
     )
 }
@@ -153,6 +266,18 @@ def get_algorithm(name: str) -> Algorithm:
         raise InvalidInput(
             f"unknown algorithm {name!r}; choose one of {', '.join(ALGORITHMS)}", field="algorithm"
         ) from None
+
+
+def params_doc() -> str:
+    """Markdown listing every algorithm's settable hyper-parameters and their bounds (for the OpenAPI)."""
+    lines = ["Hyper-parameters (`params`) a request may set, and their bounds; any other value is refused (422):"]
+    for algorithm in ALGORITHMS.values():
+        lines.append(f"\n**{algorithm.name}** ({algorithm.summary}):")
+        lines += [
+            f"- `{key}`: {algorithm.bounds[key].describe() if key in algorithm.bounds else 'as the estimator allows'}"
+            for key in sorted(algorithm.settable)
+        ]
+    return "\n".join(lines)
 
 
 def parse_param_value(text: str) -> Any:
@@ -180,6 +305,12 @@ def resolve_params(algorithm: Algorithm, overrides: dict[str, Any], weight: floa
             f"unknown parameter {unknown[0]!r} for {algorithm.name}; settable: {', '.join(sorted(algorithm.settable))}",
             field=unknown[0],
         )
+    for key, value in overrides.items():
+        bound = algorithm.bounds.get(key)
+        if bound is not None and not bound.admits(value):
+            raise InvalidInput(
+                f"parameter {key} of {algorithm.name} must be {bound.describe()}; got {value!r}", field=key
+            )
     params = {**algorithm.defaults, **overrides}
     estimator = algorithm.build(params, weight, seed)
     _validate(algorithm.name, estimator, params)

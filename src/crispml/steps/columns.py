@@ -25,7 +25,12 @@ def refuse_missing(missing: list[str]) -> None:
 
 
 def as_numeric(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """`columns` of `frame` as float64; text that parses as a number is converted, anything else refused."""
+    """`columns` of `frame` as float64; text that parses as a number is converted, anything else refused.
+
+    Missing values (None, null) stay NaN for the model's missing-value policy to fill or refuse; a value
+    that is there but is not a finite number (text, an object, a list, NaN or an infinity, also written
+    as text such as "Infinity" or "-inf") is refused naming its record (0-based) and column.
+    """
     data = frame[columns]  # copy-on-write: the assignments below never touch `frame`
     for column in columns:
         values = data[column]
@@ -34,9 +39,19 @@ def as_numeric(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
                                       errors="coerce")  # fmt: skip
             bad = converted.isna() & values.notna()
             if bad.any():
-                raise InvalidInput(f"column {column!r} must be numeric; got {values[bad].iloc[0]!r}", field=column)
+                _refuse(column, bad.to_numpy(), values, "must be numeric")
             data[column] = converted
+    matrix = data.to_numpy(dtype=np.float64)
+    infinite = np.isinf(matrix)
+    if infinite.any():  # vectorised: one pass over the matrix, not a check per value
+        j = int(np.argmax(infinite.any(axis=0)))
+        _refuse(columns[j], infinite[:, j], frame[columns[j]], "must be a finite number")
     return data.astype("float64")
+
+
+def _refuse(column: str, bad: np.ndarray, values: pd.Series, problem: str) -> None:
+    row = int(np.argmax(bad))
+    raise InvalidInput(f"record {row}: column {column!r} {problem}; got {values.iloc[row]!r}", field=column)
 
 
 _PLAIN = {float, int}

@@ -126,7 +126,8 @@ def _fill(matrix: np.ndarray, columns: list[str], fill: dict[str, float]) -> np.
 
 
 def _refuse_gaps(matrix: np.ndarray, columns: list[str], problem: str) -> None:
-    gaps = np.isnan(matrix).any(axis=0)
+    gaps = np.isnan(matrix)
     if gaps.any():
-        column = columns[int(np.argmax(gaps))]
-        raise InvalidInput(f"column {column!r} {problem}", field=column)
+        j = int(np.argmax(gaps.any(axis=0)))
+        row = int(np.argmax(gaps[:, j]))
+        raise InvalidInput(f"record {row}: column {columns[j]!r} {problem}", field=columns[j])

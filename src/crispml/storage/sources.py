@@ -19,6 +19,7 @@ from crispml.domain import DataSource, SourceKind, SourceSpec
 from crispml.errors import Forbidden, InvalidInput, NotFound
 from crispml.storage import sql_sources
 from crispml.storage.artifacts import sha256_file
+from crispml.storage.bounded_read import ReadLimits, check_parquet, check_rows, read_gzip_csv, read_zip
 
 DEFAULT_TIMEOUT_S = 300.0
 
@@ -36,8 +37,10 @@ def read_source(
     *,
     registered: DataSource | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    limits: ReadLimits | None = None,
 ) -> RawData:
-    """Load the whole source; raise InvalidInput, NotFound or Unavailable naming what is wrong with it.
+    """Load the whole source; raise InvalidInput, NotFound or Unavailable naming what is wrong with it,
+    TooLarge when a file expands beyond `limits` (checked while it streams in).
 
     A spec naming a source (`spec.source`) needs that source's registration (`registered`); a bare path
     is a file this process may read (adapters that serve others check it first: `inside_root`).
@@ -49,7 +52,7 @@ def read_source(
         if not spec.path:
             raise InvalidInput("name a source: a file path, or a registered source and a table, query or path",
                                field="source")  # fmt: skip
-        return _read_file(Path(spec.path), text_columns)
+        return _read_file(Path(spec.path), text_columns, limits or ReadLimits())
     for text in (spec.table, spec.query, spec.path):
         _check_encodable(text)
     if registered is None or registered.name != spec.source:
@@ -58,7 +61,9 @@ def read_source(
         if spec.table or spec.query or not spec.path:
             raise InvalidInput(f"source {spec.source!r} holds files: name a path inside it", field="source")
         folder = f"source {registered.name!r}'s folder"
-        return _read_file(inside_root(Path(registered.location), spec.path, folder), text_columns)
+        return _read_file(
+            inside_root(Path(registered.location), spec.path, folder), text_columns, limits or ReadLimits()
+        )
     if bool(spec.table) == bool(spec.query) or spec.path:
         raise InvalidInput(f"source {spec.source!r} is a database: give a table or a query (one of them)",
                            field="source")  # fmt: skip
@@ -96,7 +101,7 @@ def inside_root(root: Path, relative: str, what: str = "its source's folder") ->
     return path
 
 
-def _read_file(path: Path, text_columns: tuple[str, ...]) -> RawData:
+def _read_file(path: Path, text_columns: tuple[str, ...], limits: ReadLimits) -> RawData:
     try:
         found = path.exists()
     except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte
@@ -107,23 +112,17 @@ def _read_file(path: Path, text_columns: tuple[str, ...]) -> RawData:
     options = pa_csv.ConvertOptions(column_types={c: pa.string() for c in text_columns})
     try:
         if suffix == ".parquet":
+            check_parquet(path, limits)
             table = pq.read_table(path)
         elif suffix == ".zip":
-            table = _read_zip(path, options)
+            table = read_zip(path, options, limits)
+        elif suffix == ".gz":
+            table = read_gzip_csv(path, options, limits)
         else:
             table = pa_csv.read_csv(path, convert_options=options)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, zipfile.BadZipFile, OSError, UnicodeDecodeError) as exc:
+        check_rows(table, limits, path.name)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot parse {path.name}: {exc}", field="source") from exc
     if table.num_columns == 0 or table.num_rows == 0:
         raise InvalidInput(f"{path.name} holds no rows", field="source")
     return RawData(table.to_pandas(), str(path), sha256_file(path))
-
-
-def _read_zip(path: Path, options: pa_csv.ConvertOptions) -> pa.Table:
-    with zipfile.ZipFile(path) as archive:
-        members = [m for m in archive.namelist() if m.lower().endswith(".csv") and not m.startswith("__MACOSX")]
-        if not members:
-            raise InvalidInput(f"{path.name} holds no .csv file", field="source")
-        preferred = [m for m in members if Path(m).name == "creditcard.csv"]
-        with archive.open((preferred or members)[0]) as handle:
-            return pa_csv.read_csv(handle, convert_options=options)

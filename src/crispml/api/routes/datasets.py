@@ -7,8 +7,7 @@ import uuid
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Path, Query, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from crispml.api.deps import JobsDep, LifecycleDep, SettingsDep, SourcesDep
@@ -27,13 +26,27 @@ router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
 Wait = Annotated[req.Wait, Query()]
 Timeout = Annotated[req.Timeout, Query()]
 DatasetRef = Annotated[req.Ref, Path(description="A dataset: name, name/version or id.")]
+MAX_UPLOAD_NAME = 200
+"""Bytes of an uploaded file's name (the stored name adds a 13-byte prefix; file systems hold 255)."""
 
 
 def _ingest_job(
-    lifecycle: LifecycleService, jobs: JobService, spec: SourceSpec, options: dict[str, Any], wait: bool, timeout: float
-) -> JSONResponse:
+    lifecycle: LifecycleService,
+    jobs: JobService,
+    spec: SourceSpec,
+    options: dict[str, Any],
+    wait: bool,
+    timeout: float,
+    upload: FilePath | None = None,
+) -> Response:
     def work(progress: Any) -> dict[str, Any]:
-        return DatasetAnswer.from_domain(lifecycle.ingest(spec, progress=progress, **options)).model_dump(mode="json")
+        try:
+            ingested = lifecycle.ingest(spec, progress=progress, **options)
+        except BaseException:
+            if upload is not None:  # a failed upload leaves nothing behind
+                upload.unlink(missing_ok=True)
+            raise
+        return DatasetAnswer.from_domain(ingested).model_dump(mode="json")
 
     job = jobs.submit("ingest", {"source": spec.describe(), **options}, work)
     return job_response(jobs, job, wait, timeout)
@@ -47,7 +60,7 @@ def ingest(
     jobs: JobsDep,
     wait: Wait = False,
     timeout: Timeout = 300,
-) -> JSONResponse:
+) -> Response:
     spec = sources.contained(body.source.spec())
     if not spec.path and not spec.source:
         raise InvalidInput("name a source: a path, or a registered source with a table or a query", field="source")
@@ -73,17 +86,26 @@ async def upload(
     project: Annotated[str | None, Form(max_length=64)] = None,
     wait: Wait = False,
     timeout: Timeout = 300,
-) -> JSONResponse:
+) -> Response:
     original = FilePath(file.filename or "upload.csv").name
     if FilePath(original).suffix.lower() not in {".csv", ".zip", ".parquet"} or "\x00" in original:
         raise InvalidInput(f"cannot ingest {original!r}: upload a .csv, .zip or .parquet file", field="file")
+    if len(original.encode()) > MAX_UPLOAD_NAME:  # the stored name must fit the file system's 255 bytes
+        raise InvalidInput(
+            f"upload name {original[:40]!r}... is {len(original.encode())} bytes long; at most {MAX_UPLOAD_NAME}",
+            field="file",
+        )
     folder = settings.resolved_data_dir / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     target_path = folder / f"{uuid.uuid4().hex[:12]}-{original}"
 
     def save() -> None:
-        with target_path.open("wb") as out:
-            shutil.copyfileobj(file.file, out, 1 << 20)
+        try:
+            with target_path.open("wb") as out:
+                shutil.copyfileobj(file.file, out, 1 << 20)
+        except BaseException:
+            target_path.unlink(missing_ok=True)
+            raise
 
     await run_in_threadpool(save)
     dataset_name = name or FilePath(original).name.split(".")[0]
@@ -91,9 +113,13 @@ async def upload(
         dataset_name = f"d{dataset_name}"
     options = {"name": dataset_name, "slices": slices, "percent_data": percent_data, "seed": seed, "target": target,
                "key": key, "time_column": time_column, "project": writable_project(project)}  # fmt: skip
-    return await run_in_threadpool(
-        _ingest_job, lifecycle, jobs, SourceSpec(path=str(target_path)), options, wait, timeout
-    )
+    try:
+        return await run_in_threadpool(
+            _ingest_job, lifecycle, jobs, SourceSpec(path=str(target_path)), options, wait, timeout, target_path
+        )
+    except BaseException:  # no job was queued: nothing stays behind
+        target_path.unlink(missing_ok=True)
+        raise
 
 
 @router.get("", summary=METHODS["datasets"].summary, responses=problem_responses(422))

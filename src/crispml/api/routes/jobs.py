@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Path, Query, Response
 
 from crispml.api.deps import JobsDep
 from crispml.api.jobs_http import job_response, job_responses
@@ -40,7 +39,7 @@ def job(
     service: JobsDep,
     wait: Annotated[req.Wait, Query()] = False,
     timeout: Annotated[req.Timeout, Query()] = 300,
-) -> JSONResponse:
+) -> Response:
     return job_response(service, service.get(job_id), wait, timeout)
 
 

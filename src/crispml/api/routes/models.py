@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
-from fastapi.responses import JSONResponse
 
 from crispml.api.deps import JobsDep, LifecycleDep
 from crispml.api.jobs_http import job_response, job_responses
@@ -14,7 +13,7 @@ from crispml.contract import METHODS
 from crispml.contract import requests as req
 from crispml.contract.answers import LineageNodeAnswer, ModelAnswer, ModelVersionAnswer, Page, ReportAnswer
 from crispml.domain import ModelRef, check_name
-from crispml.steps.algorithms import get_algorithm, resolve_params
+from crispml.steps.algorithms import get_algorithm, params_doc, resolve_params
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 ModelName = Annotated[req.Name, Path(description="A model's name.")]
@@ -23,7 +22,7 @@ AliasName = Annotated[req.Alias, Path()]
 
 
 @router.post("/{name}/versions", status_code=202, summary=METHODS["train"].summary,
-             responses=job_responses(404, 422))  # fmt: skip
+             description=params_doc(), responses=job_responses(404, 422))  # fmt: skip
 def train(
     name: ModelName,
     body: req.TrainBody,
@@ -31,7 +30,7 @@ def train(
     jobs: JobsDep,
     wait: Annotated[req.Wait, Query()] = False,
     timeout: Annotated[req.Timeout, Query()] = 300,
-) -> JSONResponse:
+) -> Response:
     # Everything checkable is checked before a job exists: a bad request never becomes a failed job.
     check_name(name, "model name")
     resolve_params(get_algorithm(body.algorithm), body.params, body.weight, body.seed)

@@ -7,7 +7,6 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from crispml.api.deps import ScoringDep, Services, ServicesDep
@@ -156,7 +155,7 @@ async def _score_split(services: Services, ref: str, body: req.ScoreBody, idempo
 
 def _score_dataset_job(
     services: Services, ref: str, body: req.ScoreBody, idempotency_key: str | None, wait: bool, timeout: float
-) -> JSONResponse:
+) -> Response:
     services.lifecycle.get_model(ref)
     services.lifecycle.get_dataset(body.dataset or "")
     dataset, frames = body.dataset, body.frames
