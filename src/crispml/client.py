@@ -22,6 +22,7 @@ import orjson
 from crispml.errors import (
     Conflict,
     CrispmlError,
+    Erased,
     Forbidden,
     IntegrityFailure,
     InvalidInput,
@@ -38,6 +39,7 @@ _ERRORS: dict[int, type[CrispmlError]] = {
     403: Forbidden,
     404: NotFound,
     409: Conflict,
+    410: Erased,
     413: TooLarge,
     415: InvalidInput,
     422: InvalidInput,
@@ -106,17 +108,18 @@ class _Calls:
     def ingest(self, path: str | None = None, *, url: str | None = None, table: str | None = None,
                query: str | None = None, name: str | None = None, slices: int = 12, percent_data: float = 1.0,
                seed: int = 42, target: str = "Class", key: str | None = None,
-               time_column: str | None = None) -> Any:  # fmt: skip
+               time_column: str | None = None, tags: dict[str, str] | None = None) -> Any:  # fmt: skip
         """DataIngestion of a file in the server's data folder (`path`), or of a SQL table or query."""
         source = {"path": path, "url": url, "table": table, "query": query}
         options = {"name": name, "slices": slices, "percent_data": percent_data, "seed": seed, "target": target,
-                   "key": key, "time_column": time_column}  # fmt: skip
+                   "key": key, "time_column": time_column, "tags": tags}  # fmt: skip
         return self._call("POST", "/api/v1/datasets", job=True, json={"source": source, **options})
 
     def upload(self, file: str | Path, **options: Any) -> Any:
         """DataIngestion of a local file, streamed to the server in chunks (never read whole into memory)."""
         handle: IO[bytes] = Path(file).open("rb")  # noqa: SIM115 - _call closes it once the request is sent
-        data = {k: str(v) for k, v in options.items() if v is not None}
+        data = {k: orjson.dumps(v).decode() if isinstance(v, dict) else str(v)
+                for k, v in options.items() if v is not None}  # fmt: skip
         return self._call("POST", "/api/v1/datasets/upload", job=True, files={"file": (Path(file).name, handle)},
                           data=data)  # fmt: skip
 

@@ -9,6 +9,7 @@ from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.model_cache import model_cache
 from crispml.services.operations import OperationsService
+from crispml.services.privacy import PrivacyService
 from crispml.services.scoring import ScoringService
 from crispml.settings import Settings
 from crispml.storage.artifacts import ArtifactStore
@@ -33,6 +34,7 @@ class Container:
         self.lifecycle = LifecycleService(self.store, settings.user, self.model_cache)
         self.scoring = ScoringService(self.store, settings.user, self.model_cache)
         self.operations = OperationsService(self.store, settings.user, self.model_cache)
+        self.privacy = PrivacyService(self.store, settings.user, settings.read_pseudonym_key)
         # Left-overs of writers killed mid-way are removed before anyone can trip over them.
         self.store.recover()
 

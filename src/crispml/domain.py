@@ -59,6 +59,12 @@ class Dataset:
     parent_id: str | None
     created_by: str
     created_at: datetime
+    tags: dict[str, str] = field(default_factory=dict)
+    """Column -> `personal`, `quasi-identifier` or `sensitive` (see `crispml.steps.privacy.Tag`)."""
+    removed: str | None = None
+    """`erased` or `expired` once the version's rows were deleted (its metadata and lineage stay)."""
+    removed_by: str | None = None
+    removed_at: datetime | None = None
 
     @property
     def features(self) -> list[str]:

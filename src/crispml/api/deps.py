@@ -19,6 +19,7 @@ from crispml.container import Container
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.operations import OperationsService
+from crispml.services.privacy import PrivacyService
 from crispml.services.scoring import ScoringService
 from crispml.settings import Settings
 
@@ -37,12 +38,13 @@ class Services:
     operations: OperationsService
     jobs: JobService
     pool: ThreadPoolExecutor
+    privacy: PrivacyService
 
     @classmethod
     def of(cls, container: Container) -> Services:
         pool = ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="crispml-http")
         return cls(container.settings, container.lifecycle, container.scoring, container.operations,
-                   container.jobs, pool)  # fmt: skip
+                   container.jobs, pool, container.privacy)  # fmt: skip
 
     async def blocking(self, call: Callable[[], T]) -> T:
         """Run a blocking call (one that waits for a commit) off the event loop.
@@ -85,6 +87,11 @@ async def jobs(request: Request) -> JobService:
     return found.jobs
 
 
+async def privacy(request: Request) -> PrivacyService:
+    found: Services = request.app.state.services
+    return found.privacy
+
+
 async def settings(request: Request) -> Settings:
     found: Services = request.app.state.services
     return found.settings
@@ -97,3 +104,4 @@ ScoringDep = Annotated[ScoringService, Depends(scoring)]
 OperationsDep = Annotated[OperationsService, Depends(operations)]
 JobsDep = Annotated[JobService, Depends(jobs)]
 SettingsDep = Annotated[Settings, Depends(settings)]
+PrivacyDep = Annotated[PrivacyService, Depends(privacy)]

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from crispml.errors import (
     Conflict,
     CrispmlError,
+    Erased,
     Forbidden,
     IntegrityFailure,
     InvalidInput,
@@ -33,6 +34,7 @@ OIP_PREFIX = "/v2"
 # One row per error class: HTTP status and the problem type's slug.
 STATUS: dict[type[CrispmlError], tuple[int, str]] = {
     InvalidInput: (422, "invalid-input"),
+    Erased: (410, "erased"),  # before NotFound, its base
     NotFound: (404, "not-found"),
     Conflict: (409, "conflict"),
     Forbidden: (403, "forbidden"),

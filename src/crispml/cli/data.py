@@ -20,7 +20,7 @@ from crispml.cli.options import (
     output_format,
 )
 from crispml.cli.render import OutputFormat
-from crispml.cli.session import backend, progress
+from crispml.cli.session import backend, parse_pairs, progress
 
 REFERENCE_ROWS = 284_807  # the public credit-card data set (crispml.steps.synthetic.REFERENCE_ROWS)
 DATASET_COLUMNS = ["name", "version", "stage", "rows", "frames", "id", "sha256", "created_by"]
@@ -60,6 +60,7 @@ def ingest(
     target: Annotated[str, typer.Option(help="Binary target column.")] = "Class",
     key: Annotated[str | None, typer.Option(help="Record key column (derived from content if none).")] = None,
     time_column: Annotated[str | None, typer.Option("--time-column", help="Cut frames by this column.")] = None,
+    tags: Annotated[list[str] | None, typer.Option("--tag", help="COLUMN=personal|quasi-identifier|sensitive.")] = None,
     remote: RemoteOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -77,6 +78,7 @@ def ingest(
             target=target,
             key=key,
             time_column=time_column,
+            tags=parse_pairs(tags, "tag") or None,
             progress=step("ingest"),
         )
     if as_json:

@@ -7,7 +7,7 @@ that part is its own model (`...Body`) and the request extends it, so each field
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SkipValidation
 from pydantic_core import PydanticCustomError
@@ -81,6 +81,10 @@ class SourceIn(Strict):
         return SourceSpec(path=self.path, url=self.url, table=self.table, query=self.query)
 
 
+ColumnName = Annotated[str, Field(min_length=1, max_length=128, description="A column of a dataset.")]
+ColumnTag = Literal["personal", "quasi-identifier", "sensitive"]
+
+
 class IngestBody(Strict):
     model_config = ConfigDict(
         extra="forbid",
@@ -95,6 +99,10 @@ class IngestBody(Strict):
     target: str = Field("Class", min_length=1, max_length=128, description="The label column.")
     key: str | None = Field(None, min_length=1, max_length=128, description="Column holding a record's id.")
     time_column: str | None = Field(None, min_length=1, max_length=128, description="Column the frames follow.")
+    tags: dict[ColumnName, ColumnTag] | None = Field(
+        None, max_length=10_000, description="Column tags: personal, quasi-identifier or sensitive.",
+        examples=[{"V1": "quasi-identifier"}],
+    )  # fmt: skip
 
 
 class IngestRequest(IngestBody, JobOptions):

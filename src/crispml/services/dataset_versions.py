@@ -10,6 +10,7 @@ from crispml.domain import Dataset, Stage
 from crispml.errors import Conflict, NotFound
 from crispml.ports import Storage, UnitOfWork
 from crispml.services.base import new_id, now
+from crispml.steps.privacy import carried_tags, taggable
 
 _INHERITED = ("slices", "percent_data", "seed", "key", "time_column", "frames_present", "raw_features",
               "record_id_scheme")  # fmt: skip
@@ -18,9 +19,10 @@ _INHERITED = ("slices", "percent_data", "seed", "key", "time_column", "frames_pr
 
 def store_child(
     store: Storage, user: str, parent: Dataset, frame: pd.DataFrame, *, name: str, stage: Stage,
-    params: dict[str, Any], report: dict[str, Any],
+    params: dict[str, Any], report: dict[str, Any], tags: dict[str, str] | None = None,
 ) -> Dataset:  # fmt: skip
-    """Store a dataset derived from `parent`: same target, frames and source; its parameters carried on."""
+    """Store a dataset derived from `parent`: same target, frames and source; its parameters carried on,
+    and its column tags for the columns it still has (`tags`, if given, replaces them)."""
     return store_dataset(
         store,
         user,
@@ -34,6 +36,35 @@ def store_child(
         source=parent.source,
         source_sha256=parent.source_sha256,
         parent=parent,
+        tags=carried_tags(
+            parent.tags if tags is None else tags, taggable(list(frame.columns), parent.params.get("key"))
+        ),
+    )
+
+
+def derived_version(
+    user: str, parent: Dataset, frame: pd.DataFrame, sha256: str, *, params: dict[str, Any], report: dict[str, Any],
+) -> Dataset:  # fmt: skip
+    """A new version of `parent`'s name holding `frame` (already staged as `sha256`), for callers that
+    write several versions in one transaction (an erasure); its tags are the parent's that still apply."""
+    return Dataset(
+        id=new_id("ds"),
+        name=parent.name,
+        version=0,  # the repository assigns the next free number
+        stage=parent.stage,
+        sha256=sha256,
+        rows=len(frame),
+        frames=parent.frames,
+        target=parent.target,
+        columns={c: str(frame[c].dtype) for c in frame.columns},
+        params=params,
+        report=report,
+        source=parent.source,
+        source_sha256=parent.source_sha256,
+        parent_id=parent.id,
+        created_by=user,
+        created_at=now(),
+        tags=carried_tags(parent.tags, taggable(list(frame.columns), parent.params.get("key"))),
     )
 
 
@@ -51,6 +82,7 @@ def store_dataset(
     source: str,
     source_sha256: str | None,
     parent: Dataset | None,
+    tags: dict[str, str] | None = None,
 ) -> Dataset:
     """Store `frame` as the next version of dataset `name`; the file and the row commit together."""
     staged = store.stage_frame(frame)
@@ -73,6 +105,7 @@ def store_dataset(
             parent_id=parent.id if parent else None,
             created_by=user,
             created_at=now(),
+            tags=tags or {},
         )
         return uow.datasets.add(dataset)
 

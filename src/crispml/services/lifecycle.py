@@ -28,6 +28,7 @@ from crispml.steps.algorithms import get_algorithm, resolve_params
 from crispml.steps.curate import SCALED_ALGORITHMS
 from crispml.steps.model_report import training_arrays, training_report
 from crispml.steps.prepare import MissingPolicy, fit_preparation
+from crispml.steps.privacy import check_tags, taggable
 from crispml.steps.stage_frames import curated_frame, default_name, raw_frame
 from crispml.steps.train import fit
 from crispml.storage.sources import read_source
@@ -52,9 +53,12 @@ class LifecycleService(Service):
         target: str = "Class",
         key: str | None = None,
         time_column: str | None = None,
+        tags: dict[str, str] | None = None,
         progress: Progress = no_progress,
     ) -> Dataset:
-        """Read a source into a new immutable raw dataset version cut into `slices` time frames."""
+        """Read a source into a new immutable raw dataset version cut into `slices` time frames.
+
+        `tags` marks columns `personal`, `quasi-identifier` or `sensitive` (see `crispml.steps.privacy`)."""
         name = check_name(name or default_name(source), "dataset name")
         if slices < 1:
             raise InvalidInput("slices must be at least 1", field="slices")
@@ -76,6 +80,7 @@ class LifecycleService(Service):
                 seed=seed,
             )
             progress("write dataset", 0.7)
+            checked_tags = check_tags(tags or {}, taggable(list(built.rows.columns), key))
             dataset = store_dataset(
                 self.store,
                 self.user,
@@ -99,6 +104,7 @@ class LifecycleService(Service):
                 source=raw.source,
                 source_sha256=raw.source_sha256,
                 parent=None,
+                tags=checked_tags,
             )
             span.rows_out = dataset.rows
             progress("done", 1.0)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from fastapi.responses import JSONResponse
+from pydantic import Json
 from starlette.concurrency import run_in_threadpool
 
 from crispml.api.deps import JobsDep, LifecycleDep, SettingsDep
@@ -82,6 +83,7 @@ async def upload(
     target: Annotated[str, Form(min_length=1, max_length=128)] = "Class",
     key: Annotated[str | None, Form(max_length=128)] = None,
     time_column: Annotated[str | None, Form(max_length=128)] = None,
+    tags: Annotated[Json[dict[req.ColumnName, req.ColumnTag]] | None, Form(description="Column tags (JSON).")] = None,
     wait: Wait = False,
     timeout: Timeout = 300,
 ) -> JSONResponse:
@@ -101,7 +103,7 @@ async def upload(
     if not dataset_name[:1].isalpha():
         dataset_name = f"d{dataset_name}"
     options = {"name": dataset_name, "slices": slices, "percent_data": percent_data, "seed": seed, "target": target,
-               "key": key, "time_column": time_column}  # fmt: skip
+               "key": key, "time_column": time_column, "tags": tags}  # fmt: skip
     return await run_in_threadpool(
         _ingest_job, lifecycle, jobs, SourceSpec(path=str(target_path)), options, wait, timeout
     )
