@@ -232,6 +232,40 @@ class _Calls:
     def ready(self) -> Any:
         return self._call("GET", "/readyz")
 
+    # -- data protection (admin, steward)
+    def tag_columns(self, dataset: str, tags: dict[str, str | None]) -> Any:
+        """Set column tags (personal, quasi-identifier, sensitive; None clears) of a dataset version."""
+        return self._call("POST", "/api/v1/privacy/tags", json={"dataset": dataset, "tags": tags})
+
+    def pseudonymize(self, dataset: str, *, columns: list[str] | None = None, name: str | None = None) -> Any:
+        """A new version with `columns` (default: those tagged personal) replaced by keyed pseudonyms."""
+        body = {"dataset": dataset, "columns": columns, "name": name}
+        return self._call("POST", "/api/v1/privacy/pseudonymizations", json=body)
+
+    def anonymize(self, dataset: str, *, k: int, quasi_identifiers: list[str] | None = None,
+                  sensitive: str | None = None, l_diversity: int | None = None, max_suppression: float = 0.05,
+                  name: str | None = None) -> Any:  # fmt: skip
+        """A new k-anonymous version and its report; refused (InvalidInput) below k, nothing written."""
+        body = {"dataset": dataset, "k": k, "quasi_identifiers": quasi_identifiers, "sensitive": sensitive,
+                "l_diversity": l_diversity, "max_suppression": max_suppression, "name": name}  # fmt: skip
+        return self._call("POST", "/api/v1/privacy/anonymizations", json=body)
+
+    def erase(self, column: str, value: str) -> Any:
+        """Erase the data subject whose `column` is `value` from every dataset, label and score."""
+        return self._call("POST", "/api/v1/privacy/erasures", json={"column": column, "value": value})
+
+    def retention(self) -> Any:
+        """Retention periods in days by dataset name."""
+        return self._call("GET", "/api/v1/privacy/retention")
+
+    def set_retention(self, name: str, days: int | None) -> Any:
+        """Keep versions of dataset `name` for `days` days (None: for ever)."""
+        return self._call("PUT", "/api/v1/privacy/retention", json={"name": name, "days": days})
+
+    def apply_retention(self, *, force: bool = False) -> Any:
+        """Delete the rows of versions past their retention period."""
+        return self._call("POST", "/api/v1/privacy/retention/apply", json={"force": force})
+
 
 def _prepare(job: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
     if job:  # long calls block on the server until their job ends, then hand back its result

@@ -124,4 +124,11 @@ ROUTE_ACTIONS: dict[str, Action] = {
     # audit
     # sources
     # privacy
+    "privacy_tags": Action.PRIVACY,
+    "pseudonymize": Action.PRIVACY,
+    "anonymize": Action.PRIVACY,
+    "erase": Action.PRIVACY,
+    "retention": Action.PRIVACY,
+    "set_retention": Action.PRIVACY,
+    "apply_retention": Action.PRIVACY,
 }

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import crispml
 from crispml.api import docs, problems
 from crispml.api.deps import Services
-from crispml.api.routes import compat, datasets, health, inference, jobs, models, operations, scoring
+from crispml.api.routes import compat, datasets, health, inference, jobs, models, operations, privacy, scoring
 from crispml.container import Container
 from crispml.settings import Settings
 
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     # Routes are matched in order: scoring, the hot path, is tried first.
-    for module in (scoring, health, datasets, models, jobs, operations, compat, inference):
+    for module in (scoring, health, datasets, models, jobs, operations, compat, inference, privacy):
         app.include_router(module.router)
     docs.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
