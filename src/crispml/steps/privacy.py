@@ -162,19 +162,31 @@ def anonymize(
     top = {c: MAX_LEVEL if numeric[c] else 1 for c in quasi_identifiers}
     levels = dict.fromkeys(quasi_identifiers, 0)
     allowed = math.floor(max_suppression * len(frame))
+    diverse = None if sensitive is None else pd.factorize(frame[sensitive], use_na_sentinel=False)[0]
+    codes: dict[tuple[str, int], np.ndarray] = {}
+
+    def code(column: str) -> np.ndarray:
+        # Integer codes of a column's values at its current level, kept for the levels tried.
+        if (column, levels[column]) not in codes:
+            codes[column, levels[column]] = _codes(frame[column], levels[column], numeric[column])
+        return codes[column, levels[column]]
+
     while True:
-        generalized = {c: _generalize(frame[c], levels[c], numeric[c]) for c in quasi_identifiers}
-        failing = _failing_rows(pd.DataFrame(generalized, index=frame.index), frame, k, sensitive, l_diversity)
+        failing = _failing(
+            [code(c) for c in quasi_identifiers], k, diverse, l_diversity if l_diversity is not None else 0
+        )
         raisable = [c for c in quasi_identifiers if levels[c] < top[c]]
         if int(failing.sum()) <= allowed or not raisable:
             break
-        widest = max(raisable, key=lambda c: (generalized[c].nunique(dropna=False), -quasi_identifiers.index(c)))
+        # The column with the most distinct values left gives up a level (ties: the first named).
+        widest = max(raisable, key=lambda c: (int(code(c).max(initial=-1)), -quasi_identifiers.index(c)))
         levels[widest] += 1
     out = frame.copy()
     for column in quasi_identifiers:
-        out[column] = generalized[column]
-    kept = out[~failing.to_numpy()].reset_index(drop=True)
+        out[column] = _generalize(frame[column], levels[column], numeric[column])
+    kept = out[~failing].reset_index(drop=True)
     k_achieved, l_achieved = _achieved(kept, quasi_identifiers, sensitive)
+    suppressed = int(failing.sum())
     return Anonymized(
         frame=kept,
         k_requested=k,
@@ -182,9 +194,9 @@ def anonymize(
         l_requested=l_diversity,
         l_achieved=l_achieved if sensitive is not None else None,
         rows_in=len(frame),
-        rows_suppressed=int(failing.sum()),
+        rows_suppressed=suppressed,
         levels=levels,
-        information_loss=_information_loss(frame, quasi_identifiers, levels, numeric, int(failing.sum())),
+        information_loss=_information_loss(frame, quasi_identifiers, levels, numeric, suppressed),
     )
 
 
@@ -214,36 +226,65 @@ def _check_anonymization(frame: pd.DataFrame, quasi: Sequence[str], k: int, sens
 
 
 def _generalize(values: pd.Series, level: int, numeric: bool) -> pd.Series:
-    """A column at a generalization level: numbers binned into intervals (as text), text to '*'."""
+    """A column at a generalization level, as text: numbers as their bin's interval, other values '*'."""
     if level == 0:
         return values
     if not numeric:
         return pd.Series(SUPPRESSED, index=values.index, dtype="object")
-    low, high = values.min(), values.max()
-    if pd.isna(low) or low == high:
-        return values.map(lambda v: f"[{_num(v)}, {_num(v)}]" if pd.notna(v) else pd.NA)
-    width = (float(high) - float(low)) / 2 ** (MAX_LEVEL - level)
-    # Bin index, clipped so the maximum falls in the last bin instead of one of its own.
-    index = np.minimum(np.floor((values.to_numpy(dtype="float64") - low) / width), 2 ** (MAX_LEVEL - level) - 1)
-    starts = low + index * width
-    text = [f"[{_num(s)}, {_num(s + width)})" if not math.isnan(s) else pd.NA for s in starts]
-    return pd.Series(text, index=values.index, dtype="object")
+    numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+    bins = _bins(values, level)
+    low, high = np.nanmin(numbers, initial=np.inf), np.nanmax(numbers, initial=-np.inf)
+    width = (high - low) / 2 ** (MAX_LEVEL - level) if high > low else 0.0
+    codes, uniques = pd.factorize(bins)  # NaN gets -1
+    last = 2 ** (MAX_LEVEL - level) - 1
+    labels = np.array([_interval(low + b * width, width, b == last) for b in uniques] + [None], dtype="object")
+    return pd.Series(labels[codes], index=values.index, dtype="object")
+
+
+def _interval(start: float, width: float, last: bool) -> str:
+    """A bin as text: half-open, except the last (and a zero-width one), which holds its end."""
+    return f"[{_num(start)}, {_num(start + width)}{']' if last or not width else ')'}"
 
 
 def _num(value: float) -> str:
     return f"{float(value):.6g}"
 
 
-def _failing_rows(generalized: pd.DataFrame, frame: pd.DataFrame, k: int, sensitive: str | None,
-                  l_diversity: int | None) -> pd.Series:  # fmt: skip
-    """Rows whose group (equal generalized quasi-identifiers) is smaller than k or less diverse than l."""
-    keys = [generalized[c] for c in generalized.columns]
-    sizes = generalized.groupby(keys, dropna=False, sort=False)[generalized.columns[0]].transform("size")
-    failing = sizes < k
-    if sensitive is not None and l_diversity is not None:
-        distinct = frame[sensitive].groupby(keys, dropna=False, sort=False).transform("nunique")
-        failing |= distinct < l_diversity
-    return failing
+def _codes(values: pd.Series, level: int, numeric: bool) -> np.ndarray:
+    """Codes 0..n-1 of a column's distinct values at a level (missing values are one more value)."""
+    if level > 0 and not numeric:
+        return np.zeros(len(values), dtype=np.int64)
+    if level > 0:
+        values = pd.Series(_bins(values, level), index=values.index)
+    return np.asarray(pd.factorize(values, use_na_sentinel=False)[0], dtype=np.int64)
+
+
+def _bins(values: pd.Series, level: int) -> np.ndarray:
+    """The bin index of each number at a level (NaN stays NaN); one bin when all values are equal."""
+    numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+    low, high = np.nanmin(numbers, initial=np.inf), np.nanmax(numbers, initial=-np.inf)
+    if not high > low:
+        return np.where(np.isnan(numbers), np.nan, 0.0)
+    count = 2 ** (MAX_LEVEL - level)
+    width = (high - low) / count
+    # Clipped so the maximum falls in the last bin instead of one of its own.
+    return np.minimum(np.floor((numbers - low) / width), count - 1)
+
+
+def _failing(columns: list[np.ndarray], k: int, sensitive: np.ndarray | None, l_diversity: int) -> np.ndarray:
+    """Rows whose group (equal codes in every column) has fewer than k rows or fewer than l distinct
+    sensitive values: a group id per row, then counts by bincount, all vectorised."""
+    group = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        # Re-factorized each step so the combined id never overflows.
+        group = pd.factorize(group * (int(column.max(initial=0)) + 1) + column)[0].astype(np.int64)
+    sizes = np.bincount(group)
+    failing = sizes[group] < k
+    if sensitive is not None and l_diversity > 1:
+        pairs = np.unique(group * (int(sensitive.max(initial=0)) + 1) + sensitive)
+        distinct = np.bincount(pairs // (int(sensitive.max(initial=0)) + 1), minlength=len(sizes))
+        failing |= distinct[group] < l_diversity
+    return np.asarray(failing, dtype=bool)
 
 
 def _achieved(kept: pd.DataFrame, quasi: Sequence[str], sensitive: str | None) -> tuple[int, int]:
