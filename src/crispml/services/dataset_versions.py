@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from crispml.domain import Dataset, Stage
-from crispml.errors import Conflict, NotFound
+from crispml.errors import Conflict, Erased, NotFound
 from crispml.ports import Storage, UnitOfWork
 from crispml.services.base import new_id, now
 from crispml.steps.privacy import carried_tags, taggable
@@ -108,6 +108,21 @@ def store_dataset(
             tags=tags or {},
         )
         return uow.datasets.add(dataset)
+
+
+def read_rows(store: Storage, dataset: Dataset) -> pd.DataFrame:
+    """A version's rows; `Erased` if they were deleted (its file may live on for an identical live version)."""
+    return store.read_frame(check_live(dataset).sha256)
+
+
+def check_live(dataset: Dataset) -> Dataset:
+    """`dataset`, unless its rows were deleted (erasure, retention): then `Erased` says so."""
+    if dataset.removed is not None:
+        raise Erased(
+            f"dataset {dataset.name}/{dataset.version} was {dataset.removed} by {dataset.removed_by}: its rows are "
+            "deleted, its metadata and lineage kept"
+        )
+    return dataset
 
 
 def _check_name_free(uow: UnitOfWork, name: str, stage: Stage) -> None:

@@ -20,7 +20,7 @@ from crispml.domain import (
 from crispml.errors import InvalidInput
 from crispml.ports import Storage
 from crispml.services.base import Progress, Service, new_id, no_progress, now
-from crispml.services.dataset_versions import store_child, store_dataset
+from crispml.services.dataset_versions import read_rows, store_child, store_dataset
 from crispml.services.governance import lineage
 from crispml.services.model_cache import ModelCache
 from crispml.steps import fast_path, model_codec, record_ids
@@ -339,8 +339,8 @@ class LifecycleService(Service):
             return uow.models.list_versions(name)
 
     def dataset_frame(self, ref: str) -> pd.DataFrame:
-        """The rows of a dataset version, after checking their sha256."""
-        return self.store.read_frame(self.get_dataset(ref).sha256)
+        """The rows of a dataset version, after checking their sha256; `Erased` if they were deleted."""
+        return read_rows(self.store, self.get_dataset(ref))
 
     def lineage(self, ref: str) -> list[LineageNode]:
         """The chain from a model (or dataset) back to its raw source, newest first."""

@@ -17,10 +17,10 @@ from typing import Any
 import pandas as pd
 
 from crispml.domain import RECORD_ID, Dataset, ModelVersion
-from crispml.errors import Erased, InvalidInput
+from crispml.errors import InvalidInput
 from crispml.ports import Storage
 from crispml.services.base import Service, now
-from crispml.services.dataset_versions import derived_version, store_child
+from crispml.services.dataset_versions import check_live, derived_version, store_child
 from crispml.steps import privacy as steps
 from crispml.steps.privacy import Tag
 
@@ -270,9 +270,7 @@ class PrivacyService(Service):
     def _live(self, ref: str) -> Dataset:
         with self.store.reading() as uow:
             found = uow.datasets.get(ref)
-        if found.removed is not None:
-            raise Erased(f"dataset {found.name}/{found.version} was {found.removed}: its rows are deleted")
-        return found
+        return check_live(found)
 
 
 def _subject(dataset: Dataset, frame: pd.DataFrame, column: str, value: str, pseudonym: str | None) -> pd.Series:
