@@ -78,7 +78,7 @@ def ingest(
             target=target,
             key=key,
             time_column=time_column,
-            tags=parse_pairs(tags, "tag") or None,
+            tags=parse_pairs(tags, "--tag") or None,
             progress=step("ingest"),
         )
     if as_json:

@@ -86,6 +86,6 @@ def parse_pairs(pairs: list[str] | None, option: str) -> dict[str, str]:
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip() or not value.strip():
-            raise InvalidInput(f"{option} {pair!r} must look like COLUMN=VALUE", field=option)
+            raise InvalidInput(f"{option} {pair!r} must look like COLUMN=VALUE", field=option.lstrip("-"))
         found[key.strip()] = value.strip()
     return found
