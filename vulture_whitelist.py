@@ -34,3 +34,7 @@ _.flagged
 worker_app  # uvicorn imports it by name in each worker process (api/server.py run)
 unfrozen  # pytest fixture, used by name in @pytest.mark.usefixtures
 _.projects  # Principal.projects: read by the authorization dependency once keys carry projects
+list_retention  # `crispml privacy retention list`: Typer calls it by its command name
+_.erased  # privacy answer fields (contract/privacy.py), serialized into JSON answers
+_.replaced_by
+_.needed_by

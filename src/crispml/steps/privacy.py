@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -120,7 +120,6 @@ class Anonymized:
     """Normalized certainty penalty in [0, 1]: per kept row and quasi-identifier, the generalized
     interval's width over the column's range (1 for a suppressed text value), averaged, with each
     suppressed row counted as a full loss."""
-    notes: list[str] = field(default_factory=list)
 
     @property
     def reached(self) -> bool:
