@@ -37,3 +37,7 @@ _.projects  # Principal.projects: read by the authorization dependency once keys
 _.readable  # file protocol of storage/bounded_read._Counted: called by pyarrow's CSV reader
 _.seekable
 _.closed
+list_retention  # `crispml privacy retention list`: Typer calls it by its command name
+_.erased  # privacy answer fields (contract/privacy.py), serialized into JSON answers
+_.replaced_by
+_.needed_by

@@ -26,6 +26,7 @@ import orjson
 from crispml.errors import (
     Conflict,
     CrispmlError,
+    Erased,
     Forbidden,
     IntegrityFailure,
     InvalidInput,
@@ -45,6 +46,7 @@ _ERRORS: dict[int, type[CrispmlError]] = {
     403: Forbidden,
     404: NotFound,
     409: Conflict,
+    410: Erased,
     413: TooLarge,
     415: InvalidInput,
     422: InvalidInput,
@@ -129,18 +131,20 @@ class _Calls:
     def ingest(self, path: str | None = None, *, source: str | None = None, table: str | None = None,
                query: str | None = None, name: str | None = None, slices: int = 12, percent_data: float = 1.0,
                seed: int = 42, target: str = "Class", key: str | None = None,
-               time_column: str | None = None, project: str | None = None) -> Any:  # fmt: skip
+               time_column: str | None = None, project: str | None = None,
+               tags: dict[str, str] | None = None) -> Any:  # fmt: skip
         """DataIngestion of a file in the server's data folder (`path`), or of a registered `source`'s table,
         query or file (`sources()` lists them; database URLs are not accepted)."""
         spec = {"path": path, "source": source, "table": table, "query": query}
         options = {"name": name, "slices": slices, "percent_data": percent_data, "seed": seed, "target": target,
-                   "key": key, "time_column": time_column, "project": project}  # fmt: skip
+                   "key": key, "time_column": time_column, "project": project, "tags": tags}  # fmt: skip
         return self._call("POST", "/api/v1/datasets", job=True, json={"source": spec, **options})
 
     def upload(self, file: str | Path, **options: Any) -> Any:
         """DataIngestion of a local file, streamed to the server in chunks (never read whole into memory)."""
         handle: IO[bytes] = Path(file).open("rb")  # noqa: SIM115 - _call closes it once the request is sent
-        data = {k: str(v) for k, v in options.items() if v is not None}
+        data = {k: orjson.dumps(v).decode() if isinstance(v, dict) else str(v)
+                for k, v in options.items() if v is not None}  # fmt: skip
         return self._call("POST", "/api/v1/datasets/upload", job=True, files={"file": (Path(file).name, handle)},
                           data=data)  # fmt: skip
 
@@ -277,6 +281,40 @@ class _Calls:
         filters = {"since": since, "until": until, "principal": principal, "action": action, "resource": resource}
         params = {k: v for k, v in filters.items() if v is not None}
         return self._call("GET", "/api/v1/audit", params={**params, "limit": limit, "offset": offset})
+
+    # -- data protection (admin, steward)
+    def tag_columns(self, dataset: str, tags: dict[str, str | None]) -> Any:
+        """Set column tags (personal, quasi-identifier, sensitive; None clears) of a dataset version."""
+        return self._call("POST", "/api/v1/privacy/tags", json={"dataset": dataset, "tags": tags})
+
+    def pseudonymize(self, dataset: str, *, columns: list[str] | None = None, name: str | None = None) -> Any:
+        """A new version with `columns` (default: those tagged personal) replaced by keyed pseudonyms."""
+        body = {"dataset": dataset, "columns": columns, "name": name}
+        return self._call("POST", "/api/v1/privacy/pseudonymizations", json=body)
+
+    def anonymize(self, dataset: str, *, k: int, quasi_identifiers: list[str] | None = None,
+                  sensitive: str | None = None, l_diversity: int | None = None, max_suppression: float = 0.05,
+                  name: str | None = None) -> Any:  # fmt: skip
+        """A new k-anonymous version and its report; refused (InvalidInput) below k, nothing written."""
+        body = {"dataset": dataset, "k": k, "quasi_identifiers": quasi_identifiers, "sensitive": sensitive,
+                "l_diversity": l_diversity, "max_suppression": max_suppression, "name": name}  # fmt: skip
+        return self._call("POST", "/api/v1/privacy/anonymizations", json=body)
+
+    def erase(self, column: str, value: str) -> Any:
+        """Erase the data subject whose `column` is `value` from every dataset, label and score."""
+        return self._call("POST", "/api/v1/privacy/erasures", json={"column": column, "value": value})
+
+    def retention(self) -> Any:
+        """Retention periods in days by dataset name."""
+        return self._call("GET", "/api/v1/privacy/retention")
+
+    def set_retention(self, name: str, days: int | None) -> Any:
+        """Keep versions of dataset `name` for `days` days (None: for ever)."""
+        return self._call("PUT", "/api/v1/privacy/retention", json={"name": name, "days": days})
+
+    def apply_retention(self, *, force: bool = False) -> Any:
+        """Delete the rows of versions past their retention period."""
+        return self._call("POST", "/api/v1/privacy/retention/apply", json={"force": force})
 
 
 def _prepare(job: bool, kwargs: dict[str, Any]) -> dict[str, Any]:

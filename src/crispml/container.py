@@ -11,6 +11,7 @@ from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.model_cache import model_cache
 from crispml.services.operations import OperationsService
+from crispml.services.privacy import PrivacyService
 from crispml.services.scoring import ScoringService
 from crispml.services.sources import SourceService
 from crispml.settings import Settings
@@ -45,6 +46,7 @@ class Container:
         self.audit = AuditService(self.store, settings.user)
         self.access = AccessService(self.store, settings.user)
         """API users and key checks (see `crispml.services.access`)."""
+        self.privacy = PrivacyService(self.store, settings.user, settings.read_pseudonym_key)
         # Left-overs of writers killed mid-way are removed before anyone can trip over them.
         self.store.recover()
 

@@ -61,6 +61,12 @@ class Dataset:
     created_at: datetime
     project: str = "default"
     """The project it belongs to (derived datasets inherit their parent's): a key sees only its projects."""
+    tags: dict[str, str] = field(default_factory=dict)
+    """Column -> `personal`, `quasi-identifier` or `sensitive` (see `crispml.steps.privacy.Tag`)."""
+    removed: str | None = None
+    """`erased` or `expired` once the version's rows were deleted (its metadata and lineage stay)."""
+    removed_by: str | None = None
+    removed_at: datetime | None = None
 
     @property
     def features(self) -> list[str]:

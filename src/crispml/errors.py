@@ -28,6 +28,10 @@ class NotFound(CrispmlError):
     exit_code = 3
 
 
+class Erased(NotFound):
+    """A dataset version whose rows were deleted (a data subject's erasure, or retention); its metadata stays."""
+
+
 class Conflict(CrispmlError):
     """The request collides with existing state: a duplicate name or a reused idempotency key."""
 

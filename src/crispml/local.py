@@ -22,6 +22,7 @@ from crispml.services.jobs import JobService
 from crispml.services.lifecycle import DEFAULT_THRESHOLD, LifecycleService
 from crispml.services.model_cache import ModelCache
 from crispml.services.operations import OperationsService
+from crispml.services.privacy import PrivacyService
 from crispml.services.scoring import LabelReport, ScoreResult, ScoringService, Verification
 from crispml.services.sources import SourceService
 from crispml.settings import Settings
@@ -49,6 +50,11 @@ class Crispml:
     @property
     def operations(self) -> OperationsService:
         return self.container.operations
+
+    @property
+    def privacy(self) -> PrivacyService:
+        """Column tags, pseudonymization, anonymization, erasure and retention."""
+        return self.container.privacy
 
     @property
     def jobs(self) -> JobService:
@@ -86,12 +92,13 @@ class Crispml:
         target: str = "Class",
         key: str | None = None,
         time_column: str | None = None,
+        tags: dict[str, str] | None = None,
         progress: Progress = no_progress,
     ) -> Dataset:
         """1. DataIngestion: see `LifecycleService.ingest`."""
         return self.lifecycle.ingest(
             source, name=name, slices=slices, percent_data=percent_data, seed=seed, target=target, key=key,
-            time_column=time_column, progress=progress,
+            time_column=time_column, tags=tags, progress=progress,
         )  # fmt: skip
 
     def prepare(

@@ -129,4 +129,11 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "add_source": Action.SOURCES_MANAGE,
     "remove_source": Action.SOURCES_MANAGE,
     # privacy
+    "privacy_tags": Action.PRIVACY,
+    "pseudonymize": Action.PRIVACY,
+    "anonymize": Action.PRIVACY,
+    "erase": Action.PRIVACY,
+    "retention": Action.PRIVACY,
+    "set_retention": Action.PRIVACY,
+    "apply_retention": Action.PRIVACY,
 }

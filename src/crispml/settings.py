@@ -6,7 +6,7 @@ import getpass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crispml.errors import InvalidInput
@@ -60,6 +60,29 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"the time limit of {bad[0]!r} jobs must be a positive number of seconds")
         return limits
+
+    pseudonym_key_file: Path | None = None
+    """A file holding the pseudonymization secret (preferred over `pseudonym_key`); never stored."""
+    pseudonym_key: SecretStr | None = None
+
+    def read_pseudonym_key(self) -> bytes | None:
+        """The pseudonymization secret, read when needed: the file's bytes (trailing newline dropped),
+        else the environment's; None when neither is set."""
+        if self.pseudonym_key_file is not None:
+            try:
+                key = self.pseudonym_key_file.read_bytes().rstrip(b"\r\n")
+            except OSError as exc:
+                raise InvalidInput(
+                    f"cannot read the pseudonym key file {self.pseudonym_key_file}: {exc.strerror}",
+                    field="CRISPML_PSEUDONYM_KEY_FILE",
+                ) from None
+            if not key:
+                raise InvalidInput(f"the pseudonym key file {self.pseudonym_key_file} is empty",
+                                   field="CRISPML_PSEUDONYM_KEY_FILE")  # fmt: skip
+            return key
+        if self.pseudonym_key is not None and self.pseudonym_key.get_secret_value():
+            return self.pseudonym_key.get_secret_value().encode()
+        return None
 
     @field_validator("database_url")
     @classmethod

@@ -22,3 +22,32 @@ def test_adding_and_removing_a_source_is_audited_without_its_location(cml: Crisp
     ]
     assert str(warehouse) not in repr([(e.before, e.after) for e in events])
     assert cml.audit.verify() >= 2
+
+
+def test_privacy_tools_are_audited_and_an_erasure_does_not_log_the_subject(cml: Crispml, tmp_path: Path) -> None:
+    from crispml.domain import SourceSpec
+    from tests.services.test_privacy import people
+
+    path = tmp_path / "people.csv"
+    people().to_csv(path, index=False)
+    dataset = cml.ingest(SourceSpec(path=str(path)), name="people", key="cust", tags={"cust": "personal"})
+    cml.privacy.tag(dataset.id, {"age": "quasi-identifier"})
+    cml.privacy.set_retention("people", 30)
+    erasure = cml.privacy.erase("email", "user7@example.org")
+    events, _ = cml.audit.events(AuditQuery())
+    actions = [(e.action, e.resource) for e in reversed(events)]
+    assert actions == [
+        ("dataset.ingest", f"dataset:{dataset.id}"),
+        ("privacy.tag", f"dataset:{dataset.id}"),
+        ("privacy.retention.set", "dataset-name:people"),
+        ("privacy.erase", f"dataset:{dataset.id}"),
+    ]
+    tag_event, erase_event = events[2], events[0]
+    assert (tag_event.before, tag_event.after) == (
+        {"cust": "personal"},
+        {"cust": "personal", "age": "quasi-identifier"},
+    )
+    assert erase_event.after["rows_removed"] == 1 and erase_event.after["column"] == "email"
+    assert erase_event.after["sha256"] == erasure.versions[0].new.sha256
+    assert "user7@example.org" not in repr([(e.before, e.after) for e in events])
+    assert cml.audit.verify() == 4

@@ -25,6 +25,7 @@ from crispml.api.routes import (
     jobs,
     models,
     operations,
+    privacy,
     scoring,
     sources,
 )  # fmt: skip
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.failed_logins = FailedLogins()
     problems.install(app)
     # Routes are matched in order: scoring, the hot path, is tried first.
-    for module in (scoring, health, datasets, models, jobs, operations, compat, inference, audit, sources):
+    for module in (scoring, health, datasets, models, jobs, operations, compat, inference, audit, sources, privacy):
         app.include_router(module.router)
     docs.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)

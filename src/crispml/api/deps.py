@@ -21,6 +21,7 @@ from crispml.services.audit import AuditService
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.operations import OperationsService
+from crispml.services.privacy import PrivacyService
 from crispml.services.scoring import ScoringService
 from crispml.services.sources import SourceService
 from crispml.settings import Settings
@@ -43,12 +44,14 @@ class Services:
     audit: AuditService
     access: AccessService
     sources: SourceService
+    privacy: PrivacyService
 
     @classmethod
     def of(cls, container: Container) -> Services:
         pool = ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="crispml-http")
         return cls(container.settings, container.lifecycle, container.scoring, container.operations,
-                   container.jobs, pool, container.audit, container.access, container.sources)  # fmt: skip
+                   container.jobs, pool, container.audit, container.access, container.sources,
+                   container.privacy)  # fmt: skip
 
     async def blocking(self, call: Callable[[], T]) -> T:
         """Run a blocking call (one that waits for a commit) off the event loop.
@@ -101,6 +104,11 @@ async def sources(request: Request) -> SourceService:
     return found.sources
 
 
+async def privacy(request: Request) -> PrivacyService:
+    found: Services = request.app.state.services
+    return found.privacy
+
+
 async def settings(request: Request) -> Settings:
     found: Services = request.app.state.services
     return found.settings
@@ -115,3 +123,4 @@ JobsDep = Annotated[JobService, Depends(jobs)]
 SettingsDep = Annotated[Settings, Depends(settings)]
 AuditDep = Annotated[AuditService, Depends(audit)]
 SourcesDep = Annotated[SourceService, Depends(sources)]
+PrivacyDep = Annotated[PrivacyService, Depends(privacy)]

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from crispml.errors import (
     Conflict,
     CrispmlError,
+    Erased,
     Forbidden,
     IntegrityFailure,
     InvalidInput,
@@ -37,6 +38,7 @@ STATUS: dict[type[CrispmlError], tuple[int, str]] = {
     InvalidInput: (422, "invalid-input"),
     TooManyAttempts: (429, "too-many-attempts"),  # before Unauthorized, its base class
     Unauthorized: (401, "unauthorized"),
+    Erased: (410, "erased"),  # before NotFound, its base
     NotFound: (404, "not-found"),
     Conflict: (409, "conflict"),
     Forbidden: (403, "forbidden"),

@@ -20,7 +20,7 @@ from crispml.cli.options import (
     output_format,
 )
 from crispml.cli.render import OutputFormat
-from crispml.cli.session import backend, progress
+from crispml.cli.session import backend, parse_pairs, progress
 
 REFERENCE_ROWS = 284_807  # the public credit-card data set (crispml.steps.synthetic.REFERENCE_ROWS)
 DATASET_COLUMNS = ["name", "version", "stage", "rows", "frames", "id", "sha256", "created_by"]
@@ -66,6 +66,7 @@ def ingest(
     project: Annotated[
         str | None, typer.Option(help="Project the dataset belongs to (default: the key's only one, else 'default').")
     ] = None,
+    tags: Annotated[list[str] | None, typer.Option("--tag", help="COLUMN=personal|quasi-identifier|sensitive.")] = None,
     remote: RemoteOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -91,6 +92,7 @@ def ingest(
             key=key,
             time_column=time_column,
             project=project,
+            tags=parse_pairs(tags, "--tag") or None,
             progress=step("ingest"),
         )
     if as_json:

@@ -78,3 +78,14 @@ def parse_params(pairs: list[str] | None) -> dict[str, Any]:
             raise InvalidInput(f"--param {pair!r} must look like key=value", field="param")
         params[key.strip()] = parse_param_value(value)
     return params
+
+
+def parse_pairs(pairs: list[str] | None, option: str) -> dict[str, str]:
+    """`--OPTION COLUMN=VALUE` pairs (or arguments) as a dict; names the malformed one."""
+    found: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise InvalidInput(f"{option} {pair!r} must look like COLUMN=VALUE", field=option.lstrip("-"))
+        found[key.strip()] = value.strip()
+    return found

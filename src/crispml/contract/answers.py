@@ -130,6 +130,10 @@ class DatasetAnswer(Answer):
     parent_id: str | None
     created_by: str
     created_at: Timestamp
+    tags: dict[str, str] = Field(default_factory=dict, description="Column to personal, quasi-identifier or sensitive.")
+    removed: str | None = Field(None, description="erased or expired once the version's rows were deleted.")
+    removed_by: str | None = None
+    removed_at: Timestamp | None = None
     features: list[str] = Field(description="Columns a model learns from.")
     project: str = Field("default", description="The project it belongs to (derived datasets: their parent's).")
 

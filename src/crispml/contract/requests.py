@@ -7,7 +7,7 @@ that part is its own model (`...Body`) and the request extends it, so each field
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SkipValidation, model_validator
 from pydantic_core import PydanticCustomError
@@ -106,6 +106,10 @@ class SourceIn(Strict):
         return SourceSpec(path=self.path, source=self.source, table=self.table, query=self.query)
 
 
+ColumnName = Annotated[str, Field(min_length=1, max_length=128, description="A column of a dataset.")]
+ColumnTag = Literal["personal", "quasi-identifier", "sensitive"]
+
+
 class IngestBody(Strict):
     model_config = ConfigDict(
         extra="forbid",
@@ -123,6 +127,10 @@ class IngestBody(Strict):
     project: Name | None = Field(
         None, description="The project the dataset belongs to (default: the key's only project, else 'default')."
     )
+    tags: dict[ColumnName, ColumnTag] | None = Field(
+        None, max_length=10_000, description="Column tags: personal, quasi-identifier or sensitive.",
+        examples=[{"V1": "quasi-identifier"}],
+    )  # fmt: skip
 
 
 class IngestRequest(IngestBody, JobOptions):

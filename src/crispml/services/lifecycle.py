@@ -20,7 +20,7 @@ from crispml.domain import (
 from crispml.errors import InvalidInput, NotFound
 from crispml.ports import Storage, UnitOfWork
 from crispml.services.base import Progress, Service, new_id, no_progress, now
-from crispml.services.dataset_versions import store_child, store_dataset
+from crispml.services.dataset_versions import read_rows, store_child, store_dataset
 from crispml.services.governance import lineage
 from crispml.services.model_cache import ModelCache
 from crispml.services.visibility import writable_project
@@ -29,6 +29,7 @@ from crispml.steps.algorithms import get_algorithm, resolve_params
 from crispml.steps.curate import SCALED_ALGORITHMS
 from crispml.steps.model_report import training_arrays, training_report
 from crispml.steps.prepare import MissingPolicy, fit_preparation
+from crispml.steps.privacy import check_tags, taggable
 from crispml.steps.stage_frames import curated_frame, default_name, raw_frame
 from crispml.steps.train import fit
 from crispml.storage.audit import model_state
@@ -60,13 +61,15 @@ class LifecycleService(Service):
         key: str | None = None,
         time_column: str | None = None,
         project: str | None = None,
+        tags: dict[str, str] | None = None,
         progress: Progress = no_progress,
     ) -> Dataset:
         """Read a source into a new immutable raw dataset version cut into `slices` time frames, in
         `project` (default: the acting key's only project, else 'default').
 
         `source` is a file this process may read, or a registered source (`source.source`) with a table,
-        a query (run read-only, with the statement timeout) or a path inside its folder.
+        a query (run read-only, with the statement timeout) or a path inside its folder. `tags` marks
+        columns `personal`, `quasi-identifier` or `sensitive` (see `crispml.steps.privacy`).
         """
         name = check_name(name or default_name(source), "dataset name")
         project = writable_project(project)
@@ -94,6 +97,7 @@ class LifecycleService(Service):
                 seed=seed,
             )
             progress("write dataset", 0.7)
+            checked_tags = check_tags(tags or {}, taggable(list(built.rows.columns), key))
             dataset = store_dataset(
                 self.store,
                 self.user,
@@ -118,6 +122,7 @@ class LifecycleService(Service):
                 source_sha256=raw.source_sha256,
                 parent=None,
                 project=project,
+                tags=checked_tags,
             )
             span.rows_out = dataset.rows
             progress("done", 1.0)
@@ -386,8 +391,8 @@ class LifecycleService(Service):
             return uow.models.list_versions(name)
 
     def dataset_frame(self, ref: str) -> pd.DataFrame:
-        """The rows of a dataset version, after checking their sha256."""
-        return self.store.read_frame(self.get_dataset(ref).sha256)
+        """The rows of a dataset version, after checking their sha256; `Erased` if they were deleted."""
+        return read_rows(self.store, self.get_dataset(ref))
 
     def lineage(self, ref: str) -> list[LineageNode]:
         """The chain from a model (or dataset) back to its raw source, newest first."""

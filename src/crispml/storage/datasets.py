@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from crispml.domain import Dataset, DatasetRef, Stage
 from crispml.errors import NotFound
@@ -60,8 +62,40 @@ class DatasetRepository:
         return _dataset(row)
 
     def artifacts(self) -> set[str]:
-        """The sha256 of every dataset's file."""
-        return set(self.connection.scalars(select(t.datasets.c.sha256)))
+        """The sha256 of every dataset's file (a removed version's file is no longer referenced)."""
+        return set(self.connection.scalars(select(t.datasets.c.sha256).where(t.datasets.c.removed.is_(None))))
+
+    # -- data protection --------------------------------------------------------------------------
+    def set_tags(self, dataset_id: str, tags: dict[str, str]) -> None:
+        """Replace a version's column tags (metadata: its rows stay as they are)."""
+        self.connection.execute(update(t.datasets).where(t.datasets.c.id == dataset_id).values(tags=tags))
+
+    def mark_removed(self, dataset_ids: Sequence[str], reason: str, user: str, at: datetime) -> None:
+        """Record that these versions' rows are deleted; their rows stay for lineage and audit."""
+        if dataset_ids:
+            self.connection.execute(
+                update(t.datasets)
+                .where(t.datasets.c.id.in_(list(dataset_ids)))
+                .values(removed=reason, removed_by=user, removed_at=at)
+            )
+
+    def removed_version(self, sha256: str) -> Dataset | None:
+        """A removed version whose file had this sha256 (to say why a read finds no file)."""
+        query = select(t.datasets).where(t.datasets.c.sha256 == sha256, t.datasets.c.removed.is_not(None)).limit(1)
+        row = self.connection.execute(query).mappings().first()
+        return None if row is None else _dataset(row)
+
+    def set_retention(self, name: str, days: int | None, user: str, at: datetime) -> None:
+        """Keep versions of dataset `name` for `days` days (None: for ever)."""
+        table = t.dataset_retention
+        self.connection.execute(delete(table).where(table.c.name == name))
+        if days is not None:
+            self.connection.execute(insert(table).values(name=name, days=days, set_by=user, set_at=at))
+
+    def retention(self) -> dict[str, int]:
+        """Retention period in days by dataset name, for the names that have one."""
+        table = t.dataset_retention
+        return {row.name: row.days for row in self.connection.execute(select(table.c.name, table.c.days))}
 
 
 def _dataset_row(dataset: Dataset) -> dict[str, Any]:
@@ -83,6 +117,10 @@ def _dataset_row(dataset: Dataset) -> dict[str, Any]:
         "created_by": dataset.created_by,
         "created_at": dataset.created_at,
         "project": dataset.project,
+        "tags": dataset.tags,
+        "removed": dataset.removed,
+        "removed_by": dataset.removed_by,
+        "removed_at": dataset.removed_at,
     }
 
 
@@ -105,4 +143,8 @@ def _dataset(row: Any) -> Dataset:
         created_by=row["created_by"],
         created_at=row["created_at"],
         project=row["project"],
+        tags=row["tags"] or {},
+        removed=row["removed"],
+        removed_by=row["removed_by"],
+        removed_at=row["removed_at"],
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 import pandas as pd
@@ -9,6 +10,7 @@ from sqlalchemy import Connection, and_, exists, func, select
 
 from crispml.storage import schema as t
 from crispml.storage.bulk_insert import DriverInsert
+from crispml.storage.record_rows import delete_by_record_id
 
 _UPSERT_LABEL = DriverInsert(t.labels, upsert_on=("record_id",))
 _LOOKUP_CHUNK = 500
@@ -59,3 +61,7 @@ class LabelRepository:
 
     def count(self) -> int:
         return int(self.connection.scalar(select(func.count()).select_from(t.labels)) or 0)
+
+    def delete_records(self, record_ids: Collection[str]) -> int:
+        """Delete the labels of these records (a data subject's erasure); returns how many went."""
+        return delete_by_record_id(self.connection, t.labels, record_ids)

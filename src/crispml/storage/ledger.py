@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from itertools import repeat
 from typing import Any
 
@@ -13,6 +13,7 @@ from crispml.domain import NewScoreBatch, ScoreBatch, ScoredRecords
 from crispml.errors import NotFound
 from crispml.storage import schema as t
 from crispml.storage.bulk_insert import COPY_FROM_ROWS, DriverInsert, scores_csv, sqlite_insert_values
+from crispml.storage.record_rows import delete_by_record_id
 
 _SCORE_COLUMNS = ("batch_id", "record_id", "frame", "score", "decision")
 
@@ -156,6 +157,10 @@ class LedgerRepository:
 
     def count(self) -> int:
         return int(self.connection.scalar(select(func.count()).select_from(t.scores)) or 0)
+
+    def delete_records(self, record_ids: Collection[str]) -> int:
+        """Delete the scores of these records (a data subject's erasure); their batches' rows stay."""
+        return delete_by_record_id(self.connection, t.scores, record_ids)
 
 
 def _batch(row: Any) -> ScoreBatch:

@@ -42,6 +42,11 @@ datasets = Table(
     Column("created_by", String(128), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("project", String(64), nullable=False, server_default="default"),  # migration 0006
+    # Data protection (migration 0009): column tags, and whether the version's rows were removed.
+    Column("tags", JSON),
+    Column("removed", String(16)),
+    Column("removed_by", String(128)),
+    Column("removed_at", UtcDateTime()),
     UniqueConstraint("name", "version", name="uq_datasets_name_version"),
 )
 
@@ -235,5 +240,15 @@ data_sources = Table(
 )
 
 # --- data protection (migration 0009) ---
+
+# How long versions of a dataset name are kept; `crispml privacy retention apply` removes older ones' rows.
+dataset_retention = Table(
+    "dataset_retention",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("days", Integer, nullable=False),
+    Column("set_by", String(128), nullable=False),
+    Column("set_at", UtcDateTime(), nullable=False),
+)
 
 # --- resource bounds (migration 0010) ---

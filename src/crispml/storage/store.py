@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 
@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
 from crispml.domain import FRAME
+from crispml.errors import Erased, NotFound
 from crispml.faults import crash_point
 from crispml.storage.artifacts import ArtifactStore, Staged
 from crispml.storage.database import READ_ONLY
@@ -101,9 +102,35 @@ class Store:
         self, sha256: str, columns: list[str] | None = None, frames: Sequence[int] | None = None
     ) -> pa.Table:
         """`read_frame` as an Arrow table, for callers that want columns as arrays."""
-        path = self.artifacts.verified_path(DATASETS, sha256, PARQUET)
+        try:
+            path = self.artifacts.verified_path(DATASETS, sha256, PARQUET)
+        except NotFound:
+            self._raise_if_removed(sha256)
+            raise
         filters = [(FRAME, "in", list(frames))] if frames is not None else None
         return pq.read_table(path, columns=columns, filters=filters)
+
+    def _raise_if_removed(self, sha256: str) -> None:
+        """A missing file of a version whose rows were deleted on purpose: say so, not 'missing'."""
+        with self.reading() as uow:
+            removed = uow.datasets.removed_version(sha256)
+        if removed is not None:
+            raise Erased(
+                f"dataset {removed.name}/{removed.version} was {removed.removed} on {removed.removed_at:%Y-%m-%d} "
+                f"by {removed.removed_by}: its rows are deleted, its metadata and lineage kept"
+            )
+
+    def delete_frames(self, sha256s: Collection[str]) -> int:
+        """Delete dataset files no live version names any more (call after the commit that removed them)."""
+        with self.reading() as uow:
+            live = uow.datasets.artifacts()
+        deleted = 0
+        for sha256 in set(sha256s) - live:
+            path = self.artifacts.path(DATASETS, sha256, PARQUET)
+            if path.exists():
+                path.unlink()
+                deleted += 1
+        return deleted
 
     # -- models ---------------------------------------------------------------------------------
     def stage_model(self, data: bytes, suffix: str) -> Staged:

@@ -8,6 +8,7 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
+from pydantic import Json
 from starlette.concurrency import run_in_threadpool
 
 from crispml.api.deps import JobsDep, LifecycleDep, SettingsDep, SourcesDep
@@ -84,6 +85,7 @@ async def upload(
     key: Annotated[str | None, Form(max_length=128)] = None,
     time_column: Annotated[str | None, Form(max_length=128)] = None,
     project: Annotated[str | None, Form(max_length=64)] = None,
+    tags: Annotated[Json[dict[req.ColumnName, req.ColumnTag]] | None, Form(description="Column tags (JSON).")] = None,
     wait: Wait = False,
     timeout: Timeout = 300,
 ) -> Response:
@@ -112,7 +114,8 @@ async def upload(
     if not dataset_name[:1].isalpha():
         dataset_name = f"d{dataset_name}"
     options = {"name": dataset_name, "slices": slices, "percent_data": percent_data, "seed": seed, "target": target,
-               "key": key, "time_column": time_column, "project": writable_project(project)}  # fmt: skip
+               "key": key, "time_column": time_column, "project": writable_project(project),
+               "tags": tags}  # fmt: skip
     try:
         return await run_in_threadpool(
             _ingest_job, lifecycle, jobs, SourceSpec(path=str(target_path)), options, wait, timeout, target_path
