@@ -34,3 +34,8 @@ _.flagged
 worker_app  # uvicorn imports it by name in each worker process (api/server.py run)
 unfrozen  # pytest fixture, used by name in @pytest.mark.usefixtures
 _.projects  # Principal.projects: read by the authorization dependency once keys carry projects
+_.writable  # io.RawIOBase protocol of the artifact cipher streams (storage/encryption.py): called by io and pyarrow
+_.readable
+_.seekable
+_.tell
+_.readinto

@@ -6,7 +6,7 @@ import getpass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crispml.errors import InvalidInput
@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     warm_up_models: int = Field(default=8, ge=0, le=1000)
     """How many aliased model versions (the most recently set first) a server reads into memory
     before it takes requests; 0: none, each is then read by its first score request."""
+    encryption_key: SecretStr | None = None
+    """Base64 of 32 bytes: dataset and model files are written encrypted (AES-256-GCM) under it."""
+    encryption_key_file: Path | None = None
+    """A file of such keys, one a line: the first encrypts, every one decrypts (for rotation)."""
 
     @field_validator("database_url")
     @classmethod

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from crispml.cli import data, jobs, models, operations, scoring
+from crispml.cli import data, jobs, keys, models, operations, scoring
 from crispml.cli.failures import CrispmlGroup
 
 app = typer.Typer(
@@ -55,6 +55,7 @@ for command in (
 ):
     app.command()(command)
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(keys.app, name="keys")
 
 
 def main() -> None:

@@ -99,9 +99,9 @@ class Store:
         self, sha256: str, columns: list[str] | None = None, frames: Sequence[int] | None = None
     ) -> pa.Table:
         """`read_frame` as an Arrow table, for callers that want columns as arrays."""
-        path = self.artifacts.verified_path(DATASETS, sha256, PARQUET)
         filters = [(FRAME, "in", list(frames))] if frames is not None else None
-        return pq.read_table(path, columns=columns, filters=filters)
+        with self.artifacts.open_verified(DATASETS, sha256, PARQUET) as source:
+            return pq.read_table(source, columns=columns, filters=filters)
 
     # -- models ---------------------------------------------------------------------------------
     def stage_model(self, data: bytes, suffix: str) -> Staged:
