@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     """Base64 of 32 bytes: dataset and model files are written encrypted (AES-256-GCM) under it."""
     encryption_key_file: Path | None = None
     """A file of such keys, one a line: the first encrypts, every one decrypts (for rotation)."""
+    allowed_hosts: str = ""
+    """Host names the server answers to besides loopback and its own address (comma-separated; `*`: any)."""
+    allowed_origins: str = ""
+    """Web origins besides the server's own whose pages may call it, e.g. https://console.example (`*`: any)."""
 
     @field_validator("database_url")
     @classmethod

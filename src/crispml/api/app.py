@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import crispml
 from crispml.api import docs, problems
 from crispml.api.deps import Services
+from crispml.api.origin import HostOriginCheck
 from crispml.api.routes import compat, datasets, health, inference, jobs, models, operations, scoring
 from crispml.container import Container
 from crispml.settings import Settings
@@ -57,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     docs.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    # Outermost: a request another web page made is refused before anything reads it.
+    app.add_middleware(HostOriginCheck, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins)
     return app
 
 
