@@ -41,3 +41,6 @@ list_retention  # `crispml privacy retention list`: Typer calls it by its comman
 _.erased  # privacy answer fields (contract/privacy.py), serialized into JSON answers
 _.replaced_by
 _.needed_by
+_.writable  # io.RawIOBase protocol of the artifact cipher streams (storage/encryption.py): called by io and pyarrow
+_.tell
+_.readinto

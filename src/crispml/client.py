@@ -11,11 +11,15 @@ A server that requires keys gets the `api_key` given, else the environment's `CR
 Long calls (ingest, upload, train, dataset scoring) run as jobs. By default the client blocks until
 the job ends and hands back its result; `Client(url, wait_for_jobs=False)` hands back the queued job
 instead, to follow with `job(id, wait=True, timeout=...)` and stop with `cancel_job(id)`.
+
+An https URL is verified against the system's certificate authorities, or against the CA file named
+by `verify=` or by `CRISPML_CA_FILE` (a server with a certificate of its own making).
 """
 
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -95,10 +99,29 @@ def job_result(job: dict[str, Any]) -> Any:
     raise kinds.get(error.get("title", ""), CrispmlError)(detail, field=error.get("field"))
 
 
+CA_FILE_ENV = "CRISPML_CA_FILE"
+
+
+def tls_verify(verify: bool | str | Path | ssl.SSLContext | None) -> bool | ssl.SSLContext:
+    """What httpx verifies an https server with: `verify` as given, a CA file's context, or by default
+    `CRISPML_CA_FILE`'s, else the system's authorities (True). False turns verification off."""
+    if verify is None:
+        verify = os.environ.get(CA_FILE_ENV) or True
+    if isinstance(verify, (str, Path)):
+        try:
+            return ssl.create_default_context(cafile=str(verify))
+        except (OSError, ssl.SSLError) as exc:
+            raise InvalidInput(f"cannot read the CA file {verify}: {getattr(exc, 'strerror', None) or exc}",
+                               field="verify") from None  # fmt: skip
+    return verify
+
+
 def _unreachable(base_url: object, exc: httpx.TransportError) -> Unavailable:
     reason = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
         reason = f"timed out ({type(exc).__name__})"
+    if "CERTIFICATE_VERIFY_FAILED" in reason:
+        reason += f"; if the server's certificate is your own, name its CA with {CA_FILE_ENV} or verify="
     return Unavailable(f"cannot reach the crispml server at {base_url}: {reason}", field="url")
 
 
@@ -337,9 +360,12 @@ class Client(_Calls):
 
     def __init__(
         self, base_url: str, *, timeout: float = _JOB_TIMEOUT_S + 60, wait_for_jobs: bool = True,
-        api_key: str | None = None, **httpx_options: Any,
+        api_key: str | None = None, verify: bool | str | Path | ssl.SSLContext | None = None,
+        **httpx_options: Any,
     ) -> None:  # fmt: skip
-        self.http = httpx.Client(base_url=base_url, timeout=timeout, **_auth_headers(api_key, httpx_options))
+        self.http = httpx.Client(
+            base_url=base_url, timeout=timeout, verify=tls_verify(verify), **_auth_headers(api_key, httpx_options)
+        )
         self.wait_for_jobs = wait_for_jobs
 
     def _call(self, method: str, path: str, *, job: bool = False, **kwargs: Any) -> Any:
@@ -369,9 +395,12 @@ class AsyncClient(_Calls):
 
     def __init__(
         self, base_url: str, *, timeout: float = _JOB_TIMEOUT_S + 60, wait_for_jobs: bool = True,
-        api_key: str | None = None, **httpx_options: Any,
+        api_key: str | None = None, verify: bool | str | Path | ssl.SSLContext | None = None,
+        **httpx_options: Any,
     ) -> None:  # fmt: skip
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout, **_auth_headers(api_key, httpx_options))
+        self.http = httpx.AsyncClient(
+            base_url=base_url, timeout=timeout, verify=tls_verify(verify), **_auth_headers(api_key, httpx_options)
+        )
         self.wait_for_jobs = wait_for_jobs
 
     def _call(self, method: str, path: str, *, job: bool = False, **kwargs: Any) -> Awaitable[Any]:

@@ -18,6 +18,7 @@ from crispml.settings import Settings
 from crispml.storage.artifacts import ArtifactStore
 from crispml.storage.bounded_read import ReadLimits
 from crispml.storage.database import make_engine, upgrade
+from crispml.storage.encryption import KeyRing
 from crispml.storage.store import Store
 
 
@@ -29,10 +30,13 @@ class Container:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # A bad key is refused before anything is created or migrated.
+        secret = settings.encryption_key.get_secret_value() if settings.encryption_key else None
+        keys = KeyRing.load(secret, settings.encryption_key_file)
         settings.home.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.resolved_database_url)
         upgrade(self.engine)
-        self.store = Store(self.engine, ArtifactStore(settings.artifact_root), settings.user)
+        self.store = Store(self.engine, ArtifactStore(settings.artifact_root, keys), settings.user)
         self.model_cache = model_cache(self.store)
         """Models read into memory, shared by every service of this process."""
         limits = ReadLimits(settings.max_source_bytes, settings.max_source_rows)

@@ -84,6 +84,15 @@ class Settings(BaseSettings):
             return self.pseudonym_key.get_secret_value().encode()
         return None
 
+    encryption_key: SecretStr | None = None
+    """Base64 of 32 bytes: dataset and model files are written encrypted (AES-256-GCM) under it."""
+    encryption_key_file: Path | None = None
+    """A file of such keys, one a line: the first encrypts, every one decrypts (for rotation)."""
+    allowed_hosts: str = ""
+    """Host names the server answers to besides loopback and its own address (comma-separated; `*`: any)."""
+    allowed_origins: str = ""
+    """Web origins besides the server's own whose pages may call it, e.g. https://console.example (`*`: any)."""
+
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, url: str | None) -> str | None:

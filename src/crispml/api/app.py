@@ -16,6 +16,7 @@ import crispml
 from crispml.api import docs, problems
 from crispml.api.auth import FailedLogins, authorize
 from crispml.api.deps import Services
+from crispml.api.origin import HostOriginCheck
 from crispml.api.routes import (
     audit,
     compat,
@@ -76,6 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestId)
+    # Outermost: a request another web page made is refused before anything reads it.
+    app.add_middleware(HostOriginCheck, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins)
     return app
 
 

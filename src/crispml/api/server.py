@@ -8,13 +8,16 @@ objects start-up made out of the garbage collector's sight.
 from __future__ import annotations
 
 import gc
+import json
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from crispml.api.app import create_app
 from crispml.settings import Settings
@@ -22,22 +25,38 @@ from crispml.settings import Settings
 SETTINGS_ENV = "CRISPML_SERVE_SETTINGS"
 
 
-def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
-        log_level: str = "info") -> None:  # fmt: skip
-    """Serve the REST API until interrupted: `workers` processes on `host:port`, uvloop and httptools."""
+def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "info",
+        ssl_certfile: Path | None = None, ssl_keyfile: Path | None = None) -> None:  # fmt: skip
+    """Serve the REST API until interrupted: `workers` processes on `host:port`, uvloop and httptools.
+
+    With `ssl_certfile` and `ssl_keyfile` (PEM) it serves HTTPS only, in every worker.
+    """
     options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level, "loop": "uvloop",
                                "http": "httptools"}  # fmt: skip
+    if ssl_certfile is not None:
+        options.update(ssl_certfile=str(ssl_certfile), ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
     if workers <= 1:
         uvicorn.run(serving_app(settings), **options)
         return
     # Worker processes import the app by name: they read the settings from the environment.
-    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    os.environ[SETTINGS_ENV] = settings_json(settings)
     uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)
 
 
 def worker_app() -> FastAPI:
     """The app of one worker process, over the settings `run` handed down."""
     return serving_app(settings_from(os.environ))
+
+
+def settings_json(settings: Settings) -> str:
+    """The settings as JSON that `settings_from` reads back whole: secrets in clear (dumping masks them).
+
+    It goes to this server's own worker processes only, which could read the same secrets from the
+    environment or files they were read from.
+    """
+    data = settings.model_dump(mode="json")
+    data.update({name: value.get_secret_value() for name, value in settings if isinstance(value, SecretStr)})
+    return json.dumps(data)
 
 
 def settings_from(environ: Mapping[str, str]) -> Settings:

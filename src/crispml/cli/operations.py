@@ -5,7 +5,9 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+import ssl
 import time
+from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
@@ -97,8 +99,12 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
     log_level: Annotated[LogLevel, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    ssl_certfile: Annotated[
+        Path | None, typer.Option("--ssl-certfile", help="PEM certificate (chain): serve HTTPS only.")
+    ] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option("--ssl-keyfile", help="PEM key of --ssl-certfile.")] = None,
 ) -> None:
-    """Serve the REST API (OpenAPI at /docs).
+    """Serve the REST API (OpenAPI at /docs); over HTTPS with --ssl-certfile and --ssl-keyfile.
 
     Requests need an API key (Authorization: Bearer) whenever HOST is not loopback, or with
     CRISPML_REQUIRE_KEYS=1; then an admin user must exist (`crispml users create NAME --role admin`).
@@ -108,13 +114,30 @@ def serve(
     from crispml.settings import load_settings
 
     settings = load_settings()  # a bad setting is one line here, not a traceback in every worker
+    check_tls(ssl_certfile, ssl_keyfile)
     if not is_loopback(host):
         settings = settings.model_copy(update={"require_keys": True})
     if settings.require_keys:
         with Container(settings) as container:
             container.access.require_admin(f"serving on {host}")
     check_port(host, port)
-    run(settings, host=host, port=port, workers=workers, log_level=log_level)
+    run(settings, host=host, port=port, workers=workers, log_level=log_level, ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile)  # fmt: skip
+
+
+def check_tls(certfile: Path | None, keyfile: Path | None) -> None:
+    """Refuse a certificate and key that do not load together, before the server starts."""
+    if certfile is None and keyfile is None:
+        return
+    if certfile is None or keyfile is None:
+        raise InvalidInput("give both --ssl-certfile and --ssl-keyfile, or neither", field="ssl_certfile")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidInput(
+            f"cannot use certificate {certfile} with key {keyfile}: {getattr(exc, 'strerror', None) or exc}",
+            field="ssl_certfile",
+        ) from None
 
 
 def demo(

@@ -8,6 +8,11 @@ Writing is two-phase so that a crash at any moment leaves nothing half-done:
 references its hash (the crash fell between commit and rename) and deleted otherwise. The sha256 is
 checked on every read; a file already verified by this process is not hashed again while its inode,
 size and modification time stay the same (any write to it changes them).
+
+Given a `KeyRing`, new files are written encrypted (see `crispml.storage.encryption`) and still named
+and checked by the sha256 of their plaintext; files written before, in plaintext, stay readable.
+Without one, files are written and read exactly as they always were, and an encrypted file met on a
+read is refused with Unavailable naming the key it needs.
 """
 
 from __future__ import annotations
@@ -16,12 +21,22 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from crispml.errors import IntegrityFailure, NotFound
+from crispml.errors import IntegrityFailure, NotFound, Unavailable
 from crispml.processes import identity, may_be_running
+from crispml.storage.encryption import (
+    MAGIC,
+    DecryptingReader,
+    EncryptingWriter,
+    KeyRing,
+    is_encrypted,
+    missing_key,
+)
 
 _CHUNK = 1 << 20
 STAGED_MARK = ".staged-"
@@ -44,32 +59,51 @@ def sha256_file(path: Path) -> str:
 
 
 class ArtifactStore:
-    """A folder of immutable files under `root/<kind>/<sha256><suffix>`."""
+    """A folder of immutable files under `root/<kind>/<sha256><suffix>`, encrypted when given `keys`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, keys: KeyRing | None = None) -> None:
         self.root = root
-        self._verified: dict[Path, tuple[int, int, int]] = {}
+        self.keys = keys
+        # path -> (inode, size, mtime) when verified, and whether the file is encrypted
+        self._verified: dict[Path, tuple[tuple[int, int, int], bool]] = {}
         self._verified_lock = threading.Lock()
 
     def path(self, kind: str, sha256: str, suffix: str) -> Path:
         return self.root / kind / f"{sha256}{suffix}"
 
-    def stage(self, kind: str, suffix: str, fill: Callable[[Path], object]) -> Staged:
-        """Let `fill` write a new file, fsync and hash it; on failure nothing is left behind."""
+    def stage(self, kind: str, suffix: str, fill: Callable[[Path | BinaryIO], object]) -> Staged:
+        """Let `fill` write a new file, fsync and hash it; on failure nothing is left behind.
+
+        `fill` is given the file's path, or with encryption on a binary file object to write the
+        plaintext to (pyarrow and pandas writers take either): plaintext never touches the disk.
+        """
         folder = self.root / kind
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{STAGED_MARK}{identity()}-{time.monotonic_ns()}{suffix}"
         try:
-            fill(path)
-            with path.open("rb") as handle:
+            if self.keys is None:
+                fill(path)
+                with path.open("rb") as handle:
+                    os.fsync(handle.fileno())
+                return Staged(kind, sha256_file(path), path, suffix)
+            with path.open("wb") as handle:
+                writer = EncryptingWriter(handle, self.keys)
+                fill(writer)  # type: ignore[arg-type]  # a RawIOBase is a binary file
+                writer.close()
                 os.fsync(handle.fileno())
-            return Staged(kind, sha256_file(path), path, suffix)
+            return Staged(kind, writer.digest.hexdigest(), path, suffix)
         except BaseException:
             path.unlink(missing_ok=True)
             raise
 
     def stage_bytes(self, kind: str, suffix: str, data: bytes) -> Staged:
-        return self.stage(kind, suffix, lambda path: path.write_bytes(data))
+        def fill(target: Path | BinaryIO) -> None:
+            if isinstance(target, Path):
+                target.write_bytes(data)
+            else:
+                target.write(data)
+
+        return self.stage(kind, suffix, fill)
 
     def promote(self, staged: Staged) -> Path:
         """Move a staged file to its content address (an identical file may already be there)."""
@@ -81,20 +115,28 @@ class ArtifactStore:
         staged.path.unlink(missing_ok=True)
 
     def verified_path(self, kind: str, sha256: str, suffix: str) -> Path:
-        """The path of an artifact after checking its content still hashes to `sha256`."""
-        path = self.path(kind, sha256, suffix)
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            raise NotFound(f"artifact {kind}/{sha256}{suffix} is missing from {self.root}") from None
-        identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-        with self._verified_lock:
-            if self._verified.get(path) == identity:
-                return path
-        _check(kind, sha256, suffix, sha256_file(path))
-        with self._verified_lock:
-            self._verified[path] = identity
+        """The path of a plaintext artifact after checking its content still hashes to `sha256`.
+
+        An encrypted artifact has no plaintext path: read it with `open_verified`.
+        """
+        path, encrypted = self._verify(kind, sha256, suffix)
+        if encrypted:
+            raise IntegrityFailure(f"artifact {kind}/{sha256}{suffix} is encrypted: it has no plaintext path")
         return path
+
+    @contextmanager
+    def open_verified(self, kind: str, sha256: str, suffix: str) -> Iterator[Path | BinaryIO]:
+        """An artifact to read after checking its content still hashes to `sha256`.
+
+        Yields its path when it is plaintext (today's fast path: readers open it themselves), else a
+        seekable decrypting file that holds one segment in memory and checks each segment it reads.
+        """
+        path, encrypted = self._verify(kind, sha256, suffix)
+        if not encrypted:
+            yield path
+            return
+        with DecryptingReader(path, self.keys, f"{kind}/{sha256}{suffix}") as reader:
+            yield reader  # type: ignore[misc]  # a RawIOBase is a binary file
 
     def get_bytes(self, kind: str, sha256: str, suffix: str) -> bytes:
         """Read an artifact, checking the bytes read are the bytes recorded."""
@@ -102,8 +144,42 @@ class ArtifactStore:
         if not path.exists():
             raise NotFound(f"artifact {kind}/{sha256}{suffix} is missing from {self.root}")
         data = path.read_bytes()
+        if data.startswith(MAGIC):
+            data = self._decrypt(path, f"{kind}/{sha256}{suffix}")
         _check(kind, sha256, suffix, hashlib.sha256(data).hexdigest())
         return data
+
+    def _verify(self, kind: str, sha256: str, suffix: str) -> tuple[Path, bool]:
+        """Check an artifact hashes to `sha256` (once per version of the file); its path and whether it is encrypted."""
+        path = self.path(kind, sha256, suffix)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise NotFound(f"artifact {kind}/{sha256}{suffix} is missing from {self.root}") from None
+        identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        with self._verified_lock:
+            known = self._verified.get(path)
+            if known is not None and known[0] == identity:
+                return path, known[1]
+        encrypted = is_encrypted(path)
+        actual = self._plaintext_sha256(path, f"{kind}/{sha256}{suffix}") if encrypted else sha256_file(path)
+        _check(kind, sha256, suffix, actual)
+        with self._verified_lock:
+            self._verified[path] = (identity, encrypted)
+        return path, encrypted
+
+    def _plaintext_sha256(self, path: Path, name: str) -> str:
+        digest = hashlib.sha256()
+        with DecryptingReader(path, self.keys, name) as reader:
+            for segment in reader.segments():
+                digest.update(segment)
+        return digest.hexdigest()
+
+    def _decrypt(self, path: Path, name: str) -> bytes:
+        if self.keys is None:
+            raise missing_key(name, path)
+        with DecryptingReader(path, self.keys, name) as reader:
+            return b"".join(reader.segments())
 
     def recover(self, referenced: Collection[str], *, orphan_age_s: float = 3600.0) -> list[Path]:
         """Finish or undo the writes of dead writers; delete old files no row references.
@@ -121,7 +197,9 @@ class ArtifactStore:
                 writer, _, suffix = name[len(STAGED_MARK) :].partition(".")
                 if _writer_may_live(writer, now - path.stat().st_mtime, orphan_age_s):
                     continue
-                sha = sha256_file(path)
+                sha = self._staged_sha256(path)
+                if sha is None:  # encrypted with a key this process lacks: we cannot tell, keep it
+                    continue
                 if sha in referenced:  # the row was committed, the rename was not: finish it
                     os.replace(path, path.with_name(f"{sha}.{suffix}"))
                     continue
@@ -130,6 +208,19 @@ class ArtifactStore:
             path.unlink(missing_ok=True)
             removed.append(path)
         return removed
+
+    def _staged_sha256(self, path: Path) -> str | None:
+        """A staged file's content address (the sha256 of its plaintext); None if no key we hold opens it."""
+        if not is_encrypted(path):
+            return sha256_file(path)
+        try:
+            return self._plaintext_sha256(path, path.name)
+        except Unavailable:
+            return None
+        except IntegrityFailure:
+            # A file is staged whole before its row commits: one that fails its tags was cut short
+            # by its writer's death, so no row references it.
+            return ""
 
 
 def _check(kind: str, sha256: str, suffix: str, actual: str) -> None:

@@ -102,13 +102,13 @@ class Store:
         self, sha256: str, columns: list[str] | None = None, frames: Sequence[int] | None = None
     ) -> pa.Table:
         """`read_frame` as an Arrow table, for callers that want columns as arrays."""
+        filters = [(FRAME, "in", list(frames))] if frames is not None else None
         try:
-            path = self.artifacts.verified_path(DATASETS, sha256, PARQUET)
+            with self.artifacts.open_verified(DATASETS, sha256, PARQUET) as source:
+                return pq.read_table(source, columns=columns, filters=filters)
         except NotFound:
             self._raise_if_removed(sha256)
             raise
-        filters = [(FRAME, "in", list(frames))] if frames is not None else None
-        return pq.read_table(path, columns=columns, filters=filters)
 
     def _raise_if_removed(self, sha256: str) -> None:
         """A missing file of a version whose rows were deleted on purpose: say so, not 'missing'."""
