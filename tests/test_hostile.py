@@ -447,6 +447,26 @@ def test_a_job_past_its_time_limit_ends_timed_out_storing_nothing(
         assert api.models()["items"] == [] and sorted((home / "artifacts").rglob("*")) == models
 
 
+def test_a_job_stuck_past_its_time_limit_ends_timed_out(make_server: Callable[..., Server], home: Path) -> None:
+    """A read that hangs reports no progress: the watchdog ends the job at its limit all the same."""
+    (home / "data").mkdir(parents=True)
+    fifo = home / "data" / "hang.csv"
+    os.mkfifo(fifo)
+    server = make_server(CRISPML_JOB_TIME_LIMITS=json.dumps({"ingest": 1})).start()
+    started = time.monotonic()
+    wait = {"wait": "true", "timeout": 30}
+    job = httpx.post(f"{server.url}/api/v1/datasets", params=wait, json={"source": {"path": "hang.csv"}}).json()
+    try:
+        assert job["status"] == "failed" and job["error"]["title"] == "TimedOut", job
+        assert time.monotonic() - started < 15
+    finally:
+        with fifo.open("w") as writer:  # the stuck read goes on: it gets a file that would ingest
+            writer.write("a,Class\n1,0\n2,1\n")
+    time.sleep(1)
+    assert httpx.get(f"{server.url}/api/v1/jobs/{job['id']}").json()["error"]["title"] == "TimedOut"
+    assert httpx.get(f"{server.url}/api/v1/datasets").json()["items"] == []
+
+
 # -- tampered files: refused at load, never executed -----------------------------------------------------
 
 

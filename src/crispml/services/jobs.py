@@ -178,21 +178,22 @@ class JobService(Service):
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _run(self, job_id: str, kind: str, work: Work) -> None:
-        limit = _DEFAULT_LIMIT_S
+        limit = self.time_limits_s.get(kind, _DEFAULT_LIMIT_S)
+        watchdog = threading.Timer(limit, self._expire, (job_id, kind, limit))
+        watchdog.daemon = True
         try:
             with self.store.jobs() as jobs:
                 if jobs.get(job_id).status is not JobStatus.QUEUED:
                     return  # cancelled while it waited
                 jobs.update(job_id, status=JobStatus.RUNNING, started_at=now(), heartbeat_at=now())
-            limit = self.time_limits_s.get(kind, _DEFAULT_LIMIT_S)
+            watchdog.start()
             result = work(self._reporter(job_id, time.monotonic() + limit))
             self._finish(job_id, status=JobStatus.SUCCEEDED, progress=1.0, phase="done", result=result)
         except JobCancelled:
             self._finish(job_id, status=JobStatus.CANCELLED, phase="cancelled")
         except JobTimedOut:
             # Raised at a progress report before the outputs commit: what it staged is discarded with it.
-            detail = f"the {kind} job ran past its time limit of {limit:g} s and was stopped; nothing was stored"
-            self._finish(job_id, status=JobStatus.FAILED, error={"title": "TimedOut", "detail": detail})
+            self._finish(job_id, status=JobStatus.FAILED, error=_timed_out(kind, limit))
         except CrispmlError as exc:
             error = {"title": type(exc).__name__, "detail": exc.message, "field": exc.field}
             self._finish(job_id, status=JobStatus.FAILED, error=error)
@@ -200,12 +201,29 @@ class JobService(Service):
             error = {"title": "InternalError", "detail": f"{type(exc).__name__}: {exc}"[:2000]}
             self._finish(job_id, status=JobStatus.FAILED, error=error)
         finally:
+            watchdog.cancel()
             event = self._done.pop(job_id, None)
             if event is not None:
                 event.set()
 
+    def _expire(self, job_id: str, kind: str, limit: float) -> None:
+        """At the time limit, end a job that is stuck between progress reports (in a read that hangs).
+
+        Its thread cannot be stopped from outside; its next progress report raises JobTimedOut, before
+        anything it staged commits, so a job ended here stores nothing."""
+        with self.store.jobs() as jobs:
+            if jobs.get(job_id).status is not JobStatus.RUNNING:
+                return
+            jobs.update(job_id, status=JobStatus.FAILED, finished_at=now(), error=_timed_out(kind, limit))
+        event = self._done.get(job_id)
+        if event is not None:
+            event.set()
+
     def _finish(self, job_id: str, **values: Any) -> None:
         with self.store.jobs() as jobs:
+            # A job the watchdog already ended keeps its TimedOut, unless its work did commit after all.
+            if values["status"] is not JobStatus.SUCCEEDED and jobs.get(job_id).status.finished:
+                return
             jobs.update(job_id, finished_at=now(), **values)
 
     def _reporter(self, job_id: str, deadline: float) -> Progress:
@@ -226,3 +244,8 @@ class JobService(Service):
                 jobs.update(job_id, phase=phase[:64], progress=max(0.0, min(1.0, fraction)), heartbeat_at=now())
 
         return report
+
+
+def _timed_out(kind: str, limit: float) -> dict[str, Any]:
+    detail = f"the {kind} job ran past its time limit of {limit:g} s and was stopped; nothing was stored"
+    return {"title": "TimedOut", "detail": detail}
