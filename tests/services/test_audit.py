@@ -123,7 +123,9 @@ def test_label_imports_record_the_labels_they_replace(trained: Crispml) -> None:
     assert event.before["old_labels_sha256"] and event.after["positives"] == 1
 
 
-def test_score_batches_append_one_event_each_also_on_the_hot_path(trained: Crispml) -> None:
+def test_score_batches_append_one_event_each_also_on_the_hot_path(trained: Crispml,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setattr("crispml.services.model_refs.REF_TTL_S", 600.0)  # a slow machine must not expire it
     with _new_events(trained, 1) as scored, _as("scorer-sue", "rq-score"):
         result = trained.score("fraud@champion", records=records(trained, ["s-1", "s-2"]))
     (event,) = scored
