@@ -69,6 +69,10 @@ class AuditRepository:
 
         `before`/`after` are small JSON-able states (None: none). The principal is `principal`, else the
         acting principal, else the store's user; the request id is `request`, else the current one.
+
+        Call it in a `Storage.transaction()` (never in `reading()`, whose SQLite snapshot cannot write),
+        after the change's own writes: the head is then the last lock a transaction takes, so writers
+        queued on it hold nothing another writer waits for (no deadlock on PostgreSQL).
         """
         return self.append_many([NewEvent(action, resource, before, after, principal, request)])[0]
 
