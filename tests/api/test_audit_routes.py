@@ -42,7 +42,10 @@ def test_events_carry_the_request_id_of_the_request_that_caused_them(server: Ser
         scored = httpx.post(f"{server.url}/api/v1/models/fraud/score", json=body, headers=headers)
         assert scored.status_code == 200, scored.text
         assert scored.headers["x-request-id"] == f"score-{n}"
-        assert _only(server, resource=f"batch:{scored.json()['batch_id']}")["request_id"] == f"score-{n}"
+        newest = httpx.get(f"{server.url}/api/v1/audit", params={"action": "score.batch", "limit": 1}).json()
+        event = newest["items"][0]
+        assert (event["after"]["batch"], event["request_id"]) == (scored.json()["batch_id"], f"score-{n}")
+        assert event["resource"] == "model:fraud/1" and newest["total"] == n + 1
 
     deleted = httpx.delete(f"{server.url}/api/v1/models/fraud/aliases/champion", headers={"X-Request-ID": "del-1"})
     assert deleted.status_code == 204 and deleted.headers["x-request-id"] == "del-1"

@@ -123,14 +123,16 @@ def test_label_imports_record_the_labels_they_replace(trained: Crispml) -> None:
     assert event.before["old_labels_sha256"] and event.after["positives"] == 1
 
 
-def test_score_batches_append_one_event_each_also_on_the_hot_path(trained: Crispml) -> None:
+def test_score_batches_append_one_event_each_also_on_the_hot_path(trained: Crispml,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setattr("crispml.services.model_refs.REF_TTL_S", 600.0)  # a slow machine must not expire it
     with _new_events(trained, 1) as scored, _as("scorer-sue", "rq-score"):
         result = trained.score("fraud@champion", records=records(trained, ["s-1", "s-2"]))
     (event,) = scored
     assert (event.action, event.resource, event.principal, event.request_id) == (
-        "score.batch", f"batch:{result.batch.id}", "scorer-sue", "rq-score"
+        "score.batch", "model:fraud/1", "scorer-sue", "rq-score"
     )  # fmt: skip
-    assert event.after["model"] == "fraud/1" and event.after["rows"] == 2
+    assert event.after == {"batch": result.batch.id, "rows": 2}
     hot_requests = [records(trained, [f"h-{n}"]).to_dict("records") for n in range(5)]
     with _new_events(trained, 5) as hot:
         pending = []
@@ -140,7 +142,7 @@ def test_score_batches_append_one_event_each_also_on_the_hot_path(trained: Crisp
             assert found is not None
             pending.append(found)
         batches = {p.durable.result(timeout=60) or p.result().batch.id for p in pending}
-    assert {e.resource for e in hot} == {f"batch:{b}" for b in batches}
+    assert {e.after["batch"] for e in hot} == batches and {e.resource for e in hot} == {"model:fraud/1"}
     assert {(e.principal, e.request_id) for e in hot} == {(f"scorer-{n}", f"rq-hot-{n}") for n in range(5)}
     assert trained.audit.verify() == len(_events(trained))
 

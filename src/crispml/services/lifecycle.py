@@ -336,6 +336,11 @@ class LifecycleService(Service):
                 uow.audit.check_model(model)
                 self.store.model_bytes(model.artifact_sha256, model_codec.SUFFIX[model.artifact_format])
                 uow.models.mark_registered(model.id)
+                before = _alias_target(uow, model.name, alias) if alias is not None else None
+                if alias is not None:
+                    uow.models.set_alias(model, alias, self.user, now())
+                # The events come after the writes: the audit log's head is the last lock taken, so
+                # writers queued on it never hold a lock another writer waits for.
                 if not model.registered:
                     uow.audit.append(
                         action="model.register",
@@ -345,8 +350,6 @@ class LifecycleService(Service):
                         principal=self.user,
                     )
                 if alias is not None:
-                    before = _alias_target(uow, model.name, alias)
-                    uow.models.set_alias(model, alias, self.user, now())
                     uow.audit.append(
                         action="alias.set",
                         resource=f"alias:{ModelRef.of(model.name, alias=alias)}",

@@ -12,9 +12,10 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select, update
+from sqlalchemy import Connection, Select, func, select
 
 from crispml.domain import AuditEvent, AuditQuery, ModelVersion
 from crispml.errors import IntegrityFailure
@@ -24,6 +25,13 @@ from crispml.storage.audit_chain import StoredEvent, canonical, digest, event_ha
 from crispml.storage.bulk_insert import DriverInsert
 
 _INSERT_EVENTS = DriverInsert(t.audit_events)
+_COLUMNS = ("seq", "at", "principal", "action", "resource", "request_id", "before_json", "after_json",
+            "before_sha256", "after_sha256", "prev_hash", "hash")  # fmt: skip
+_HEAD = "SELECT seq, hash FROM audit_head WHERE id = 1"
+_HEAD_FOR_UPDATE = f"{_HEAD} FOR UPDATE"
+"""Locks the head row until the transaction ends: the next writer waits here, then reads the new head."""
+_MOVE_HEAD_SQLITE = "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"
+_PG_ROWS_PER_STATEMENT = 1000
 _VERIFY_PAGE = 5000
 MODEL_BINDING_ACTIONS = ("model.train", "model.adopt")
 """The events that record which artifact a model row was created with (see `check_model`)."""
@@ -61,6 +69,10 @@ class AuditRepository:
 
         `before`/`after` are small JSON-able states (None: none). The principal is `principal`, else the
         acting principal, else the store's user; the request id is `request`, else the current one.
+
+        Call it in a `Storage.transaction()` (never in `reading()`, whose SQLite snapshot cannot write),
+        after the change's own writes: the head is then the last lock a transaction takes, so writers
+        queued on it hold nothing another writer waits for (no deadlock on PostgreSQL).
         """
         return self.append_many([NewEvent(action, resource, before, after, principal, request)])[0]
 
@@ -103,17 +115,39 @@ class AuditRepository:
             events.append(AuditEvent(seq, at, principal, each.action, each.resource, request, each.before,
                                      each.after, before_sha, after_sha, hashed))  # fmt: skip
             previous = hashed
-        _INSERT_EVENTS(self.connection, rows)
-        self.connection.execute(update(t.audit_head).where(t.audit_head.c.id == 1).values(seq=seq, hash=previous))
+        self._write(rows, seq, previous)
         self._head = (seq, previous)
         return events
 
     def _locked_head(self) -> tuple[int, str]:
         if self._head is None:
-            query = select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1).with_for_update()
-            row = self.connection.execute(query).one()
-            self._head = (int(row[0]), str(row[1]))
+            postgres = self.connection.dialect.name == "postgresql"
+            cursor = self.connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(_HEAD_FOR_UPDATE if postgres else _HEAD)
+                seq, hashed = cursor.fetchone()
+            finally:
+                cursor.close()
+            self._head = (int(seq), str(hashed))
         return self._head
+
+    def _write(self, rows: list[dict[str, Any]], seq: int, hashed: str) -> None:
+        """Insert the events and move the head, on the driver's cursor: a group commit pays this per
+        transaction, and SQLAlchemy's statement machinery cost more than the statements themselves."""
+        if self.connection.dialect.name != "postgresql":
+            _INSERT_EVENTS(self.connection, rows)
+            cursor = self.connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(_MOVE_HEAD_SQLITE, (seq, hashed))
+            finally:
+                cursor.close()
+            return
+        # PostgreSQL: the head moves in the statement that inserts the events, one round trip in all.
+        with self.connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+            for start in range(0, len(rows), _PG_ROWS_PER_STATEMENT):
+                chunk = rows[start : start + _PG_ROWS_PER_STATEMENT]
+                values = [row[column] for row in chunk for column in _COLUMNS]
+                cursor.execute(_postgres_insert(len(chunk)), [seq, hashed, *values])
 
     # -- reads ----------------------------------------------------------------------------------
     def list_events(self, query: AuditQuery, limit: int = 100, offset: int = 0) -> tuple[list[AuditEvent], int]:
@@ -174,6 +208,16 @@ class AuditRepository:
                 f"model {model.ref}: its row names artifact {model.artifact_sha256[:12]}, not the "
                 f"{str(recorded.get('artifact_sha256'))[:12]} its audit event recorded; the row was edited"
             )
+
+
+@lru_cache(maxsize=64)
+def _postgres_insert(rows: int) -> str:
+    """PostgreSQL: move the head (seq, hash) and insert `rows` events, in one statement."""
+    row = f"({', '.join(['%s'] * len(_COLUMNS))})"
+    return (
+        "WITH head AS (UPDATE audit_head SET seq = %s, hash = %s WHERE id = 1) "
+        f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES {', '.join([row] * rows)}"
+    )
 
 
 def model_state(model: ModelVersion) -> dict[str, Any]:

@@ -21,9 +21,13 @@ GENESIS = "0" * 64
 """The "previous hash" of the first event."""
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str)
+"""Built once: `json.dumps` with options builds an encoder per call, which cost the hot path 10 us an event."""
+
+
 def canonical(value: Any) -> str:
     """`value` as canonical JSON: sorted keys, no spaces, UTF-8 text kept (the same value, the same text)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str)
+    return _CANONICAL.encode(value)
 
 
 def digest(text: str | None) -> str | None:
