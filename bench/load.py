@@ -21,8 +21,11 @@ def wrk(url: str, body: dict[str, Any], concurrency: int, seconds: int, tmp: Pat
     """POST `body` as fast as `concurrency` connections allow for `seconds`; requests/s and latencies."""
     script = tmp / "post.lua"
     payload = json.dumps(body)
+    # A key set by `crispml_server` (CRISPML_BENCH_KEYS=1) rides along; servers that do not ask ignore it.
+    key = os.environ.get("CRISPML_API_KEY")
+    auth = f'wrk.headers["Authorization"] = "Bearer {key}"\n' if key else ""
     script.write_text(
-        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [==[{payload}]==]\n'
+        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n{auth}wrk.body = [==[{payload}]==]\n'
     )
     command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout", "10s", "-s", str(script)]
     done = subprocess.run([*command, url], capture_output=True, text=True, check=True)

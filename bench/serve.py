@@ -12,7 +12,8 @@ same fitted model (nothing persisted), both driven by wrk from Debian's packages
 Each crispml run ends with a check that the ledger holds at least one batch per answered request.
 
 Environment: CRISPML_BENCH_ALGORITHMS (comma-separated, default every algorithm), CRISPML_BENCH_SECONDS
-(per figure, default 10) and CRISPML_BENCH_REPEATS (default 3); a smoke run of the bench itself is e.g.
+(per figure, default 10), CRISPML_BENCH_REPEATS (default 3) and CRISPML_BENCH_KEYS (1: crispml requires API
+keys and wrk sends a scorer's, to measure authentication's cost); a smoke run of the bench itself is e.g.
 `CRISPML_BENCH_ALGORITHMS=lgbm CRISPML_BENCH_SECONDS=2 CRISPML_BENCH_REPEATS=1
 python -m bench.run --only serve --rows 20000 --out /tmp/smoke` (never into bench/results/).
 """

@@ -63,15 +63,33 @@ def _bin(name: str) -> str:
 
 @contextmanager
 def crispml_server(home: Path, database_url: str | None, workers: int, tmp: Path) -> Iterator[str]:
+    """A crispml server; with CRISPML_BENCH_KEYS=1 it requires API keys, and this process's load (wrk)
+    sends a scorer's key (set as CRISPML_API_KEY here: see `bench.load.wrk`)."""
     port = _free_port()
     env = {**os.environ, "CRISPML_HOME": str(home)}
     env.pop("CRISPML_DATABASE_URL", None)
     if database_url:
         env["CRISPML_DATABASE_URL"] = database_url
+    if os.environ.get("CRISPML_BENCH_KEYS") == "1":
+        env["CRISPML_REQUIRE_KEYS"] = "1"
+        os.environ["CRISPML_API_KEY"] = _bench_keys(home, database_url)
     command = [_bin("crispml"), "serve", "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
     url = f"http://127.0.0.1:{port}"
     with _server(command, env, f"{url}/readyz", tmp / f"crispml-{port}.log"):
         yield url
+
+
+def _bench_keys(home: Path, database_url: str | None) -> str:
+    """An admin (a keyed server needs one to start) and a scorer on the store; the scorer's key."""
+    import secrets
+
+    from crispml.container import Container
+    from crispml.settings import Settings
+
+    suffix = secrets.token_hex(3)
+    with Container(Settings(home=home, database_url=database_url)) as container:
+        container.access.create(f"bench-admin-{suffix}", "admin")
+        return container.access.create(f"bench-scorer-{suffix}", "scorer").key
 
 
 @contextmanager

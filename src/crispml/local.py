@@ -92,13 +92,14 @@ class Crispml:
         target: str = "Class",
         key: str | None = None,
         time_column: str | None = None,
+        project: str | None = None,
         tags: dict[str, str] | None = None,
         progress: Progress = no_progress,
     ) -> Dataset:
         """1. DataIngestion: see `LifecycleService.ingest`."""
         return self.lifecycle.ingest(
             source, name=name, slices=slices, percent_data=percent_data, seed=seed, target=target, key=key,
-            time_column=time_column, tags=tags, progress=progress,
+            time_column=time_column, project=project, tags=tags, progress=progress,
         )  # fmt: skip
 
     def prepare(

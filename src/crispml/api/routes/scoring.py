@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 
+from crispml.api.auth import authorize
 from crispml.api.deps import ScoringDep, Services, ServicesDep
 from crispml.api.fast_json import OrjsonResponse, OrjsonRoute
 from crispml.api.jobs_http import job_response
@@ -53,7 +54,9 @@ class ScoreRoute(OrjsonRoute):
             self.path,
             score_table,
             methods=["POST"],
-            dependencies=self.dependencies,  # what guards the route guards its table bodies too
+            # What guards the route guards its table bodies too. The app-wide authorization is named
+            # here as well: FastAPI adds an app's dependencies to the routes it includes, not to this one.
+            dependencies=[Depends(authorize), *self.dependencies],
             dependency_overrides_provider=self.dependency_overrides_provider,
         ).get_route_handler()
 
