@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 import crispml
 from crispml.local import Crispml
@@ -41,17 +41,22 @@ def small_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextmanager
-def _fresh_postgres_database() -> Iterator[str]:
+def _fresh_postgres_database(owner: str | None = None) -> Iterator[str]:
+    """A new database (owned by `owner`, a new login role without privileges, if given), dropped afterwards."""
     name = f"crispml_test_{uuid.uuid4().hex[:10]}"
     admin = _admin_engine()
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+        if owner:
+            connection.execute(text(f'CREATE ROLE "{owner}" LOGIN'))
+        connection.execute(text(f'CREATE DATABASE "{name}"' + (f' OWNER "{owner}"' if owner else "")))
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name, **({"username": owner} if owner else {}))
     try:
-        yield f"{base}/{name}"
+        yield url.render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            if owner:
+                connection.execute(text(f'DROP ROLE IF EXISTS "{owner}"'))
         admin.dispose()
 
 
@@ -64,8 +69,11 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture
 def source_postgres_url() -> Iterator[str]:
-    """Another fresh PostgreSQL database, to register as a data source (crispml's own never is one)."""
-    with _fresh_postgres_database() as url:
+    """Another fresh PostgreSQL database, to register as a data source (crispml's own never is one).
+
+    It belongs to a new role that is no superuser: crispml refuses to query a source as one.
+    """
+    with _fresh_postgres_database(owner=f"reader_{uuid.uuid4().hex[:10]}") as url:
         yield url
 
 

@@ -60,7 +60,7 @@ def test_sources_are_browsed_and_ingested_by_name_and_the_password_shows_nowhere
 ) -> None:
     server, log = logged_server
     api = f"{server.url}/api/v1"
-    referenced = warehouse.replace("postgres@", "postgres:${SRC_PW}@")
+    referenced = warehouse.replace("@", ":${SRC_PW}@", 1)
     answers: list[str] = []
 
     literal = httpx.post(f"{api}/sources", json={"name": "pg", "url": referenced.replace("${SRC_PW}", SECRET)})

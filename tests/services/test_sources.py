@@ -139,7 +139,7 @@ def test_a_password_shows_up_nowhere(
     engine.dispose()
     monkeypatch.setenv("SRC_PW", SECRET)
     # The test server trusts local connections, so the password is sent and ignored: it must not leak.
-    url = source_postgres_url.replace("postgres@", "postgres:${SRC_PW}@")
+    url = source_postgres_url.replace("@", ":${SRC_PW}@", 1)
     with pytest.raises(InvalidInput, match="must not hold a password") as literal:
         cml.sources.add("pg", url.replace("${SRC_PW}", SECRET))
     assert SECRET not in literal.value.message

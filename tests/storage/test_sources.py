@@ -152,6 +152,18 @@ def test_a_sqlite_query_cannot_write_anything(lite: Path, attack: str) -> None:
     assert _digest(lite) == before and set(lite.parent.iterdir()) == files
 
 
+@pytest.mark.parametrize("attack", [a for a in SQLITE_ATTACKS if "load_extension" not in a])
+def test_the_sqlite_connection_itself_cannot_write(lite: Path, attack: str) -> None:
+    """Underneath the first-word check: the file opened read-only, query_only and the authorizer."""
+    before, files = _digest(lite), set(lite.parent.iterdir())
+    with sql_sources.reading(_source(f"sqlite:///{lite}"), 10) as connection:
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        with pytest.raises(sqlite3.Error):
+            raw.execute(attack.format(dir=lite.parent))
+    assert _digest(lite) == before and set(lite.parent.iterdir()) == files
+
+
 def test_a_sqlite_query_past_its_timeout_is_interrupted(lite: Path) -> None:
     endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
     with pytest.raises(InvalidInput, match="statement timeout"):
@@ -190,15 +202,19 @@ def test_a_crispml_store_is_never_read_even_under_another_name(tmp_path: Path) -
 
 
 PG_ATTACKS = [
-    ("COMMIT; DROP TABLE tx", "one statement"),
-    ("ROLLBACK; SET SESSION default_transaction_read_only = off; DROP TABLE tx", "one statement"),
-    ("SELECT 1; DELETE FROM tx", "one statement"),
-    ("DROP TABLE tx", "read-only"),
-    ("DELETE FROM tx", "read-only"),
-    ("WITH gone AS (DELETE FROM tx RETURNING *) SELECT * FROM gone", "read-only"),
-    ("CREATE TABLE evil AS SELECT * FROM tx", "read-only"),
-    ("SELECT * INTO evil FROM tx", "read-only"),
-    ('UPDATE tx SET "Class" = 1', "read-only"),
+    "COMMIT; DROP TABLE tx",
+    "SELECT 1; COMMIT; DROP TABLE tx",
+    "ROLLBACK; SET SESSION default_transaction_read_only = off; DROP TABLE tx",
+    "SELECT set_config('default_transaction_read_only', 'off', false); DELETE FROM tx",
+    "COPY (SELECT 1) TO '/tmp/crispml-copied'",
+    "  -- a comment\n/* and another */ SET default_transaction_read_only = off",
+    "SELECT lo_export(lo_from_bytea(0, 'x'::bytea), '/tmp/crispml-exported')",
+    "DROP TABLE tx",
+    "DELETE FROM tx",
+    "WITH gone AS (DELETE FROM tx RETURNING *) SELECT * FROM gone",
+    "WITH t AS (SELECT 1) INSERT INTO tx SELECT * FROM tx",
+    "SELECT * INTO evil FROM tx",
+    "CREATE TABLE evil AS SELECT * FROM tx",
 ]
 
 
@@ -221,12 +237,30 @@ def _pg_state(url: str) -> tuple[int, list[str]]:
     return int(rows or 0), sorted(tables)
 
 
-@pytest.mark.parametrize(("attack", "complaint"), PG_ATTACKS)
-def test_a_postgresql_query_cannot_write_anything(pg_source: str, attack: str, complaint: str) -> None:
+@pytest.mark.parametrize("attack", PG_ATTACKS)
+def test_a_postgresql_query_cannot_write_anything(pg_source: str, attack: str) -> None:
     source = _source(check_location(pg_source, OWN)[1])
-    with pytest.raises(InvalidInput, match=complaint):
+    with pytest.raises(InvalidInput, match="source 'src'"):
         read_source(SourceSpec(source="src", query=attack), registered=source)
     assert _pg_state(pg_source) == (60, ["tx"])
+    assert not Path("/tmp/crispml-copied").exists() and not Path("/tmp/crispml-exported").exists()
+
+
+def test_the_postgresql_session_itself_is_read_only_past_a_commit(pg_source: str) -> None:
+    """Underneath the one-statement rule: even sent as several statements, COMMIT starts another read-only one."""
+    source = _source(check_location(pg_source, OWN)[1])
+    for attack in ("COMMIT; DROP TABLE tx", "ROLLBACK; DELETE FROM tx", 'END; BEGIN; UPDATE tx SET "Class" = 1'):
+        with sql_sources.reading(source, 10) as connection, pytest.raises(Exception, match="read-only transaction"):
+            connection.exec_driver_sql(attack)
+    assert _pg_state(pg_source) == (60, ["tx"])
+
+
+def test_a_superuser_source_is_never_queried(source_postgres_url: str) -> None:
+    # A superuser writes the server's files even in a read-only session (COPY ... TO, lo_export).
+    admin_url = source_postgres_url.replace(source_postgres_url.split("://")[1].split("@")[0], "postgres", 1)
+    source = _source(check_location(admin_url, OWN)[1])
+    with pytest.raises(InvalidInput, match="superuser"):
+        read_source(SourceSpec(source="src", query="SELECT 1 AS a"), registered=source)
 
 
 def test_a_postgresql_query_past_its_timeout_is_cancelled(pg_source: str) -> None:

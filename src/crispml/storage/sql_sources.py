@@ -13,6 +13,7 @@ refused, timed out and unknown hosts all read "cannot be reached".
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ from urllib.parse import quote
 
 import pandas as pd
 import psycopg
-from sqlalchemy import Connection, MetaData, Table, create_engine, func, inspect, select
+from sqlalchemy import Connection, MetaData, Table, create_engine, func, inspect, select, text
 from sqlalchemy import table as table_clause
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
@@ -46,6 +47,8 @@ _CATALOGUE_PRAGMAS = frozenset(
     {"table_info", "table_xinfo", "index_list", "index_info", "foreign_key_list", "database_list"}
 )
 _SETTINGS_READ = frozenset({"read_uncommitted"})
+_QUERY_WORDS = ("SELECT", "WITH", "VALUES", "TABLE", "(")
+_LEADING = re.compile(r"^(\s+|--[^\n]*\n?|/\*.*?\*/)+", re.DOTALL)  # blanks and comments before the first word
 # Tables every crispml store has had since its first migration.
 _STORE_TABLES = frozenset({"alembic_version", "datasets", "model_versions", "model_aliases", "labels", "perf_records"})
 
@@ -68,6 +71,14 @@ def reading(source: DataSource, timeout_s: float) -> Iterator[Connection]:
             if set(_guard(source, lambda: inspect(connection).get_table_names())) >= _STORE_TABLES:
                 raise InvalidInput(
                     f"source {source.name!r} is a crispml store; crispml never reads its own", field="source"
+                )
+            if connection.dialect.name == "postgresql" and _guard(source, lambda: _privileged(connection)):
+                # Such a role reads and writes the server's files even in a read-only transaction (COPY ... TO,
+                # lo_export, pg_read_file): refused, whatever the query.
+                raise InvalidInput(
+                    f"source {source.name!r} connects as a superuser or a role that may touch the server's files; "
+                    "register it with a role that may only SELECT",
+                    field="source",
                 )
             yield connection
             connection.rollback()
@@ -112,6 +123,11 @@ def read_table(source: DataSource, connection: Connection, name: str) -> pd.Data
 
 def run_query(source: DataSource, connection: Connection, query: str) -> pd.DataFrame:
     """One read-only statement's rows; InvalidInput says why the source refused it."""
+    if not _LEADING.sub("", query)[:6].upper().startswith(_QUERY_WORDS):
+        # The read-only session refuses writes itself; this also keeps out statements that are not reads at
+        # all (COPY, SET, PRAGMA, CALL) before they reach the source.
+        raise InvalidInput(f"source {source.name!r} runs queries that begin with SELECT, WITH, VALUES or TABLE",
+                           field="source")  # fmt: skip
 
     def read() -> pd.DataFrame:
         raw: Any = connection.connection.dbapi_connection
@@ -130,6 +146,20 @@ def run_query(source: DataSource, connection: Connection, query: str) -> pd.Data
             cursor.close()
 
     return _guard(source, read)
+
+
+def _privileged(connection: Connection) -> bool:
+    """Whether the session's role is a superuser or may read, write or run things on the server's machine."""
+    return bool(
+        connection.scalar(
+            text(
+                "SELECT current_setting('is_superuser') = 'on'"
+                " OR pg_has_role(current_user, 'pg_write_server_files', 'MEMBER')"
+                " OR pg_has_role(current_user, 'pg_read_server_files', 'MEMBER')"
+                " OR pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER')"
+            )
+        )
+    )
 
 
 def _frame(cursor: Any) -> pd.DataFrame:
