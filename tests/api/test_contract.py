@@ -90,7 +90,7 @@ def test_plain_score_answers_have_their_models_keys() -> None:
         batch = ScoreBatch("sb-1", "mv-1", "fraud/1", None, "records", 2, datetime(2026, 1, 1, 12))
         records = ScoredRecords(["a", "b"], [1, None], [0.1, 0.9], [0, 1])
         replayed = False
-        imputed: tuple[str, ...] = ()
+        imputed = ("V1",)
 
     answer = ScoreBatchAnswer.dump(Result())
     assert list(answer) == list(ScoreBatchAnswer.model_fields) and answer["flagged"] == 1
