@@ -86,3 +86,40 @@ def test_pseudonymize_without_a_key_answers_422_naming_the_setting(
         assert "no pseudonym key is configured" in answer.json()["detail"]
         assert answer.json()["field"] == "CRISPML_PSEUDONYM_KEY_FILE"
         assert api.datasets()["total"] == 1
+
+
+BAD_BODIES = [
+    ("/api/v1/privacy/tags", {"dataset": "people", "tags": {}}),
+    ("/api/v1/privacy/tags", {"dataset": "people", "tags": ["V1"]}),
+    ("/api/v1/privacy/tags", {"dataset": "people", "tags": {"V1\x00": "personal"}}),
+    ("/api/v1/privacy/tags", {"dataset": "../etc", "tags": {"V1": "personal"}}),
+    ("/api/v1/privacy/anonymizations", {"dataset": "people", "k": 0}),
+    ("/api/v1/privacy/anonymizations", {"dataset": "people", "k": 1e12}),
+    ("/api/v1/privacy/anonymizations", {"dataset": "people", "k": 2, "quasi_identifiers": ["frame"]}),
+    ("/api/v1/privacy/anonymizations", {"dataset": "people", "k": 2, "max_suppression": "Infinity"}),
+    (
+        "/api/v1/privacy/anonymizations",
+        {"dataset": "people", "k": 2, "l_diversity": 2, "sensitive": "age", "quasi_identifiers": ["age"]},
+    ),
+    ("/api/v1/privacy/pseudonymizations", {"dataset": "people", "columns": ["record_id"]}),
+    ("/api/v1/privacy/pseudonymizations", {"dataset": "people", "columns": [{"a": 1}]}),
+    ("/api/v1/privacy/erasures", {"column": "cust", "value": ""}),
+    ("/api/v1/privacy/erasures", {"column": "cust", "value": None}),
+    ("/api/v1/privacy/erasures", {"column": "cust", "value": "x" * 5000}),
+    ("/api/v1/privacy/erasures", {"column": "cust", "value": "c1", "extra": 1}),
+    ("/api/v1/privacy/retention/apply", {"force": "yes please"}),
+]
+
+
+def test_hostile_privacy_bodies_are_refused_and_change_nothing(
+    make_server: Callable[..., Server], home: Path, tmp_path: Path
+) -> None:
+    server = start(make_server, home, tmp_path, keyed=True)
+    with Client(server.url, timeout=300) as api:
+        api.ingest("people.csv", name="people", slices=4, key="cust", tags=TAGS)
+        before = api.datasets()
+        for path, body in BAD_BODIES:
+            answer = httpx.post(f"{server.url}{path}", json=body, timeout=60)
+            assert answer.status_code == 422, (path, body, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
+        assert api.datasets() == before

@@ -307,6 +307,8 @@ def _information_loss(frame: pd.DataFrame, quasi: Sequence[str], levels: Mapping
             per_column.append(0.0)
         elif not numeric[column]:
             per_column.append(1.0)
+        elif frame[column].nunique() <= 1:
+            per_column.append(0.0)  # one value: binning it loses nothing
         else:
             per_column.append(2.0 ** -(MAX_LEVEL - level))  # bin width over the range
     kept_share = 1 - suppressed / len(frame)
