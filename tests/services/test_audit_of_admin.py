@@ -51,3 +51,18 @@ def test_privacy_tools_are_audited_and_an_erasure_does_not_log_the_subject(cml: 
     assert erase_event.after["sha256"] == erasure.versions[0].new.sha256
     assert "user7@example.org" not in repr([(e.before, e.after) for e in events])
     assert cml.audit.verify() == 4
+
+
+def test_reading_personal_columns_is_audited_and_other_reads_are_not(cml: Crispml, tmp_path: Path) -> None:
+    from crispml.domain import SourceSpec
+    from tests.services.test_privacy import people
+
+    path = tmp_path / "people.csv"
+    people().to_csv(path, index=False)
+    tagged = cml.ingest(SourceSpec(path=str(path)), name="people", tags={"email": "personal", "diag": "sensitive"})
+    plain = cml.ingest(SourceSpec(path=str(path)), name="plain")
+    assert len(cml.lifecycle.dataset_frame(tagged.id)) == len(cml.lifecycle.dataset_frame(plain.id)) == 480
+    reads, _ = cml.audit.events(AuditQuery(action="data.read"))
+    assert [(e.resource, e.principal, e.after) for e in reads] == [
+        (f"dataset:{tagged.id}", "tester", {"columns": ["email", "diag"], "rows": 480})
+    ]

@@ -29,7 +29,7 @@ from crispml.steps.algorithms import get_algorithm, resolve_params
 from crispml.steps.curate import SCALED_ALGORITHMS
 from crispml.steps.model_report import training_arrays, training_report
 from crispml.steps.prepare import MissingPolicy, fit_preparation
-from crispml.steps.privacy import check_tags, taggable
+from crispml.steps.privacy import Tag, check_tags, taggable, tagged
 from crispml.steps.stage_frames import curated_frame, default_name, raw_frame
 from crispml.steps.train import fit
 from crispml.storage.audit import model_state
@@ -394,8 +394,17 @@ class LifecycleService(Service):
             return uow.models.list_versions(name)
 
     def dataset_frame(self, ref: str) -> pd.DataFrame:
-        """The rows of a dataset version, after checking their sha256; `Erased` if they were deleted."""
-        return read_rows(self.store, self.get_dataset(ref))
+        """The rows of a dataset version, after checking their sha256; `Erased` if they were deleted.
+
+        Reading columns tagged personal or sensitive is audited (`data.read`, naming the columns)."""
+        dataset = self.get_dataset(ref)
+        frame = read_rows(self.store, dataset)
+        guarded = tagged(dataset.tags, Tag.PERSONAL) + tagged(dataset.tags, Tag.SENSITIVE)
+        if guarded:
+            with self.store.transaction() as uow:
+                uow.audit.append(action="data.read", resource=f"dataset:{dataset.id}",
+                                 after={"columns": guarded, "rows": len(frame)})  # fmt: skip
+        return frame
 
     def lineage(self, ref: str) -> list[LineageNode]:
         """The chain from a model (or dataset) back to its raw source, newest first."""
