@@ -29,3 +29,16 @@ def test_every_action_is_granted_and_only_admins_move_aliases() -> None:
     assert [role for role in Role if allows(role, Action.MODEL_ALIAS)] == [Role.ADMIN]
     assert not allows(Role.SCORER, Action.DATA_READ)
     assert all(allows(role, Action.PUBLIC) for role in Role)
+
+
+def test_the_openapi_document_says_which_operations_need_a_key() -> None:
+    schema = create_app().openapi()
+    assert schema["components"]["securitySchemes"]["apiKey"] == {
+        "type": "http", "scheme": "bearer", "description": "An API key from `crispml users create`."
+    }  # fmt: skip
+    secured = {op["operationId"]: "security" in op for methods in schema["paths"].values() for op in methods.values()}
+    assert secured["score"] and secured["persist"] and secured["audit"]
+    assert not secured["healthz"] and not secured["readyz"]
+    assert all(
+        secured[name] == (action is not Action.PUBLIC) for name, action in ROUTE_ACTIONS.items() if name in secured
+    )

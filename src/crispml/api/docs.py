@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from crispml.api.problems import OipError, Problem
+from crispml.permissions import ROUTE_ACTIONS, Action
 
 ASSETS = "/docs-assets"
 
@@ -53,7 +54,19 @@ def install(app: FastAPI) -> None:
                 defs = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(defs.pop("$defs", {}))
                 components[model.__name__] = defs
+            _document_keys(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_keys(schema: dict[str, Any]) -> None:
+    """Say which operations need an API key (every one but the public ones; see crispml.permissions)."""
+    schema["components"]["securitySchemes"] = {
+        "apiKey": {"type": "http", "scheme": "bearer", "description": "An API key from `crispml users create`."}
+    }
+    for methods in schema["paths"].values():
+        for operation in methods.values():
+            if ROUTE_ACTIONS.get(operation.get("operationId", "")) is not Action.PUBLIC:
+                operation["security"] = [{"apiKey": []}]
