@@ -2,7 +2,7 @@
 
 The summary also keeps earlier results (same --rows) of benchmarks left out by --only.
 
-python -m bench.run [--only ingest,train,score,serve,demo,bulk] [--rows N] [--out DIR]
+python -m bench.run [--only ingest,train,score,serve,demo,bulk,auth] [--rows N] [--out DIR]
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import bulk, demo, ingest, score, serve, train
+from bench import auth_cost, bulk, demo, ingest, score, serve, train
 from bench.common import FULL_ROWS, RESULTS_DIR, machine_info, stamp, write_result
 
-NAMES = ("ingest", "train", "score", "serve", "demo", "bulk")
+NAMES = ("ingest", "train", "score", "serve", "demo", "bulk", "auth")
 
 
 def _bare_floor(results: dict[str, dict[str, Any]]) -> float | None:
@@ -54,6 +54,7 @@ def _runners(rows: int, results: dict[str, dict[str, Any]]) -> dict[str, Callabl
         "serve": lambda: serve.run(rows),
         "demo": lambda: demo.run(rows, _bare_floor(results)),
         "bulk": lambda: bulk.run(rows),
+        "auth": lambda: auth_cost.run(rows),
     }
 
 
