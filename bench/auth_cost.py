@@ -47,10 +47,13 @@ def run(rows: int) -> dict[str, Any]:
             f"of {REPEATS} runs of {SECONDS} s after a {WARM_UP_SECONDS} s warm-up"
         ),
         "headline": [
-            {"benchmark": f"score c8 {side.replace('_', ' ')}", "req_per_s": round(f["requests_per_s"]),
-             "p99_ms": round(f["p99_ms"], 2)}
+            {
+                "benchmark": f"score c8 {side.replace('_', ' ')}",
+                "req_per_s": round(f["requests_per_s"]),
+                "p99_ms": round(f["p99_ms"], 2),
+            }
             for side, f in figures.items()
-        ],  # fmt: skip
+        ],
         "one_record_c8": figures,
         "rounds": rounds,
         "ratios": {"keys_on_over_off": keys_over_none},
