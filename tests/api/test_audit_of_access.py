@@ -7,11 +7,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from crispml.container import Container
 from crispml.domain import AuditQuery
 from crispml.settings import Settings
 from tests.api.test_authorization import KEYS_ON, bearer
+
+
+@pytest.fixture
+def database_url() -> None:
+    """The HTTP and CLI layers tested here act alike on both stores; the services' and storage's tests
+    run on SQLite and PostgreSQL, so these start one server per test, not two."""
+    return None
 
 
 def test_user_changes_and_refused_keys_are_audited(make_server: Any, home: Path, database_url: str | None) -> None:

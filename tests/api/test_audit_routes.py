@@ -8,10 +8,18 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+import pytest
 
 from crispml.client import Client
 from crispml.errors import InvalidInput
 from tests.api.conftest import Server
+
+
+@pytest.fixture
+def database_url() -> None:
+    """The HTTP and CLI layers tested here act alike on both stores; the services' and storage's tests
+    run on SQLite and PostgreSQL, so these start one server per test, not two."""
+    return None
 
 
 def _only(server: Server, **filters: object) -> dict:  # type: ignore[type-arg]

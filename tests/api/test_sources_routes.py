@@ -17,6 +17,14 @@ from crispml.client import Client
 from tests.api.conftest import CRISPML, Server
 from tests.conftest import wait_for
 
+
+@pytest.fixture
+def database_url() -> None:
+    """The HTTP and CLI layers tested here act alike on both stores; the services' and storage's tests
+    run on SQLite and PostgreSQL, so these start one server per test, not two."""
+    return None
+
+
 SECRET = "hunter2-very-secret"
 
 

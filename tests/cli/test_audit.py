@@ -14,6 +14,13 @@ from tests.cli.conftest import Cli, run
 
 
 @pytest.fixture
+def database_url() -> None:
+    """The HTTP and CLI layers tested here act alike on both stores; the services' and storage's tests
+    run on SQLite and PostgreSQL, so these start one server per test, not two."""
+    return None
+
+
+@pytest.fixture
 def audited(cli: Cli, small_csv: Path, tmp_path: Path) -> Cli:
     """A store with four events: ingest, prepare, and two label imports."""
     cli("ingest", str(small_csv), "--name", "ccf", "--json")

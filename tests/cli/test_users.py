@@ -17,6 +17,13 @@ from tests.api.conftest import Server
 from tests.cli.conftest import Cli, run
 
 
+@pytest.fixture
+def database_url() -> None:
+    """The HTTP and CLI layers tested here act alike on both stores; the services' and storage's tests
+    run on SQLite and PostgreSQL, so these start one server per test, not two."""
+    return None
+
+
 def _authenticate(home: Path, database_url: str | None, key: str) -> Any:
     with Container(Settings(home=home, database_url=database_url)) as container:
         return container.access.authenticate(key)
