@@ -30,6 +30,13 @@ from tests.conftest import wait_for
 KEYS_ON = {"CRISPML_REQUIRE_KEYS": "1"}
 
 
+@pytest.fixture(params=["sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The HTTP layer acts alike on both stores: one server per test (SQLite), except where the store's
+    own SQL is what is checked (a key's projects: parametrized over both)."""
+    return str(request.param)
+
+
 def every_route() -> list[tuple[str, str, str]]:
     """(method, path, name) of every route the app serves: the OpenAPI document's operations, and the
     routes it leaves out (its own document and the API docs)."""
@@ -179,6 +186,7 @@ def test_failed_logins_are_limited_per_key_and_address(keyed: tuple[Server, dict
         client.datasets()
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_key_sees_only_its_projects(make_server: Any, home: Path, database_url: str | None,
                                       small_csv: Path) -> None:  # fmt: skip
     keys = keys_of(home, database_url, boss=("admin", None), alice=("steward", ["p1"]),

@@ -19,6 +19,13 @@ from crispml.storage.group_commit import GroupCommit
 from tests.storage.test_group_commit import Gate, ledger, queue_behind_gate, records
 
 
+@pytest.fixture(autouse=True)
+def references_stay_resolved(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A warmed-up reference stays resolved for the test: a busy machine must not expire it between the
+    warm-up and the hot call (its expiry is tests/services/test_scoring.py's subject)."""
+    monkeypatch.setattr("crispml.services.model_refs.REF_TTL_S", 600.0)
+
+
 def test_the_hot_path_waits_for_a_resolved_reference_and_a_loaded_model(trained: Crispml) -> None:
     request = records(trained, ["h-1"]).to_dict("records")
     assert trained.scoring.score_hot("fraud@champion", request) is None  # not resolved in this process yet
