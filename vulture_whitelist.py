@@ -44,3 +44,4 @@ _.needed_by
 _.writable  # io.RawIOBase protocol of the artifact cipher streams (storage/encryption.py): called by io and pyarrow
 _.tell
 _.readinto
+references_stay_resolved  # autouse pytest fixture (tests/services/test_hot_path.py)
