@@ -64,6 +64,13 @@ class Server:
                 self.kill()
 
 
+@pytest.fixture(params=["sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The HTTP layer acts alike on both stores, whose services and storage are tested on both: a server
+    per test on SQLite, and on PostgreSQL where a test says so (the REST scenario, a key's projects)."""
+    return str(request.param)
+
+
 @pytest.fixture
 def make_server(home: Path, database_url: str | None) -> Iterator[Callable[..., Server]]:
     servers: list[Server] = []

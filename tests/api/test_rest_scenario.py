@@ -16,6 +16,7 @@ from tests.conftest import SMALL_ROWS
 HALF = SMALL_ROWS // 2
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_the_nine_methods_over_http(client: Client) -> None:
     raw = client.ingest("creditcard.csv", name="ccf", slices=12)
     assert raw["rows"] == SMALL_ROWS and raw["created_by"] == "api-tester"

@@ -61,7 +61,7 @@ def test_ctrl_c_cancels_the_remote_job_and_exits_130(server: Server, client: Cli
     while client.job(job_id)["status"] != "running" and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
-    _, rest = process.communicate(timeout=60)
+    _, rest = process.communicate(timeout=180)  # a busy machine (two test workers) is slow to stop a fit
     assert process.returncode == 130, rest
     assert f"cancelled job {job_id}" in rest and "Traceback" not in rest
     ended = client.job(job_id, wait=True, timeout=120)

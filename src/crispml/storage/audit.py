@@ -202,8 +202,11 @@ class AuditRepository:
         if not intact or successor != stored.hash:
             raise IntegrityFailure(f"model {model.ref}: the audit event recording its artifact was tampered with")
         recorded = json.loads(stored.after_json or "{}")
-        bound = (recorded.get("id"), recorded.get("artifact_sha256"), recorded.get("twin_sha256"))
-        if bound != (model.id, model.artifact_sha256, model.twin_sha256):
+        # A row without its twin is safe (scoring compiles one from the checked model and proves it);
+        # a row naming another twin, or another model artifact, is not.
+        twin_ok = model.twin_sha256 is None or model.twin_sha256 == recorded.get("twin_sha256")
+        bound = (recorded.get("id"), recorded.get("artifact_sha256"))
+        if bound != (model.id, model.artifact_sha256) or not twin_ok:
             raise IntegrityFailure(
                 f"model {model.ref}: its row names artifact {model.artifact_sha256[:12]}, not the "
                 f"{str(recorded.get('artifact_sha256'))[:12]} its audit event recorded; the row was edited"
