@@ -35,6 +35,7 @@ lint: $(VENV)/.test-installed
 ## Lint, type-check, check the layering, then run the tests on SQLite and PostgreSQL.
 test: $(VENV)/.test-installed lint
 	scripts/ensure-postgres
+	scripts/ensure-test-tools
 	$(BIN)/pytest -q -n 2 --dist loadfile --durations=25
 
 ## Benchmarks beside their bare baselines; JSON results under bench/results/.

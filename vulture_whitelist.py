@@ -45,3 +45,8 @@ _.writable  # io.RawIOBase protocol of the artifact cipher streams (storage/encr
 _.tell
 _.readinto
 references_stay_resolved  # autouse pytest fixture (tests/services/test_hot_path.py)
+
+# The perf-record observers' door: the metrics and InfluxDB exporters of issue 13 register through it.
+from crispml.observability.perf import add_perf_observer, remove_perf_observer  # noqa: E402
+
+add_perf_observer, remove_perf_observer

@@ -423,6 +423,18 @@ def test_nulls_follow_the_models_missing_value_policy_and_the_answer_says_so(wor
     assert complete["imputed"] == []
 
 
+def test_the_compatibility_routes_say_which_columns_were_imputed(world: World) -> None:
+    gappy = {**world.record, "V3": None}
+    columns = list(gappy)
+    v2 = httpx.post(f"{world.url}/v2/models/filled/infer", timeout=60, json={"inputs": [
+        {"name": c, "datatype": "FP64", "shape": [1], "data": [gappy[c]]} for c in columns]})  # fmt: skip
+    assert v2.status_code == 200, v2.text
+    assert v2.json()["parameters"]["imputed"] == ["V3"]
+    mlflow = httpx.post(f"{world.url}/invocations", timeout=60, json={"dataframe_records": [world.record]})
+    assert mlflow.status_code == 200, mlflow.text
+    assert mlflow.json()["imputed"] == [] and len(mlflow.json()["predictions"]) == 1
+
+
 # -- cases that need a server of their own --------------------------------------------------------------
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from fastapi import Request
 
 from crispml.api.deps import Services
 from crispml.errors import Forbidden, TooManyAttempts, Unauthorized
-from crispml.identity import acting_as
+from crispml.identity import act_for_this_request
 from crispml.permissions import GRANTS, ROUTE_ACTIONS, Action
 from crispml.services.access import key_id_of
 
@@ -70,7 +70,7 @@ def _bearer(request: Request) -> str | None:
     return key.strip() if scheme.lower() == "bearer" and key.strip() else None
 
 
-async def authorize(request: Request) -> AsyncIterator[None]:
+async def authorize(request: Request) -> None:
     """Refuse the request unless its key's role may do the route's action; then act as that principal."""
     route = request.scope.get("route")
     name = getattr(route, "name", None)
@@ -79,7 +79,6 @@ async def authorize(request: Request) -> AsyncIterator[None]:
         raise Forbidden(f"route {name!r} is not in the permission table; it answers nobody")
     services: Services = request.app.state.services
     if action is Action.PUBLIC or not services.settings.require_keys:
-        yield
         return
     key = _bearer(request)
     if key is None:
@@ -97,5 +96,4 @@ async def authorize(request: Request) -> AsyncIterator[None]:
             raise
     if principal.role not in GRANTS[action]:
         raise Forbidden(f"role {principal.role.value} may not {action.value} (user {principal.name!r})")
-    with acting_as(principal):
-        yield
+    act_for_this_request(principal)

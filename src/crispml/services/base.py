@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from crispml.domain import PerfRecord
 from crispml.identity import acting
-from crispml.observability import Span, perf_span
+from crispml.observability.perf import Span, perf_span
 from crispml.ports import Storage
 from crispml.storage.ledger_writes import PerfWrite
 

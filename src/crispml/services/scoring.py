@@ -19,7 +19,7 @@ import pyarrow as pa
 from crispml.domain import FRAME, RECORD_ID, ModelVersion, NewScoreBatch, ScoreBatch, ScoredRecords
 from crispml.errors import Conflict, InvalidInput
 from crispml.identity import request_id
-from crispml.observability import PerfClock, store_perf
+from crispml.observability.perf import PerfClock, store_perf
 from crispml.ports import Storage
 from crispml.services.base import GroupedPerfService, Progress, new_id, no_progress, now
 from crispml.services.labels import LabelReport, LabelService

@@ -252,3 +252,19 @@ dataset_retention = Table(
 )
 
 # --- resource bounds (migration 0010) ---
+
+# --- failed logins (migration 0011) ---
+
+# A refused key's public id and the address it came from, kept for the limiter's window only: every
+# worker process counts the same failures (`crispml.services.access`).
+failed_logins = Table(
+    "failed_logins",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key_id", String(32), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Index("ix_failed_logins_who", "key_id", "address", "at"),
+)
+
+# --- request ids on perf records and jobs (migration 0012) ---

@@ -94,6 +94,9 @@ class Predictions(BaseModel):
     predictions: list[int] = Field(description="The decision per row at the model's threshold (predict()).")
     scores: list[float] = Field(description="P(class 1) per row.")
     batch_id: str
+    imputed: list[str] = Field(
+        default_factory=list, description="Input columns whose nulls the model's missing-value policy filled."
+    )
 
 
 # Inference answers are sent as built (from the ledger's values): declared by their model, not validated again.
@@ -177,7 +180,7 @@ def infer(
         "model_name": name,
         "model_version": str(model.version),
         "id": body.id or result.batch.id,
-        "parameters": {"batch_id": result.batch.id},
+        "parameters": {"batch_id": result.batch.id, "imputed": list(result.imputed)},
         "outputs": [
             {"name": "score", "datatype": "FP64", "shape": [rows], "data": scored.scores},
             {"name": "decision", "datatype": "INT64", "shape": [rows], "data": scored.decisions},
@@ -271,7 +274,7 @@ async def invocations(
         result = services.scoring.score(model.id, records=records, idempotency_key=idempotency_key)
         # MLflow's sklearn flavour answers predict(): the class, here the decision at the model's threshold.
         return {"predictions": result.records.decisions, "scores": result.records.scores,
-                "batch_id": result.batch.id}  # fmt: skip
+                "batch_id": result.batch.id, "imputed": list(result.imputed)}  # fmt: skip
 
     return await services.blocking(answer)
 

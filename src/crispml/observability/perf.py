@@ -70,12 +70,31 @@ class PerfClock:
         )
 
 
+PerfObserver = Callable[[PerfRecord], None]
+"""Something else told of every finished perf record (metrics, an exporter): it must be quick and not
+block, since it runs on the measured call's thread."""
+
+_observers: tuple[PerfObserver, ...] = ()
+
+
+def add_perf_observer(observer: PerfObserver) -> None:
+    """Tell `observer` of every perf record this process finishes from now on."""
+    global _observers
+    _observers = (*_observers, observer)
+
+
+def remove_perf_observer(observer: PerfObserver) -> None:
+    global _observers
+    _observers = tuple(o for o in _observers if o is not observer)
+
+
 def store_perf(record: PerfRecord, sink: Callable[[PerfRecord], None]) -> None:
-    """Hand a record to its sink; a failing sink is logged, never raised."""
-    try:
-        sink(record)
-    except Exception:  # the measurement must never break the measured call
-        log.warning("could not store the perf record of %s", record.method, exc_info=True)
+    """Hand a record to its sink, then to the observers; a failing one is logged, never raised."""
+    for target in (sink, *_observers):
+        try:
+            target(record)
+        except Exception:  # the measurement must never break the measured call
+            log.warning("could not hand on the perf record of %s", record.method, exc_info=True)
 
 
 @contextmanager

@@ -1,0 +1,1 @@
+"""What a running crispml tells its operators: perf spans (`perf`), and what is built on them."""
