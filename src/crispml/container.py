@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
+from crispml.observability import metrics
+from crispml.observability.perf import PerfObserver, add_perf_observer, remove_perf_observer
 from crispml.services.access import AccessService
 from crispml.services.audit import AuditService
 from crispml.services.jobs import JobService
@@ -53,6 +55,15 @@ class Container:
         self.privacy = PrivacyService(self.store, settings.user, settings.read_pseudonym_key)
         # Left-overs of writers killed mid-way are removed before anyone can trip over them.
         self.store.recover()
+        self._perf_observer: PerfObserver | None = None
+
+    def observe_metrics(self) -> None:
+        """Feed the Prometheus metrics (`crispml.observability.metrics`) from this container's perf
+        records and group commits until it closes: a server's, not a one-shot CLI call's."""
+        if self._perf_observer is None:
+            self._perf_observer = metrics.perf_observer()
+            add_perf_observer(self._perf_observer)
+            self.store.group_commit.observer = metrics.observe_group_commit
 
     @cached_property
     def jobs(self) -> JobService:
@@ -66,6 +77,9 @@ class Container:
         )
 
     def close(self) -> None:
+        if self._perf_observer is not None:
+            remove_perf_observer(self._perf_observer)
+            self.store.group_commit.observer = self._perf_observer = None
         if "jobs" in self.__dict__:
             self.jobs.shutdown()
         self.store.flush()  # perf records handed over without waiting

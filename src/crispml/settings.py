@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     allowed_origins: str = ""
     """Web origins besides the server's own whose pages may call it, e.g. https://console.example (`*`: any)."""
 
+    # -- Metrics (issue 13): GET /metrics, see crispml.observability.metrics ----------------------
+    metrics_enabled: bool = True
+    """Whether the server times requests, counts perf records and group commits for `GET /metrics`
+    (CRISPML_METRICS_ENABLED); off, /metrics answers 404 and those per-request observations cost nothing."""
+
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, url: str | None) -> str | None:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from crispml.domain import FRAME, RECORD_ID, parse_frames
 from crispml.errors import InvalidInput
+from crispml.observability import metrics
 from crispml.services.base import GroupedPerfService, new_id, now
 from crispml.services.score_inputs import frames_text, read_records
 from crispml.steps.labels import label_frame
@@ -62,6 +63,7 @@ class LabelService(GroupedPerfService):
                 replaced = uow.labels.existing(record_ids)
                 uow.labels.upsert(labels, source, import_id, self.user, now())
                 unknown, sample = uow.labels.unscored(import_id)
+                by_version = uow.labels.scored_by_version(import_id)
                 uow.audit.append(
                     action="labels.import",
                     resource=f"labels:{import_id}",
@@ -75,6 +77,7 @@ class LabelService(GroupedPerfService):
                     },
                     principal=self.user,
                 )
+            metrics.labels_imported(by_version, unknown)
             span.rows_out = len(labels)
             return LabelReport(import_id, len(labels), int(labels["label"].sum()), unknown, sample)
 
