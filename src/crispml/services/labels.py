@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,8 @@ from crispml.services.base import GroupedPerfService, new_id, now
 from crispml.services.score_inputs import frames_text, read_records
 from crispml.steps.labels import label_frame
 from crispml.storage.audit_chain import canonical, digest
+
+log = logging.getLogger("crispml.labels")
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,6 @@ class LabelService(GroupedPerfService):
                 replaced = uow.labels.existing(record_ids)
                 uow.labels.upsert(labels, source, import_id, self.user, now())
                 unknown, sample = uow.labels.unscored(import_id)
-                by_version = uow.labels.scored_by_version(import_id)
                 uow.audit.append(
                     action="labels.import",
                     resource=f"labels:{import_id}",
@@ -77,9 +79,19 @@ class LabelService(GroupedPerfService):
                     },
                     principal=self.user,
                 )
-            metrics.labels_imported(by_version, unknown)
+            metrics.labels_imported(self._scored_by_version(import_id), unknown)
             span.rows_out = len(labels)
             return LabelReport(import_id, len(labels), int(labels["label"].sum()), unknown, sample)
+
+    def _scored_by_version(self, import_id: str) -> dict[tuple[str, int], int]:
+        """The import's labels per model version that scored their records, for the metrics: read after
+        the commit (a pass over the ledger, not under the write lock); a failure costs the figure only."""
+        try:
+            with self.store.reading() as uow:
+                return uow.labels.scored_by_version(import_id)
+        except Exception:  # the labels are committed: the import must not fail for a metric
+            log.warning("could not count the labels of import %s by model version", import_id, exc_info=True)
+            return {}
 
 
 REPLACED_KEPT = 1000
