@@ -65,7 +65,7 @@ class Lifecycle:
         self.metrics_folder = home / "metrics" / str(server.port)
         """Where the workers keep their values (see `crispml.api.server.metrics_folder`)."""
         with Client(server.url, timeout=300) as client:
-            client.ingest("creditcard.csv", name="ccf", percent_data=0.5)
+            client.ingest("creditcard.csv", name="ccf", percent_data=0.25)
             prepared = client.prepare("ccf")
             curated = client.curate(prepared["id"], algorithm="rf", frames="1-6")
             client.train(curated["id"], name="fraud", params={"n_estimators": 5})
