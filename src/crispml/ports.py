@@ -228,3 +228,7 @@ class Storage(Protocol):
     def check_writable(self) -> None:
         """Raise if the artifact folder cannot take a file (readiness)."""
         ...
+
+    def encrypt_at_rest(self) -> Any:
+        """Rewrite plaintext artifact files, and files under older keys, with the current key."""
+        ...
