@@ -21,6 +21,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 import httpx
 from prometheus_client import Counter
@@ -39,7 +40,7 @@ POINTS_DROPPED = Counter(
 _DROPPED = {reason: POINTS_DROPPED.labels(reason) for reason in ("buffer_full", "write_failed", "shutdown")}
 """Every series exists from the start, at 0."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
 _RETRY_DELAYS_S = (0.1, 0.5)
 """Waits before the second and third attempt of a write that failed on the way (not a 4xx)."""
 
@@ -50,6 +51,7 @@ _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\ ", "\r":
 _STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
 
 
+@lru_cache(maxsize=4096)  # names repeat: a few datasets, models and methods
 def _tag(value: str) -> str:
     # A backslash is read as an escape when it comes right before a delimiter: one ending a tag value
     # would swallow the space or comma after it, so trailing backslashes are left out.
@@ -61,34 +63,41 @@ def escape_measurement(name: str) -> str:
     return name.translate(_MEASUREMENT_ESCAPES).rstrip("\\")
 
 
-def _float(value: float) -> str | None:
-    return repr(float(value)) if math.isfinite(value) else None
+def _float(name: str, value: float) -> str:
+    return f",{name}={value!r}" if math.isfinite(value) else ""
 
 
 def perf_line(record: PerfRecord, measurement: str, host: str | None = None) -> str:
     """One perf record as one line of InfluxDB line protocol, timestamped at the call's exit (ns).
 
-    `measurement` comes escaped (`escape_measurement`); tag and field values are escaped here.
+    `measurement` comes escaped (`escape_measurement`); tag and field values are escaped here. Runs on the
+    flusher thread for every record, so it is kept plain.
     """
-    tags = {
-        "dataset": record.dataset,
-        "host": host,
-        "method": record.method,
-        "model": record.model,
-        "outcome": record.outcome.value,
-    }  # sorted by key, as InfluxDB prefers
-    tag_text = "".join(f",{key}={value}" for key, raw in tags.items() if raw and (value := _tag(raw)))
-    floats = {"duration_s": record.duration_s, "cpu_s": record.cpu_s, "peak_rss_mb": record.peak_rss_mb}
-    counts = {"gc_runs": record.gc_runs, "rows_in": record.rows_in, "rows_out": record.rows_out, "pid": record.pid}
-    fields = [f"{name}={text}" for name, number in floats.items() if (text := _float(number)) is not None]
-    fields += [f"{name}={int(count)}i" for name, count in counts.items() if count is not None]
+    line = measurement
+    # Tags sorted by key, as InfluxDB prefers; an empty one is left out.
+    if record.dataset and (dataset := _tag(record.dataset)):
+        line += f",dataset={dataset}"
+    if host and (host := _tag(host)):
+        line += f",host={host}"
+    if method := _tag(record.method):
+        line += f",method={method}"
+    if record.model and (model := _tag(record.model)):
+        line += f",model={model}"
+    line += f",outcome={_tag(str(record.outcome))} "
+    fields = _float("duration_s", record.duration_s) + _float("cpu_s", record.cpu_s)
+    fields += _float("peak_rss_mb", record.peak_rss_mb) + f",gc_runs={record.gc_runs}i"
+    if record.rows_in is not None:
+        fields += f",rows_in={record.rows_in}i"
+    if record.rows_out is not None:
+        fields += f",rows_out={record.rows_out}i"
+    fields += f",pid={record.pid}i"
     request_id = getattr(record, "request_id", None)  # carried by records of HTTP requests, when known
     if request_id:
-        fields.append(f'request_id="{str(request_id).translate(_STRING_ESCAPES)}"')
+        fields += f',request_id="{str(request_id).translate(_STRING_ESCAPES)}"'
     started = record.started_at if record.started_at.tzinfo else record.started_at.replace(tzinfo=UTC)
+    exit_us = (started - _EPOCH) // _MICROSECOND  # exact, where a float timestamp may round
     duration_ns = round(record.duration_s * 1e9) if math.isfinite(record.duration_s) else 0
-    exit_ns = (started - _EPOCH) // timedelta(microseconds=1) * 1000 + duration_ns
-    return f"{measurement}{tag_text} {','.join(fields)} {exit_ns}"
+    return f"{line}{fields[1:]} {exit_us * 1000 + duration_ns}"
 
 
 # -- where the lines go ----------------------------------------------------------------------------
