@@ -305,6 +305,10 @@ class _Calls:
         params = {k: v for k, v in filters.items() if v is not None}
         return self._call("GET", "/api/v1/audit", params={**params, "limit": limit, "offset": offset})
 
+    def verify_audit(self) -> int:
+        """Have the server walk its audit chain: the events checked; IntegrityFailure names the first broken one."""
+        return int(self._call("GET", "/api/v1/audit/verification")["checked"])
+
     # -- data protection (admin, steward)
     def tag_columns(self, dataset: str, tags: dict[str, str | None]) -> Any:
         """Set column tags (personal, quasi-identifier, sensitive; None clears) of a dataset version."""

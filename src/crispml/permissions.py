@@ -126,6 +126,7 @@ ROUTE_ACTIONS: dict[str, Action] = {
     # users (identities)
     # audit
     "audit": Action.AUDIT_READ,
+    "verify_audit": Action.AUDIT_READ,
     # sources
     "sources": Action.SOURCES_READ,
     "source_tables": Action.SOURCES_READ,

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import crispml
 from crispml.api import docs, metrics, problems
-from crispml.api.auth import FailedLogins, authorize
+from crispml.api.auth import authorize
 from crispml.api.deps import Services
 from crispml.api.origin import HostOriginCheck
 from crispml.api.routes import (
@@ -73,7 +73,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
         dependencies=[Depends(authorize)],  # every route: see crispml.api.auth
     )
-    app.state.failed_logins = FailedLogins()
     problems.install(app)
     # Routes are matched in order: scoring, the hot path, is tried first.
     for module in (scoring, health, datasets, models, jobs, operations, compat, inference, audit, sources, privacy):

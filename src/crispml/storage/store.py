@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from crispml.domain import FRAME
 from crispml.errors import Erased, NotFound
 from crispml.faults import crash_point
-from crispml.storage.artifacts import ArtifactStore, Staged
+from crispml.storage.artifacts import ArtifactStore, EncryptionSweep, Staged
 from crispml.storage.database import READ_ONLY
 from crispml.storage.group_commit import GroupCommit, Work
 from crispml.storage.jobs import JobRepository
@@ -160,6 +160,10 @@ class Store:
         crash_point(f"{staged.kind}.before_promote")
         for each in (staged, *more):
             self.artifacts.promote(each)
+
+    def encrypt_at_rest(self) -> EncryptionSweep:
+        """Encrypt every artifact file with the current key (see `ArtifactStore.encrypt_at_rest`)."""
+        return self.artifacts.encrypt_at_rest()
 
     def check_writable(self) -> None:
         """Raise `OSError` unless the artifact folder takes (and gives up) a file."""
