@@ -6,6 +6,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crispml.observability import metrics
+from crispml.observability.perf import PerfObserver, add_perf_observer, remove_perf_observer
 from crispml.services.access import AccessService
 from crispml.services.audit import AuditService
 from crispml.services.jobs import JobService
@@ -60,6 +62,15 @@ class Container:
         self.store.recover()
         self.influx = influx.start() if influx is not None else None
         """The exporter of perf records to InfluxDB, when `influx_url` is set (the server and local runs alike)."""
+        self._perf_observer: PerfObserver | None = None
+
+    def observe_metrics(self) -> None:
+        """Feed the Prometheus metrics (`crispml.observability.metrics`) from this container's perf
+        records and group commits until it closes: a server's, not a one-shot CLI call's."""
+        if self._perf_observer is None:
+            self._perf_observer = metrics.perf_observer()
+            add_perf_observer(self._perf_observer)
+            self.store.group_commit.observer = metrics.observe_group_commit
 
     @cached_property
     def jobs(self) -> JobService:
@@ -73,6 +84,9 @@ class Container:
         )
 
     def close(self) -> None:
+        if self._perf_observer is not None:
+            remove_perf_observer(self._perf_observer)
+            self.store.group_commit.observer = self._perf_observer = None
         if "jobs" in self.__dict__:
             self.jobs.shutdown()
         self.store.flush()  # perf records handed over without waiting

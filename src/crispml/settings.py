@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     allowed_origins: str = ""
     """Web origins besides the server's own whose pages may call it, e.g. https://console.example (`*`: any)."""
 
+    # -- Metrics (issue 13): GET /metrics, see crispml.observability.metrics ----------------------
+    metrics_enabled: bool = True
+    """Whether the server times requests, counts perf records and group commits for `GET /metrics`
+    (CRISPML_METRICS_ENABLED); off, /metrics answers 404 and those per-request observations cost nothing."""
+
     # -- InfluxDB exporter (issue 13): perf records as line protocol, see crispml.observability.influx --
     influx_url: str | None = None
     """An InfluxDB to send every perf record to, e.g. http://127.0.0.1:8086; unset: none is sent."""
