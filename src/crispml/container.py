@@ -126,6 +126,17 @@ def influx_exporter(settings: Settings) -> InfluxExporter | None:
     )
 
 
+def migrate(settings: Settings) -> None:
+    """Bring the store's schema to the newest migration and let go: done once before worker processes
+    start, which would otherwise race to create the same tables."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
 def connect(home: str | Path | None = None, database_url: str | None = None, user: str | None = None) -> Container:
     """A container over crispml's store (environment settings, overridden by the arguments given).
 

@@ -24,7 +24,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from crispml.api.app import create_app
 from crispml.client import Client
-from crispml.container import Container
 from crispml.settings import Settings
 from tests.api.conftest import Server, free_port
 from tests.conftest import wait_for
@@ -92,7 +91,7 @@ def lifecycle(tmp_path_factory: pytest.TempPathFactory, small_csv: Path) -> Iter
     home = tmp_path_factory.mktemp("metrics") / "home"
     (home / "data").mkdir(parents=True)
     (home / "data" / "creditcard.csv").write_bytes(small_csv.read_bytes())
-    Container(Settings(home=home)).close()  # migrated once: two workers on a fresh store would race to
+    # A fresh store: `serve --workers 2` migrates it once before its workers start (they would race).
     server = Server(home, None, serve_options=("--workers", "2")).start()
     try:
         yield Lifecycle(server, small_csv, home)

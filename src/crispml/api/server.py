@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from crispml.api.app import create_app
+from crispml.container import migrate
 from crispml.observability.metrics import MULTIPROC_ENV
 from crispml.settings import Settings
 
@@ -39,6 +40,7 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: 
     if workers <= 1:
         uvicorn.run(serving_app(settings), **options)
         return
+    migrate(settings)  # here, once: the workers would race to create the same tables
     # Worker processes import the app by name: they read the settings from the environment.
     os.environ[SETTINGS_ENV] = settings_json(settings)
     if settings.metrics_enabled:
