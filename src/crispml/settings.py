@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     allowed_origins: str = ""
     """Web origins besides the server's own whose pages may call it, e.g. https://console.example (`*`: any)."""
 
+    # --- Deployment (issue 15: image, Kubernetes) ---
+    migrate_on_start: bool = True
+    """Whether a process brings the database schema to the newest migration when it starts. Off where
+    `crispml db upgrade` runs once before the processes start (the Kubernetes migration Job): they then refuse
+    to start on an older schema instead of racing each other to migrate it."""
+
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, url: str | None) -> str | None:
