@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crispml.errors import Unavailable
 from crispml.observability import metrics
 from crispml.observability.perf import PerfObserver, add_perf_observer, remove_perf_observer
 from crispml.services.access import AccessService
@@ -20,11 +22,13 @@ from crispml.services.sources import SourceService
 from crispml.settings import Settings
 from crispml.storage.artifacts import ArtifactStore
 from crispml.storage.bounded_read import ReadLimits
-from crispml.storage.database import make_engine, upgrade
+from crispml.storage.database import make_engine, revisions, upgrade
 from crispml.storage.encryption import KeyRing
 from crispml.storage.store import Store
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from crispml.observability.influx import InfluxExporter
 
 
@@ -42,7 +46,10 @@ class Container:
         keys = KeyRing.load(secret, settings.encryption_key_file)
         settings.home.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.resolved_database_url)
-        upgrade(self.engine)
+        if settings.migrate_on_start:
+            upgrade(self.engine)
+        else:
+            _require_current_schema(self.engine)
         self.store = Store(self.engine, ArtifactStore(settings.artifact_root, keys), settings.user)
         self.model_cache = model_cache(self.store)
         """Models read into memory, shared by every service of this process."""
@@ -126,15 +133,33 @@ def influx_exporter(settings: Settings) -> InfluxExporter | None:
     )
 
 
-def migrate(settings: Settings) -> None:
-    """Bring the store's schema to the newest migration and let go: done once before worker processes
-    start, which would otherwise race to create the same tables."""
-    settings.home.mkdir(parents=True, exist_ok=True)
+@dataclass(frozen=True)
+class Migration:
+    """What `crispml db upgrade` did: the schema revision before (None: an empty database) and after."""
+
+    before: str | None
+    after: str | None
+
+
+def migrate(settings: Settings) -> Migration:
+    """Bring the database's schema to the newest migration and nothing else (no services, no recovery):
+    the one step a deployment runs once before its processes start."""
+    settings.home.mkdir(parents=True, exist_ok=True)  # the embedded SQLite database lives there
     engine = make_engine(settings.resolved_database_url)
     try:
-        upgrade(engine)
+        before = upgrade(engine)
+        return Migration(before, revisions(engine)[0])
     finally:
         engine.dispose()
+
+
+def _require_current_schema(engine: Engine) -> None:
+    current, head = revisions(engine)
+    if current != head:
+        raise Unavailable(
+            f"the database schema is at revision {current or 'none (empty)'}, this crispml needs {head}; "
+            "run `crispml db upgrade` once (CRISPML_MIGRATE_ON_START is off)"
+        )
 
 
 def connect(home: str | Path | None = None, database_url: str | None = None, user: str | None = None) -> Container:

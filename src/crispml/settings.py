@@ -135,6 +135,12 @@ class Settings(BaseSettings):
                                "visible ASCII characters", field="CRISPML_INFLUX_TOKEN_FILE")  # fmt: skip
         return token.decode()
 
+    # --- Deployment (issue 15: image, Kubernetes) ---
+    migrate_on_start: bool = True
+    """Whether a process brings the database schema to the newest migration when it starts. Off where
+    `crispml db upgrade` runs once before the processes start (the Kubernetes migration Job): they then refuse
+    to start on an older schema instead of racing each other to migrate it."""
+
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, url: str | None) -> str | None:

@@ -40,7 +40,8 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: 
     if workers <= 1:
         uvicorn.run(serving_app(settings), **options)
         return
-    migrate(settings)  # here, once: the workers would race to create the same tables
+    if settings.migrate_on_start:
+        migrate(settings)  # here, once: the workers would race to create the same tables
     # Worker processes import the app by name: they read the settings from the environment.
     os.environ[SETTINGS_ENV] = settings_json(settings)
     if settings.metrics_enabled:
