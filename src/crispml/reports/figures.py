@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from crispml.contract.requests import ImageFormat
 from crispml.domain import format_frames
@@ -69,6 +69,15 @@ def _operating_point(axes: Axes, x: float, y: float, threshold: Any) -> None:
               label=f"threshold {float(threshold):.2f}", gid="operating-point")  # fmt: skip
 
 
+def _rates(axes: Axes, x_label: str, y_label: str, legend: Literal["lower right", "upper right"]) -> None:
+    """Axes of two rates, each from 0 to 1."""
+    axes.set_xlabel(x_label)
+    axes.set_ylabel(y_label)
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.02)
+    axes.legend(loc=legend)
+
+
 def roc(report: J) -> Draw:
     points = (report.get("curves") or {}).get("roc") or []
     overall = report.get("overall") or {}
@@ -87,11 +96,7 @@ def roc(report: J) -> Draw:
             negatives, positives = confusion["tn"] + confusion["fp"], confusion["tp"] + confusion["fn"]
             if negatives and positives:
                 _operating_point(axes, confusion["fp"] / negatives, confusion["tp"] / positives, overall["threshold"])
-        axes.set_xlabel("False positive rate (share of negatives flagged)")
-        axes.set_ylabel("True positive rate (recall)")
-        axes.set_xlim(0, 1)
-        axes.set_ylim(0, 1.02)
-        axes.legend(loc="lower right")
+        _rates(axes, "False positive rate (share of negatives flagged)", "True positive rate (recall)", "lower right")
 
     return draw
 
@@ -114,11 +119,8 @@ def pr(report: J) -> Draw:
         confusion = overall.get("confusion")
         if confusion and confusion["tp"] + confusion["fp"] and confusion["tp"] + confusion["fn"]:
             _operating_point(axes, overall["recall"], overall["precision"], overall["threshold"])
-        axes.set_xlabel("Recall (share of positives flagged)")
-        axes.set_ylabel("Precision (share of flagged that are positive)")
-        axes.set_xlim(0, 1)
-        axes.set_ylim(0, 1.02)
-        axes.legend(loc="upper right")
+        _rates(axes, "Recall (share of positives flagged)", "Precision (share of flagged that are positive)",
+               "upper right")  # fmt: skip
 
     return draw
 
