@@ -64,6 +64,12 @@ VERIFICATION: dict[str, Any] = {
 }  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def page() -> str:
+    """The report's page, drawn once for the tests that read it."""
+    return report_page(REPORT)
+
+
 def svg_tree(data: bytes) -> ET.Element:
     return ET.fromstring(data)
 
@@ -118,12 +124,11 @@ def test_the_confusion_matrix_shows_the_answers_counts_and_rates() -> None:
     assert "precision 0.7143, recall 0.6250" in shown
 
 
-def test_names_from_the_data_are_text_only() -> None:
+def test_names_from_the_data_are_text_only(page: str) -> None:
     picture = report_plot(REPORT, "importances")
     shown = texts(svg_tree(picture))
     assert "<script>alert(1)</script>" in shown and "$x_1$" in shown  # drawn as written, TeX not parsed
     assert b"<script" not in picture
-    page = report_page(REPORT)
     assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
@@ -179,8 +184,7 @@ def fetched(page: str) -> list[str]:
     return [a for a in attributes if not a.startswith("#")] + re.findall(r"url\(\s*['\"]?(?!#)([^)'\"]+)", page)
 
 
-def test_the_report_page_holds_every_picture_and_the_answers_kpis_and_fetches_nothing() -> None:
-    page = report_page(REPORT)
+def test_the_report_page_holds_every_picture_and_the_answers_kpis_and_fetches_nothing(page: str) -> None:
     assert page.startswith("<!DOCTYPE html>") and "<title>Model report: fraud/1</title>" in page
     assert fetched(page) == [] and "<script" not in page.lower() and "<link" not in page.lower()
     assert "default-src 'none'" in page
