@@ -88,6 +88,7 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "models": Action.METADATA_READ,
     "model": Action.METADATA_READ,
     "report": Action.MODEL_REPORT,
+    "report_plot": Action.MODEL_REPORT,
     "persist": Action.MODEL_ALIAS,
     "alias": Action.METADATA_READ,
     "delete_alias": Action.MODEL_ALIAS,
@@ -97,6 +98,7 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "batch": Action.SCORE,
     "label": Action.LABEL,
     "verify": Action.VERIFY,
+    "verify_plot": Action.VERIFY,
     # jobs and operations
     "jobs": Action.JOBS,
     "job": Action.JOBS,
