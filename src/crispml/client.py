@@ -205,6 +205,23 @@ class _Calls:
                 "params": params or {}, "seed": seed, "threshold": threshold}  # fmt: skip
         return self._call("POST", f"/api/v1/models/{name}/versions", job=True, json=body)
 
+    def run_pipeline(self, pipeline: str | Path | dict[str, Any]) -> Any:
+        """Run a pipeline file as one job: a `Path` to a YAML or JSON file, its text, or its mapping
+        (see `pipeline_schema()`); the finished job's result holds each step's output."""
+        if isinstance(pipeline, dict):
+            return self._call("POST", "/api/v1/pipelines", job=True, json=pipeline)
+        text = pipeline.read_text(encoding="utf-8") if isinstance(pipeline, Path) else pipeline
+        return self._call("POST", "/api/v1/pipelines", job=True, content=text.encode(),
+                          headers={"content-type": "application/yaml"})  # fmt: skip
+
+    def resume_pipeline(self, job_id: str) -> Any:
+        """Resume an interrupted pipeline job: a new job runs the steps it had not finished."""
+        return self._call("POST", f"/api/v1/pipelines/{job_id}/resume", job=True)
+
+    def pipeline_schema(self) -> Any:
+        """The JSON schema of a pipeline file."""
+        return self._call("GET", "/api/v1/pipelines/schema")
+
     def models(self, *, limit: int = 100, offset: int = 0) -> Any:
         """A page of model names with their newest version and aliases."""
         return self._call("GET", "/api/v1/models", params={"limit": limit, "offset": offset})
