@@ -127,7 +127,7 @@ def test_a_crashed_pipeline_resumes_at_the_next_step(c: Container, home: Path) -
 def test_only_an_ended_unfinished_pipeline_job_resumes(c: Container) -> None:
     from crispml.errors import Conflict, NotFound
 
-    finished = [j for j in c.jobs.list_jobs(JobStatus.SUCCEEDED) if j.kind == "pipeline"][0]
+    finished = next(j for j in c.jobs.list_jobs(JobStatus.SUCCEEDED) if j.kind == "pipeline")
     with pytest.raises(Conflict, match="only an ended, unfinished pipeline resumes"):
         c.pipelines.resume(finished.id)
     with pytest.raises(NotFound):

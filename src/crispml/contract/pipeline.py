@@ -32,7 +32,7 @@ class Source(_Strict):
     or a registered source's table, query or file."""
 
     path: str | None = None
-    source: str | None = Field(None, description="A registered source (`crispml sources list`).")
+    source: str | None = Field(default=None, description="A registered source (`crispml sources list`).")
     table: str | None = None
     query: str | None = None
 
@@ -59,7 +59,7 @@ class Prepare(_Strict):
 
 class Curate(_Strict):
     algorithm: Algorithm = "rf"
-    frames: Frames | None = Field(None, description="Frames the transforms are fitted on (default: the first half).")
+    frames: Frames | None = Field(default=None, description="Frames the transforms fit on (default: first half).")
     name: Name | None = None
 
 
@@ -74,8 +74,8 @@ class Train(_Strict):
 
 
 class Report(_Strict):
-    frames: Frames | None = Field(None, description="Frames the KPIs are computed on (default: those not trained on).")
-    threshold: float | None = Field(None, gt=0, lt=1)
+    frames: Frames | None = Field(default=None, description="Frames of the KPIs (default: those not trained on).")
+    threshold: float | None = Field(default=None, gt=0, lt=1)
 
 
 class Gate(_Strict):
@@ -115,7 +115,7 @@ class Pipeline(_Strict):
     name: Name = Field(description="What the pipeline is called (its jobs show it).")
     description: str | None = None
     ingest: Ingest | None = None
-    dataset: str | None = Field(None, description="A raw dataset of the pool to start from, instead of `ingest`.")
+    dataset: str | None = Field(default=None, description="A raw dataset of the pool to start from (not `ingest`).")
     prepare: Prepare = Field(default_factory=Prepare)
     curate: Curate = Field(default_factory=Curate)
     train: Train

@@ -69,7 +69,9 @@ class PipelineService(Service):
         if old.kind != "pipeline":
             raise InvalidInput(f"job {job_id} is a {old.kind} job, not a pipeline", field="job")
         if not old.status.finished or old.status is JobStatus.SUCCEEDED:
-            raise Conflict(f"job {job_id} is {old.status.value}: only an ended, unfinished pipeline resumes", field="job")
+            raise Conflict(
+                f"job {job_id} is {old.status.value}: only an ended, unfinished pipeline resumes", field="job"
+            )
         pipeline = Pipeline.model_validate(old.params["pipeline"])
         done: State = dict((old.result or {}).get("steps", {}))
         source = SourceSpec(**old.params["source"]) if old.params.get("source") else None
@@ -174,7 +176,10 @@ class PipelineService(Service):
 
 def check_pipeline(pipeline: Pipeline) -> None:
     """Refuse, before anything runs, what the schema cannot know: unknown algorithms or hyper-parameters."""
-    for path, algorithm in (("curate.algorithm", pipeline.curate.algorithm), ("train.algorithm", pipeline.train.algorithm)):
+    for path, algorithm in (
+        ("curate.algorithm", pipeline.curate.algorithm),
+        ("train.algorithm", pipeline.train.algorithm),
+    ):
         try:
             get_algorithm(algorithm)
         except InvalidInput as exc:

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from crispml.api.deps import JobsDep, PipelinesDep, SourcesDep
 from crispml.api.jobs_http import job_response, job_responses
-from crispml.api.problems import problem_responses
 from crispml.contract import requests as req
 from crispml.contract.pipeline import parse_pipeline, pipeline_schema
 from crispml.services.pipelines import resolved_source
@@ -21,7 +20,10 @@ _BODY = {
     "requestBody": {
         "required": True,
         "description": "A pipeline file (see GET /api/v1/pipelines/schema), as YAML or JSON.",
-        "content": {"application/json": {"schema": {"type": "object"}}, "application/yaml": {"schema": {"type": "string"}}},
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
     }
 }
 
