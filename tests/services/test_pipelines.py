@@ -24,11 +24,10 @@ name: small-fraud
 ingest: {source: {path: creditcard.csv}, name: ccf, slices: 12}
 curate: {algorithm: rf, frames: 1-6}
 train: {name: NAME, algorithm: rf, frames: 1-6, weight: 10, params: {n_estimators: 10}}
-report: {frames: 7-12}
 gates: [{kpi: roc_auc, op: ">=", value: 0.5}]
 persist: {alias: champion}
 """
-SCORED = SMALL + "score: {frames: 7-12}\nlabel: {frames: 7-12}\nverify: {frames: 7-12}\n"
+SCORED = SMALL + "report: {frames: 7-12}\nscore: {frames: 7-12}\nlabel: {frames: 7-12}\nverify: {frames: 7-12}\n"
 
 
 @pytest.fixture(scope="module")
