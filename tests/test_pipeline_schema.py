@@ -41,6 +41,7 @@ GOOD = "name: p\ndataset: ccf\ntrain: {name: fraud}\n"
         (GOOD.replace("{name: fraud}", "{name: fraud, wieght: 10}"), "train.wieght", "unknown key"),
         (GOOD + "prepare: {missing: mean}\n", "prepare.missing", "'median', 'drop' or 'zero'"),
         (GOOD + "gates: [{kpi: roc_auc, value: high}]\n", "gates.0.value", "valid number"),
+        (GOOD + "gates: [{kpi: roc-auc, value: 0.9}]\n", "gates.0.kpi", "'roc_auc', 'pr_auc'"),
         (GOOD.replace("{name: fraud}", "{name: fraud, algorithm: xgb}"), "train.algorithm", "unknown algorithm 'xgb'"),
         (GOOD.replace("{name: fraud}", "{name: fraud, params: {depth: 3}}"), "train.params", "depth"),
         ("name: p\ntrain: {name: fraud}\n", "pipeline", "exactly one of"),

@@ -211,9 +211,14 @@ class LocalBackend:
 
     def _follow(self, job: Job, progress: Progress) -> J:
         """Wait for a job of this process, reporting its phase; its result, or its error raised."""
-        while not job.status.finished:
-            job = self.c.jobs.wait(job.id, _POLL_S)
-            progress(job.phase or job.status.value, job.progress)
+        try:
+            while not job.status.finished:
+                job = self.c.jobs.wait(job.id, _POLL_S)
+                progress(job.phase or job.status.value, job.progress)
+        except KeyboardInterrupt:  # the job stops at its next progress report; the command waits for that
+            self.c.jobs.cancel(job.id)
+            self.c.jobs.wait(job.id, 60)
+            raise
         return {"job": job.id, **job_result(_json(a.JobAnswer.from_domain(job)))}
 
     def datasets(self, stage: str | None = None, name: str | None = None) -> list[J]:

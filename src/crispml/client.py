@@ -94,9 +94,17 @@ def job_result(job: dict[str, Any]) -> Any:
     if job["status"] == "succeeded":
         return job["result"]
     error = job.get("error") or {}
-    kinds = {kind.__name__: kind for kind in CrispmlError.__subclasses__()}  # a problem's title is its class
+    kinds = _error_kinds(CrispmlError)  # a problem's title is its class
     detail = error.get("detail") or f"job {job['id']} ended {job['status']}"
     raise kinds.get(error.get("title", ""), CrispmlError)(detail, field=error.get("field"))
+
+
+def _error_kinds(kind: type[CrispmlError]) -> dict[str, type[CrispmlError]]:
+    """Every crispml error class by name (subclasses of subclasses too, such as GateFailed)."""
+    found = {kind.__name__: kind}
+    for sub in kind.__subclasses__():
+        found.update(_error_kinds(sub))
+    return found
 
 
 CA_FILE_ENV = "CRISPML_CA_FILE"

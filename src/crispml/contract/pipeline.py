@@ -81,7 +81,9 @@ class Report(_Strict):
 class Gate(_Strict):
     """A condition on the report's overall KPIs; the pipeline stops before persist when one fails."""
 
-    kpi: str = Field(min_length=1, max_length=32, description="A KPI of the report: roc_auc, pr_auc, recall...")
+    kpi: Literal["roc_auc", "pr_auc", "precision", "recall", "f1", "positives", "rows"] = Field(
+        description="A KPI of the report's overall figures (on the report's frames)."
+    )
     op: Literal[">=", ">", "<=", "<"] = ">="
     value: float
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from crispml.contract.pipeline import Gate, Pipeline
 from crispml.domain import Job, JobStatus, SourceSpec
-from crispml.errors import Conflict, InvalidInput
+from crispml.errors import Conflict, GateFailed, InvalidInput
 from crispml.faults import crash_point
 from crispml.ports import Storage
 from crispml.services.base import Progress, Service, new_id
@@ -32,10 +32,6 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
     "<": operator.lt,
 }
-
-
-class GateFailed(InvalidInput):
-    """A gate's condition did not hold on the report: the pipeline stopped before persist."""
 
 
 class PipelineService(Service):
