@@ -9,9 +9,9 @@ import jsonschema
 import pytest
 import yaml
 
-from crispml.contract.pipeline import parse_pipeline, schema_text
+from crispml.contract.pipeline import schema_text
 from crispml.errors import InvalidInput
-from crispml.services.pipelines import check_pipeline
+from crispml.services.pipelines import check_pipeline, parse_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schemas" / "pipeline.schema.json"

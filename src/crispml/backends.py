@@ -21,11 +21,12 @@ from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from crispml.client import Client, job_result
 from crispml.container import Container, connect
 from crispml.contract import answers as a
-from crispml.contract.pipeline import Pipeline, parse_pipeline
+from crispml.contract.pipeline import Pipeline
 from crispml.contract.requests import ImageFormat
 from crispml.domain import RECORD_ID, Job, ModelRef, SourceSpec, Stage
 from crispml.errors import CrispmlError, InvalidInput, NotFound, Unavailable
 from crispml.services.base import Progress, no_progress
+from crispml.services.pipelines import parse_pipeline
 from crispml.settings import settings_error
 
 J = dict[str, Any]
@@ -66,7 +67,7 @@ class Backend(Protocol):
     def source_tables(self, name: str) -> list[J]: ...
     def add_source(self, name: str, url: str) -> J: ...
     def remove_source(self, name: str) -> None: ...
-    def run_pipeline(self, text: str, progress: Progress = no_progress) -> J: ...
+    def run_pipeline(self, pipeline: str | Pipeline, progress: Progress = no_progress) -> J: ...
     def resume_pipeline(self, job_id: str, progress: Progress = no_progress) -> J: ...
 
 
@@ -199,12 +200,10 @@ class LocalBackend:
     def lineage(self, ref: str) -> list[J]:
         return [_json(a.LineageNodeAnswer.from_domain(n)) for n in self.c.lifecycle.lineage(ref)]
 
-    def run_pipeline(self, text: str, progress: Progress = no_progress) -> J:
-        return self.run(parse_pipeline(text), progress)
-
-    def run(self, pipeline: Pipeline, progress: Progress = no_progress) -> J:
-        """Run a pipeline as one job of this process and wait for it (its result, or its error raised)."""
-        return self._follow(self.c.pipelines.submit(pipeline), progress)
+    def run_pipeline(self, pipeline: str | Pipeline, progress: Progress = no_progress) -> J:
+        """Run a pipeline (a file's text) as one job of this process and wait for it (its result, or its error)."""
+        parsed = parse_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
+        return self._follow(self.c.pipelines.submit(parsed), progress)
 
     def resume_pipeline(self, job_id: str, progress: Progress = no_progress) -> J:
         return self._follow(self.c.pipelines.resume(job_id), progress)
@@ -454,8 +453,8 @@ class RemoteBackend:
     def remove_source(self, name: str) -> None:
         self.api.remove_source(name)
 
-    def run_pipeline(self, text: str, progress: Progress = no_progress) -> J:
-        job = self.api.run_pipeline(text)
+    def run_pipeline(self, pipeline: str | Pipeline, progress: Progress = no_progress) -> J:
+        job = self.api.run_pipeline(pipeline if isinstance(pipeline, str) else pipeline.model_dump(mode="json"))
         return {"job": job["id"], **self._follow(job, progress)}
 
     def resume_pipeline(self, job_id: str, progress: Progress = no_progress) -> J:

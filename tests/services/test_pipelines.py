@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from crispml.container import Container
-from crispml.contract.pipeline import parse_pipeline
 from crispml.domain import AuditQuery, Job, JobStatus, Stage
 from crispml.errors import InvalidInput
 from crispml.services.base import new_id
+from crispml.services.pipelines import parse_pipeline
 from crispml.settings import Settings
 
 SMALL = """

@@ -154,7 +154,7 @@ def demo(
     pipeline = fraud_pipeline(rows, algorithm, parse_params(param))
     with local() as backend, progress(not as_json) as step:
         c = backend.c
-        result = backend.run(pipeline, step("pipeline"))
+        result = backend.run_pipeline(pipeline, step("pipeline"))
         steps = result["steps"]
         raw = c.lifecycle.get_dataset(steps["ingest"]["dataset"])
         prepared = c.lifecycle.get_dataset(steps["prepare"]["dataset"])

@@ -64,8 +64,7 @@ def resume(
 @app.command("check")
 def check(pipeline: PipelineFile) -> None:
     """Validate a pipeline file: the schema, its algorithms and hyper-parameters (nothing runs)."""
-    from crispml.contract.pipeline import parse_pipeline
-    from crispml.services.pipelines import check_pipeline
+    from crispml.services.pipelines import check_pipeline, parse_pipeline
 
     found = parse_pipeline(read_pipeline(pipeline))
     check_pipeline(found)

@@ -140,16 +140,8 @@ class Pipeline(_Strict):
         return [s for s in STEPS if present.get(s, True) is not None and (s != "gates" or self.gates)]
 
 
-def parse_pipeline(text: str | bytes | dict[str, Any]) -> Pipeline:
-    """A pipeline from YAML or JSON text (or its parsed mapping); InvalidInput naming the first bad key's path."""
-    data: Any = text
-    if not isinstance(text, dict):
-        import yaml  # JSON is YAML: one parser reads both
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"the pipeline file is not valid YAML or JSON: {exc}", field="pipeline") from None
+def validate_pipeline(data: Any) -> Pipeline:
+    """A pipeline from its parsed mapping; InvalidInput naming the first bad key's path (`train.wieght`)."""
     if not isinstance(data, dict):
         raise InvalidInput("a pipeline file is a mapping of steps (name, ingest, train...)", field="pipeline")
     try:

@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from crispml.contract.pipeline import Pipeline, parse_pipeline
+from crispml.contract.pipeline import Pipeline
+from crispml.services.pipelines import parse_pipeline
 
 FRAUD_PIPELINE = Path(__file__).resolve().parents[1] / "pipelines" / "fraud.yaml"
 """The reference pipeline file, shipped with the package (and linked from the repository's pipelines/)."""

@@ -13,7 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from crispml.contract.pipeline import Gate, Pipeline
+import yaml
+
+from crispml.contract.pipeline import Gate, Pipeline, validate_pipeline
 from crispml.domain import Job, JobStatus, SourceSpec
 from crispml.errors import Conflict, GateFailed, InvalidInput
 from crispml.faults import crash_point
@@ -168,6 +170,17 @@ class PipelineService(Service):
             write_synthetic(Path(spec.path), ingest.synthetic_rows)
         options = ingest.model_dump(exclude={"source", "synthetic_rows"})
         return self.lifecycle.ingest(spec, progress=progress, **options)
+
+
+def parse_pipeline(text: str | bytes | dict[str, Any]) -> Pipeline:
+    """A pipeline from a file's YAML or JSON text (or its parsed mapping); InvalidInput naming the first bad
+    key's path. JSON is YAML: one parser reads both."""
+    if isinstance(text, dict):
+        return validate_pipeline(text)
+    try:
+        return validate_pipeline(yaml.safe_load(text))
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"the pipeline file is not valid YAML or JSON: {exc}", field="pipeline") from None
 
 
 def check_pipeline(pipeline: Pipeline) -> None:

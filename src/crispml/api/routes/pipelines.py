@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from crispml.api.deps import JobsDep, PipelinesDep, SourcesDep
 from crispml.api.jobs_http import job_response, job_responses
 from crispml.contract import requests as req
-from crispml.contract.pipeline import parse_pipeline, pipeline_schema
-from crispml.services.pipelines import resolved_source
+from crispml.contract.pipeline import pipeline_schema
+from crispml.services.pipelines import parse_pipeline, resolved_source
 from crispml.services.visibility import writable_project
 
 router = APIRouter(prefix="/api/v1/pipelines", tags=["pipelines"])
