@@ -109,6 +109,11 @@ async def privacy(request: Request) -> PrivacyService:
     return found.privacy
 
 
+async def access(request: Request) -> AccessService:
+    found: Services = request.app.state.services
+    return found.access
+
+
 async def settings(request: Request) -> Settings:
     found: Services = request.app.state.services
     return found.settings
@@ -124,3 +129,4 @@ SettingsDep = Annotated[Settings, Depends(settings)]
 AuditDep = Annotated[AuditService, Depends(audit)]
 SourcesDep = Annotated[SourceService, Depends(sources)]
 PrivacyDep = Annotated[PrivacyService, Depends(privacy)]
+AccessDep = Annotated[AccessService, Depends(access)]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from crispml.cli import audit, data, jobs, keys, models, operations, privacy, scoring, sources, users
+from crispml.cli import audit, console, data, jobs, keys, models, operations, privacy, scoring, sources, users
 from crispml.cli.failures import CrispmlGroup
 
 app = typer.Typer(
@@ -51,6 +51,7 @@ for command in (
     models.models,
     operations.perf,
     operations.serve,
+    console.console,
     operations.demo,
 ):
     app.command()(command)
