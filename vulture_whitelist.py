@@ -50,3 +50,5 @@ references_stay_resolved  # autouse pytest fixture (tests/services/test_hot_path
 from crispml.observability.perf import add_perf_observer, remove_perf_observer  # noqa: E402
 
 add_perf_observer, remove_perf_observer
+
+_.keys_required  # PrincipalAnswer field (contract/answers.py), serialized into /api/v1/me for the console

@@ -70,7 +70,8 @@ def create_console_proxy(remote: str, verify: bool | str | Path | ssl.SSLContext
             detail = f"cannot reach the crispml server at {base}: {exc or type(exc).__name__}"
             return problems.problem(502, "unavailable", "Unavailable", detail)
         kept = {k: v for k, v in answer.headers.multi_items() if k.lower() not in _NOT_ANSWERED}
-        return StreamingResponse(answer.aiter_raw(), status_code=answer.status_code,
-                                 headers={**kept, SERVER_HEADER: base}, background=BackgroundTask(answer.aclose))  # fmt: skip
+        kept[SERVER_HEADER] = base
+        done = BackgroundTask(answer.aclose)
+        return StreamingResponse(answer.aiter_raw(), status_code=answer.status_code, headers=kept, background=done)
 
     return HostOriginCheck(app)
