@@ -32,7 +32,9 @@ _NOT_FORWARDED = frozenset(
      "transfer-encoding", "upgrade", "content-length", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest",
      "sec-fetch-user"}
 )  # fmt: skip
-_NOT_ANSWERED = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "set-cookie"})
+_NOT_ANSWERED = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "set-cookie", "date", "server"}
+)
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 TIMEOUT_S = 330.0
 """Longer than the API's longest wait (`?wait=true&timeout=300`)."""
