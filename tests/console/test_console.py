@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
@@ -207,7 +206,9 @@ def test_the_reference_scenario_in_the_console(browser: Browser, server: Server,
     batch_id = page.locator(".page td[data-key='model']").first.locator("xpath=..").locator("th").inner_text()
     stored = api.batch(batch_id, limit=3)
     assert stored["rows"] == HALF and stored["model"] == "fraud/1"
-    expect(page.locator(".page table").nth(1).locator("tbody tr").first).to_contain_text(stored["scores"][0]["record_id"])
+    expect(page.locator(".page table").nth(1).locator("tbody tr").first).to_contain_text(
+        stored["scores"][0]["record_id"]
+    )
     check_page(page, "scoring")
 
     # Import the truth of frames 7-12 from the dataset, as `crispml label --dataset` does.
@@ -257,19 +258,19 @@ def test_the_reference_scenario_in_the_console(browser: Browser, server: Server,
     page.close()
 
 
-def test_with_keys_a_viewer_sees_pages_read_only_through_the_remote_console(
-    browser: Browser, tmp_path: Path
-) -> None:
+def test_with_keys_a_viewer_sees_pages_read_only_through_the_remote_console(browser: Browser, tmp_path: Path) -> None:
     """`crispml console --remote` in front of a server that requires keys: the login screen, a wrong
     key's error in words, a viewer's read-only pages, and logging out."""
     home = tmp_path / "home"
     with Container(Settings(home=home, user="test-admin")) as container:
         container.access.create("ada", "admin")  # a server that requires keys needs an admin
         viewer = container.access.create("vera", "viewer").key
-    api = Server(home, None, {"CRISPML_REQUIRE_KEYS": "1"}).start()
+    api = Server(home, None, {"CRISPML_REQUIRE_KEYS": "1"})
     port = free_port()
+    # The local console starts beside the server (it asks the server nothing until a page does).
     console = subprocess.Popen([CRISPML, "console", "--remote", api.url, "--port", str(port)], env=os.environ.copy())
     try:
+        api.start()
         local = f"http://127.0.0.1:{port}"
         wait_for(lambda: _answers(f"{local}/console/"), timeout=60, poll=0.1)
         page = browser.new_page(viewport=WIDE)
@@ -312,7 +313,3 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.TransportError:
         return False
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(pytest.main([__file__, "-q"]))
