@@ -94,7 +94,7 @@ function logout() {
 function showLogin(reason) {
   nav.hidden = true;
   nav.replaceChildren();
-  who.replaceChildren();
+  who.replaceChildren(h("span", { class: "server" }, "Server ", h("strong", {}, server)));
   document.title = "Log in · crispml console";
   const key = input({ type: "password", autocomplete: "off", name: "key", required: true, spellcheck: "false" });
   const result = outcome();
