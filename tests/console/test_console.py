@@ -144,6 +144,9 @@ def test_the_reference_scenario_in_the_console(browser: Browser, server: Server,
     assert "ccf-cur/1" in page.get_by_label("Training dataset").locator("option:checked").inner_text()
     page.get_by_label("Algorithm").select_option("rf")
     page.get_by_label("Class weight").fill("10")
+    page.get_by_label("Hyper-parameters").fill("bogus=1")
+    page.get_by_role("button", name="Train").click()  # refused before any job: the problem's words show
+    expect(page.locator(".page [role=alert]")).to_contain_text("unknown parameter 'bogus' for rf")
     page.get_by_label("Hyper-parameters").fill("n_estimators=20")
     page.get_by_label("First frame").fill("1")
     page.get_by_label("Last frame").fill("6")
@@ -296,6 +299,8 @@ def test_with_keys_a_viewer_sees_pages_read_only_through_the_remote_console(brow
             visit(page, name)
             expect(page.locator(".page")).to_contain_text(f"Your role (viewer) {refusal}")
             assert page.locator(".page form").count() == 0
+        visit(page, "users")  # not in the menu, and said so when asked for
+        expect(page.locator(".page")).to_contain_text("Your role (viewer) may not see this page.")
         visit(page, "registry")
         expect(page.locator(".page")).to_contain_text("No model versions yet")
         accessible(page)

@@ -64,6 +64,7 @@ async function route() {
   main.replaceChildren(heading, body);
   if (HIDDEN_UNLESS_ALLOWED.has(id) && !can(action)) {
     body.append(note(`Your role (${me.role}) may not see this page.`, "warn"));
+    body.setAttribute("data-ready", "true");
     return;
   }
   const ctx = {
