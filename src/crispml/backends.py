@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from crispml.client import Client, job_result
 from crispml.container import Container, connect
 from crispml.contract import answers as a
+from crispml.contract.requests import ImageFormat
 from crispml.domain import RECORD_ID, ModelRef, SourceSpec, Stage
 from crispml.errors import CrispmlError, InvalidInput, NotFound, Unavailable
 from crispml.services.base import Progress, no_progress
@@ -39,13 +40,18 @@ class Backend(Protocol):
     def curate(self, ref: str, *, algorithm: str, frames: str | None, name: str | None,
                progress: Progress = no_progress) -> J: ...  # fmt: skip
     def train(self, ref: str, progress: Progress = no_progress, **options: Any) -> J: ...
-    def report(self, model: str, *, frames: str | None) -> J: ...
+    def report(self, model: str, *, frames: str | None, threshold: float | None) -> J: ...
+    def report_page(self, model: str, *, frames: str | None, threshold: float | None) -> str: ...
+    def report_plot(self, model: str, plot: str, *, frames: str | None, threshold: float | None,
+                    image_format: ImageFormat) -> bytes: ...  # fmt: skip
     def persist(self, model: str, *, alias: str) -> J: ...
     def score(self, model: str, *, dataset: str | None, frames: str | None, file: str | None,
               idempotency_key: str | None, progress: Progress = no_progress) -> J: ...  # fmt: skip
     def label(self, *, file: str | None, dataset: str | None, frames: str | None, id_column: str,
               label_column: str) -> J: ...  # fmt: skip
     def verify(self, model: str, *, frames: str | None) -> J: ...
+    def verify_page(self, model: str, *, frames: str | None) -> str: ...
+    def verify_plot(self, model: str, plot: str, *, frames: str | None, image_format: ImageFormat) -> bytes: ...
     def lineage(self, ref: str) -> list[J]: ...
     def datasets(self, stage: str | None = None, name: str | None = None) -> list[J]: ...
     def models(self, name: str | None) -> list[J]: ...
@@ -118,6 +124,8 @@ class LocalBackend:
 
     def __init__(self, container: Container) -> None:
         self.c = container
+        self._reports: dict[tuple[str, str | None, float | None], J] = {}
+        self._verifications: dict[tuple[str, str | None], J] = {}
 
     def ingest(self, source: SourceSpec, progress: Progress = no_progress, **options: Any) -> J:
         return _json(a.DatasetAnswer.from_domain(self.c.lifecycle.ingest(source, progress=progress, **options)))
@@ -134,8 +142,24 @@ class LocalBackend:
     def train(self, ref: str, progress: Progress = no_progress, **options: Any) -> J:
         return _json(a.ModelVersionAnswer.from_domain(self.c.lifecycle.train(ref, progress=progress, **options)))
 
-    def report(self, model: str, *, frames: str | None) -> J:
-        return _json(a.ReportAnswer.from_domain(self.c.lifecycle.report(model, frames=frames)))
+    def report(self, model: str, *, frames: str | None, threshold: float | None) -> J:
+        # One command draws several pictures of one report: it is computed once.
+        key = (model, frames, threshold)
+        if key not in self._reports:
+            found = self.c.lifecycle.report(model, frames=frames, threshold=threshold)
+            self._reports[key] = _json(a.ReportAnswer.from_domain(found))
+        return self._reports[key]
+
+    def report_page(self, model: str, *, frames: str | None, threshold: float | None) -> str:
+        from crispml import reports
+
+        return reports.report_page(self.report(model, frames=frames, threshold=threshold))
+
+    def report_plot(self, model: str, plot: str, *, frames: str | None, threshold: float | None,
+                    image_format: ImageFormat) -> bytes:  # fmt: skip
+        from crispml import reports
+
+        return reports.report_plot(self.report(model, frames=frames, threshold=threshold), plot, image_format)
 
     def persist(self, model: str, *, alias: str) -> J:
         return _json(a.ModelVersionAnswer.from_domain(self.c.lifecycle.persist(model, alias=alias)))
@@ -153,7 +177,21 @@ class LocalBackend:
         return _json(a.LabelReportAnswer.from_domain(report))
 
     def verify(self, model: str, *, frames: str | None) -> J:
-        return _json(a.VerificationAnswer.from_domain(self.c.scoring.verify(model, frames=frames)))
+        key = (model, frames)
+        if key not in self._verifications:
+            found = self.c.scoring.verify(model, frames=frames)
+            self._verifications[key] = _json(a.VerificationAnswer.from_domain(found))
+        return self._verifications[key]
+
+    def verify_page(self, model: str, *, frames: str | None) -> str:
+        from crispml import reports
+
+        return reports.verification_page(self.verify(model, frames=frames))
+
+    def verify_plot(self, model: str, plot: str, *, frames: str | None, image_format: ImageFormat) -> bytes:
+        from crispml import reports
+
+        return reports.verification_plot(self.verify(model, frames=frames), plot, image_format)
 
     def lineage(self, ref: str) -> list[J]:
         return [_json(a.LineageNodeAnswer.from_domain(n)) for n in self.c.lifecycle.lineage(ref)]
@@ -264,8 +302,16 @@ class RemoteBackend:
             raise NotFound(f"model {name!r} has no versions")
         return name, int(versions[-1]["version"])
 
-    def report(self, model: str, *, frames: str | None) -> J:
-        return dict(self.api.report(*self._version(model), frames=frames))
+    def report(self, model: str, *, frames: str | None, threshold: float | None) -> J:
+        return dict(self.api.report(*self._version(model), frames=frames, threshold=threshold))
+
+    def report_page(self, model: str, *, frames: str | None, threshold: float | None) -> str:
+        return str(self.api.report(*self._version(model), frames=frames, threshold=threshold, format="html"))
+
+    def report_plot(self, model: str, plot: str, *, frames: str | None, threshold: float | None,
+                    image_format: ImageFormat) -> bytes:  # fmt: skip
+        name, version = self._version(model)
+        return bytes(self.api.report_plot(name, version, plot, format=image_format, frames=frames, threshold=threshold))
 
     def persist(self, model: str, *, alias: str) -> J:
         return dict(self.api.persist(*self._version(model), alias=alias))
@@ -321,6 +367,12 @@ class RemoteBackend:
 
     def verify(self, model: str, *, frames: str | None) -> J:
         return dict(self.api.verify(model, frames=frames))
+
+    def verify_page(self, model: str, *, frames: str | None) -> str:
+        return str(self.api.verify(model, frames=frames, format="html"))
+
+    def verify_plot(self, model: str, plot: str, *, frames: str | None, image_format: ImageFormat) -> bytes:
+        return bytes(self.api.verify_plot(model, plot, format=image_format, frames=frames))
 
     def lineage(self, ref: str) -> list[J]:
         """A model's lineage, or (as locally) a dataset's when no model goes by `ref`."""

@@ -24,6 +24,7 @@ class Action(StrEnum):
     VERIFY = "verify"  # NewDataReport: scores joined to labels
     LINEAGE_READ = "lineage.read"
     PERF_READ = "perf.read"
+    METRICS = "metrics"  # GET /metrics for Prometheus: a scraper uses a viewer's key
     JOBS = "jobs"  # list, show, cancel: a key sees its own jobs, an admin every job
     AUDIT_READ = "audit.read"
     PRIVACY = "privacy"  # tags, pseudonymization, anonymization, erasure, retention
@@ -47,6 +48,7 @@ GRANTS: dict[Action, frozenset[Role]] = {
     Action.VERIFY: frozenset({Role.ADMIN, Role.SCIENTIST, Role.AUDITOR}),
     Action.LINEAGE_READ: frozenset({Role.ADMIN, Role.STEWARD, Role.SCIENTIST, Role.AUDITOR}),
     Action.PERF_READ: frozenset({Role.ADMIN, Role.AUDITOR, Role.VIEWER}),
+    Action.METRICS: frozenset({Role.ADMIN, Role.AUDITOR, Role.VIEWER}),
     Action.JOBS: _EVERYONE,
     Action.AUDIT_READ: frozenset({Role.ADMIN, Role.AUDITOR}),
     Action.PRIVACY: frozenset({Role.ADMIN, Role.STEWARD}),
@@ -90,6 +92,7 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "models": Action.METADATA_READ,
     "model": Action.METADATA_READ,
     "report": Action.MODEL_REPORT,
+    "report_plot": Action.MODEL_REPORT,
     "persist": Action.MODEL_ALIAS,
     "alias": Action.METADATA_READ,
     "delete_alias": Action.MODEL_ALIAS,
@@ -99,11 +102,13 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "batch": Action.SCORE,
     "label": Action.LABEL,
     "verify": Action.VERIFY,
+    "verify_plot": Action.VERIFY,
     # jobs and operations
     "jobs": Action.JOBS,
     "job": Action.JOBS,
     "cancel": Action.JOBS,
     "perf": Action.PERF_READ,
+    "metrics": Action.METRICS,
     # the reference's routes (state-changing GETs: also need a same-origin request)
     "rep_data_ingest": Action.DATA_WRITE,
     "rep_data_prepare": Action.DATA_WRITE,

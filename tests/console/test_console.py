@@ -170,8 +170,8 @@ def test_the_reference_scenario_in_the_console(browser: Browser, server: Server,
     expect(confusion.locator("tbody tr").nth(0)).to_contain_text(f"Fraud{c['tp']:,}{c['fn']:,}")
     expect(confusion.locator("tbody tr").nth(1)).to_contain_text(f"Genuine{c['fp']:,}{c['tn']:,}")
     slider = page.get_by_label("Decision threshold")
-    points = sorted((p for p in report["curves"]["pr"] if p["threshold"] is not None), key=lambda p: p["threshold"])
-    slider.fill("0")  # the lowest threshold: everything at or above the smallest score is flagged
+    points = sorted((p for p in report["curves"]["pr"] if 0 < (p["threshold"] or 0) < 1), key=lambda p: p["threshold"])
+    slider.fill("0")  # the lowest threshold the slider offers: the most flagged
     lowest = points[0]
     tp = round(lowest["recall"] * report["overall"]["positives"])
     expect(page.locator('[data-kpi="threshold"] .value')).to_have_text(shown(lowest["threshold"]))

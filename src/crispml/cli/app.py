@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from crispml.cli import audit, console, data, jobs, keys, models, operations, privacy, scoring, sources, users
+from crispml.cli import audit, console, data, db, jobs, keys, models, operations, privacy, scoring, sources, users
 from crispml.cli.failures import CrispmlGroup
 
 app = typer.Typer(
@@ -61,6 +61,7 @@ app.add_typer(users.app, name="users")
 app.add_typer(sources.app, name="sources")
 app.add_typer(privacy.app, name="privacy")
 app.add_typer(keys.app, name="keys")
+app.add_typer(db.app, name="db")
 
 
 def main() -> None:

@@ -8,7 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from crispml.domain import PerfRecord
+from crispml.domain import JobStatus, PerfRecord
+from crispml.observability import metrics
 from crispml.ports import Storage
 from crispml.services.base import Service
 from crispml.services.model_cache import ModelCache
@@ -80,6 +81,16 @@ class OperationsService(Service):
                 )
             )
         return records, summaries
+
+    def prometheus_text(self) -> bytes:
+        """The Prometheus text exposition `GET /metrics` answers: the counters and histograms of this
+        process (of every worker, in multiprocess mode), then the model aliases (of the acting principal's
+        projects) and jobs by state, read from the database now."""
+        with self.store.reading() as uow:
+            aliases = [metrics.AliasInfo(*row) for row in uow.models.aliased()]
+            jobs = uow.jobs.count_by_status()
+        states = {status.value: jobs.get(status.value, 0) for status in JobStatus}
+        return metrics.exposition() + metrics.state_exposition(aliases, states)
 
     def readiness(self) -> dict[str, dict[str, Any]]:
         """Whether the database answers and the artifact folder is writable, each with its error; and

@@ -19,6 +19,7 @@ import pyarrow as pa
 from crispml.domain import FRAME, RECORD_ID, ModelVersion, NewScoreBatch, ScoreBatch, ScoredRecords
 from crispml.errors import Conflict, InvalidInput
 from crispml.identity import request_id
+from crispml.observability import metrics
 from crispml.observability.perf import PerfClock, store_perf
 from crispml.ports import Storage
 from crispml.services.base import GroupedPerfService, Progress, new_id, no_progress, now
@@ -160,6 +161,7 @@ class ScoringService(GroupedPerfService):
                 if idempotency_key is not None and (replay := self._replay(idempotency_key, request)) is not None:
                     return replay
                 raise exc
+            metrics.scores_written(model.name, model.version, result.batch.rows)
             span.rows_out = result.batch.rows
             progress("done", 1.0)
             return result
@@ -210,7 +212,10 @@ class ScoringService(GroupedPerfService):
         clock.span.rows_out = rows
 
         def committed(done: Future[None]) -> None:
-            store_perf(clock.finish(None if done.cancelled() else done.exception()), self._store_perf)
+            error = None if done.cancelled() else done.exception()
+            if error is None:
+                metrics.scores_written(model.name, model.version, rows)
+            store_perf(clock.finish(error), self._store_perf)
 
         durable.add_done_callback(committed)
         return PendingScore(durable, unit)

@@ -110,7 +110,7 @@ export async function render(page, ctx) {
 function thresholdSection(report, base, frames) {
   const overall = report.overall || {};
   const points = ((report.curves && report.curves.pr) || [])
-    .filter((p) => typeof p.threshold === "number")
+    .filter((p) => typeof p.threshold === "number" && p.threshold > 0 && p.threshold < 1) // what the API takes
     .sort((a, b) => a.threshold - b.threshold);
   const confusion = plot(`${base}/plots/confusion`, { frames, threshold: overall.threshold }, `Confusion matrix of ${report.model}`);
   if (!points.length) {
