@@ -177,8 +177,17 @@ def test_the_reference_scenario_in_the_console(browser: Browser, server: Server,
     expect(page.locator('[data-kpi="threshold"] .value')).to_have_text(shown(lowest["threshold"]))
     expect(page.locator('[data-kpi="recall"] .value').last).to_have_text(shown(tp / report["overall"]["positives"]))
     expect(confusion.locator("tbody tr").nth(0)).to_contain_text(f"Fraud{tp:,}")
-    check_pictures(page, plots_exist(server))
+    drawn = plots_exist(server)
+    check_pictures(page, drawn)
+    # Half way along: the numbers recomputed here are the API's own at that threshold.
+    middle = points[len(points) // 2]
     slider.fill(str(len(points) // 2))
+    at = httpx.get(f"{server.url}/api/v1/models/fraud/versions/1/report", params={"threshold": middle["threshold"]})
+    c = at.json()["overall"]["confusion"]
+    expect(confusion.locator("tbody tr").nth(0)).to_contain_text(f"Fraud{c['tp']:,}{c['fn']:,}")
+    expect(confusion.locator("tbody tr").nth(1)).to_contain_text(f"Genuine{c['fp']:,}{c['tn']:,}")
+    if drawn:  # the confusion matrix's picture follows the slider
+        expect(page.locator(f'figure[data-query="threshold={middle["threshold"]!r}"]')).to_have_count(1)
     check_page(page, "report")
 
     # The registry: a second version to compare; fraud/1 promoted to champion.

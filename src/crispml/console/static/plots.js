@@ -21,7 +21,11 @@ export function plot(path, query, alt, caption) {
       const src = await picture(path, { format: "svg", ...params });
       if (mine !== asked) return URL.revokeObjectURL(src); // a later load won
       const img = h("img", { src, alt, class: "plot-image" });
-      img.addEventListener("load", () => figure.setAttribute("data-loaded", "true"), { once: true });
+      const loaded = new URLSearchParams(Object.entries(params || {}).filter(([, v]) => v !== undefined)).toString();
+      img.addEventListener("load", () => {
+        figure.setAttribute("data-loaded", "true");
+        figure.setAttribute("data-query", loaded);
+      }, { once: true });
       if (shown) URL.revokeObjectURL(shown);
       shown = src;
       slot.replaceChildren(img);
