@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from importlib.resources import files
@@ -108,8 +109,8 @@ def check_pictures(page: Page, drawn: bool) -> None:
             expect(figure).to_contain_text("Plot unavailable")
 
 
-def test_the_reference_scenario_in_the_console(browser: Browser, server: Server, api: Client,
-                                               small_csv: Path) -> None:  # fmt: skip
+def test_the_reference_scenario_in_the_console(browser: Browser, server: Server, api: Client, small_csv: Path,
+                                               tmp_path: Path) -> None:  # fmt: skip
     page = browser.new_page(viewport=WIDE)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -242,10 +243,19 @@ def test_the_reference_scenario_in_the_console(browser: Browser, server: Server,
     check_pictures(page, plots_exist(server))
     check_page(page, "verification")
 
-    # The rest of the pages: the data pool with its lineage, performance and jobs, users, the audit log.
+    # The rest of the pages: the data pool with its lineage and a SQL source's tables, performance and
+    # jobs, users, the audit log.
+    warehouse = tmp_path / "warehouse.sqlite"
+    with sqlite3.connect(warehouse) as db:
+        db.execute("CREATE TABLE transactions (amount REAL, label INTEGER)")
+        db.executemany("INSERT INTO transactions VALUES (?, ?)", [(1.5, 0), (20.0, 1), (3.25, 0)])
+    api.add_source("warehouse", f"sqlite:///{warehouse}")
     visit(page, "data")
     expect(page.locator(".lineage li")).to_have_count(2)  # ccf/1 (raw) <- its uploaded file
     expect(page.locator(".page")).to_contain_text("Curated: 1 version")
+    page.get_by_label("Source", exact=True).select_option("warehouse")
+    page.get_by_role("button", name="Show tables").click()
+    expect(page.locator("table", has_text="Tables of warehouse").locator("tbody tr")).to_contain_text("transactions3")
     check_page(page, "data")
     visit(page, "performance")
     expect(page.locator("table", has_text="Calls by method").locator("tbody")).to_contain_text("train")
