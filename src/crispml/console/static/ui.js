@@ -132,9 +132,11 @@ export function outcome() {
 export async function run(control, where, action) {
   control.disabled = true;
   control.setAttribute("aria-busy", "true");
-  where.clear();
+  where.show(h("p", { class: "working", role: "status" }, "Working…"));
   try {
-    return await action();
+    const result = await action();
+    if (where.querySelector(".working")) where.clear();
+    return result;
   } catch (error) {
     where.fail(error);
     return undefined;
