@@ -52,3 +52,5 @@ from crispml.observability.perf import add_perf_observer, remove_perf_observer  
 add_perf_observer, remove_perf_observer
 _.do_POST  # http.server calls BaseHTTPRequestHandler.do_<METHOD> (the InfluxDB 2 stand-in, tests/observability)
 _.log_message  # http.server calls it for each request; overridden to keep the test's output quiet
+
+_.keys_required  # PrincipalAnswer field (contract/answers.py), serialized into /api/v1/me for the console

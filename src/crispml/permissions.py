@@ -76,6 +76,10 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "ready": Action.PUBLIC,
     "ping": Action.PUBLIC,
     "health": Action.PUBLIC,
+    # the console's page and static assets (everything they show comes from the API, with the user's key)
+    "console_root": Action.PUBLIC,
+    "console_page": Action.PUBLIC,
+    "console_asset": Action.PUBLIC,
     # datasets
     "ingest": Action.DATA_WRITE,
     "upload": Action.DATA_WRITE,
@@ -132,6 +136,8 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "version": Action.METADATA_READ,
     "invocations": Action.SCORE,
     # users (identities)
+    "me": Action.METADATA_READ,
+    "users": Action.USERS_MANAGE,
     # audit
     "audit": Action.AUDIT_READ,
     "verify_audit": Action.AUDIT_READ,

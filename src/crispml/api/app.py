@@ -20,6 +20,7 @@ from crispml.api.origin import HostOriginCheck
 from crispml.api.routes import (
     audit,
     compat,
+    console,
     datasets,
     health,
     inference,
@@ -30,6 +31,7 @@ from crispml.api.routes import (
     privacy,
     scoring,
     sources,
+    users,
 )  # fmt: skip
 from crispml.container import Container
 from crispml.identity import serving_request
@@ -76,20 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     # Routes are matched in order: scoring, the hot path, is tried first.
-    for module in (
-        scoring,
-        health,
-        datasets,
-        models,
-        jobs,
-        pipelines,
-        operations,
-        compat,
-        inference,
-        audit,
-        sources,
-        privacy,
-    ):
+    for module in (scoring, health, datasets, models, jobs, pipelines, operations, compat, inference, audit, sources,
+                   privacy, users, console):  # fmt: skip
         app.include_router(module.router)
     docs.install(app)
     metrics.install(app)

@@ -116,6 +116,11 @@ async def privacy(request: Request) -> PrivacyService:
     return found.privacy
 
 
+async def access(request: Request) -> AccessService:
+    found: Services = request.app.state.services
+    return found.access
+
+
 async def settings(request: Request) -> Settings:
     found: Services = request.app.state.services
     return found.settings
@@ -132,3 +137,4 @@ AuditDep = Annotated[AuditService, Depends(audit)]
 SourcesDep = Annotated[SourceService, Depends(sources)]
 PrivacyDep = Annotated[PrivacyService, Depends(privacy)]
 PipelinesDep = Annotated[PipelineService, Depends(pipelines)]
+AccessDep = Annotated[AccessService, Depends(access)]

@@ -6,7 +6,21 @@ from typing import Annotated
 
 import typer
 
-from crispml.cli import audit, data, db, jobs, keys, models, operations, pipelines, privacy, scoring, sources, users
+from crispml.cli import (
+    audit,
+    console,
+    data,
+    db,
+    jobs,
+    keys,
+    models,
+    operations,
+    pipelines,
+    privacy,
+    scoring,
+    sources,
+    users,
+)
 from crispml.cli.failures import CrispmlGroup
 
 app = typer.Typer(
@@ -51,6 +65,7 @@ for command in (
     models.models,
     operations.perf,
     operations.serve,
+    console.console,
     operations.demo,
 ):
     app.command()(command)

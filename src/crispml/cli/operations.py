@@ -104,7 +104,7 @@ def serve(
     ] = None,
     ssl_keyfile: Annotated[Path | None, typer.Option("--ssl-keyfile", help="PEM key of --ssl-certfile.")] = None,
 ) -> None:
-    """Serve the REST API (OpenAPI at /docs); over HTTPS with --ssl-certfile and --ssl-keyfile.
+    """Serve the REST API (OpenAPI at /docs, the admin console at /console); HTTPS with --ssl-certfile/--ssl-keyfile.
 
     Requests need an API key (Authorization: Bearer) whenever HOST is not loopback, or with
     CRISPML_REQUIRE_KEYS=1; then an admin user must exist (`crispml users create NAME --role admin`).

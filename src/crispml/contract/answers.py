@@ -15,6 +15,7 @@ from typing import Annotated, Any, Generic, Protocol, Self, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from crispml.domain import (
+    ApiUser,
     AuditEvent,
     Dataset,
     DataSource,
@@ -447,3 +448,35 @@ class AuditEventAnswer(Answer):
     @classmethod
     def from_domain(cls, event: AuditEvent) -> Self:
         return cls(**_fields(event))
+
+
+class UserAnswer(Answer):
+    """An API user as REST and `crispml users list --json` show it: never its key, salt or digest."""
+
+    name: str
+    role: str = Field(examples=["scientist"])
+    projects: list[str] | None = Field(description="The projects the key may see; null: every project.")
+    status: str = Field(examples=["active", "revoked"])
+    created_by: str
+    created_at: Timestamp
+    rotated_at: Timestamp | None
+    revoked_at: Timestamp | None
+
+    @classmethod
+    def from_domain(cls, user: ApiUser) -> Self:
+        return cls(
+            name=user.name, role=user.role, projects=None if user.projects is None else list(user.projects),
+            status="revoked" if user.revoked_at else "active", created_by=user.created_by,
+            created_at=user.created_at, rotated_at=user.rotated_at, revoked_at=user.revoked_at,
+        )  # fmt: skip
+
+
+class PrincipalAnswer(Answer):
+    """Who a request acts as, and what its role may do (the console hides what it may not)."""
+
+    name: str
+    role: str = Field(examples=["viewer"])
+    projects: list[str] | None = Field(description="The projects the key may see; null: every project.")
+    keys_required: bool = Field(description="Whether the server asks every request for an API key.")
+    allowed: list[str] = Field(description="The actions of the permission table this role is granted.")
+    version: str = Field(description="The server's crispml version.")
