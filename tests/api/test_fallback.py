@@ -12,13 +12,12 @@ import pytest
 
 import crispml
 from crispml.services.synthesis import write_synthetic
-from crispml.steps import model_codec
 from tests.api.conftest import Server
-from tests.conftest import crispml_source, wait_for
+from tests.conftest import wait_for
+from tests.services.test_fallback import champion_and_fallback, tamper
 from tests.steps.test_fast_path import later_rows
 
 CLIENTS = 4
-TINY = {"n_estimators": 5}
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +28,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, P
     source = home / "creditcard.csv"
     write_synthetic(source, 6_000)
     with crispml.connect(home=home / "home", user="tester") as cml:
-        prepared = cml.prepare(cml.ingest(crispml_source(source), name="ccf").id)
-        curated = cml.curate(prepared.id, algorithm="rf", frames="1-6")
-        champion = cml.train(curated.id, algorithm="rf", frames="1-6", name="fraud", params=TINY)
-        fallback = cml.train(curated.id, algorithm="rf", frames="1-6", name="fraud", params={**TINY, "max_depth": 4})
-        cml.persist(champion.ref, alias="champion")
-        cml.persist(fallback.ref, alias="fallback")
-        suffix = model_codec.SUFFIX[champion.artifact_format]
-        path = cml.store.artifacts.path("models", champion.artifact_sha256, suffix)  # type: ignore[attr-defined]
+        _, _, path = champion_and_fallback(cml, source)
         records = later_rows(cml, 1).to_dict("records")
     server = Server(home / "home", None, {"CRISPML_ENVIRONMENT": "qa"}).start()
     yield server, path, records
@@ -65,9 +57,7 @@ def test_tampering_with_the_champion_under_load_fails_no_request(
         thread.start()
     try:
         wait_for(lambda: all(len(mine) >= 5 for mine in answers))
-        data = bytearray(path.read_bytes())
-        data[len(data) // 2] ^= 0xFF
-        path.write_bytes(bytes(data))
+        tamper(path)
         # Every client gets fallback answers, and goes on getting them.
         wait_for(lambda: all(sum(a.get("model") == "fraud/2" for _, a in mine) >= 20 for mine in answers))
     finally:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from crispml.domain import ModelVersion
 from crispml.errors import IntegrityFailure
 from crispml.local import Crispml
 from crispml.services.synthesis import write_synthetic
@@ -25,17 +26,32 @@ def tiny_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def fallback_scores(reason: str) -> float:
-    return REGISTRY.get_sample_value("crispml_fallback_scores_total", {"name": "fraud", "reason": reason}) or 0.0
-
-
-def test_a_tampered_champion_is_answered_by_the_fallback_and_the_ledger_says_why(cml: Crispml, tiny_csv: Path) -> None:
-    prepared = cml.prepare(cml.ingest(crispml_source(tiny_csv), name="ccf").id)
+def champion_and_fallback(cml: Crispml, source: Path) -> tuple[ModelVersion, ModelVersion, Path]:
+    """fraud/1 as champion and fraud/2 as fallback, trained on `source`; and the champion's artifact file."""
+    prepared = cml.prepare(cml.ingest(crispml_source(source), name="ccf").id)
     curated = cml.curate(prepared.id, algorithm="rf", frames="1-6")
     champion = cml.train(curated.id, algorithm="rf", frames="1-6", name="fraud", params=TINY)
     fallback = cml.train(curated.id, algorithm="rf", frames="1-6", name="fraud", params={**TINY, "max_depth": 4})
     cml.persist(champion.ref, alias="champion")
     cml.persist(fallback.ref, alias="fallback")
+    suffix = model_codec.SUFFIX[champion.artifact_format]
+    path = cml.store.artifacts.path("models", champion.artifact_sha256, suffix)  # type: ignore[attr-defined]
+    return champion, fallback, path
+
+
+def tamper(path: Path) -> None:
+    """Overwrite one byte in the middle of the file."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def fallback_scores(reason: str) -> float:
+    return REGISTRY.get_sample_value("crispml_fallback_scores_total", {"name": "fraud", "reason": reason}) or 0.0
+
+
+def test_a_tampered_champion_is_answered_by_the_fallback_and_the_ledger_says_why(cml: Crispml, tiny_csv: Path) -> None:
+    champion, fallback, path = champion_and_fallback(cml, tiny_csv)
     records = later_rows(cml, 3).to_dict("records")
 
     normal = cml.scoring.score("fraud@champion", records=records)
@@ -43,11 +59,7 @@ def test_a_tampered_champion_is_answered_by_the_fallback_and_the_ledger_says_why
     assert cml.scoring.degraded() == {}
     counted = fallback_scores("integrity")
 
-    suffix = model_codec.SUFFIX[champion.artifact_format]
-    path = cml.store.artifacts.path("models", champion.artifact_sha256, suffix)  # type: ignore[attr-defined]
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
+    tamper(path)
     # The champion stays in memory until its reference is resolved again (at most a second later).
     answers = []
 
