@@ -162,7 +162,7 @@ class ModelRefs:
         if broken is not None:
             if broken[0] == stamp:
                 raise ModelUnavailable(model, broken[1].cause)
-            del self._broken[sha256]
+            self._broken.pop(sha256, None)
         if self._stamps.setdefault(sha256, stamp) != stamp:
             self._models.forget(sha256)
             self._stamps[sha256] = stamp
