@@ -61,7 +61,13 @@ class Container:
         self.sources = SourceService(self.store, settings.user, settings.resolved_database_url,
                                      settings.resolved_data_dir, settings.source_timeout_s)  # fmt: skip
         self.scoring = ScoringService(self.store, settings.user, self.model_cache)
-        self.operations = OperationsService(self.store, settings.user, self.model_cache)
+        self.operations = OperationsService(
+            self.store,
+            settings.user,
+            self.model_cache,
+            environment=settings.environment,
+            degraded=self.scoring.degraded,
+        )
         self.audit = AuditService(self.store, settings.user)
         self.access = AccessService(self.store, settings.user)
         """API users and key checks (see `crispml.services.access`)."""

@@ -115,6 +115,8 @@ class ScoreBatch:
     source: str
     rows: int
     created_at: datetime
+    fallback_reason: str | None = None
+    """Why the fallback version answered instead of the one the request named (None: it did not)."""
 
 
 @dataclass(frozen=True)

@@ -224,6 +224,10 @@ class Storage(Protocol):
         """A stored model's bytes, after checking they hash to `sha256`."""
         ...
 
+    def model_stamp(self, sha256: str, suffix: str) -> tuple[int, int, int] | None:
+        """A stored model file's (inode, size, mtime), None if it is missing: one stat, no read."""
+        ...
+
     def delete_frames(self, sha256s: Collection[str]) -> int:
         """Delete dataset files no live version names (after the commit that marked them removed)."""
         ...

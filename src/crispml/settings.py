@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -140,6 +140,11 @@ class Settings(BaseSettings):
     """Whether a process brings the database schema to the newest migration when it starts. Off where
     `crispml db upgrade` runs once before the processes start (the Kubernetes migration Job): they then refuse
     to start on an older schema instead of racing each other to migrate it."""
+
+    # --- Environments and the fallback model (issue 15: fallback) ---
+    environment: Literal["dev", "qa", "prod"] = "dev"
+    """Which environment this deployment is (dev, qa or prod): `/readyz` shows it. Scoring falls back to a
+    model name's `fallback` alias in every environment alike (see `crispml.services.model_refs`)."""
 
     @field_validator("database_url")
     @classmethod

@@ -251,6 +251,11 @@ class ScoreBatchAnswer(Answer):
 
     batch_id: str = Field(examples=["sb-51c0ab2e"])
     model: str = Field(examples=["fraud/1"], description="The model version that scored.")
+    fallback_reason: str | None = Field(
+        None,
+        description="Why the name's fallback version scored instead of the version the request named (which "
+        "could not be loaded); null when the version named scored.",
+    )
     rows: int
     flagged: int = Field(description="Records whose decision is 1.")
     created_at: Timestamp
@@ -268,6 +273,7 @@ class ScoreBatchAnswer(Answer):
         return {
             "batch_id": result.batch.id,
             "model": result.batch.model_ref,
+            "fallback_reason": result.batch.fallback_reason,
             "rows": result.batch.rows,
             "flagged": sum(result.records.decisions),
             "created_at": iso_time(result.batch.created_at),
@@ -286,6 +292,7 @@ class ScoreBatchPage(Answer):
 
     batch_id: str
     model: str
+    fallback_reason: str | None = Field(None, description="Why the name's fallback version scored, if it did.")
     rows: int = Field(description="Scores in the whole batch.")
     flagged: int = Field(description="Records of this page whose decision is 1.")
     created_at: Timestamp
@@ -301,6 +308,7 @@ class ScoreBatchPage(Answer):
         return {
             "batch_id": result.batch.id,
             "model": result.batch.model_ref,
+            "fallback_reason": result.batch.fallback_reason,
             "rows": result.batch.rows,
             "flagged": sum(page.decisions),
             "created_at": iso_time(result.batch.created_at),

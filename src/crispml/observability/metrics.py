@@ -58,6 +58,12 @@ METHOD_PEAK_RSS = Gauge(
 SCORES = Counter("crispml_scores", "Scores written to the ledger, by model name and version.", ("model", "version"))
 SCORE_BATCHES = Counter("crispml_score_batches", "Score batches committed, by model name and version.",
                         ("model", "version"))  # fmt: skip
+FALLBACK_SCORES = Counter(
+    "crispml_fallback_scores",
+    "Scores answered by a model name's fallback version because the version named could not be loaded, by "
+    "name and reason (integrity, missing, unreadable).",
+    ("name", "reason"),
+)
 LABELS_IMPORTED = Counter(
     "crispml_labels_imported",
     "Labels imported for records a model version scored, by model name and version (a record scored by two "
@@ -145,6 +151,7 @@ def observe_group_commit(units: int, waited_s: float) -> None:
 
 
 _scores, _batches = _Children(SCORES), _Children(SCORE_BATCHES)
+_fallback_scores = _Children(FALLBACK_SCORES)
 
 
 def scores_written(model: str, version: int, rows: int) -> None:
@@ -152,6 +159,11 @@ def scores_written(model: str, version: int, rows: int) -> None:
     labels = (model, str(version))
     _scores(*labels).inc(rows)
     _batches(*labels).inc()
+
+
+def fallback_scored(name: str, reason: str, rows: int) -> None:
+    """`rows` scores of model `name` answered by its fallback version, because of `reason` (a bounded kind)."""
+    _fallback_scores(name, reason).inc(rows)
 
 
 def labels_imported(by_version: Mapping[tuple[str, int], int], unscored: int) -> None:

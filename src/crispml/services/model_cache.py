@@ -81,6 +81,11 @@ class ModelCache:
                 return None
         return self.scorer(sha256, artifact_format, rows, twin_sha256)
 
+    def forget(self, sha256: str) -> None:
+        """Drop this model from memory: its file changed, so the next caller reads (and verifies) it again."""
+        with self._lock:
+            self._entries.pop(sha256, None)
+
     def fast_path_ready(self, sha256: str, wait: float = 0.0) -> bool:
         """Whether small inputs of this model are scored by its ONNX twin.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,9 +30,21 @@ class PerfSummary:
 
 
 class OperationsService(Service):
-    def __init__(self, store: Storage, user: str, models: ModelCache) -> None:
+    def __init__(
+        self,
+        store: Storage,
+        user: str,
+        models: ModelCache,
+        *,
+        environment: str = "dev",
+        degraded: Callable[[], dict[str, str]] = dict,
+    ) -> None:
         super().__init__(store, user)
         self._cache = models
+        self.environment = environment
+        """Which environment this deployment is (dev, qa, prod)."""
+        self.degraded = degraded
+        """Model references answered by their fallback version now, each with the reason."""
         self.warmed: dict[str, str] | None = None
         """What the last `warm_up` did per model reference; None before any."""
 

@@ -152,6 +152,14 @@ class ArtifactStore:
         with DecryptingReader(path, self.keys, f"{kind}/{sha256}{suffix}") as reader:
             yield reader  # type: ignore[misc]  # a RawIOBase is a binary file
 
+    def stamp(self, kind: str, sha256: str, suffix: str) -> tuple[int, int, int] | None:
+        """The file's (inode, size, mtime) now, None if it is missing: a change means it was rewritten."""
+        try:
+            stat = self.path(kind, sha256, suffix).stat()
+        except FileNotFoundError:
+            return None
+        return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
     def get_bytes(self, kind: str, sha256: str, suffix: str) -> bytes:
         """Read an artifact, checking the bytes read are the bytes recorded."""
         path = self.path(kind, sha256, suffix)

@@ -145,6 +145,10 @@ class Store:
         """A stored model's (or twin's, suffix '.onnx') bytes, after checking they hash to `sha256`."""
         return self.artifacts.get_bytes(MODELS, sha256, suffix)
 
+    def model_stamp(self, sha256: str, suffix: str) -> tuple[int, int, int] | None:
+        """A stored model file's (inode, size, mtime), None if it is missing: one stat, no read."""
+        return self.artifacts.stamp(MODELS, sha256, suffix)
+
     # -- two-phase writes -----------------------------------------------------------------------
     @contextmanager
     def committing(self, staged: Staged, *more: Staged) -> Iterator[UnitOfWork]:
