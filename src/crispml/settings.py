@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -134,6 +134,14 @@ class Settings(BaseSettings):
             raise InvalidInput(f"the InfluxDB token file {self.influx_token_file} holds more than one line of "
                                "visible ASCII characters", field="CRISPML_INFLUX_TOKEN_FILE")  # fmt: skip
         return token.decode()
+
+    # --- Job workers (issue 15: workers that scale apart from the API), see crispml.services.worker ---
+    job_runner: Literal["inprocess", "workers"] = "inprocess"
+    """Who runs train jobs: "inprocess", the API process that queued them (on its `job_workers` threads);
+    "workers", `crispml worker` processes that claim them from the database (the API only queues them)."""
+    job_lease_s: float = Field(default=30.0, ge=1.0, le=3600.0)
+    """Seconds a worker's claim on a job lasts unless renewed (it renews every third of it): a job whose
+    worker stopped renewing is requeued once, then ended interrupted."""
 
     # --- Deployment (issue 15: image, Kubernetes) ---
     migrate_on_start: bool = True

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from crispml.cli import audit, data, db, jobs, keys, models, operations, privacy, scoring, sources, users
+from crispml.cli import audit, data, db, jobs, keys, models, operations, privacy, scoring, sources, users, worker
 from crispml.cli.failures import CrispmlGroup
 
 app = typer.Typer(
@@ -51,6 +51,7 @@ for command in (
     models.models,
     operations.perf,
     operations.serve,
+    worker.worker,
     operations.demo,
 ):
     app.command()(command)
