@@ -85,7 +85,7 @@ class Worker:
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="crispml-worker") as pool:
             while not self._stopping.is_set():
                 self.reap()
-                claimed = self._claim() if self._free() else None
+                claimed = self._claim() if self._free() and not self._stopping.is_set() else None
                 if claimed is None:
                     self._stopping.wait(self.poll_s)
                     continue
@@ -113,6 +113,10 @@ class Worker:
             return jobs.claim(self.name, list(self.run_kind), now())
 
     def _run(self, job: Job) -> None:
+        if self._stopping.is_set():  # asked to stop while it claimed: back to the queue untouched
+            with self.jobs.store.jobs() as jobs:
+                jobs.release(job.id, self.name)
+            return
         handler = self.run_kind[job.kind]
         work: Callable[[Progress], dict[str, Any]] = lambda progress: handler(job.params, progress)  # noqa: E731
         try:
