@@ -21,12 +21,13 @@ from typing import Any
 import crispml
 from bench.common import median, postgres_database, scratch, synthetic_csv
 from crispml.domain import SourceSpec
+from crispml.local import Crispml
 from crispml.services.jobs import JobService
 
 CLI = str(Path(sys.executable).with_name("crispml"))
 
 
-def _queue(cml: crispml.Crispml, count: int, trees: int) -> list[str]:
+def _queue(cml: Crispml, count: int, trees: int) -> list[str]:
     api = JobService(cml.store, "bench", runner="workers")
     params = {"name": "fraud", "dataset": "ccf", "algorithm": "rf", "frames": "1-6", "weight": 10.0,
               "params": {"n_estimators": trees, "n_jobs": 1}, "seed": 42, "threshold": 0.5}  # fmt: skip
@@ -35,7 +36,7 @@ def _queue(cml: crispml.Crispml, count: int, trees: int) -> list[str]:
     return ids
 
 
-def _drain(cml: crispml.Crispml, ids: list[str]) -> None:
+def _drain(cml: Crispml, ids: list[str]) -> None:
     while True:
         with cml.store.jobs() as jobs:
             states = [jobs.get(job_id).status for job_id in ids]
