@@ -279,7 +279,9 @@ class JobService(Service):
             # commit, so a job that got there is not undone.
             if fraction < 1.0 and time.monotonic() > deadline:
                 raise JobTimedOut(job_id)
-            if time.monotonic() - last < _PROGRESS_INTERVAL_S and fraction < 1.0:
+            # A worker's job reads its row at every report (a job reports a handful of times): a lease
+            # lost or a stop asked for is seen at the last report before the outputs commit.
+            if check is None and time.monotonic() - last < _PROGRESS_INTERVAL_S and fraction < 1.0:
                 return
             last = time.monotonic()
             with self.store.jobs() as jobs:
