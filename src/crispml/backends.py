@@ -21,10 +21,12 @@ from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from crispml.client import Client, job_result
 from crispml.container import Container, connect
 from crispml.contract import answers as a
+from crispml.contract.pipeline import Pipeline
 from crispml.contract.requests import ImageFormat
-from crispml.domain import RECORD_ID, ModelRef, SourceSpec, Stage
+from crispml.domain import RECORD_ID, Job, ModelRef, SourceSpec, Stage
 from crispml.errors import CrispmlError, InvalidInput, NotFound, Unavailable
 from crispml.services.base import Progress, no_progress
+from crispml.services.pipelines import parse_pipeline
 from crispml.settings import settings_error
 
 J = dict[str, Any]
@@ -65,6 +67,8 @@ class Backend(Protocol):
     def source_tables(self, name: str) -> list[J]: ...
     def add_source(self, name: str, url: str) -> J: ...
     def remove_source(self, name: str) -> None: ...
+    def run_pipeline(self, pipeline: str | Pipeline, progress: Progress = no_progress) -> J: ...
+    def resume_pipeline(self, job_id: str, progress: Progress = no_progress) -> J: ...
 
 
 def _first_line(exc: BaseException) -> str:
@@ -195,6 +199,26 @@ class LocalBackend:
 
     def lineage(self, ref: str) -> list[J]:
         return [_json(a.LineageNodeAnswer.from_domain(n)) for n in self.c.lifecycle.lineage(ref)]
+
+    def run_pipeline(self, pipeline: str | Pipeline, progress: Progress = no_progress) -> J:
+        """Run a pipeline (a file's text) as one job of this process and wait for it (its result, or its error)."""
+        parsed = parse_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
+        return self._follow(self.c.pipelines.submit(parsed), progress)
+
+    def resume_pipeline(self, job_id: str, progress: Progress = no_progress) -> J:
+        return self._follow(self.c.pipelines.resume(job_id), progress)
+
+    def _follow(self, job: Job, progress: Progress) -> J:
+        """Wait for a job of this process, reporting its phase; its result, or its error raised."""
+        try:
+            while not job.status.finished:
+                job = self.c.jobs.wait(job.id, _POLL_S)
+                progress(job.phase or job.status.value, job.progress)
+        except KeyboardInterrupt:  # the job stops at its next progress report; the command waits for that
+            self.c.jobs.cancel(job.id)
+            self.c.jobs.wait(job.id, 60)
+            raise
+        return {"job": job.id, **job_result(_json(a.JobAnswer.from_domain(job)))}
 
     def datasets(self, stage: str | None = None, name: str | None = None) -> list[J]:
         found = self.c.lifecycle.list_datasets(Stage(stage) if stage else None)
@@ -428,6 +452,14 @@ class RemoteBackend:
 
     def remove_source(self, name: str) -> None:
         self.api.remove_source(name)
+
+    def run_pipeline(self, pipeline: str | Pipeline, progress: Progress = no_progress) -> J:
+        job = self.api.run_pipeline(pipeline if isinstance(pipeline, str) else pipeline.model_dump(mode="json"))
+        return {"job": job["id"], **self._follow(job, progress)}
+
+    def resume_pipeline(self, job_id: str, progress: Progress = no_progress) -> J:
+        job = self.api.resume_pipeline(job_id)
+        return {"job": job["id"], **self._follow(job, progress)}
 
 
 def _all_items(page: Callable[[int], Any]) -> list[Any]:

@@ -94,9 +94,17 @@ def job_result(job: dict[str, Any]) -> Any:
     if job["status"] == "succeeded":
         return job["result"]
     error = job.get("error") or {}
-    kinds = {kind.__name__: kind for kind in CrispmlError.__subclasses__()}  # a problem's title is its class
+    kinds = _error_kinds(CrispmlError)  # a problem's title is its class
     detail = error.get("detail") or f"job {job['id']} ended {job['status']}"
     raise kinds.get(error.get("title", ""), CrispmlError)(detail, field=error.get("field"))
+
+
+def _error_kinds(kind: type[CrispmlError]) -> dict[str, type[CrispmlError]]:
+    """Every crispml error class by name (subclasses of subclasses too, such as GateFailed)."""
+    found = {kind.__name__: kind}
+    for sub in kind.__subclasses__():
+        found.update(_error_kinds(sub))
+    return found
 
 
 CA_FILE_ENV = "CRISPML_CA_FILE"
@@ -204,6 +212,23 @@ class _Calls:
         body = {"dataset": dataset, "algorithm": algorithm, "frames": frames, "weight": weight,
                 "params": params or {}, "seed": seed, "threshold": threshold}  # fmt: skip
         return self._call("POST", f"/api/v1/models/{name}/versions", job=True, json=body)
+
+    def run_pipeline(self, pipeline: str | Path | dict[str, Any]) -> Any:
+        """Run a pipeline file as one job: a `Path` to a YAML or JSON file, its text, or its mapping
+        (see `pipeline_schema()`); the finished job's result holds each step's output."""
+        if isinstance(pipeline, dict):
+            return self._call("POST", "/api/v1/pipelines", job=True, json=pipeline)
+        text = pipeline.read_text(encoding="utf-8") if isinstance(pipeline, Path) else pipeline
+        return self._call("POST", "/api/v1/pipelines", job=True, content=text.encode(),
+                          headers={"content-type": "application/yaml"})  # fmt: skip
+
+    def resume_pipeline(self, job_id: str) -> Any:
+        """Resume an interrupted pipeline job: a new job runs the steps it had not finished."""
+        return self._call("POST", f"/api/v1/pipelines/{job_id}/resume", job=True)
+
+    def pipeline_schema(self) -> Any:
+        """The JSON schema of a pipeline file."""
+        return self._call("GET", "/api/v1/pipelines/schema")
 
     def models(self, *, limit: int = 100, offset: int = 0) -> Any:
         """A page of model names with their newest version and aliases."""

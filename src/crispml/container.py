@@ -16,6 +16,7 @@ from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.model_cache import model_cache
 from crispml.services.operations import OperationsService
+from crispml.services.pipelines import PipelineService
 from crispml.services.privacy import PrivacyService
 from crispml.services.scoring import ScoringService
 from crispml.services.sources import SourceService
@@ -97,6 +98,12 @@ class Container:
         # Its own JobService: the worker runs claimed jobs on its own threads, never queues any.
         jobs = JobService(self.store, self.settings.user, workers=1, time_limits_s=self.settings.job_time_limits)
         return Worker(jobs, self.access, handlers(self.lifecycle), concurrency, self.settings.job_lease_s)
+
+    @cached_property
+    def pipelines(self) -> PipelineService:
+        """Pipelines as code: a declared cycle run as one durable job (see `crispml.services.pipelines`)."""
+        return PipelineService(self.store, self.settings.user, self.lifecycle, self.scoring, lambda: self.jobs,
+                               self.settings.resolved_data_dir)  # fmt: skip
 
     def close(self) -> None:
         if self._perf_observer is not None:

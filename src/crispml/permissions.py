@@ -31,6 +31,7 @@ class Action(StrEnum):
     SOURCES_READ = "sources.read"  # registered sources, their tables and columns
     SOURCES_MANAGE = "sources.manage"
     USERS_MANAGE = "users.manage"
+    PIPELINE_RUN = "pipeline.run"  # a whole cycle: ingest, train, move an alias, score, label, verify
 
 
 _EVERYONE = frozenset(Role)
@@ -55,6 +56,7 @@ GRANTS: dict[Action, frozenset[Role]] = {
     Action.SOURCES_READ: frozenset({Role.ADMIN, Role.STEWARD}),
     Action.SOURCES_MANAGE: frozenset({Role.ADMIN}),
     Action.USERS_MANAGE: frozenset({Role.ADMIN}),
+    Action.PIPELINE_RUN: frozenset({Role.ADMIN}),
 }
 
 
@@ -99,6 +101,10 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "label": Action.LABEL,
     "verify": Action.VERIFY,
     "verify_plot": Action.VERIFY,
+    # pipelines as code
+    "run_pipeline": Action.PIPELINE_RUN,
+    "resume_pipeline": Action.PIPELINE_RUN,
+    "pipeline_schema": Action.PUBLIC,
     # jobs and operations
     "jobs": Action.JOBS,
     "job": Action.JOBS,

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     max_source_rows: int = Field(default=50_000_000, ge=1)
     """The most rows a source may hold."""
     job_time_limits: dict[str, float] = Field(default_factory=dict)
-    """Seconds a job may run, by kind, over the defaults (ingest 1 h, train 4 h, score 1 h), as JSON:
+    """Seconds a job may run, by kind, over the defaults (ingest 1 h, train 4 h, score 1 h, pipeline 6 h), as JSON:
     CRISPML_JOB_TIME_LIMITS='{"train": 600}'. A job past its limit ends failed, TimedOut, storing nothing."""
 
     @field_validator("job_time_limits")

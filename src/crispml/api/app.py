@@ -26,6 +26,7 @@ from crispml.api.routes import (
     jobs,
     models,
     operations,
+    pipelines,
     privacy,
     scoring,
     sources,
@@ -75,7 +76,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     # Routes are matched in order: scoring, the hot path, is tried first.
-    for module in (scoring, health, datasets, models, jobs, operations, compat, inference, audit, sources, privacy):
+    for module in (
+        scoring,
+        health,
+        datasets,
+        models,
+        jobs,
+        pipelines,
+        operations,
+        compat,
+        inference,
+        audit,
+        sources,
+        privacy,
+    ):
         app.include_router(module.router)
     docs.install(app)
     metrics.install(app)

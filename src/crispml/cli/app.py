@@ -6,7 +6,21 @@ from typing import Annotated
 
 import typer
 
-from crispml.cli import audit, data, db, jobs, keys, models, operations, privacy, scoring, sources, users, worker
+from crispml.cli import (
+    audit,
+    data,
+    db,
+    jobs,
+    keys,
+    models,
+    operations,
+    pipelines,
+    privacy,
+    scoring,
+    sources,
+    users,
+    worker,
+)
 from crispml.cli.failures import CrispmlGroup
 
 app = typer.Typer(
@@ -55,6 +69,7 @@ for command in (
     operations.demo,
 ):
     app.command()(command)
+app.add_typer(pipelines.app, name="pipeline")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(audit.app, name="audit")
 app.add_typer(users.app, name="users")
