@@ -20,6 +20,7 @@ from crispml.services.pipelines import PipelineService
 from crispml.services.privacy import PrivacyService
 from crispml.services.scoring import ScoringService
 from crispml.services.sources import SourceService
+from crispml.services.worker import Worker, handlers
 from crispml.settings import Settings
 from crispml.storage.artifacts import ArtifactStore
 from crispml.storage.bounded_read import ReadLimits
@@ -95,7 +96,14 @@ class Container:
             workers=self.settings.job_workers,
             max_wait_s=self.settings.max_wait_s,
             time_limits_s=self.settings.job_time_limits,
+            runner=self.settings.job_runner,
         )
+
+    def worker(self, concurrency: int) -> Worker:
+        """A `crispml worker` over this container's store: claims the jobs the API queued and runs them."""
+        # Its own JobService: the worker runs claimed jobs on its own threads, never queues any.
+        jobs = JobService(self.store, self.settings.user, workers=1, time_limits_s=self.settings.job_time_limits)
+        return Worker(jobs, self.access, handlers(self.lifecycle), concurrency, self.settings.job_lease_s)
 
     @cached_property
     def pipelines(self) -> PipelineService:

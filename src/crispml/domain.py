@@ -434,6 +434,12 @@ class Job:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    runner: str = "inprocess"
+    """"inprocess": run by the submitting process's threads; "workers": claimed by a `crispml worker`."""
+    claimed_by: str | None = None
+    """The worker holding the job's lease (renewed through its heartbeat), while it runs on a worker."""
+    attempts: int = 0
+    """How many times a worker claimed the job (a job whose worker died is claimed once more)."""
 
 
 @dataclass(frozen=True)

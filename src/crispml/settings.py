@@ -135,6 +135,14 @@ class Settings(BaseSettings):
                                "visible ASCII characters", field="CRISPML_INFLUX_TOKEN_FILE")  # fmt: skip
         return token.decode()
 
+    # --- Job workers (issue 15: workers that scale apart from the API), see crispml.services.worker ---
+    job_runner: Literal["inprocess", "workers"] = "inprocess"
+    """Who runs train jobs: "inprocess", the API process that queued them (on its `job_workers` threads);
+    "workers", `crispml worker` processes that claim them from the database (the API only queues them)."""
+    job_lease_s: float = Field(default=30.0, ge=1.0, le=3600.0)
+    """Seconds a worker's claim on a job lasts unless renewed (it renews every third of it): a job whose
+    worker stopped renewing is requeued once, then ended interrupted."""
+
     # --- Deployment (issue 15: image, Kubernetes) ---
     migrate_on_start: bool = True
     """Whether a process brings the database schema to the newest migration when it starts. Off where

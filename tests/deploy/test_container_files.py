@@ -41,8 +41,11 @@ def test_compose_wires_the_stack_and_runs_crispml_commands_that_exist() -> None:
     path = ROOT / "compose.yaml"
     check_jsonschema("vendor.compose-spec", path)
     services = yaml.safe_load(path.read_text())["services"]
-    assert {"crispml", "crispml-init", "postgres", "prometheus", "grafana", "influxdb"} <= services.keys()
+    expected = {"crispml", "crispml-worker", "crispml-init", "postgres", "prometheus", "grafana", "influxdb"}
+    assert expected <= services.keys()
     check_call(services["crispml"]["command"], "compose.yaml crispml")
+    check_call(services["crispml-worker"]["command"], "compose.yaml crispml-worker")
+    assert services["crispml"]["environment"]["CRISPML_JOB_RUNNER"] == "workers"  # the API only queues train jobs
     init = services["crispml-init"]
     (script,) = [v.split(":")[0] for v in init["volumes"] if v.startswith("./")]
     calls = calls_in_script((ROOT / script).read_text())

@@ -76,6 +76,8 @@ def test_each_overlay_has_the_api_its_scaling_and_its_migration_job(rendered: di
         (hpa,) = _by_kind(objects, "HorizontalPodAutoscaler")
         assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 3)
         assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
+        assert {d["metadata"]["name"] for d in _by_kind(objects, "Deployment")} == {"crispml-api", "crispml-worker"}
+        assert config["data"]["CRISPML_JOB_RUNNER"] == "workers"  # the API pods only queue train jobs
         (claim,) = _by_kind(objects, "PersistentVolumeClaim")
         assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
         for where, pod in _pod_specs(objects):
@@ -89,7 +91,7 @@ def test_each_overlay_has_the_api_its_scaling_and_its_migration_job(rendered: di
 def test_probes_name_routes_the_app_has(rendered: dict[str, list[dict[str, Any]]], tmp_path: Path) -> None:
     routes = set(create_app(Settings(home=tmp_path)).openapi()["paths"])
     for objects in rendered.values():
-        (deployment,) = _by_kind(objects, "Deployment")
+        (deployment,) = [d for d in _by_kind(objects, "Deployment") if d["metadata"]["name"] == "crispml-api"]
         (api,) = deployment["spec"]["template"]["spec"]["containers"]
         assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
@@ -112,4 +114,4 @@ def test_every_crispml_command_the_manifests_run_exists(
                 for call in calls:
                     check_call(call, f"{overlay} {where}")
                     seen.add(" ".join(call[:2]))
-    assert {"serve --host", "db upgrade", "users create"} <= seen
+    assert {"serve --host", "db upgrade", "users create", "worker --concurrency"} <= seen

@@ -20,6 +20,7 @@ from crispml.cli import (
     scoring,
     sources,
     users,
+    worker,
 )
 from crispml.cli.failures import CrispmlGroup
 
@@ -66,6 +67,7 @@ for command in (
     operations.perf,
     operations.serve,
     console.console,
+    worker.worker,
     operations.demo,
 ):
     app.command()(command)

@@ -17,6 +17,7 @@ from crispml.contract import requests as req
 from crispml.contract.answers import LineageNodeAnswer, ModelAnswer, ModelVersionAnswer, Page, ReportAnswer
 from crispml.domain import ModelRef, check_name
 from crispml.services.lifecycle import LifecycleService
+from crispml.services.worker import train_job
 from crispml.steps.algorithms import get_algorithm, params_doc, resolve_params
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
@@ -39,14 +40,8 @@ def train(
     check_name(name, "model name")
     resolve_params(get_algorithm(body.algorithm), body.params, body.weight, body.seed)
     lifecycle.get_dataset(body.dataset)
-    options = body.model_dump()
-    dataset = options.pop("dataset")
-
-    def work(progress: Any) -> dict[str, Any]:
-        trained = lifecycle.train(dataset, name=name, progress=progress, **options)
-        return ModelVersionAnswer.from_domain(trained).model_dump(mode="json")
-
-    job = jobs.submit("train", {"name": name, **body.model_dump()}, work)
+    params = {"name": name, **body.model_dump()}
+    job = jobs.submit("train", params, lambda progress: train_job(lifecycle, params, progress))
     return job_response(jobs, job, wait, timeout)
 
 
