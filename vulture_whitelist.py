@@ -50,3 +50,14 @@ references_stay_resolved  # autouse pytest fixture (tests/services/test_hot_path
 from crispml.observability.perf import add_perf_observer, remove_perf_observer  # noqa: E402
 
 add_perf_observer, remove_perf_observer
+# Locust finds the user classes of load/locustfile.py by themselves and reads their settings; @task
+# methods are called by Locust, and process_exit_code is its exit status.
+OneRecordScorer
+BatchScorer
+Trainer
+_.wait_time
+_.fixed_count
+_.network_timeout
+_.score_one
+_.train_on_a_sample
+_.process_exit_code
