@@ -271,7 +271,9 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     config = config_from(argv)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # make's or a CI's stop cleans up like a Ctrl-C
+    # A Ctrl-C, or make's or a CI's SIGTERM, unwinds the run: servers stopped, database dropped. SIGINT is set
+    # too: a shell starts a background job with it ignored, and Python then leaves it so.
+    previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         started = time.monotonic()
         with prepared(config) as stage:
@@ -281,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         print("load: interrupted; servers stopped, database dropped", file=sys.stderr)
         return 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     print(f"load: report in {config.out}/report.md; passed: {report['passed']}")
     return 0 if report["passed"] else 1
 
