@@ -25,11 +25,17 @@ HAPROXY = os.environ.get("CRISPML_LOAD_HAPROXY") or shutil.which("haproxy") or "
 class Balancer:
     url: str
     pid: int
+    stats_url: str
+
+    def workers(self) -> dict[str, dict[str, str]]:
+        """HAProxy's row of each worker: status, sessions (`stot`), failed checks (`chkfail`), ..."""
+        return worker_rows(httpx.get(self.stats_url, timeout=5).text)
 
 
 def haproxy_config(port: int, stats_port: int, backends: list[int]) -> str:
-    """Round robin over `backends` (ports on 127.0.0.1); a server leaves the rotation after two failed
-    /readyz checks a second apart and comes back after one good one."""
+    """Round robin over `backends` (ports on 127.0.0.1); a server leaves the rotation after three failed
+    /readyz checks two seconds apart (a check may take 10 s: a busy server is not a dead one) and comes
+    back after one good one."""
     servers = "\n".join(f"    server worker{i} 127.0.0.1:{p}" for i, p in enumerate(backends, start=1))
     return f"""\
 global
@@ -51,7 +57,8 @@ backend workers
     option httpchk
     http-check send meth GET uri /readyz
     http-check expect status 200
-    default-server check inter 1s fall 2 rise 1
+    timeout check 10s
+    default-server check inter 2s fall 3 rise 1
 {servers}
 
 listen stats
@@ -61,10 +68,10 @@ listen stats
 """
 
 
-def servers_up(stats_csv: str) -> dict[str, str]:
-    """Each worker's status (UP, DOWN, ...) from HAProxy's stats page as CSV."""
+def worker_rows(stats_csv: str) -> dict[str, dict[str, str]]:
+    """Each worker's row of HAProxy's stats page as CSV, by server name."""
     reader = csv.DictReader(io.StringIO(stats_csv.removeprefix("# ")))
-    return {row["svname"]: row["status"] for row in reader if row["pxname"] == "workers" and row["svname"] != "BACKEND"}
+    return {row["svname"]: row for row in reader if row["pxname"] == "workers" and row["svname"] != "BACKEND"}
 
 
 @contextmanager
@@ -80,6 +87,7 @@ def balancer(backends: list[int], folder: Path, timeout_s: float = 60) -> Iterat
     process = spawn([HAPROXY, "-db", "-f", str(config)], dict(os.environ), log)
     try:
         deadline = time.monotonic() + timeout_s
+        found = Balancer(f"http://127.0.0.1:{port}", process.pid, f"http://127.0.0.1:{stats_port}/stats;csv")
         status: dict[str, str] = {}
         while len(status) != len(backends) or set(status.values()) != {"UP"}:
             if process.poll() is not None:
@@ -88,9 +96,9 @@ def balancer(backends: list[int], folder: Path, timeout_s: float = 60) -> Iterat
                 raise RuntimeError(f"HAProxy's workers are not all UP after {timeout_s:g} s: {status}")
             time.sleep(0.2)
             try:
-                status = servers_up(httpx.get(f"http://127.0.0.1:{stats_port}/stats;csv", timeout=1).text)
+                status = {name: row["status"] for name, row in found.workers().items()}
             except httpx.TransportError:
                 status = {}
-        yield Balancer(f"http://127.0.0.1:{port}", process.pid)
+        yield found
     finally:
         stop(process)

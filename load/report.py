@@ -35,15 +35,17 @@ def request_table(steps: list[dict[str, Any]]) -> list[str]:
 
 
 def step_table(steps: list[dict[str, Any]]) -> list[str]:
-    lines = ["| workers | all req/s | records scored/s | server CPU s (per worker) | server CPU ms/request | "
-             "Locust CPU s | HAProxy CPU s | thresholds |",
-             "|---:|---:|---:|---|---:|---:|---:|---|"]  # fmt: skip
+    lines = ["| workers | all req/s | records scored/s | server CPU s (per worker) | server cores busy | "
+             "server CPU ms/request | Locust CPU s | HAProxy CPU s | load avg (1 min) | thresholds |",
+             "|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"]  # fmt: skip
     for step in steps:
         per_worker = " + ".join(f"{s:.1f}" for s in step["server_cpu_s"])
         verdict = "; ".join(step["thresholds_crossed"]) or "met"
+        busy = sum(step["server_cpu_s"]) / step["seconds"]
         lines.append(f"| {step['workers']} | {step['total']['requests_per_s']:,.1f} | {_records_per_s(step):,.0f} | "
-                     f"{per_worker} | {_fmt(step['server_cpu_ms_per_request'], '.2f')} | "
-                     f"{step['load_generator_cpu_s']:.1f} | {step['balancer_cpu_s']:.1f} | {verdict} |")  # fmt: skip
+                     f"{per_worker} | {busy:.2f} | {step['server_cpu_ms_per_request']:.2f} | "
+                     f"{step['load_generator_cpu_s']:.1f} | {step['balancer_cpu_s']:.1f} | "
+                     f"{step['load_avg_1_5_15']['after'][0]:.1f} | {verdict} |")  # fmt: skip
     return lines
 
 

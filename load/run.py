@@ -113,7 +113,9 @@ def prepared(config: Config) -> Iterator[Stage]:
         locust_env = {**os.environ, "CRISPML_LOAD_MODEL": MODEL, "CRISPML_LOAD_DATA": DATA_FILE,
                       "CRISPML_LOAD_TRAIN_PERCENT": str(config.train_percent),
                       "CRISPML_LOAD_TRAIN_PARAMS": json.dumps(config.train_params), **config.locust_env}  # fmt: skip
-        locust_env.pop("CRISPML_LOAD_TRAIN_KEY", None)
+        for name in ("CRISPML_API_KEY", "CRISPML_LOAD_TRAIN_KEY"):
+            locust_env.pop(name, None)
+        server_env.pop("CRISPML_REQUIRE_KEYS", None)
         if config.keys:
             server_env["CRISPML_REQUIRE_KEYS"] = "1"
             locust_env.update(CRISPML_API_KEY=keys["scorer"], CRISPML_LOAD_TRAIN_KEY=keys["admin"])
@@ -202,6 +204,10 @@ def run_step(stage: Stage, workers: int) -> dict[str, Any]:
         locust = _locust(stage, lb.url, folder)
         server_cpu = [round(_cpu_seconds(pid) - before[pid], 2) for pid, _port in servers]
         balancer_cpu = _cpu_seconds(lb.pid) - balancer_before
+        # What HAProxy saw: requests sent to each worker (round robin), failed checks, times taken out.
+        seen = {name: {"requests": int(row["stot"] or 0), "failed_checks": int(row["chkfail"] or 0),
+                       "taken_out": int(row["chkdown"] or 0), "status": row["status"]}
+                for name, row in lb.workers().items()}  # fmt: skip
     history = folder / "locust_stats_history.csv"
     if history.exists():
         stage.config.out.mkdir(parents=True, exist_ok=True)
@@ -217,6 +223,7 @@ def run_step(stage: Stage, workers: int) -> dict[str, Any]:
         "server_cpu_s": server_cpu,
         "server_cpu_ms_per_request": round(1000 * sum(server_cpu) / max(total["requests"], 1), 2),
         "balancer_cpu_s": round(balancer_cpu, 2),
+        "balancer_workers": seen,
         "load_generator_cpu_s": locust["cpu_s"],
         "locust_exit_code": locust["exit_code"],
         "thresholds_crossed": locust["crossed"],

@@ -37,6 +37,8 @@ def test_a_quick_run_reports_every_step_without_a_failed_request(stage: Stage) -
         assert step["requests"]["score 1 record"]["requests"] > 0, step
         assert step["locust_exit_code"] == 0 and step["thresholds_crossed"] == [], step
         assert len(step["server_cpu_s"]) == step["workers"] and sum(step["server_cpu_s"]) > 0, step
+        workers = step["balancer_workers"]
+        assert len(workers) == step["workers"] and all(w["requests"] > 0 for w in workers.values()), step
     assert report["passed"]
     out = stage.config.out
     assert json.loads((out / "report.json").read_text())["passed"]
