@@ -49,7 +49,7 @@ def test_a_quick_run_reports_every_step_without_a_failed_request(stage: Stage) -
 
 def test_a_crossed_p95_bound_makes_locust_exit_non_zero(stage: Stage) -> None:
     bound = {**LENIENT, "CRISPML_LOAD_P95_SCORE_ONE_MS": "0.001"}
-    strict = replace(stage, config=replace(stage.config, out=stage.folder / "strict"),
+    strict = replace(stage, config=replace(stage.config, seconds=2, out=stage.folder / "strict"),
                      locust_env={**stage.locust_env, **bound})  # fmt: skip
 
     step = run_step(strict, 1)
