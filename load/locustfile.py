@@ -5,7 +5,8 @@
 - `OneRecordScorer` and `BatchScorer`: score one record, or 1,000 records, per request against the
   champion; their weights (8 to 2 by default) make scoring the bulk of the traffic.
 
-Thresholds, checked when Locust quits: no failed request, and each request type's p95 under its bound.
+Thresholds, checked when Locust quits: some scoring answered, no failed request, and each request type's
+p95 under its bound.
 Crossing one makes Locust exit 1 (`environment.process_exit_code`) and names it on stderr. With
 CRISPML_LOAD_SUMMARY set, the final figures of each request type and the verdict go to that JSON file.
 
@@ -55,6 +56,7 @@ INGEST = f"ingest {TRAIN_PERCENT:.0%}"
 PREPARE = "prepare"
 TRAIN = "train"
 JOB_POLL = "job (poll)"
+SCORING = (SCORE_ONE, SCORE_BATCH)
 
 
 def _bound(name: str, default: float) -> float:
@@ -175,8 +177,11 @@ class Trainer(FastHttpUser):
 
 
 def thresholds_crossed(stats: RequestStats, bounds: dict[str, float]) -> list[str]:
-    """What the run broke: any failed request, and any request type whose p95 exceeds its bound."""
+    """What the run broke: no scoring answered at all, any failed request, and any request type whose p95
+    exceeds its bound."""
     crossed = []
+    if not any(entry.num_requests for (name, _method), entry in stats.entries.items() if name in SCORING):
+        crossed.append("no scoring request was answered")  # a server that hangs fails no request
     if stats.total.num_failures:
         crossed.append(f"{stats.total.num_failures} of {stats.total.num_requests} requests failed (bound: none)")
     for (name, _method), entry in sorted(stats.entries.items()):

@@ -21,7 +21,7 @@ def test_the_k6_script_has_the_loops_and_thresholds() -> None:
         assert re.search(rf"^\s+{scenario}: \{{", text, re.MULTILINE), scenario
     for function in ("train", "scoreOne", "scoreBatch"):
         assert f"export function {function}()" in text, function
-    assert "http_req_failed: ['rate==0']" in text
+    assert "http_req_failed: ['rate==0']" in text and "'http_reqs{loop:score}': ['count>0']" in text
     assert text.count("p(95)<") == 3
 
 
