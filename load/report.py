@@ -92,10 +92,13 @@ def plot(steps: list[dict[str, Any]], path: Path) -> None:
                          label=f"{name} {percentile.removesuffix('_ms')}")  # fmt: skip
     throughput.plot(workers, [_records_per_s(step) for step in steps], ":", marker="s", color=f"C{len(names)}",
                     label="records scored/s")  # fmt: skip
-    throughput.set(title="Throughput", xlabel="worker processes", ylabel="per second", yscale="log")
-    latency.set(title="Latency", xlabel="worker processes", ylabel="ms", yscale="log")
+    xlabel = "worker processes (1-minute load average after the step)"
+    throughput.set(title="Throughput", xlabel=xlabel, ylabel="per second", yscale="log")
+    latency.set(title="Latency", xlabel=xlabel, ylabel="ms", yscale="log")
+    # What else ran on the machine shows in each step's load average: it skews every figure.
+    ticks = [f"{step['workers']}\nload {step['load_avg_1_5_15']['after'][0]:.1f}" for step in steps]
     for axes in (throughput, latency):
-        axes.set_xticks(workers)
+        axes.set_xticks(workers, ticks)
         axes.grid(True, which="both", alpha=0.3)
         axes.legend(fontsize="small")
     figure.suptitle("crispml on PostgreSQL behind HAProxy, Locust on the same machine")
