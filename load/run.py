@@ -143,7 +143,10 @@ def _champion(home: Path, database_url: str, config: Config) -> dict[str, str]:
 
 
 def _cpu_seconds(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.NoSuchProcess:
+        raise RuntimeError(f"process {pid} (a server or HAProxy) died during the step; see its log") from None
     return float(times.user + times.system + times.children_user + times.children_system)
 
 
