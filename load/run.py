@@ -146,7 +146,7 @@ def _cpu_seconds(pid: int) -> float:
     try:
         times = psutil.Process(pid).cpu_times()
     except psutil.NoSuchProcess:
-        raise RuntimeError(f"process {pid} (a server or HAProxy) died during the step; see its log") from None
+        raise RuntimeError(f"process {pid} (a server or HAProxy) died during the step") from None
     return float(times.user + times.system + times.children_user + times.children_system)
 
 
@@ -196,8 +196,18 @@ def _locust(stage: Stage, url: str, folder: Path) -> dict[str, Any]:
 
 
 def run_step(stage: Stage, workers: int) -> dict[str, Any]:
-    """One step: `workers` servers behind HAProxy under Locust; its figures."""
+    """One step: `workers` servers behind HAProxy under Locust; its figures. A step that breaks leaves
+    its logs (servers, HAProxy, Locust) in `<out>/workers-N-logs/`: the scratch folder goes."""
     folder = Path(tempfile.mkdtemp(prefix=f"workers-{workers}-", dir=stage.folder))
+    try:
+        return _step(stage, workers, folder)
+    except Exception:
+        shutil.copytree(folder, stage.config.out / f"workers-{workers}-logs", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("*.csv", "*.json"))  # fmt: skip
+        raise
+
+
+def _step(stage: Stage, workers: int, folder: Path) -> dict[str, Any]:
     load_before = os.getloadavg()
     started = time.monotonic()
     with _servers(stage, workers, folder) as servers, balancer([port for _pid, port in servers], folder) as lb:
