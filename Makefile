@@ -61,3 +61,13 @@ clean:
 .PHONY: fuzz
 fuzz: $(VENV)/.test-installed
 	CRISPML_FUZZ=$${CRISPML_FUZZ:-300} $(BIN)/pytest -q tests/api/test_schemathesis.py
+
+## The container image (podman; a Debian base and the wheelhouse built here when no registry or index answers).
+## Not part of `make test`: it takes minutes. IMAGE=crispml:latest BASE_IMAGE=... to change them.
+.PHONY: image image-test
+image: $(BIN)/crispml
+	PYTHON=$(BIN)/python scripts/build-image
+
+## The image's `crispml serve`, run by chroot in its exported file system: /readyz, then one score persisted.
+image-test: image
+	scripts/test-image

@@ -115,6 +115,8 @@ class ScoreBatch:
     source: str
     rows: int
     created_at: datetime
+    fallback_reason: str | None = None
+    """Why the fallback version answered instead of the one the request named (None: it did not)."""
 
 
 @dataclass(frozen=True)
@@ -378,6 +380,19 @@ def parse_frames(spec: str | list[int] | tuple[int, ...] | None, available: int)
     if not numbers:
         raise InvalidInput("no frames selected", field="frames")
     return tuple(sorted(numbers))
+
+
+def format_frames(frames: list[int] | tuple[int, ...]) -> str:
+    """Frame numbers as `parse_frames` reads them, runs shortened: [1, 2, 3, 5] -> '1-3,5'."""
+    numbers = sorted(set(frames))
+    runs: list[str] = []
+    start = 0
+    for i, number in enumerate(numbers):
+        if i + 1 == len(numbers) or numbers[i + 1] != number + 1:
+            first = numbers[start]
+            runs.append(str(first) if first == number else f"{first}-{number}")
+            start = i + 1
+    return ",".join(runs)
 
 
 def _frame_number(text: str) -> int:

@@ -13,25 +13,29 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import crispml
-from crispml.api import docs, problems
-from crispml.api.auth import FailedLogins, authorize
+from crispml.api import docs, metrics, problems
+from crispml.api.auth import authorize
 from crispml.api.deps import Services
 from crispml.api.origin import HostOriginCheck
 from crispml.api.routes import (
     audit,
     compat,
+    console,
     datasets,
     health,
     inference,
     jobs,
     models,
     operations,
+    pipelines,
     privacy,
     scoring,
     sources,
+    users,
 )  # fmt: skip
 from crispml.container import Container
 from crispml.identity import serving_request
+from crispml.observability.metrics import process_ended
 from crispml.settings import Settings
 
 
@@ -47,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = Container(settings)
+        if settings.metrics_enabled:
+            container.observe_metrics()
         container.jobs.recover()
         # Before the server listens: no request waits for a model to be read (most of a second each),
         # and with several workers, one still reading takes no connections.
@@ -58,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             services.close()
             container.close()
+            process_ended()
 
     app = FastAPI(
         title="crispml",
@@ -69,16 +76,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
         dependencies=[Depends(authorize)],  # every route: see crispml.api.auth
     )
-    app.state.failed_logins = FailedLogins()
     problems.install(app)
     # Routes are matched in order: scoring, the hot path, is tried first.
-    for module in (scoring, health, datasets, models, jobs, operations, compat, inference, audit, sources, privacy):
+    for module in (scoring, health, datasets, models, jobs, pipelines, operations, compat, inference, audit, sources,
+                   privacy, users, console):  # fmt: skip
         app.include_router(module.router)
     docs.install(app)
+    metrics.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestId)
-    # Outermost: a request another web page made is refused before anything reads it.
+    # A request another web page made is refused before anything reads it.
     app.add_middleware(HostOriginCheck, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins)
+    if settings.metrics_enabled:  # outermost, it reads nothing: refused requests are timed too
+        app.add_middleware(metrics.RequestMetrics)
     return app
 
 

@@ -20,6 +20,8 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from crispml.api.app import create_app
+from crispml.container import migrate
+from crispml.observability.metrics import MULTIPROC_ENV
 from crispml.settings import Settings
 
 SETTINGS_ENV = "CRISPML_SERVE_SETTINGS"
@@ -38,9 +40,25 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: 
     if workers <= 1:
         uvicorn.run(serving_app(settings), **options)
         return
+    if settings.migrate_on_start:
+        migrate(settings)  # here, once: the workers would race to create the same tables
     # Worker processes import the app by name: they read the settings from the environment.
     os.environ[SETTINGS_ENV] = settings_json(settings)
+    if settings.metrics_enabled:
+        # Read by prometheus-client when a worker (a fresh interpreter) imports it: values go to files there.
+        os.environ[MULTIPROC_ENV] = str(metrics_folder(settings.home, port))
     uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)
+
+
+def metrics_folder(home: Path, port: int) -> Path:
+    """The folder where this server's worker processes keep their metrics (prometheus-client's multiprocess
+    mode): `PROMETHEUS_MULTIPROC_DIR` when the environment names one, else one under `home` per port. The
+    values of an earlier run are removed: counters start at zero with the server."""
+    folder = Path(os.environ.get(MULTIPROC_ENV) or home / "metrics" / str(port))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return folder
 
 
 def worker_app() -> FastAPI:

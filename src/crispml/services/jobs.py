@@ -30,7 +30,7 @@ _STALE_AFTER = timedelta(minutes=10)
 _DEFAULT_LIMIT_S = 3600.0
 
 
-DEFAULT_TIME_LIMITS_S = {"ingest": 3600.0, "train": 4 * 3600.0, "score": 3600.0}
+DEFAULT_TIME_LIMITS_S = {"ingest": 3600.0, "train": 4 * 3600.0, "score": 3600.0, "pipeline": 6 * 3600.0}
 """How long a job of each kind may run (CRISPML_JOB_TIME_LIMITS overrides them; other kinds: an hour)."""
 
 
@@ -83,10 +83,12 @@ class JobService(Service):
                     interrupted.append(job.id)
         return interrupted
 
-    def submit(self, kind: str, params: dict[str, Any], work: Work, user: str | None = None) -> Job:
-        """Queue `work` and return the queued job at once."""
+    def submit(
+        self, kind: str, params: dict[str, Any], work: Work, user: str | None = None, job_id: str | None = None
+    ) -> Job:
+        """Queue `work` and return the queued job at once (`job_id`: an id the caller drew with `new_id`)."""
         job = Job(
-            id=new_id("job"),
+            id=job_id or new_id("job"),
             kind=kind,
             status=JobStatus.QUEUED,
             params=params,

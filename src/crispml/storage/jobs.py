@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from crispml.domain import Job, JobStatus
 from crispml.errors import NotFound
@@ -57,6 +57,11 @@ class JobRepository:
     def active(self) -> list[Job]:
         query = select(t.jobs).where(t.jobs.c.status.in_(_ACTIVE))
         return [_job(row) for row in self.connection.execute(query).mappings()]
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many jobs the table holds in each status (statuses without jobs left out)."""
+        query = select(t.jobs.c.status, func.count()).group_by(t.jobs.c.status)
+        return {str(status): int(count) for status, count in self.connection.execute(query)}
 
     def last_heartbeat(self, job_id: str) -> datetime | None:
         return self.connection.scalar(select(t.jobs.c.heartbeat_at).where(t.jobs.c.id == job_id))

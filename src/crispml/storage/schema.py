@@ -102,6 +102,8 @@ score_batches = Table(
     Column("last_score_id", BigInteger, nullable=False),
     Column("created_by", String(128), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # Why the name's fallback version answered instead of the version the request named (migration 0014).
+    Column("fallback_reason", Text),
     Index("ix_score_batches_model", "model_version_id"),
 )
 
