@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench load install clean
 
 $(BIN)/crispml: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,10 @@ $(BIN)/crispml: pyproject.toml
 
 $(VENV)/.test-installed: $(BIN)/crispml
 	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+$(VENV)/.load-installed: $(VENV)/.test-installed
+	$(BIN)/python -m pip install -q -e '.[test,load]'
 	touch $@
 
 $(VENV)/.bench-installed: $(VENV)/.test-installed
@@ -26,8 +30,8 @@ demo: $(BIN)/crispml
 	$(BIN)/crispml demo
 
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench load
+	$(BIN)/ruff format --check src tests bench load
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/vulture
@@ -43,6 +47,12 @@ bench: $(VENV)/.bench-installed
 	scripts/ensure-postgres
 	scripts/ensure-bench-tools
 	$(BIN)/python -m bench.run
+
+## Load test: PostgreSQL, HAProxy over 1, 2 then 3 servers, Locust; report and plot under load/results/.
+load: $(VENV)/.load-installed
+	scripts/ensure-postgres
+	scripts/ensure-test-tools
+	$(BIN)/python -m load.run
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

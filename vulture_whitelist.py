@@ -54,3 +54,15 @@ _.do_POST  # http.server calls BaseHTTPRequestHandler.do_<METHOD> (the InfluxDB 
 _.log_message  # http.server calls it for each request; overridden to keep the test's output quiet
 
 _.keys_required  # PrincipalAnswer field (contract/answers.py), serialized into /api/v1/me for the console
+
+# Locust finds the user classes of load/locustfile.py by themselves and reads their settings; @task
+# methods are called by Locust, and process_exit_code is its exit status.
+OneRecordScorer
+BatchScorer
+Trainer
+_.wait_time
+_.fixed_count
+_.network_timeout
+_.score_one
+_.train_on_a_sample
+_.process_exit_code
