@@ -50,3 +50,9 @@ references_stay_resolved  # autouse pytest fixture (tests/services/test_hot_path
 from crispml.observability.perf import add_perf_observer, remove_perf_observer  # noqa: E402
 
 add_perf_observer, remove_perf_observer
+
+background_handler  # logging.config.dictConfig calls it by its dotted name (observability/logs.py log_config)
+_.msg  # LogRecord.msg, read by logging's getMessage (observability/logs.py renders it on the caller's thread)
+_.levelno  # LogRecord fields of an AccessRecord, read by logging's handlers (observability/logs.py)
+_.stack_info
+_._line  # a record's formatted line, read back by LineFormatter.format through the record's __dict__

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from crispml.storage.database import make_engine, upgrade
 from crispml.storage.encryption import KeyRing
 from crispml.storage.store import Store
 
+log = logging.getLogger("crispml.startup")
+
 
 class Container:
     """Everything one process needs: the store and the services over it.
@@ -35,7 +38,14 @@ class Container:
         keys = KeyRing.load(secret, settings.encryption_key_file)
         settings.home.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.resolved_database_url)
-        upgrade(self.engine)
+        database = self.engine.url.render_as_string(hide_password=True)
+        log.info("database %s", database, extra={"database": database})
+        before, after = upgrade(self.engine)
+        if before == after:
+            log.info("migrations: at revision %s", after, extra={"revision": after})
+        else:
+            log.info("migrations: upgraded from %s to %s", before or "an empty database", after,
+                     extra={"revision": after, "upgraded_from": before})  # fmt: skip
         self.store = Store(self.engine, ArtifactStore(settings.artifact_root, keys), settings.user)
         self.model_cache = model_cache(self.store)
         """Models read into memory, shared by every service of this process."""

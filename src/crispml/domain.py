@@ -170,6 +170,8 @@ class PerfRecord:
     model: str | None = None
     error: str | None = None
     pid: int = 0
+    request_id: str | None = None
+    """The HTTP request the measured call served (a job's: the request that submitted it)."""
 
 
 @dataclass(frozen=True)
@@ -419,6 +421,8 @@ class Job:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    request_id: str | None = None
+    """The HTTP request that submitted the job; its log lines and perf records carry it too."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import crispml
 from crispml.api import docs, problems
+from crispml.api.access_log import AccessLog
 from crispml.api.auth import FailedLogins, authorize
 from crispml.api.deps import Services
 from crispml.api.origin import HostOriginCheck
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             services.close()
             container.close()
 
-    app = FastAPI(
+    app = CrispmlApp(
         title="crispml",
         version=crispml.__version__,
         description="CRISP-DM as a governed ML service: the nine methods over REST, every score persisted.",
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
         dependencies=[Depends(authorize)],  # every route: see crispml.api.auth
     )
+    app.access_log = settings.access_log
     app.state.failed_logins = FailedLogins()
     problems.install(app)
     # Routes are matched in order: scoring, the hot path, is tried first.
@@ -76,10 +78,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     docs.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
-    app.add_middleware(RequestId)
-    # Outermost: a request another web page made is refused before anything reads it.
+    # A request another web page made is refused before anything reads it (RequestId reads no body).
     app.add_middleware(HostOriginCheck, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins)
     return app
+
+
+class CrispmlApp(FastAPI):
+    """FastAPI with `RequestId` and `AccessLog` outside Starlette's error middleware: the answer to an
+    unexpected error carries its request id too, its log line names the request, and its access line
+    says 500."""
+
+    access_log = True
+    """Whether every request writes an access line (CRISPML_ACCESS_LOG)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return RequestId(AccessLog(stack) if self.access_log else stack)
 
 
 class RequestId:

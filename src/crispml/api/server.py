@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from crispml.api.app import create_app
+from crispml.observability.logs import log_config
 from crispml.settings import Settings
 
 SETTINGS_ENV = "CRISPML_SERVE_SETTINGS"
@@ -29,10 +30,12 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: 
         ssl_certfile: Path | None = None, ssl_keyfile: Path | None = None) -> None:  # fmt: skip
     """Serve the REST API until interrupted: `workers` processes on `host:port`, uvloop and httptools.
 
-    With `ssl_certfile` and `ssl_keyfile` (PEM) it serves HTTPS only, in every worker.
+    With `ssl_certfile` and `ssl_keyfile` (PEM) it serves HTTPS only, in every worker. Every process logs
+    as the settings say (`crispml.observability.logs`); `log_level` is uvicorn's own loggers' level.
     """
     options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level, "loop": "uvloop",
-                               "http": "httptools"}  # fmt: skip
+                               "http": "httptools", "log_config": serving_log_config(settings),
+                               "access_log": False}  # fmt: skip
     if ssl_certfile is not None:
         options.update(ssl_certfile=str(ssl_certfile), ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
     if workers <= 1:
@@ -41,6 +44,13 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: 
     # Worker processes import the app by name: they read the settings from the environment.
     os.environ[SETTINGS_ENV] = settings_json(settings)
     uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)
+
+
+def serving_log_config(settings: Settings) -> dict[str, Any]:
+    """The logging configuration uvicorn applies in every process; its access log is replaced by
+    crispml's (`crispml.api.access_log`)."""
+    return log_config(settings.log_format, settings.log_level, settings.log_file, settings.log_file_max_bytes,
+                      settings.log_file_backups)  # fmt: skip
 
 
 def worker_app() -> FastAPI:

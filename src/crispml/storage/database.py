@@ -66,11 +66,15 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest migration; a no-op (one query) when it is already there."""
+def upgrade(engine: Engine) -> tuple[str | None, str | None]:
+    """Bring the schema to the newest migration; a no-op (one query) when it is already there.
+
+    Returns the revision the database was at (None: an empty one) and the one it is at now.
+    """
     config = alembic_config(engine)
     head = ScriptDirectory.from_config(config).get_current_head()
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
     if current != head:
         command.upgrade(config, "head")
+    return current, head

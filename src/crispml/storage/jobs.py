@@ -31,6 +31,7 @@ class JobRepository:
                 owner=job.owner,
                 created_by=job.created_by,
                 created_at=job.created_at,
+                request_id=job.request_id,
             )
         )
 
@@ -78,4 +79,5 @@ def _job(row: Any) -> Job:
         created_at=row["created_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        request_id=row["request_id"],
     )

@@ -150,6 +150,7 @@ perf_records = Table(
     Column("model", String(200)),
     Column("error", Text),
     Column("pid", Integer, nullable=False),
+    Column("request_id", String(64)),  # migration 0012
     Index("ix_perf_method_started", "method", "started_at"),
 )
 
@@ -171,6 +172,7 @@ jobs = Table(
     Column("started_at", UtcDateTime()),
     Column("finished_at", UtcDateTime()),
     Column("heartbeat_at", UtcDateTime()),
+    Column("request_id", String(64)),  # migration 0012
     Index("ix_jobs_status", "status"),
 )
 
@@ -268,3 +270,5 @@ failed_logins = Table(
 )
 
 # --- request ids on perf records and jobs (migration 0012) ---
+
+# No table of its own: `perf_records.request_id` and `jobs.request_id` (above), the X-Request-ID served.
