@@ -252,8 +252,8 @@ class LineStream(ReportsFailures, logging.StreamHandler[TextIO]):
 class RotatingFile(ReportsFailures, RotatingFileHandler):
     """Lines to a file of at most `max_bytes`, kept with `backups` older ones (`.1`, `.2`, ...).
 
-    The file is opened at the first line, and again after a failure: a folder that becomes writable is
-    written to from then on.
+    The file (and its folder) is made at the first line, and again after a failure: a folder that becomes
+    writable is written to from then on.
     """
 
     def __init__(self, path: Path, max_bytes: int, backups: int, fallback: logging.Handler | None = None) -> None:
@@ -265,6 +265,7 @@ class RotatingFile(ReportsFailures, RotatingFileHandler):
         try:
             line = (self.format(record) + "\n").encode()
             if self.stream is None:
+                Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
                 self.stream = self._open()
                 self._size = self.stream.seek(0, 2)
             if self._size and self._size + len(line) > self.maxBytes:
