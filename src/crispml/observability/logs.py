@@ -14,7 +14,6 @@ UTC), level, logger, message, the request id and principal when known, and the r
 from __future__ import annotations
 
 import logging
-import logging.config
 import sys
 import time
 from collections.abc import Mapping
@@ -70,12 +69,6 @@ def log_config(
         },
         "root": {"level": level.upper(), "handlers": ["crispml"]},
     }
-
-
-def configure(log_format: LogFormat = "json", level: str = "INFO", file: Path | None = None,
-              file_max_bytes: int = 50 * 1024 * 1024, file_backups: int = 5) -> None:  # fmt: skip
-    """Apply `log_config` to this process (entry points other than uvicorn's)."""
-    logging.config.dictConfig(log_config(log_format, level, file, file_max_bytes, file_backups))
 
 
 def background_handler(log_format: LogFormat, file: str | None, file_max_bytes: int, file_backups: int) -> QueueHandler:
