@@ -14,7 +14,9 @@ UTC), level, logger, message, the request id and principal when known, and the r
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from contextlib import suppress
@@ -34,6 +36,7 @@ ACCESS = "crispml.access"
 MAX_QUEUED = 10_000
 """Records waiting for the writer thread beyond which new ones are dropped (and the drops counted)."""
 _REPORT_EVERY_S = 60.0
+_WRITE_AT_EXIT_S = 5.0
 _access_log = logging.getLogger(ACCESS)
 _background: BackgroundHandler | None = None
 """This process's background handler, once logging was configured with one."""
@@ -80,7 +83,28 @@ def background_handler(log_format: LogFormat, file: str | None, file_max_bytes: 
         handlers.append(RotatingFile(Path(file), file_max_bytes, file_backups, fallback=stdout))
     for handler in handlers:
         handler.setFormatter(formatter)
-    return BackgroundHandler(handlers)
+    background = BackgroundHandler(handlers)
+    _write_before_sigterm_ends_the_process()
+    return background
+
+
+def _write_before_sigterm_ends_the_process() -> None:
+    """uvicorn ends a process it shut down on SIGTERM by raising SIGTERM again, under the handler it found:
+    the default one kills the process at once (no atexit), and the writer's last lines ("Finished server
+    process") with it. Under this handler, the writer writes what is queued first, then SIGTERM does
+    what it would have done."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _write_then_terminate)
+
+
+def _write_then_terminate(signum: int, _frame: object) -> None:
+    background = _background
+    if background is not None:  # for a while only: a stdout nobody reads must not keep the process alive
+        closing = threading.Thread(target=background.close, daemon=True)
+        closing.start()
+        closing.join(_WRITE_AT_EXIT_S)
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
 
 
 class BackgroundHandler(QueueHandler):
