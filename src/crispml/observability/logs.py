@@ -373,9 +373,9 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
         fields["request_id"] = values["request_id"]
     if values.get("principal") is not None:
         fields["principal"] = values["principal"]
-    for key in values.keys() - _STANDARD:
-        if not key.startswith("_"):
-            fields[key] = values[key]
+    for key, value in values.items():  # in the order the caller gave them
+        if key not in _STANDARD and not key.startswith("_"):
+            fields[key] = value
     if record.exc_text:
         fields["exception"] = record.exc_text
     elif record.exc_info:  # a record that skipped the queue handler
