@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 
     from crispml.observability.influx import InfluxExporter
 
+log = logging.getLogger("crispml.startup")
+
 
 class Container:
     """Everything one process needs: the store and the services over it.
@@ -48,10 +51,17 @@ class Container:
         keys = KeyRing.load(secret, settings.encryption_key_file)
         settings.home.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.resolved_database_url)
+        database = self.engine.url.render_as_string(hide_password=True)
+        log.info("database %s", database, extra={"database": database})
         if settings.migrate_on_start:
-            upgrade(self.engine)
+            before, after = upgrade(self.engine)
         else:
-            _require_current_schema(self.engine)
+            before = after = _require_current_schema(self.engine)
+        if before == after:
+            log.info("migrations: at revision %s", after, extra={"revision": after})
+        else:
+            log.info("migrations: upgraded from %s to %s", before or "an empty database", after,
+                     extra={"revision": after, "upgraded_from": before})  # fmt: skip
         self.store = Store(self.engine, ArtifactStore(settings.artifact_root, keys), settings.user)
         self.model_cache = model_cache(self.store)
         """Models read into memory, shared by every service of this process."""
@@ -168,19 +178,20 @@ def migrate(settings: Settings) -> Migration:
     settings.home.mkdir(parents=True, exist_ok=True)  # the embedded SQLite database lives there
     engine = make_engine(settings.resolved_database_url)
     try:
-        before = upgrade(engine)
-        return Migration(before, revisions(engine)[0])
+        return Migration(*upgrade(engine))
     finally:
         engine.dispose()
 
 
-def _require_current_schema(engine: Engine) -> None:
+def _require_current_schema(engine: Engine) -> str | None:
+    """The schema's revision, when it is the newest; else Unavailable naming the command that migrates."""
     current, head = revisions(engine)
     if current != head:
         raise Unavailable(
             f"the database schema is at revision {current or 'none (empty)'}, this crispml needs {head}; "
             "run `crispml db upgrade` once (CRISPML_MIGRATE_ON_START is off)"
         )
+    return current
 
 
 def connect(home: str | Path | None = None, database_url: str | None = None, user: str | None = None) -> Container:

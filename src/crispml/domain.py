@@ -172,6 +172,8 @@ class PerfRecord:
     model: str | None = None
     error: str | None = None
     pid: int = 0
+    request_id: str | None = None
+    """The HTTP request the measured call served (a job's: the request that submitted it)."""
 
 
 @dataclass(frozen=True)
@@ -440,6 +442,8 @@ class Job:
     """The worker holding the job's lease (renewed through its heartbeat), while it runs on a worker."""
     attempts: int = 0
     """How many times a worker claimed the job (a job whose worker died is claimed once more)."""
+    request_id: str | None = None
+    """The HTTP request that submitted the job; its log lines and perf records carry it too."""
 
 
 @dataclass(frozen=True)

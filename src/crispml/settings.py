@@ -154,6 +154,25 @@ class Settings(BaseSettings):
     """Which environment this deployment is (dev, qa or prod): `/readyz` shows it. Scoring falls back to a
     model name's `fallback` alias in every environment alike (see `crispml.services.model_refs`)."""
 
+    # --- logs (issue 13: Logs; see crispml.observability.logs) ---
+    log_format: Literal["json", "text"] = "json"
+    """How a server writes its log lines: one JSON object per line, or a readable text line."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """The lowest level written (crispml's loggers and any other's; uvicorn's own follow `--log-level`)."""
+    log_file: Path | None = None
+    """A file that receives the same lines as stdout, rotated when it reaches `log_file_max_bytes`."""
+    log_file_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    """The size at which the log file is rotated (renamed to .1, .2, ...)."""
+    log_file_backups: int = Field(default=5, ge=1, le=1000)
+    """Rotated log files kept beside the current one."""
+    access_log: bool = True
+    """Whether every HTTP request writes an access line (method, route, status, duration, request id)."""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_name(cls, level: object) -> object:
+        return level.strip().upper() if isinstance(level, str) else level
+
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, url: str | None) -> str | None:

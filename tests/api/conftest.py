@@ -40,9 +40,10 @@ class Server:
             self.env["CRISPML_DATABASE_URL"] = database_url
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Server:
-        command = [CRISPML, "serve", "--port", str(self.port), "--log-level", "warning", *self.serve_options]
-        self.process = subprocess.Popen(command, env=self.env)
+    def start(self, log_level: str = "warning", stdout: int | None = None) -> Server:
+        """Start the server and wait until it answers; `stdout=subprocess.PIPE` keeps its log lines."""
+        command = [CRISPML, "serve", "--port", str(self.port), "--log-level", log_level, *self.serve_options]
+        self.process = subprocess.Popen(command, env=self.env, stdout=stdout)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert self.process.poll() is None, "the server exited during start-up"

@@ -6,10 +6,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import text
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
 
 import crispml
 from crispml.storage.database import alembic_config, make_engine
+from crispml.storage.schema import metadata
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -59,4 +62,37 @@ def test_a_store_with_scores_upgrades_to_the_lean_ledger(database_url: str | Non
     command.upgrade(alembic_config(engine), "head")
     with engine.connect() as connection:
         assert connection.scalar(text("SELECT count(*) FROM score_ledger")) == 2
+    engine.dispose()
+
+
+def test_request_ids_on_perf_records_and_jobs_upgrade_and_downgrade(database_url: str | None, tmp_path: Path) -> None:
+    url = database_url or f"sqlite:///{tmp_path / 'crispml.db'}"
+    engine = make_engine(url)
+    config = alembic_config(engine)
+    command.upgrade(config, "0011")
+    perf = ("INSERT INTO perf_records (method, started_at, duration_s, peak_rss_mb, cpu_s, gc_runs, outcome, pid"
+            "{}) VALUES ('score', :t, 0.1, 10, 0.1, 0, 'ok', 1{})")  # fmt: skip
+    job = ("INSERT INTO jobs (id, kind, status, params, progress, cancel_requested, owner, created_by, created_at"
+           "{}) VALUES (:id, 'ingest', 'succeeded', '{{}}', 1, false, 'h:1', 't', :t{})")  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(text(perf.format("", "")), {"t": NOW})
+        connection.execute(text(job.format("", "")), {"id": "job-old", "t": NOW})
+    command.upgrade(config, "head")
+    with engine.begin() as connection:
+        connection.execute(text(perf.format(", request_id", ", 'req-1'")), {"t": NOW})
+        connection.execute(text(job.format(", request_id", ", 'req-1'")), {"id": "job-new", "t": NOW})
+        assert connection.execute(text("SELECT request_id FROM perf_records ORDER BY id")).scalars().all() == [
+            None, "req-1"
+        ]  # fmt: skip
+        assert connection.execute(text("SELECT request_id FROM jobs ORDER BY id")).scalars().all() == ["req-1", None]
+        # schema.py says what the migrations made.
+        assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+
+    command.downgrade(config, "0011")
+    with engine.connect() as connection:
+        assert "request_id" not in {c["name"] for c in inspect(connection).get_columns("jobs")}
+        assert "request_id" not in {c["name"] for c in inspect(connection).get_columns("perf_records")}
+        assert connection.scalar(text("SELECT count(*) FROM jobs")) == 2
+        assert connection.scalar(text("SELECT count(*) FROM perf_records")) == 2
+    command.upgrade(config, "head")
     engine.dispose()

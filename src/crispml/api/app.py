@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import crispml
 from crispml.api import docs, metrics, problems
+from crispml.api.access_log import AccessLog
 from crispml.api.auth import authorize
 from crispml.api.deps import Services
 from crispml.api.origin import HostOriginCheck
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             container.close()
             process_ended()
 
-    app = FastAPI(
+    app = CrispmlApp(
         title="crispml",
         version=crispml.__version__,
         description="CRISP-DM as a governed ML service: the nine methods over REST, every score persisted.",
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
         dependencies=[Depends(authorize)],  # every route: see crispml.api.auth
     )
+    app.access_log = settings.access_log
     problems.install(app)
     # Routes are matched in order: scoring, the hot path, is tried first.
     for module in (scoring, health, datasets, models, jobs, pipelines, operations, compat, inference, audit, sources,
@@ -84,12 +86,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs.install(app)
     metrics.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
-    app.add_middleware(RequestId)
-    # A request another web page made is refused before anything reads it.
+    # A request another web page made is refused before anything reads it (RequestId reads no body).
     app.add_middleware(HostOriginCheck, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins)
     if settings.metrics_enabled:  # outermost, it reads nothing: refused requests are timed too
         app.add_middleware(metrics.RequestMetrics)
     return app
+
+
+class CrispmlApp(FastAPI):
+    """FastAPI with `RequestId` and `AccessLog` outside Starlette's error middleware: the answer to an
+    unexpected error carries its request id too, its log line names the request, and its access line
+    says 500."""
+
+    access_log = True
+    """Whether every request writes an access line (CRISPML_ACCESS_LOG)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return RequestId(AccessLog(stack) if self.access_log else stack)
 
 
 class RequestId:

@@ -21,6 +21,7 @@ from pydantic import SecretStr
 
 from crispml.api.app import create_app
 from crispml.container import migrate
+from crispml.observability.logs import log_config
 from crispml.observability.metrics import MULTIPROC_ENV
 from crispml.settings import Settings
 
@@ -31,10 +32,12 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: 
         ssl_certfile: Path | None = None, ssl_keyfile: Path | None = None) -> None:  # fmt: skip
     """Serve the REST API until interrupted: `workers` processes on `host:port`, uvloop and httptools.
 
-    With `ssl_certfile` and `ssl_keyfile` (PEM) it serves HTTPS only, in every worker.
+    With `ssl_certfile` and `ssl_keyfile` (PEM) it serves HTTPS only, in every worker. Every process logs
+    as the settings say (`crispml.observability.logs`); `log_level` is uvicorn's own loggers' level.
     """
     options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level, "loop": "uvloop",
-                               "http": "httptools"}  # fmt: skip
+                               "http": "httptools", "log_config": serving_log_config(settings),
+                               "access_log": False}  # fmt: skip
     if ssl_certfile is not None:
         options.update(ssl_certfile=str(ssl_certfile), ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
     if workers <= 1:
@@ -59,6 +62,13 @@ def metrics_folder(home: Path, port: int) -> Path:
     for stale in folder.glob("*.db"):
         stale.unlink(missing_ok=True)
     return folder
+
+
+def serving_log_config(settings: Settings) -> dict[str, Any]:
+    """The logging configuration uvicorn applies in every process; its access log is replaced by
+    crispml's (`crispml.api.access_log`)."""
+    return log_config(settings.log_format, settings.log_level, settings.log_file, settings.log_file_max_bytes,
+                      settings.log_file_backups)  # fmt: skip
 
 
 def worker_app() -> FastAPI:

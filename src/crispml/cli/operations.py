@@ -98,7 +98,9 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
-    log_level: Annotated[LogLevel, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    log_level: Annotated[
+        LogLevel, typer.Option("--log-level", help="uvicorn's own log level (crispml's: CRISPML_LOG_LEVEL).")
+    ] = "info",
     ssl_certfile: Annotated[
         Path | None, typer.Option("--ssl-certfile", help="PEM certificate (chain): serve HTTPS only.")
     ] = None,

@@ -384,6 +384,7 @@ class JobAnswer(Answer):
     created_at: Timestamp
     started_at: Timestamp | None
     finished_at: Timestamp | None
+    request_id: str | None = Field(None, description="The HTTP request that submitted the job (X-Request-ID).")
 
     @classmethod
     def from_domain(cls, job: Job) -> Self:
@@ -404,6 +405,7 @@ class PerfRecordAnswer(Answer):
     model: str | None = None
     error: str | None = None
     pid: int = 0
+    request_id: str | None = Field(None, description="The HTTP request the call served (X-Request-ID).")
 
     @classmethod
     def from_domain(cls, record: PerfRecord) -> Self:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from crispml.domain import Outcome, PerfRecord
+from crispml.identity import request_id
 
 log = logging.getLogger("crispml.perf")
 
@@ -48,6 +49,7 @@ class PerfClock:
 
     def __init__(self, method: str) -> None:
         self.span = Span(method)
+        self._request_id = request_id()
         self._started_at = datetime.now(UTC)
         self._wall, self._cpu, self._gc_before = time.perf_counter(), time.process_time(), _gc_runs()
 
@@ -67,6 +69,7 @@ class PerfClock:
             model=span.model,
             error=None if error is None else f"{error.__class__.__name__}: {error}"[:2000],
             pid=os.getpid(),
+            request_id=self._request_id,
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -19,13 +20,18 @@ from typing import Any
 
 from crispml.domain import Job, JobStatus
 from crispml.errors import Conflict, CrispmlError, NotFound
+from crispml.identity import request_id
 from crispml.ports import Storage
 from crispml.processes import identity, may_be_running
 from crispml.services.base import Progress, Service, new_id, now
 from crispml.services.visibility import sees_all_jobs
 
 Work = Callable[[Progress], dict[str, Any]]
+log = logging.getLogger("crispml.jobs")
+
 _PROGRESS_INTERVAL_S = 0.5
+_PROGRESS_LOG_INTERVAL_S = 10.0
+"""A job's progress is logged when its phase changes, else at most this often."""
 _STALE_AFTER = timedelta(minutes=10)
 _DEFAULT_LIMIT_S = 3600.0
 
@@ -94,6 +100,12 @@ class JobService(Service):
                         },
                     )
                     interrupted.append(job.id)
+                    log.warning(
+                        "job %s (%s) interrupted: its process stopped before it ended",
+                        job.id,
+                        job.kind,
+                        extra={"job_id": job.id, "kind": job.kind, "status": JobStatus.INTERRUPTED.value},
+                    )
         return interrupted
 
     def submit(
@@ -116,13 +128,15 @@ class JobService(Service):
             started_at=None,
             finished_at=None,
             runner="workers" if self.runner == "workers" and kind in WORKER_KINDS else "inprocess",
+            request_id=request_id(),
         )
         with self.store.jobs() as jobs:
             jobs.add(job)
         if job.runner == "workers":
             return job  # a worker claims it from the database
         self._done[job.id] = threading.Event()
-        # The job runs in its submitter's context: it acts as the principal who asked for it.
+        # The job runs in its submitter's context: it acts as the principal who asked for it, and its log
+        # lines and perf records carry the request id that submitted it.
         self._executor.submit(contextvars.copy_context().run, self._run, job.id, kind, work)
         return job
 
@@ -232,23 +246,32 @@ class JobService(Service):
         limit = self.time_limits_s.get(kind, _DEFAULT_LIMIT_S)
         watchdog = threading.Timer(limit, self._expire, (job_id, kind, limit, finish))
         watchdog.daemon = True
+        started = time.monotonic()
+
+        def end(**values: Any) -> None:
+            finish(job_id, **values)
+            _log_end(job_id, kind, time.monotonic() - started, values)
+
         try:
+            log.info("job %s (%s) started", job_id, kind, extra={"job_id": job_id, "kind": kind})
             watchdog.start()
-            result = work(self._reporter(job_id, time.monotonic() + limit, check))
-            finish(job_id, status=JobStatus.SUCCEEDED, progress=1.0, phase="done", result=result)
+            result = work(self._reporter(job_id, kind, time.monotonic() + limit, check))
+            end(status=JobStatus.SUCCEEDED, progress=1.0, phase="done", result=result)
         except JobCancelled:
-            finish(job_id, status=JobStatus.CANCELLED, phase="cancelled")
+            end(status=JobStatus.CANCELLED, phase="cancelled")
         except JobTimedOut:
             # Raised at a progress report before the outputs commit: what it staged is discarded with it.
-            finish(job_id, status=JobStatus.FAILED, error=_timed_out(kind, limit))
+            end(status=JobStatus.FAILED, error=_timed_out(kind, limit))
         except JobReleased:
             raise
         except CrispmlError as exc:
-            error = {"title": type(exc).__name__, "detail": exc.message, "field": exc.field}
-            finish(job_id, status=JobStatus.FAILED, error=error)
+            end(status=JobStatus.FAILED, error={"title": type(exc).__name__, "detail": exc.message, "field": exc.field})
         except Exception as exc:  # a job must end, whatever went wrong
-            error = {"title": "InternalError", "detail": f"{type(exc).__name__}: {exc}"[:2000]}
-            finish(job_id, status=JobStatus.FAILED, error=error)
+            log.exception("job %s (%s) failed unexpectedly", job_id, kind, extra={"job_id": job_id, "kind": kind})
+            end(
+                status=JobStatus.FAILED,
+                error={"title": "InternalError", "detail": f"{type(exc).__name__}: {exc}"[:2000]},
+            )
         finally:
             watchdog.cancel()
 
@@ -261,6 +284,8 @@ class JobService(Service):
             if jobs.get(job_id).status is not JobStatus.RUNNING:
                 return
         finish(job_id, status=JobStatus.FAILED, error=_timed_out(kind, limit))
+        log.warning("job %s (%s) stopped at its time limit of %g s", job_id, kind, limit,
+                    extra={"job_id": job_id, "kind": kind, "status": JobStatus.FAILED.value})  # fmt: skip
         event = self._done.get(job_id)
         if event is not None:
             event.set()
@@ -272,11 +297,12 @@ class JobService(Service):
                 return
             jobs.update(job_id, finished_at=now(), **values)
 
-    def _reporter(self, job_id: str, deadline: float, check: Callable[[Job], None] | None) -> Progress:
-        last = 0.0
+    def _reporter(self, job_id: str, kind: str, deadline: float, check: Callable[[Job], None] | None) -> Progress:
+        last = last_logged = 0.0
+        logged_phase = None
 
         def report(phase: str, fraction: float) -> None:
-            nonlocal last
+            nonlocal last, last_logged, logged_phase
             # Checked at every report (a clock read), before the throttle; "done" (1.0) comes after the
             # commit, so a job that got there is not undone.
             if fraction < 1.0 and time.monotonic() > deadline:
@@ -293,8 +319,22 @@ class JobService(Service):
                 if current.cancel_requested:
                     raise JobCancelled(job_id)
                 jobs.update(job_id, phase=phase[:64], progress=max(0.0, min(1.0, fraction)), heartbeat_at=now())
+            if phase != logged_phase or last - last_logged >= _PROGRESS_LOG_INTERVAL_S:
+                logged_phase, last_logged = phase, last
+                fields = {"job_id": job_id, "kind": kind, "phase": phase[:64], "progress": round(fraction, 3)}
+                log.info("job %s (%s) %s %.0f %%", job_id, kind, phase[:64], 100 * fraction, extra=fields)
 
         return report
+
+
+def _log_end(job_id: str, kind: str, seconds: float, values: dict[str, Any]) -> None:
+    status: JobStatus = values["status"]
+    error = values.get("error") or {}
+    fields = {"job_id": job_id, "kind": kind, "status": status.value, "duration_s": round(seconds, 3)}
+    if error:
+        fields["error"] = f"{error.get('title')}: {error.get('detail')}"
+    level = logging.WARNING if status is JobStatus.FAILED else logging.INFO
+    log.log(level, "job %s (%s) %s in %.2f s", job_id, kind, status.value, seconds, extra=fields)
 
 
 def _timed_out(kind: str, limit: float) -> dict[str, Any]:

@@ -56,6 +56,7 @@ class OperationsService(Service):
         that model's score requests name the problem as they would have without a warm-up.
         """
         outcomes: dict[str, str] = {}
+        loaded, all_started = 0, time.perf_counter()
         with self.store.reading() as uow:
             models = [(ref, uow.models.get(ref)) for ref in (uow.models.alias_refs(limit) if limit > 0 else [])]
         for ref, model in models:
@@ -66,10 +67,15 @@ class OperationsService(Service):
                 self._cache.scorer(model.artifact_sha256, model.artifact_format, 1, model.twin_sha256)
             except Exception as exc:  # one unreadable model must not keep the others out
                 outcomes[ref] = f"not loaded: {type(exc).__name__}: {exc}"[:300]
-                log.warning("warm-up: %s (%s) %s", ref, model.ref, outcomes[ref])
+                log.warning("warm-up: %s -> %s %s", ref, model.ref, outcomes[ref],
+                            extra={"model": ref, "version": model.ref, "error": outcomes[ref]})  # fmt: skip
                 continue
-            outcomes[ref] = f"{model.ref} loaded in {time.perf_counter() - started:.2f} s"
-            log.info("warm-up: %s: %s", ref, outcomes[ref])
+            seconds = time.perf_counter() - started
+            loaded += 1
+            outcomes[ref] = f"{model.ref} loaded in {seconds:.2f} s"
+            log.info("warm-up: %s -> %s in %.2f s", ref, model.ref, seconds,
+                     extra={"model": ref, "version": model.ref, "seconds": round(seconds, 3)})  # fmt: skip
+        log.info("warm-up: %d of %d models in memory in %.2f s", loaded, len(models), time.perf_counter() - all_started)
         self.warmed = outcomes
         return outcomes
 

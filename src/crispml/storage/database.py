@@ -74,10 +74,12 @@ def revisions(engine: Engine) -> tuple[str | None, str | None]:
     return current, head
 
 
-def upgrade(engine: Engine) -> str | None:
+def upgrade(engine: Engine) -> tuple[str | None, str | None]:
     """Bring the schema to the newest migration; a no-op (one query) when it is already there.
-    Returns the revision it started from."""
+
+    Returns the revision the database was at (None: an empty one) and the one it is at now.
+    """
     current, head = revisions(engine)
     if current != head:
         command.upgrade(alembic_config(engine), "head")
-    return current
+    return current, head

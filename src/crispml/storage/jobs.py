@@ -35,6 +35,7 @@ class JobRepository:
                 created_by=job.created_by,
                 created_at=job.created_at,
                 runner=job.runner,
+                request_id=job.request_id,
             )
         )
 
@@ -187,4 +188,5 @@ def _job(row: Any) -> Job:
         runner=row["runner"],
         claimed_by=row["claimed_by"],
         attempts=row["attempts"],
+        request_id=row["request_id"],
     )

@@ -38,6 +38,7 @@ class PerfRepository:
                     "model": record.model,
                     "error": record.error,
                     "pid": record.pid,
+                    "request_id": record.request_id,
                 }
                 for record in records
             ],
@@ -62,6 +63,7 @@ class PerfRepository:
                 model=row["model"],
                 error=row["error"],
                 pid=row["pid"],
+                request_id=row["request_id"],
             )
             for row in self.connection.execute(query).mappings()
         ]

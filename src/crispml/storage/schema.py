@@ -152,6 +152,7 @@ perf_records = Table(
     Column("model", String(200)),
     Column("error", Text),
     Column("pid", Integer, nullable=False),
+    Column("request_id", String(64)),  # migration 0012
     Index("ix_perf_method_started", "method", "started_at"),
 )
 
@@ -178,6 +179,7 @@ jobs = Table(
     Column("runner", String(16), nullable=False, server_default="inprocess"),
     Column("claimed_by", String(200)),
     Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("request_id", String(64)),  # migration 0012
     Index("ix_jobs_status", "status"),
     Index("ix_jobs_runner_status", "runner", "status"),
 )
@@ -276,3 +278,5 @@ failed_logins = Table(
 )
 
 # --- request ids on perf records and jobs (migration 0012) ---
+
+# No table of its own: `perf_records.request_id` and `jobs.request_id` (above), the X-Request-ID served.

@@ -1,0 +1,429 @@
+"""Logs: one configuration for crispml, uvicorn and the job threads, written from a background thread.
+
+Every record is handed to a queue on the thread that logged it (a dict append's worth of work: the
+request id and principal are read there, from the context) and formatted and written by one listener
+thread, to stdout and, when configured, a size-bounded rotating file. A request never waits on stdout or
+a disk, and a log destination that fails (a full disk, a read-only folder, a closed pipe) is reported at
+most once a minute, never raised.
+
+`log_config` is the `logging.config.dictConfig` dictionary; uvicorn applies it in every worker process
+(`log_config=`), so its own lines come out in the same format. Each line carries the time (ISO 8601,
+UTC), level, logger, message, the request id and principal when known, and the record's extra fields.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from contextlib import suppress
+from logging.handlers import QueueHandler, QueueListener, RotatingFileHandler
+from pathlib import Path
+from queue import SimpleQueue
+from typing import Any, Literal, TextIO
+
+import orjson
+
+from crispml.identity import acting, request_id
+
+LogFormat = Literal["json", "text"]
+
+ACCESS = "crispml.access"
+"""The logger of the access lines (one per HTTP request, see `access`)."""
+MAX_QUEUED = 10_000
+"""Records waiting for the writer thread beyond which new ones are dropped (and the drops counted)."""
+_REPORT_EVERY_S = 60.0
+_WRITE_AT_EXIT_S = 5.0
+_access_log = logging.getLogger(ACCESS)
+_background: BackgroundHandler | None = None
+"""This process's background handler, once logging was configured with one."""
+
+# Attributes every LogRecord has: anything else on a record is an extra field of the line.
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message", "asctime", "color_message", "taskName", "request_id", "principal",
+}  # fmt: skip
+
+
+def log_config(
+    log_format: LogFormat = "json",
+    level: str = "INFO",
+    file: Path | None = None,
+    file_max_bytes: int = 50 * 1024 * 1024,
+    file_backups: int = 5,
+) -> dict[str, Any]:
+    """The `dictConfig` of a crispml process: every logger (uvicorn's too) through one background handler
+    to stdout, and to `file` when given; uvicorn's access log is off (`crispml.api.access_log` writes one)."""
+    handler = {"()": f"{__name__}.background_handler", "log_format": log_format, "file": str(file) if file else None,
+               "file_max_bytes": file_max_bytes, "file_backups": file_backups}  # fmt: skip
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"crispml": handler},
+        "loggers": {
+            # Their records go up to the root's handler; uvicorn's own defaults are replaced.
+            "uvicorn": {"handlers": [], "propagate": True},
+            "uvicorn.error": {"handlers": [], "propagate": True},
+            "uvicorn.access": {"handlers": [], "propagate": False},
+            # Each migration it runs; crispml's own start-up line says from which revision to which.
+            "alembic": {"level": "WARNING"},
+        },
+        "root": {"level": level.upper(), "handlers": ["crispml"]},
+    }
+
+
+def background_handler(log_format: LogFormat, file: str | None, file_max_bytes: int, file_backups: int) -> QueueHandler:
+    """The root's handler: a queue, and a started listener thread writing what arrives to stdout and `file`."""
+    formatter: LineFormatter = JsonFormatter() if log_format == "json" else TextFormatter()
+    stdout = LineStream(sys.stdout)
+    handlers: list[logging.Handler] = [stdout]
+    if file is not None:
+        handlers.append(RotatingFile(Path(file), file_max_bytes, file_backups, fallback=stdout))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    background = BackgroundHandler(handlers)
+    _write_before_sigterm_ends_the_process()
+    return background
+
+
+def _write_before_sigterm_ends_the_process() -> None:
+    """uvicorn ends a process it shut down on SIGTERM by raising SIGTERM again, under the handler it found:
+    the default one kills the process at once (no atexit), and the writer's last lines ("Finished server
+    process") with it. Under this handler, the writer writes what is queued first, then SIGTERM does
+    what it would have done."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _write_then_terminate)
+
+
+def _write_then_terminate(signum: int, _frame: object) -> None:
+    background = _background
+    if background is not None:  # for a while only: a stdout nobody reads must not keep the process alive
+        closing = threading.Thread(target=background.close, daemon=True)
+        closing.start()
+        closing.join(_WRITE_AT_EXIT_S)
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
+
+
+class BackgroundHandler(QueueHandler):
+    """Hands records to the writer thread: the message is rendered and the request id and principal read
+    here (they live in this thread's context); formatting and writing happen there."""
+
+    def __init__(self, handlers: list[logging.Handler]) -> None:
+        queue: SimpleQueue[Any] = SimpleQueue()
+        super().__init__(queue)
+        self._queue = queue
+        self.dropped = 0
+        """Records dropped because the writer thread fell `MAX_QUEUED` behind."""
+        self.listener = Writer(queue, handlers, self)
+        self.listener.start()
+        global _background
+        _background = self
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        # No handler lock: SimpleQueue.put is thread-safe.
+        if self.filters and not self.filter(record):
+            return False
+        self.emit(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._queue.qsize() >= MAX_QUEUED:
+            self.dropped += 1
+            return
+        try:
+            self._queue.put_nowait(self.prepare(record))
+        except Exception:
+            self.handleError(record)
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        if record.args:
+            record.msg, record.args = record.getMessage(), None
+        if record.exc_info:
+            record.exc_text, record.exc_info = _EXCEPTIONS.formatException(record.exc_info), None
+        if "request_id" not in record.__dict__:
+            record.request_id = request_id()
+        if "principal" not in record.__dict__:
+            principal = acting()
+            record.principal = None if principal is None else principal.name
+        return record
+
+    def put_entry(self, entry: dict[str, Any]) -> None:
+        """Hand an access line (a plain dict, see `access`) to the writer thread."""
+        if self._queue.qsize() >= MAX_QUEUED:
+            self.dropped += 1
+            return
+        self._queue.put_nowait(entry)
+
+    def close(self) -> None:
+        global _background
+        if self.listener.running:
+            self.listener.stop()  # writes what is queued first
+        if _background is self:
+            _background = None
+        super().close()
+
+
+class Writer(QueueListener):
+    """The writer thread: formats and writes records, flushes once the queue is drained, and never dies."""
+
+    def __init__(self, queue: SimpleQueue[Any], handlers: list[logging.Handler], source: BackgroundHandler) -> None:
+        super().__init__(queue, *handlers, respect_handler_level=True)
+        self._queue = queue
+        self.source = source
+        self._dropped_reported = 0
+        self.running = False
+
+    def start(self) -> None:
+        super().start()
+        self.running = True
+
+    def stop(self) -> None:
+        self.running = False
+        super().stop()
+        self._drained()
+
+    def prepare(self, record: Any) -> logging.LogRecord:
+        if isinstance(record, dict):
+            return AccessRecord(record)
+        return record
+
+    def handle(self, record: Any) -> None:
+        with suppress(Exception):  # a bad record must not stop the thread that writes all the others
+            super().handle(record)
+        if self._queue.empty():
+            self._drained()
+
+    def _drained(self) -> None:
+        dropped = self.source.dropped
+        if dropped != self._dropped_reported:
+            message = f"{dropped - self._dropped_reported} log records dropped: the writer fell {MAX_QUEUED} behind"
+            self._dropped_reported = dropped
+            super().handle(_note(message, dropped=dropped))
+        for handler in self.handlers:
+            try:
+                handler.flush()
+            except Exception:
+                handler.handleError(None)  # type: ignore[arg-type]
+
+
+def _note(message: str, **fields: Any) -> logging.LogRecord:
+    """A warning of the log machinery itself, written by the writer thread."""
+    return logging.makeLogRecord({"name": "crispml.logs", "levelno": logging.WARNING, "levelname": "WARNING",
+                                  "msg": message, **fields})  # fmt: skip
+
+
+class AccessRecord(logging.LogRecord):
+    """An access line on its way to the handlers, its fields ready: none of a LogRecord's bookkeeping
+    (process, thread, caller), which the writer thread would otherwise spend most of a line's time on."""
+
+    def __init__(self, entry: dict[str, Any]) -> None:
+        self.name, self.levelno, self.levelname = ACCESS, logging.INFO, "INFO"
+        self.created = entry.pop("at")
+        self.msg = f"{entry['method']} {entry['path']} {entry['status']} {entry['duration_ms']:.1f} ms"
+        self.args, self.exc_info, self.exc_text, self.stack_info = None, None, None, None
+        self.fields = {"time": _timestamp(self.created), "level": "INFO", "logger": ACCESS, "message": self.msg}
+        self.fields.update((key, value) for key, value in entry.items() if value is not None)
+
+
+class ReportsFailures(logging.Handler):
+    """A handler that, when it cannot write, says so at most once a minute (to `fallback`, else stderr)."""
+
+    fallback: logging.Handler | None = None
+    _quiet_until = 0.0
+
+    def handleError(self, record: logging.LogRecord | None) -> None:
+        now = time.monotonic()
+        if now < self._quiet_until:
+            return
+        self._quiet_until = now + _REPORT_EVERY_S
+        error = sys.exc_info()[1]
+        note = f"cannot write log records to {self.destination}: {error} (said at most once a minute)"
+        if self.fallback is not None:
+            self.fallback.handle(_note(note))
+            return
+        with suppress(Exception):
+            sys.stderr.write(f"crispml: {note}\n")
+
+    @property
+    def destination(self) -> str:
+        return type(self).__name__
+
+
+class LineStream(ReportsFailures, logging.StreamHandler[TextIO]):
+    """Lines to a stream, flushed by the writer thread once the queue is drained (not at every line)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.stream.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+    @property
+    def destination(self) -> str:
+        return str(getattr(self.stream, "name", "stdout"))
+
+
+class RotatingFile(ReportsFailures, RotatingFileHandler):
+    """Lines to a file of at most `max_bytes`, kept with `backups` older ones (`.1`, `.2`, ...).
+
+    The file (and its folder) is made at the first line, and again after a failure: a folder that becomes
+    writable is written to from then on.
+    """
+
+    def __init__(self, path: Path, max_bytes: int, backups: int, fallback: logging.Handler | None = None) -> None:
+        super().__init__(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True)
+        self.fallback = fallback
+        self._size = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = (self.format(record) + "\n").encode()
+            if self.stream is None:
+                Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+                self.stream = self._open()
+                self._size = self.stream.seek(0, 2)
+            if self._size and self._size + len(line) > self.maxBytes:
+                self.doRollover()
+                if self.stream is None:
+                    self.stream = self._open()
+                self._size = 0
+            self.stream.buffer.write(line)
+            self._size += len(line)
+        except Exception:
+            self._forget_stream()
+            self.handleError(record)
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except Exception:
+            self._forget_stream()
+            raise
+
+    def _forget_stream(self) -> None:
+        stream, self.stream = self.stream, None  # reopened at the next line
+        if stream is not None:
+            with suppress(Exception):
+                stream.close()
+
+    @property
+    def destination(self) -> str:
+        return self.baseFilename
+
+
+def access(scope: Mapping[str, Any], status: int, duration_s: float) -> None:
+    """Write the access line of an HTTP request that ended: method, route template (the raw path when no
+    route matched), path, status, duration, request id, principal and client address.
+
+    Cheap on purpose (it runs for every request): a small dict handed to the writer thread.
+    """
+    if not _access_log.isEnabledFor(logging.INFO):
+        return
+    route = scope.get("route")
+    path = scope["path"][:MAX_PATH]
+    principal = acting()
+    client = scope.get("client")
+    entry = {
+        "method": scope["method"],
+        "route": path if route is None else route.path,
+        "path": path,
+        "status": status,
+        "duration_ms": round(duration_s * 1000, 3),
+        "request_id": request_id(),
+        "principal": None if principal is None else principal.name,
+        "client": None if client is None else client[0],
+    }
+    background = _background
+    if background is not None:
+        entry["at"] = time.time()
+        background.put_entry(entry)
+    else:  # logging was not configured by crispml (an app embedded elsewhere): through the logger
+        _access_log.info("%s %s %s %.1f ms", entry["method"], path, status, entry["duration_ms"], extra=entry)
+
+
+MAX_PATH = 200
+"""Characters of a request's path kept in its access line."""
+
+
+_second: tuple[int, str] = (0, "")
+
+
+def _timestamp(created: float) -> str:
+    """ISO 8601 in UTC to the millisecond: 2026-11-30T01:28:27.888Z."""
+    global _second
+    seconds = int(created)
+    if _second[0] != seconds:  # formatted once a second
+        _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{_second[1]}.{int((created - seconds) * 1000):03d}Z"
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The line's fields: time, level, logger, message, request id and principal when known, extras."""
+    fields: dict[str, Any] = {
+        "time": _timestamp(record.created),
+        "level": record.levelname,
+        "logger": record.name,
+        "message": record.getMessage(),
+    }
+    values = record.__dict__
+    if values.get("request_id") is not None:
+        fields["request_id"] = values["request_id"]
+    if values.get("principal") is not None:
+        fields["principal"] = values["principal"]
+    for key, value in values.items():  # in the order the caller gave them
+        if key not in _STANDARD and not key.startswith("_"):
+            fields[key] = value
+    if record.exc_text:
+        fields["exception"] = record.exc_text
+    elif record.exc_info:  # a record that skipped the queue handler
+        fields["exception"] = _EXCEPTIONS.formatException(record.exc_info)
+    return fields
+
+
+class LineFormatter(logging.Formatter):
+    """Formats a record's fields (`render`) once, for every handler that shares this formatter."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        cached = record.__dict__.get("_line")
+        if cached is not None and cached[0] is self:
+            return str(cached[1])
+        line = self.render(record.fields if isinstance(record, AccessRecord) else _fields(record))
+        record._line = (self, line)
+        return line
+
+    def render(self, fields: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+
+class JsonFormatter(LineFormatter):
+    """One JSON object per line (orjson); values JSON cannot hold are written as their `str`."""
+
+    def render(self, fields: dict[str, Any]) -> str:
+        try:
+            return orjson.dumps(fields, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        except TypeError:  # e.g. an integer wider than 64 bits
+            return orjson.dumps({key: value if isinstance(value, str) else str(value)
+                                 for key, value in fields.items()}).decode()  # fmt: skip
+
+
+class TextFormatter(LineFormatter):
+    """A readable line: `time LEVEL logger: message key=value ...`."""
+
+    def render(self, fields: dict[str, Any]) -> str:
+        fields = dict(fields)
+        head = f"{fields.pop('time')} {fields.pop('level'):<7} {fields.pop('logger')}: {fields.pop('message')}"
+        exception = fields.pop("exception", None)
+        extras = " ".join(f"{key}={_text(value)}" for key, value in fields.items())
+        line = f"{head}  {extras}" if extras else head
+        return f"{line}\n{exception}" if exception else line
+
+
+def _text(value: Any) -> str:
+    text = str(value)
+    return orjson.dumps(text).decode() if not text or any(c in text for c in ' "=\n') else text
+
+
+_EXCEPTIONS = logging.Formatter()

@@ -1,0 +1,198 @@
+"""The log configuration in one process: what a line holds in each format, the rotating file, and log
+destinations that fail or fall behind without failing the calls that log."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from crispml.api.app import create_app
+from crispml.identity import Principal, Role, acting_as, serving_request
+from crispml.observability import logs
+from crispml.observability.perf import PerfClock
+from crispml.settings import Settings
+
+log = logging.getLogger("crispml.test_logs")
+Attach = Callable[..., logs.BackgroundHandler]
+
+
+class Route:
+    path = "/api/v1/models/{name}/score"
+
+
+SCORE = {"type": "http", "method": "POST", "path": "/api/v1/models/fraud/score", "route": Route,
+         "client": ("10.0.0.7", 50123)}  # fmt: skip
+
+
+@pytest.fixture
+def attach(capsys: pytest.CaptureFixture[str]) -> Iterator[Attach]:
+    """Put a background handler (writing to the captured stdout) on the root logger, as `log_config` does."""
+    root = logging.getLogger()
+    level, attached = root.level, []
+
+    def make(log_format: str = "json", file: Path | None = None, max_bytes: int = 1 << 20) -> logs.BackgroundHandler:
+        handler = logs.background_handler(log_format, str(file) if file else None, max_bytes, 2)  # type: ignore[arg-type]
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        attached.append(handler)
+        return handler
+
+    yield make
+    for handler in attached:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
+
+
+def written(handler: logs.BackgroundHandler, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """Stop the writer thread (it writes what is queued first) and return the lines it wrote."""
+    handler.close()
+    return capsys.readouterr().out.splitlines()
+
+
+def log_a_request() -> None:
+    with serving_request("req-1"), acting_as(Principal("alice", Role.SCIENTIST)):
+        log.info("scored %d rows", 3, extra={"model": "fraud/1"})
+        logs.access(SCORE, 201, 0.0123)
+        try:
+            raise ValueError("bad row")
+        except ValueError:
+            log.exception("could not score")
+    log.warning("outside any request")
+
+
+def test_json_lines_carry_time_level_logger_message_request_id_principal_and_extras(
+    attach: Attach, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler = attach("json")
+    log_a_request()
+    scored, access, failed, outside = [orjson.loads(line) for line in written(handler, capsys)]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", scored.pop("time"))
+    assert scored == {"level": "INFO", "logger": "crispml.test_logs", "message": "scored 3 rows",
+                      "request_id": "req-1", "principal": "alice", "model": "fraud/1"}  # fmt: skip
+    access.pop("time")
+    assert access == {
+        "level": "INFO", "logger": "crispml.access", "message": "POST /api/v1/models/fraud/score 201 12.3 ms",
+        "method": "POST", "route": "/api/v1/models/{name}/score", "path": "/api/v1/models/fraud/score",
+        "status": 201, "duration_ms": 12.3, "request_id": "req-1", "principal": "alice", "client": "10.0.0.7",
+    }  # fmt: skip
+    assert failed["level"] == "ERROR" and failed["request_id"] == "req-1"
+    assert failed["exception"].startswith("Traceback") and "ValueError: bad row" in failed["exception"]
+    assert outside["message"] == "outside any request" and "request_id" not in outside and "principal" not in outside
+
+
+def test_text_lines_are_readable(attach: Attach, capsys: pytest.CaptureFixture[str]) -> None:
+    handler = attach("text")
+    log_a_request()
+    lines = written(handler, capsys)
+    time = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+    assert re.fullmatch(rf"{time} INFO    crispml.test_logs: scored 3 rows  request_id=req-1 principal=alice "
+                        r"model=fraud/1", lines[0])  # fmt: skip
+    assert re.fullmatch(rf"{time} INFO    crispml.access: POST /api/v1/models/fraud/score 201 12.3 ms  method=POST "
+                        r"route=/api/v1/models/\{name\}/score path=/api/v1/models/fraud/score status=201 "
+                        r"duration_ms=12.3 request_id=req-1 principal=alice client=10.0.0.7", lines[1])  # fmt: skip
+    assert lines[2].endswith("ERROR   crispml.test_logs: could not score  request_id=req-1 principal=alice")
+    assert lines[3] == "Traceback (most recent call last):" and lines[-2] == "ValueError: bad row"
+    assert re.fullmatch(rf"{time} WARNING crispml.test_logs: outside any request", lines[-1])
+
+
+def test_the_log_file_holds_the_same_lines_and_rotates_at_its_size(
+    attach: Attach, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    file = tmp_path / "new-folder" / "crispml.log"
+    handler = attach("json", file, max_bytes=2048)
+    for n in range(100):
+        log.info("line %d", n, extra={"padding": "x" * 40})
+    stdout = written(handler, capsys)
+    assert len(stdout) == 100
+    files = sorted(file.parent.iterdir())
+    assert [f.name for f in files] == ["crispml.log", "crispml.log.1", "crispml.log.2"]  # two backups kept
+    assert all(0 < f.stat().st_size <= 2048 for f in files)
+    kept = [line for f in reversed(files) for line in f.read_text().splitlines()]
+    assert kept == stdout[-len(kept) :]
+
+
+@pytest.mark.parametrize("where", ["/dev/full", "under-a-file"])
+def test_a_log_file_that_cannot_be_written_is_reported_once_and_raises_nothing(
+    attach: Attach, capsys: pytest.CaptureFixture[str], tmp_path: Path, where: str
+) -> None:
+    if where == "under-a-file":
+        (tmp_path / "a-file").write_text("")
+        file = tmp_path / "a-file" / "crispml.log"
+    else:
+        file = Path(where)
+    handler = attach("json", file)
+    for n in range(50):
+        log.info("line %d", n)
+    lines = [orjson.loads(line) for line in written(handler, capsys)]
+    assert [e["message"] for e in lines if e["logger"] == "crispml.test_logs"] == [f"line {n}" for n in range(50)]
+    warnings = [e["message"] for e in lines if e["logger"] == "crispml.logs"]
+    assert len(warnings) == 1 and warnings[0].startswith(f"cannot write log records to {file}: ")
+
+
+class Stuck:
+    """A stdout that blocks until released: the writer thread falls behind."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+        self.text: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.released.wait(60)
+        self.text.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_records_beyond_the_queue_bound_are_dropped_counted_and_reported(
+    attach: Attach, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stuck = Stuck()
+    monkeypatch.setattr("sys.stdout", stuck)
+    handler = attach("json")
+    for n in range(logs.MAX_QUEUED + 10):
+        log.info("line %d", n)
+    # The writer holds one record while it waits; the queue holds MAX_QUEUED more.
+    assert handler.dropped in (9, 10)
+    stuck.released.set()
+    handler.close()
+    report = orjson.loads(stuck.text[-1])
+    assert report["logger"] == "crispml.logs" and report["dropped"] == handler.dropped
+    assert report["message"].startswith(f"{handler.dropped} log records dropped")
+
+
+def test_a_perf_record_carries_the_request_it_measured() -> None:
+    with serving_request("req-9"):
+        clock = PerfClock("score")
+    assert clock.finish().request_id == "req-9"
+    assert PerfClock("score").finish().request_id is None
+
+
+def test_an_unexpected_error_is_answered_with_its_request_id_and_logged_with_it(
+    attach: Attach, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    app = create_app(Settings(home=tmp_path))
+
+    async def ping() -> Any:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/boom", ping, name="ping")  # a public route's name: no key needed
+    handler = attach("json")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/boom", headers={"X-Request-ID": "err-1"})
+    assert answer.status_code == 500 and answer.headers["x-request-id"] == "err-1"
+    lines = [orjson.loads(line) for line in written(handler, capsys)]
+    error = next(e for e in lines if e["logger"] == "crispml.api")
+    assert error["request_id"] == "err-1" and "RuntimeError: a bug" in error["exception"]
+    access = next(e for e in lines if e["logger"] == "crispml.access")
+    assert access["status"] == 500 and access["request_id"] == "err-1" and access["route"] == "/boom"
