@@ -52,14 +52,15 @@ def fit(
 
 def _fit_forest_in_chunks(estimator: Estimator, features: np.ndarray, target: np.ndarray, progress: Progress) -> None:
     # warm_start grows the same trees as one fit with the same random_state, in steps we can report.
-    # A step is at most a tenth of the forest and, once a tree's time is known, about _CHUNK_S long:
-    # a cancel takes effect at the next report, within a second or so even for a forest of 5,000 trees.
+    # A step lasts about _CHUNK_S once a tree's time is known, within [a few trees per worker, a tenth of
+    # the forest]: a cancel, checked at each report, takes effect within seconds even for 5,000 trees.
     total = int(estimator.get_params()["n_estimators"])
     jobs = estimator.get_params()["n_jobs"] or 1  # as joblib counts them: -1 is every CPU, -2 all but one
     workers = jobs if jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + jobs)
     most = max(1, -(-total // _FOREST_CHUNKS))
+    fewest = min(most, 4 * workers)  # trees enough to keep every worker busy to the end of a step
     estimator.set_params(warm_start=True)
-    grown, step = 0, min(most, workers)
+    grown, step = 0, fewest
     while grown < total:
         step = min(step, total - grown)
         started = time.perf_counter()
@@ -68,5 +69,5 @@ def _fit_forest_in_chunks(estimator: Estimator, features: np.ndarray, target: np
         estimator.fit(features, target)
         progress(grown / total)
         per_tree = (time.perf_counter() - started) / step
-        step = max(workers, min(most, int(_CHUNK_S / max(per_tree, 1e-6))))
+        step = max(fewest, min(most, int(_CHUNK_S / max(per_tree, 1e-6))))
     estimator.set_params(warm_start=False)
