@@ -19,6 +19,13 @@ from tests.cli.conftest import run
 from tests.conftest import wait_for
 
 
+@pytest.fixture
+def database_url() -> None:
+    """The HTTP and CLI layers tested here act alike on both stores; the services' and storage's tests
+    run on SQLite and PostgreSQL, so these start one server per test, not two."""
+    return None
+
+
 def test_jobs_list_show_and_cancel_locally_and_remotely(
     server: Server, store_env: dict[str, str | None], small_csv: Path
 ) -> None:

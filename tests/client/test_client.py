@@ -20,6 +20,19 @@ from tests.api.conftest import Server, free_port
 from tests.conftest import wait_for
 
 
+@pytest.fixture
+def database_url() -> None:
+    """The HTTP and CLI layers tested here act alike on both stores; the services' and storage's tests
+    run on SQLite and PostgreSQL, so these start one server per test, not two."""
+    return None
+
+
+@pytest.fixture(scope="module")
+def server(shared_server: Server) -> Server:
+    """One server for the tests that need no fresh store (the jobs test starts its own)."""
+    return shared_server
+
+
 def test_jobs_list_show_and_cancel(make_server: Callable[..., Server], home: Path, small_csv: Path) -> None:
     data = home / "data"
     data.mkdir(parents=True, exist_ok=True)
