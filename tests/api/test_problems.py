@@ -7,15 +7,21 @@ import json
 import pytest
 
 from crispml import errors
-from crispml.api.problems import NOT_OVER_HTTP, PROBLEM_JSON, STATUS, for_error
+from crispml.api.problems import AS_THEIR_BASE, NOT_OVER_HTTP, PROBLEM_JSON, STATUS, for_error
 
 KINDS = [k for k in vars(errors).values() if isinstance(k, type) and issubclass(k, errors.CrispmlError)]
 
 
 def test_every_error_a_server_can_raise_has_its_own_status() -> None:
     unmapped = {k.__name__ for k in KINDS if k is not errors.CrispmlError and k not in STATUS}
-    assert unmapped == set(NOT_OVER_HTTP)
+    assert unmapped == set(NOT_OVER_HTTP) | set(AS_THEIR_BASE)
     assert len({status for status, _slug in STATUS.values()}) == len(STATUS)
+
+
+def test_an_error_answered_as_its_base_keeps_its_own_title() -> None:
+    answer = for_error(errors.GateFailed("gate roc_auc >= 0.9 failed: roc_auc is 0.8", field="gates"))
+    body = json.loads(answer.body)
+    assert answer.status_code == 409 and body["title"] == "GateFailed" and body["type"] == "/problems/conflict"
 
 
 @pytest.mark.parametrize("kind", list(STATUS), ids=lambda k: k.__name__)

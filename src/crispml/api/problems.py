@@ -48,6 +48,9 @@ STATUS: dict[type[CrispmlError], tuple[int, str]] = {
 }
 NOT_OVER_HTTP = ("PortInUse", "AdminRequired")
 """Errors only the command line raises (a server that could not start answers nothing)."""
+AS_THEIR_BASE = ("GateFailed",)
+"""Errors answered with their base class's status and their own title (a pipeline's failed gate is a
+Conflict: 409, titled GateFailed, in the job's error)."""
 
 
 class FieldError(BaseModel):
