@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench load install clean
 
 $(BIN)/crispml: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,10 @@ $(BIN)/crispml: pyproject.toml
 
 $(VENV)/.test-installed: $(BIN)/crispml
 	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+$(VENV)/.load-installed: $(VENV)/.test-installed
+	$(BIN)/python -m pip install -q -e '.[test,load]'
 	touch $@
 
 $(VENV)/.bench-installed: $(VENV)/.test-installed
@@ -26,8 +30,8 @@ demo: $(BIN)/crispml
 	$(BIN)/crispml demo
 
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench load
+	$(BIN)/ruff format --check src tests bench load
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/vulture
@@ -44,6 +48,12 @@ bench: $(VENV)/.bench-installed
 	scripts/ensure-bench-tools
 	$(BIN)/python -m bench.run
 
+## Load test: PostgreSQL, HAProxy over 1, 2 then 3 servers, Locust; report and plot under load/results/.
+load: $(VENV)/.load-installed
+	scripts/ensure-postgres
+	scripts/ensure-test-tools
+	$(BIN)/python -m load.run
+
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
 
@@ -51,3 +61,13 @@ clean:
 .PHONY: fuzz
 fuzz: $(VENV)/.test-installed
 	CRISPML_FUZZ=$${CRISPML_FUZZ:-300} $(BIN)/pytest -q tests/api/test_schemathesis.py
+
+## The container image (podman; a Debian base and the wheelhouse built here when no registry or index answers).
+## Not part of `make test`: it takes minutes. IMAGE=crispml:latest BASE_IMAGE=... to change them.
+.PHONY: image image-test
+image: $(BIN)/crispml
+	PYTHON=$(BIN)/python scripts/build-image
+
+## The image's `crispml serve`, run by chroot in its exported file system: /readyz, then one score persisted.
+image-test: image
+	scripts/test-image

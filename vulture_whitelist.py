@@ -50,6 +50,23 @@ references_stay_resolved  # autouse pytest fixture (tests/services/test_hot_path
 from crispml.observability.perf import add_perf_observer, remove_perf_observer  # noqa: E402
 
 add_perf_observer, remove_perf_observer
+_.do_POST  # http.server calls BaseHTTPRequestHandler.do_<METHOD> (the InfluxDB 2 stand-in, tests/observability)
+_.log_message  # http.server calls it for each request; overridden to keep the test's output quiet
+
+_.keys_required  # PrincipalAnswer field (contract/answers.py), serialized into /api/v1/me for the console
+
+# Locust finds the user classes of load/locustfile.py by themselves and reads their settings; @task
+# methods are called by Locust, and process_exit_code is its exit status.
+OneRecordScorer
+BatchScorer
+Trainer
+_.wait_time
+_.fixed_count
+_.network_timeout
+_.score_one
+_.train_on_a_sample
+_.process_exit_code
+
 
 background_handler  # logging.config.dictConfig calls it by its dotted name (observability/logs.py log_config)
 _.msg  # LogRecord.msg, read by logging's getMessage (observability/logs.py renders it on the caller's thread)

@@ -141,16 +141,17 @@ def scratch(prefix: str) -> Iterator[Path]:
 
 
 @contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database created with CREATE DATABASE and dropped afterwards."""
+def postgres_database(prefix: str = "crispml_bench", admin_url: str = POSTGRES_ADMIN_URL) -> Iterator[str]:
+    """A fresh PostgreSQL database created with CREATE DATABASE (on the server of `admin_url`) and dropped
+    afterwards, even on Ctrl-C."""
     from sqlalchemy import create_engine, text
 
-    name = f"crispml_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+        yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

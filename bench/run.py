@@ -2,7 +2,7 @@
 
 The summary also keeps earlier results (same --rows) of benchmarks left out by --only.
 
-python -m bench.run [--only ingest,train,score,serve,demo,bulk,auth] [--rows N] [--out DIR]
+python -m bench.run [--only ingest,train,score,serve,demo,bulk,auth,observability] [--rows N] [--out DIR]
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import auth_cost, bulk, demo, ingest, score, serve, train
+from bench import auth_cost, bulk, demo, ingest, observability_cost, score, serve, train
 from bench.common import FULL_ROWS, RESULTS_DIR, machine_info, stamp, write_result
 
-NAMES = ("ingest", "train", "score", "serve", "demo", "bulk", "auth")
+NAMES = ("ingest", "train", "score", "serve", "demo", "bulk", "auth", "observability")
 
 
 def _bare_floor(results: dict[str, dict[str, Any]]) -> float | None:
@@ -55,6 +55,7 @@ def _runners(rows: int, results: dict[str, dict[str, Any]]) -> dict[str, Callabl
         "demo": lambda: demo.run(rows, _bare_floor(results)),
         "bulk": lambda: bulk.run(rows),
         "auth": lambda: auth_cost.run(rows),
+        "observability": lambda: observability_cost.run(rows),
     }
 
 

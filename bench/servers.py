@@ -22,39 +22,55 @@ from crispml.steps.algorithms import BoosterModel
 from crispml.steps.model_codec import TRUSTED_SKOPS_TYPES
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
+def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start a server in a session of its own (a Ctrl-C at the terminal reaches its parent only), output to `log`."""
+    with log.open("wb") as output:
+        return subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_ready(process: subprocess.Popen[bytes], ready_url: str, log: Path, timeout_s: float = 120) -> None:
+    """Poll `ready_url` until it answers 200; raise with the log's tail if the process exits or time runs out."""
+    name = Path(str(process.args[0] if isinstance(process.args, list) else process.args)).name
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited during start-up:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(ready_url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not answer {ready_url} within {timeout_s:g} s")
+        time.sleep(0.2)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process's group, SIGKILL after 30 s; returns once it is reaped."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 @contextmanager
 def _server(command: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[None]:
     """Run a server in its own process group until the block ends; wait until `ready_url` answers 200."""
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    process = spawn(command, env, log)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{command[0]} exited during start-up:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(ready_url, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{command[0]} did not answer {ready_url} within 120 s")
-            time.sleep(0.2)
+        wait_ready(process, ready_url, log)
         yield
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop(process)
 
 
 def _bin(name: str) -> str:
@@ -65,7 +81,7 @@ def _bin(name: str) -> str:
 def crispml_server(home: Path, database_url: str | None, workers: int, tmp: Path) -> Iterator[str]:
     """A crispml server; with CRISPML_BENCH_KEYS=1 it requires API keys, and this process's load (wrk)
     sends a scorer's key (set as CRISPML_API_KEY here: see `bench.load.wrk`)."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "CRISPML_HOME": str(home)}
     env.pop("CRISPML_DATABASE_URL", None)
     if database_url:
@@ -73,7 +89,8 @@ def crispml_server(home: Path, database_url: str | None, workers: int, tmp: Path
     if os.environ.get("CRISPML_BENCH_KEYS") == "1":
         env["CRISPML_REQUIRE_KEYS"] = "1"
         os.environ["CRISPML_API_KEY"] = _bench_keys(home, database_url)
-    command = [_bin("crispml"), "serve", "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    log_level = os.environ.get("CRISPML_BENCH_LOG_LEVEL", "warning")  # info: one access line per request
+    command = [_bin("crispml"), "serve", "--port", str(port), "--workers", str(workers), "--log-level", log_level]
     url = f"http://127.0.0.1:{port}"
     with _server(command, env, f"{url}/readyz", tmp / f"crispml-{port}.log"):
         yield url
@@ -94,7 +111,7 @@ def _bench_keys(home: Path, database_url: str | None) -> str:
 
 @contextmanager
 def mlflow_server(model_dir: Path, tmp: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     # mlflow starts `uvicorn` through bash: it must find this environment's. One OpenMP thread, as
     # crispml scores one record (HistGradientBoosting would otherwise predict on every core).
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -107,7 +124,7 @@ def mlflow_server(model_dir: Path, tmp: Path) -> Iterator[str]:
 
 @contextmanager
 def bare_server(booster: BoosterModel, features: list[str], tmp: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     model = tmp / "bare-model.lgbm.txt"
     model.write_text(booster.booster.model_to_string())
     env = {**os.environ, "BARE_APP_DB": str(tmp / "bare.db"), "BARE_APP_MODEL": str(model)}

@@ -31,11 +31,14 @@ CLI_SPELLS = {
     # `url` is only there to refuse it with a message saying to register a source.
     "ingest": {"path": {"source"}, "source": {"source"}, "url": set(), "table": {"source"}, "query": {"source"}},
     "train": {"param": {"params"}},
-    "report": {"model": MODEL_REF},
+    # --html FILE writes the page format=html answers (and the table is printed all the same); --png DIR
+    # writes the pictures of the plot routes, which are the report drawn rather than fields of it.
+    "report": {"model": MODEL_REF, "html": {"format"}, "png": set()},
     "persist": {"model": MODEL_REF},
     # A file is sent as a table (Arrow): the records or dataframe_split of a JSON body.
     "score": {"model": MODEL_REF, "file": {"records", "dataframe_split"}},
     "label": {"file": {"labels"}, "id_column": {"labels"}, "label_column": {"labels"}},
+    "verify": {"html": {"format"}, "png": set()},
     "lineage": {"ref": MODEL_REF},
     # `crispml models [NAME]` lists model versions (REST: /models/{name}/versions), not names.
     "models": {"name": set()},

@@ -21,9 +21,12 @@ from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from crispml.client import Client, job_result
 from crispml.container import Container, connect
 from crispml.contract import answers as a
-from crispml.domain import RECORD_ID, ModelRef, SourceSpec, Stage
+from crispml.contract.pipeline import Pipeline
+from crispml.contract.requests import ImageFormat
+from crispml.domain import RECORD_ID, Job, ModelRef, SourceSpec, Stage
 from crispml.errors import CrispmlError, InvalidInput, NotFound, Unavailable
 from crispml.services.base import Progress, no_progress
+from crispml.services.pipelines import parse_pipeline
 from crispml.settings import settings_error
 
 J = dict[str, Any]
@@ -39,13 +42,18 @@ class Backend(Protocol):
     def curate(self, ref: str, *, algorithm: str, frames: str | None, name: str | None,
                progress: Progress = no_progress) -> J: ...  # fmt: skip
     def train(self, ref: str, progress: Progress = no_progress, **options: Any) -> J: ...
-    def report(self, model: str, *, frames: str | None) -> J: ...
+    def report(self, model: str, *, frames: str | None, threshold: float | None) -> J: ...
+    def report_page(self, model: str, *, frames: str | None, threshold: float | None) -> str: ...
+    def report_plot(self, model: str, plot: str, *, frames: str | None, threshold: float | None,
+                    image_format: ImageFormat) -> bytes: ...  # fmt: skip
     def persist(self, model: str, *, alias: str) -> J: ...
     def score(self, model: str, *, dataset: str | None, frames: str | None, file: str | None,
               idempotency_key: str | None, progress: Progress = no_progress) -> J: ...  # fmt: skip
     def label(self, *, file: str | None, dataset: str | None, frames: str | None, id_column: str,
               label_column: str) -> J: ...  # fmt: skip
     def verify(self, model: str, *, frames: str | None) -> J: ...
+    def verify_page(self, model: str, *, frames: str | None) -> str: ...
+    def verify_plot(self, model: str, plot: str, *, frames: str | None, image_format: ImageFormat) -> bytes: ...
     def lineage(self, ref: str) -> list[J]: ...
     def datasets(self, stage: str | None = None, name: str | None = None) -> list[J]: ...
     def models(self, name: str | None) -> list[J]: ...
@@ -59,6 +67,8 @@ class Backend(Protocol):
     def source_tables(self, name: str) -> list[J]: ...
     def add_source(self, name: str, url: str) -> J: ...
     def remove_source(self, name: str) -> None: ...
+    def run_pipeline(self, pipeline: str | Pipeline, progress: Progress = no_progress) -> J: ...
+    def resume_pipeline(self, job_id: str, progress: Progress = no_progress) -> J: ...
 
 
 def _first_line(exc: BaseException) -> str:
@@ -118,6 +128,8 @@ class LocalBackend:
 
     def __init__(self, container: Container) -> None:
         self.c = container
+        self._reports: dict[tuple[str, str | None, float | None], J] = {}
+        self._verifications: dict[tuple[str, str | None], J] = {}
 
     def ingest(self, source: SourceSpec, progress: Progress = no_progress, **options: Any) -> J:
         return _json(a.DatasetAnswer.from_domain(self.c.lifecycle.ingest(source, progress=progress, **options)))
@@ -134,8 +146,24 @@ class LocalBackend:
     def train(self, ref: str, progress: Progress = no_progress, **options: Any) -> J:
         return _json(a.ModelVersionAnswer.from_domain(self.c.lifecycle.train(ref, progress=progress, **options)))
 
-    def report(self, model: str, *, frames: str | None) -> J:
-        return _json(a.ReportAnswer.from_domain(self.c.lifecycle.report(model, frames=frames)))
+    def report(self, model: str, *, frames: str | None, threshold: float | None) -> J:
+        # One command draws several pictures of one report: it is computed once.
+        key = (model, frames, threshold)
+        if key not in self._reports:
+            found = self.c.lifecycle.report(model, frames=frames, threshold=threshold)
+            self._reports[key] = _json(a.ReportAnswer.from_domain(found))
+        return self._reports[key]
+
+    def report_page(self, model: str, *, frames: str | None, threshold: float | None) -> str:
+        from crispml import reports
+
+        return reports.report_page(self.report(model, frames=frames, threshold=threshold))
+
+    def report_plot(self, model: str, plot: str, *, frames: str | None, threshold: float | None,
+                    image_format: ImageFormat) -> bytes:  # fmt: skip
+        from crispml import reports
+
+        return reports.report_plot(self.report(model, frames=frames, threshold=threshold), plot, image_format)
 
     def persist(self, model: str, *, alias: str) -> J:
         return _json(a.ModelVersionAnswer.from_domain(self.c.lifecycle.persist(model, alias=alias)))
@@ -153,10 +181,44 @@ class LocalBackend:
         return _json(a.LabelReportAnswer.from_domain(report))
 
     def verify(self, model: str, *, frames: str | None) -> J:
-        return _json(a.VerificationAnswer.from_domain(self.c.scoring.verify(model, frames=frames)))
+        key = (model, frames)
+        if key not in self._verifications:
+            found = self.c.scoring.verify(model, frames=frames)
+            self._verifications[key] = _json(a.VerificationAnswer.from_domain(found))
+        return self._verifications[key]
+
+    def verify_page(self, model: str, *, frames: str | None) -> str:
+        from crispml import reports
+
+        return reports.verification_page(self.verify(model, frames=frames))
+
+    def verify_plot(self, model: str, plot: str, *, frames: str | None, image_format: ImageFormat) -> bytes:
+        from crispml import reports
+
+        return reports.verification_plot(self.verify(model, frames=frames), plot, image_format)
 
     def lineage(self, ref: str) -> list[J]:
         return [_json(a.LineageNodeAnswer.from_domain(n)) for n in self.c.lifecycle.lineage(ref)]
+
+    def run_pipeline(self, pipeline: str | Pipeline, progress: Progress = no_progress) -> J:
+        """Run a pipeline (a file's text) as one job of this process and wait for it (its result, or its error)."""
+        parsed = parse_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
+        return self._follow(self.c.pipelines.submit(parsed), progress)
+
+    def resume_pipeline(self, job_id: str, progress: Progress = no_progress) -> J:
+        return self._follow(self.c.pipelines.resume(job_id), progress)
+
+    def _follow(self, job: Job, progress: Progress) -> J:
+        """Wait for a job of this process, reporting its phase; its result, or its error raised."""
+        try:
+            while not job.status.finished:
+                job = self.c.jobs.wait(job.id, _POLL_S)
+                progress(job.phase or job.status.value, job.progress)
+        except KeyboardInterrupt:  # the job stops at its next progress report; the command waits for that
+            self.c.jobs.cancel(job.id)
+            self.c.jobs.wait(job.id, 60)
+            raise
+        return {"job": job.id, **job_result(_json(a.JobAnswer.from_domain(job)))}
 
     def datasets(self, stage: str | None = None, name: str | None = None) -> list[J]:
         found = self.c.lifecycle.list_datasets(Stage(stage) if stage else None)
@@ -264,8 +326,16 @@ class RemoteBackend:
             raise NotFound(f"model {name!r} has no versions")
         return name, int(versions[-1]["version"])
 
-    def report(self, model: str, *, frames: str | None) -> J:
-        return dict(self.api.report(*self._version(model), frames=frames))
+    def report(self, model: str, *, frames: str | None, threshold: float | None) -> J:
+        return dict(self.api.report(*self._version(model), frames=frames, threshold=threshold))
+
+    def report_page(self, model: str, *, frames: str | None, threshold: float | None) -> str:
+        return str(self.api.report(*self._version(model), frames=frames, threshold=threshold, format="html"))
+
+    def report_plot(self, model: str, plot: str, *, frames: str | None, threshold: float | None,
+                    image_format: ImageFormat) -> bytes:  # fmt: skip
+        name, version = self._version(model)
+        return bytes(self.api.report_plot(name, version, plot, format=image_format, frames=frames, threshold=threshold))
 
     def persist(self, model: str, *, alias: str) -> J:
         return dict(self.api.persist(*self._version(model), alias=alias))
@@ -322,6 +392,12 @@ class RemoteBackend:
     def verify(self, model: str, *, frames: str | None) -> J:
         return dict(self.api.verify(model, frames=frames))
 
+    def verify_page(self, model: str, *, frames: str | None) -> str:
+        return str(self.api.verify(model, frames=frames, format="html"))
+
+    def verify_plot(self, model: str, plot: str, *, frames: str | None, image_format: ImageFormat) -> bytes:
+        return bytes(self.api.verify_plot(model, plot, format=image_format, frames=frames))
+
     def lineage(self, ref: str) -> list[J]:
         """A model's lineage, or (as locally) a dataset's when no model goes by `ref`."""
         if not ref.startswith("ds-"):
@@ -363,7 +439,7 @@ class RemoteBackend:
         return dict(self.api.audit(**text, limit=limit))
 
     def verify_audit(self) -> int:
-        raise InvalidInput("audit verify reads the database itself: run it without --remote where the store is")
+        return self.api.verify_audit()
 
     def sources(self) -> list[J]:
         return list(_items(self.api.sources()))
@@ -376,6 +452,14 @@ class RemoteBackend:
 
     def remove_source(self, name: str) -> None:
         self.api.remove_source(name)
+
+    def run_pipeline(self, pipeline: str | Pipeline, progress: Progress = no_progress) -> J:
+        job = self.api.run_pipeline(pipeline if isinstance(pipeline, str) else pipeline.model_dump(mode="json"))
+        return {"job": job["id"], **self._follow(job, progress)}
+
+    def resume_pipeline(self, job_id: str, progress: Progress = no_progress) -> J:
+        job = self.api.resume_pipeline(job_id)
+        return {"job": job["id"], **self._follow(job, progress)}
 
 
 def _all_items(page: Callable[[int], Any]) -> list[Any]:

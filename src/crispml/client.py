@@ -22,7 +22,7 @@ import os
 import ssl
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import httpx
 import orjson
@@ -94,9 +94,17 @@ def job_result(job: dict[str, Any]) -> Any:
     if job["status"] == "succeeded":
         return job["result"]
     error = job.get("error") or {}
-    kinds = {kind.__name__: kind for kind in CrispmlError.__subclasses__()}  # a problem's title is its class
+    kinds = _error_kinds(CrispmlError)  # a problem's title is its class
     detail = error.get("detail") or f"job {job['id']} ended {job['status']}"
     raise kinds.get(error.get("title", ""), CrispmlError)(detail, field=error.get("field"))
+
+
+def _error_kinds(kind: type[CrispmlError]) -> dict[str, type[CrispmlError]]:
+    """Every crispml error class by name (subclasses of subclasses too, such as GateFailed)."""
+    found = {kind.__name__: kind}
+    for sub in kind.__subclasses__():
+        found.update(_error_kinds(sub))
+    return found
 
 
 CA_FILE_ENV = "CRISPML_CA_FILE"
@@ -142,12 +150,21 @@ def _close_files(kwargs: dict[str, Any]) -> None:
             handle.close()
 
 
+def _given(**params: Any) -> dict[str, Any]:
+    """Query parameters, those not given (None or empty) left out."""
+    return {k: v for k, v in params.items() if v is not None and v != ""}
+
+
+Answer = Literal["json", "text", "bytes"]
+"""How an answer's body is handed back: decoded JSON, text (a page) or bytes (a picture)."""
+
+
 class _Calls:
     """The API's calls, one method each; `_call` decides whether they run now or are awaited."""
 
     wait_for_jobs = True
 
-    def _call(self, method: str, path: str, *, job: bool = False, **kwargs: Any) -> Any:
+    def _call(self, method: str, path: str, *, job: bool = False, answer: Answer = "json", **kwargs: Any) -> Any:
         raise NotImplementedError
 
     # -- datasets
@@ -196,6 +213,23 @@ class _Calls:
                 "params": params or {}, "seed": seed, "threshold": threshold}  # fmt: skip
         return self._call("POST", f"/api/v1/models/{name}/versions", job=True, json=body)
 
+    def run_pipeline(self, pipeline: str | Path | dict[str, Any]) -> Any:
+        """Run a pipeline file as one job: a `Path` to a YAML or JSON file, its text, or its mapping
+        (see `pipeline_schema()`); the finished job's result holds each step's output."""
+        if isinstance(pipeline, dict):
+            return self._call("POST", "/api/v1/pipelines", job=True, json=pipeline)
+        text = pipeline.read_text(encoding="utf-8") if isinstance(pipeline, Path) else pipeline
+        return self._call("POST", "/api/v1/pipelines", job=True, content=text.encode(),
+                          headers={"content-type": "application/yaml"})  # fmt: skip
+
+    def resume_pipeline(self, job_id: str) -> Any:
+        """Resume an interrupted pipeline job: a new job runs the steps it had not finished."""
+        return self._call("POST", f"/api/v1/pipelines/{job_id}/resume", job=True)
+
+    def pipeline_schema(self) -> Any:
+        """The JSON schema of a pipeline file."""
+        return self._call("GET", "/api/v1/pipelines/schema")
+
     def models(self, *, limit: int = 100, offset: int = 0) -> Any:
         """A page of model names with their newest version and aliases."""
         return self._call("GET", "/api/v1/models", params={"limit": limit, "offset": offset})
@@ -211,9 +245,20 @@ class _Calls:
         """The model version an alias points at."""
         return self._call("GET", f"/api/v1/models/{name}/aliases/{alias}")
 
-    def report(self, name: str, version: int, *, frames: str | None = None) -> Any:
-        params = {"frames": frames} if frames else {}
-        return self._call("GET", f"/api/v1/models/{name}/versions/{version}/report", params=params)
+    def report(self, name: str, version: int, *, frames: str | None = None, threshold: float | None = None,
+               format: str = "json") -> Any:  # fmt: skip
+        """ModelReport as JSON; with format="html", a self-contained HTML page (text) with every picture.
+        `threshold` sets the confusion matrix, precision, recall and F1 (default: the model's)."""
+        params = _given(frames=frames, threshold=threshold, format=None if format == "json" else format)
+        path = f"/api/v1/models/{name}/versions/{version}/report"
+        return self._call("GET", path, params=params, answer="text" if format == "html" else "json")
+
+    def report_plot(self, name: str, version: int, plot: str, *, format: str = "svg", frames: str | None = None,
+                    threshold: float | None = None) -> Any:  # fmt: skip
+        """A picture of ModelReport as SVG or PNG bytes: roc, pr, confusion, kpi-by-frame or importances."""
+        params = _given(format=format, frames=frames, threshold=threshold)
+        path = f"/api/v1/models/{name}/versions/{version}/report/plots/{plot}"
+        return self._call("GET", path, params=params, answer="bytes")
 
     def persist(self, name: str, version: int, *, alias: str = "champion") -> Any:
         return self._call("PUT", f"/api/v1/models/{name}/aliases/{alias}", json={"version": version})
@@ -248,9 +293,16 @@ class _Calls:
         body = {"labels": labels} if labels is not None else {"dataset": dataset, "frames": frames}
         return self._call("PUT", "/api/v1/labels", json=body)
 
-    def verify(self, model: str, *, frames: str | None = None) -> Any:
-        params = {"model": model, **({"frames": frames} if frames else {})}
-        return self._call("GET", "/api/v1/reports/verification", params=params)
+    def verify(self, model: str, *, frames: str | None = None, format: str = "json") -> Any:
+        """NewDataReport as JSON; with format="html", a self-contained HTML page (text) with its pictures."""
+        params = _given(model=model, frames=frames, format=None if format == "json" else format)
+        return self._call("GET", "/api/v1/reports/verification", params=params,
+                          answer="text" if format == "html" else "json")  # fmt: skip
+
+    def verify_plot(self, model: str, plot: str, *, format: str = "svg", frames: str | None = None) -> Any:
+        """A picture of NewDataReport as SVG or PNG bytes: kpi-by-frame or labelled."""
+        params = _given(model=model, format=format, frames=frames)
+        return self._call("GET", f"/api/v1/reports/verification/plots/{plot}", params=params, answer="bytes")
 
     # -- jobs and operations
     def jobs(self, *, status: str | None = None, limit: int = 100, offset: int = 0) -> Any:
@@ -305,6 +357,10 @@ class _Calls:
         params = {k: v for k, v in filters.items() if v is not None}
         return self._call("GET", "/api/v1/audit", params={**params, "limit": limit, "offset": offset})
 
+    def verify_audit(self) -> int:
+        """Have the server walk its audit chain: the events checked; IntegrityFailure names the first broken one."""
+        return int(self._call("GET", "/api/v1/audit/verification")["checked"])
+
     # -- data protection (admin, steward)
     def tag_columns(self, dataset: str, tags: dict[str, str | None]) -> Any:
         """Set column tags (personal, quasi-identifier, sensitive; None clears) of a dataset version."""
@@ -346,10 +402,14 @@ def _prepare(job: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def _decode(response: httpx.Response, job: bool) -> Any:
+def _decode(response: httpx.Response, job: bool, answer: Answer = "json") -> Any:
     _raise_for(response)
     if response.status_code == 204:
         return None
+    if answer == "bytes":
+        return response.content
+    if answer == "text":
+        return response.text
     # orjson: a 10,000-score answer decodes in half the time the standard library's json takes.
     body = orjson.loads(response.content)
     return job_result(body) if job else body
@@ -368,7 +428,7 @@ class Client(_Calls):
         )
         self.wait_for_jobs = wait_for_jobs
 
-    def _call(self, method: str, path: str, *, job: bool = False, **kwargs: Any) -> Any:
+    def _call(self, method: str, path: str, *, job: bool = False, answer: Answer = "json", **kwargs: Any) -> Any:
         job = job and self.wait_for_jobs
         try:
             response = self.http.request(method, path, **_prepare(job, kwargs))
@@ -378,7 +438,7 @@ class Client(_Calls):
             raise _unreachable(self.http.base_url, exc) from None
         finally:
             _close_files(kwargs)
-        return _decode(response, job)
+        return _decode(response, job, answer)
 
     def close(self) -> None:
         self.http.close()
@@ -403,7 +463,9 @@ class AsyncClient(_Calls):
         )
         self.wait_for_jobs = wait_for_jobs
 
-    def _call(self, method: str, path: str, *, job: bool = False, **kwargs: Any) -> Awaitable[Any]:
+    def _call(
+        self, method: str, path: str, *, job: bool = False, answer: Answer = "json", **kwargs: Any
+    ) -> Awaitable[Any]:
         job = job and self.wait_for_jobs
 
         async def run() -> Any:
@@ -415,7 +477,7 @@ class AsyncClient(_Calls):
                 raise _unreachable(self.http.base_url, exc) from None
             finally:
                 _close_files(kwargs)
-            return _decode(response, job)
+            return _decode(response, job, answer)
 
         return run()
 

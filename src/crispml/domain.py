@@ -115,6 +115,8 @@ class ScoreBatch:
     source: str
     rows: int
     created_at: datetime
+    fallback_reason: str | None = None
+    """Why the fallback version answered instead of the one the request named (None: it did not)."""
 
 
 @dataclass(frozen=True)
@@ -382,6 +384,19 @@ def parse_frames(spec: str | list[int] | tuple[int, ...] | None, available: int)
     return tuple(sorted(numbers))
 
 
+def format_frames(frames: list[int] | tuple[int, ...]) -> str:
+    """Frame numbers as `parse_frames` reads them, runs shortened: [1, 2, 3, 5] -> '1-3,5'."""
+    numbers = sorted(set(frames))
+    runs: list[str] = []
+    start = 0
+    for i, number in enumerate(numbers):
+        if i + 1 == len(numbers) or numbers[i + 1] != number + 1:
+            first = numbers[start]
+            runs.append(str(first) if first == number else f"{first}-{number}")
+            start = i + 1
+    return ",".join(runs)
+
+
 def _frame_number(text: str) -> int:
     # ASCII digits only: int() would take '²'-like digits of other scripts and spaces.
     text = text.strip()
@@ -421,6 +436,12 @@ class Job:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    runner: str = "inprocess"
+    """"inprocess": run by the submitting process's threads; "workers": claimed by a `crispml worker`."""
+    claimed_by: str | None = None
+    """The worker holding the job's lease (renewed through its heartbeat), while it runs on a worker."""
+    attempts: int = 0
+    """How many times a worker claimed the job (a job whose worker died is claimed once more)."""
     request_id: str | None = None
     """The HTTP request that submitted the job; its log lines and perf records carry it too."""
 

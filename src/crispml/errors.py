@@ -38,6 +38,10 @@ class Conflict(CrispmlError):
     exit_code = 4
 
 
+class GateFailed(Conflict):
+    """A pipeline's gate did not hold on the model's report: the pipeline stopped before persist."""
+
+
 class IntegrityFailure(CrispmlError):
     """Stored state failed a check: an artifact whose sha256 does not match its record."""
 

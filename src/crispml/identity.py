@@ -69,7 +69,7 @@ def serving_request(request: str | None) -> Iterator[str | None]:
     """Run the block as part of request `request` (the audit log records it with every event); whoever
     the block comes to act as (`act_for_this_request`) is forgotten when it ends."""
     token = _request_id.set(request)
-    acting_token = _acting.set(None)
+    acting_token = _acting.set(_acting.get())  # whoever acts now goes on acting; a change ends with the block
     try:
         yield request
     finally:

@@ -139,9 +139,11 @@ class Crispml:
             threshold=threshold, progress=progress,
         )  # fmt: skip
 
-    def report(self, model_ref: str, *, frames: str | list[int] | None = None) -> dict[str, Any]:
+    def report(
+        self, model_ref: str, *, frames: str | list[int] | None = None, threshold: float | None = None
+    ) -> dict[str, Any]:
         """5. ModelReport: see `LifecycleService.report`."""
-        return self.lifecycle.report(model_ref, frames=frames)
+        return self.lifecycle.report(model_ref, frames=frames, threshold=threshold)
 
     def persist(self, model_ref: str, *, alias: str | None = "champion") -> ModelVersion:
         """6. ModelPersist: see `LifecycleService.persist`."""

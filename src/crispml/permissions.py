@@ -24,12 +24,14 @@ class Action(StrEnum):
     VERIFY = "verify"  # NewDataReport: scores joined to labels
     LINEAGE_READ = "lineage.read"
     PERF_READ = "perf.read"
+    METRICS = "metrics"  # GET /metrics for Prometheus: a scraper uses a viewer's key
     JOBS = "jobs"  # list, show, cancel: a key sees its own jobs, an admin every job
     AUDIT_READ = "audit.read"
     PRIVACY = "privacy"  # tags, pseudonymization, anonymization, erasure, retention
     SOURCES_READ = "sources.read"  # registered sources, their tables and columns
     SOURCES_MANAGE = "sources.manage"
     USERS_MANAGE = "users.manage"
+    PIPELINE_RUN = "pipeline.run"  # a whole cycle: ingest, train, move an alias, score, label, verify
 
 
 _EVERYONE = frozenset(Role)
@@ -47,12 +49,14 @@ GRANTS: dict[Action, frozenset[Role]] = {
     Action.VERIFY: frozenset({Role.ADMIN, Role.SCIENTIST, Role.AUDITOR}),
     Action.LINEAGE_READ: frozenset({Role.ADMIN, Role.STEWARD, Role.SCIENTIST, Role.AUDITOR}),
     Action.PERF_READ: frozenset({Role.ADMIN, Role.AUDITOR, Role.VIEWER}),
+    Action.METRICS: frozenset({Role.ADMIN, Role.AUDITOR, Role.VIEWER}),
     Action.JOBS: _EVERYONE,
     Action.AUDIT_READ: frozenset({Role.ADMIN, Role.AUDITOR}),
     Action.PRIVACY: frozenset({Role.ADMIN, Role.STEWARD}),
     Action.SOURCES_READ: frozenset({Role.ADMIN, Role.STEWARD}),
     Action.SOURCES_MANAGE: frozenset({Role.ADMIN}),
     Action.USERS_MANAGE: frozenset({Role.ADMIN}),
+    Action.PIPELINE_RUN: frozenset({Role.ADMIN}),
 }
 
 
@@ -72,6 +76,10 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "ready": Action.PUBLIC,
     "ping": Action.PUBLIC,
     "health": Action.PUBLIC,
+    # the console's page and static assets (everything they show comes from the API, with the user's key)
+    "console_root": Action.PUBLIC,
+    "console_page": Action.PUBLIC,
+    "console_asset": Action.PUBLIC,
     # datasets
     "ingest": Action.DATA_WRITE,
     "upload": Action.DATA_WRITE,
@@ -86,6 +94,7 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "models": Action.METADATA_READ,
     "model": Action.METADATA_READ,
     "report": Action.MODEL_REPORT,
+    "report_plot": Action.MODEL_REPORT,
     "persist": Action.MODEL_ALIAS,
     "alias": Action.METADATA_READ,
     "delete_alias": Action.MODEL_ALIAS,
@@ -95,11 +104,17 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "batch": Action.SCORE,
     "label": Action.LABEL,
     "verify": Action.VERIFY,
+    "verify_plot": Action.VERIFY,
+    # pipelines as code
+    "run_pipeline": Action.PIPELINE_RUN,
+    "resume_pipeline": Action.PIPELINE_RUN,
+    "pipeline_schema": Action.PUBLIC,
     # jobs and operations
     "jobs": Action.JOBS,
     "job": Action.JOBS,
     "cancel": Action.JOBS,
     "perf": Action.PERF_READ,
+    "metrics": Action.METRICS,
     # the reference's routes (state-changing GETs: also need a same-origin request)
     "rep_data_ingest": Action.DATA_WRITE,
     "rep_data_prepare": Action.DATA_WRITE,
@@ -121,8 +136,11 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "version": Action.METADATA_READ,
     "invocations": Action.SCORE,
     # users (identities)
+    "me": Action.METADATA_READ,
+    "users": Action.USERS_MANAGE,
     # audit
     "audit": Action.AUDIT_READ,
+    "verify_audit": Action.AUDIT_READ,
     # sources
     "sources": Action.SOURCES_READ,
     "source_tables": Action.SOURCES_READ,

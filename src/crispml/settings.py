@@ -6,7 +6,7 @@ import getpass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crispml.errors import InvalidInput
@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     max_source_rows: int = Field(default=50_000_000, ge=1)
     """The most rows a source may hold."""
     job_time_limits: dict[str, float] = Field(default_factory=dict)
-    """Seconds a job may run, by kind, over the defaults (ingest 1 h, train 4 h, score 1 h), as JSON:
+    """Seconds a job may run, by kind, over the defaults (ingest 1 h, train 4 h, score 1 h, pipeline 6 h), as JSON:
     CRISPML_JOB_TIME_LIMITS='{"train": 600}'. A job past its limit ends failed, TimedOut, storing nothing."""
 
     @field_validator("job_time_limits")
@@ -69,17 +69,7 @@ class Settings(BaseSettings):
         """The pseudonymization secret, read when needed: the file's bytes (trailing newline dropped),
         else the environment's; None when neither is set."""
         if self.pseudonym_key_file is not None:
-            try:
-                key = self.pseudonym_key_file.read_bytes().rstrip(b"\r\n")
-            except OSError as exc:
-                raise InvalidInput(
-                    f"cannot read the pseudonym key file {self.pseudonym_key_file}: {exc.strerror}",
-                    field="CRISPML_PSEUDONYM_KEY_FILE",
-                ) from None
-            if not key:
-                raise InvalidInput(f"the pseudonym key file {self.pseudonym_key_file} is empty",
-                                   field="CRISPML_PSEUDONYM_KEY_FILE")  # fmt: skip
-            return key
+            return _read_secret_file(self.pseudonym_key_file, "pseudonym key", "CRISPML_PSEUDONYM_KEY_FILE")
         if self.pseudonym_key is not None and self.pseudonym_key.get_secret_value():
             return self.pseudonym_key.get_secret_value().encode()
         return None
@@ -92,6 +82,77 @@ class Settings(BaseSettings):
     """Host names the server answers to besides loopback and its own address (comma-separated; `*`: any)."""
     allowed_origins: str = ""
     """Web origins besides the server's own whose pages may call it, e.g. https://console.example (`*`: any)."""
+
+    # -- Metrics (issue 13): GET /metrics, see crispml.observability.metrics ----------------------
+    metrics_enabled: bool = True
+    """Whether the server times requests, counts perf records and group commits for `GET /metrics`
+    (CRISPML_METRICS_ENABLED); off, /metrics answers 404 and those per-request observations cost nothing."""
+
+    # -- InfluxDB exporter (issue 13): perf records as line protocol, see crispml.observability.influx --
+    influx_url: str | None = None
+    """An InfluxDB to send every perf record to, e.g. http://127.0.0.1:8086; unset: none is sent."""
+    influx_database: str = Field(default="crispml", min_length=1)
+    """The InfluxDB 1.x database written to (`/write?db=`); it must exist."""
+    influx_bucket: str | None = None
+    """An InfluxDB 2.x bucket: set, records go to `/api/v2/write` (with `influx_org`) instead of a database."""
+    influx_org: str | None = Field(default=None, validate_default=True)
+    """The InfluxDB 2.x organization the bucket belongs to."""
+    influx_token_file: Path | None = None
+    """A file holding the InfluxDB token, sent as `Authorization: Token ...` (2.x; 1.x ignores it unless
+    its authentication is on). Read at start-up, never logged or shown."""
+    influx_measurement: str = Field(default="crispml_perf", pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,199}$")
+    """The measurement the points are written to."""
+    influx_batch_size: int = Field(default=500, ge=1, le=100_000)
+    """Records written in one request; a batch this size is sent without waiting for the interval."""
+    influx_flush_s: float = Field(default=5.0, gt=0, le=3600)
+    """Seconds between writes of what waits (and before a failing InfluxDB is tried again)."""
+    influx_buffer_size: int = Field(default=10_000, ge=1, le=10_000_000)
+    """Records held while InfluxDB is slow or away; beyond, new ones are dropped and counted."""
+    influx_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    """How long one write may take before it counts as failed (it is retried twice, then dropped)."""
+
+    @field_validator("influx_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url and not url.startswith(("http://", "https://")):
+            raise ValueError("the InfluxDB URL must start with http:// or https://, e.g. http://127.0.0.1:8086")
+        return url or None
+
+    @field_validator("influx_org")
+    @classmethod
+    def _org_of_bucket(cls, org: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("influx_bucket") and not org:
+            raise ValueError("an InfluxDB 2 bucket needs its organization (CRISPML_INFLUX_ORG)")
+        return org
+
+    def read_influx_token(self) -> str | None:
+        """The InfluxDB token from `influx_token_file`, read when the exporter starts; None without one."""
+        if self.influx_token_file is None:
+            return None
+        token = _read_secret_file(self.influx_token_file, "InfluxDB token", "CRISPML_INFLUX_TOKEN_FILE")
+        if not all(0x21 <= byte <= 0x7E for byte in token):
+            raise InvalidInput(f"the InfluxDB token file {self.influx_token_file} holds more than one line of "
+                               "visible ASCII characters", field="CRISPML_INFLUX_TOKEN_FILE")  # fmt: skip
+        return token.decode()
+
+    # --- Job workers (issue 15: workers that scale apart from the API), see crispml.services.worker ---
+    job_runner: Literal["inprocess", "workers"] = "inprocess"
+    """Who runs train jobs: "inprocess", the API process that queued them (on its `job_workers` threads);
+    "workers", `crispml worker` processes that claim them from the database (the API only queues them)."""
+    job_lease_s: float = Field(default=30.0, ge=1.0, le=3600.0)
+    """Seconds a worker's claim on a job lasts unless renewed (it renews every third of it): a job whose
+    worker stopped renewing is requeued once, then ended interrupted."""
+
+    # --- Deployment (issue 15: image, Kubernetes) ---
+    migrate_on_start: bool = True
+    """Whether a process brings the database schema to the newest migration when it starts. Off where
+    `crispml db upgrade` runs once before the processes start (the Kubernetes migration Job): they then refuse
+    to start on an older schema instead of racing each other to migrate it."""
+
+    # --- Environments and the fallback model (issue 15: fallback) ---
+    environment: Literal["dev", "qa", "prod"] = "dev"
+    """Which environment this deployment is (dev, qa or prod): `/readyz` shows it. Scoring falls back to a
+    model name's `fallback` alias in every environment alike (see `crispml.services.model_refs`)."""
 
     # --- logs (issue 13: Logs; see crispml.observability.logs) ---
     log_format: Literal["json", "text"] = "json"
@@ -141,6 +202,17 @@ class Settings(BaseSettings):
     @property
     def artifact_root(self) -> Path:
         return self.home / "artifacts"
+
+
+def _read_secret_file(path: Path, what: str, setting: str) -> bytes:
+    """A secret's bytes from its file (trailing newline dropped); InvalidInput names the setting, never the secret."""
+    try:
+        secret = path.read_bytes().rstrip(b"\r\n")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the {what} file {path}: {exc.strerror}", field=setting) from None
+    if not secret:
+        raise InvalidInput(f"the {what} file {path} is empty", field=setting)
+    return secret
 
 
 def settings_error(exc: ValidationError) -> InvalidInput:

@@ -28,7 +28,10 @@ def free_port() -> int:
 class Server:
     """Start, kill and restart one crispml server process over a given store."""
 
-    def __init__(self, home: Path, database_url: str | None, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, home: Path, database_url: str | None, extra_env: dict[str, str] | None = None,
+                 serve_options: tuple[str, ...] = ()) -> None:  # fmt: skip
+        """`serve_options`: more options of `crispml serve` (`--workers 2`)."""
+        self.serve_options = serve_options
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "CRISPML_HOME": str(home), "CRISPML_USER": "api-tester", **(extra_env or {})}
@@ -39,7 +42,7 @@ class Server:
 
     def start(self, log_level: str = "warning", stdout: int | None = None) -> Server:
         """Start the server and wait until it answers; `stdout=subprocess.PIPE` keeps its log lines."""
-        command = [CRISPML, "serve", "--port", str(self.port), "--log-level", log_level]
+        command = [CRISPML, "serve", "--port", str(self.port), "--log-level", log_level, *self.serve_options]
         self.process = subprocess.Popen(command, env=self.env, stdout=stdout)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

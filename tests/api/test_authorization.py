@@ -20,7 +20,8 @@ from starlette.routing import Route
 from crispml.api.app import create_app
 from crispml.client import AsyncClient, Client
 from crispml.container import Container
-from crispml.errors import Forbidden, NotFound, TooManyAttempts, Unauthorized
+from crispml.domain import AuditQuery
+from crispml.errors import Conflict, Forbidden, NotFound, TooManyAttempts, Unauthorized
 from crispml.identity import Role
 from crispml.permissions import GRANTS, ROUTE_ACTIONS, Action
 from crispml.settings import Settings
@@ -186,6 +187,28 @@ def test_failed_logins_are_limited_per_key_and_address(keyed: tuple[Server, dict
         client.datasets()
 
 
+def test_every_process_on_the_store_counts_the_same_failed_logins(
+    keyed: tuple[Server, dict[str, str]], home: Path, database_url: str | None
+) -> None:
+    """Failures seen by another process (another worker, another server on the database) limit this one."""
+    server, keys = keyed
+    right = keys["steward"]
+    guess = right[:-6] + "guess1"
+    settings = Settings(home=home, database_url=database_url)  # type: ignore[arg-type]
+    with Container(settings) as elsewhere:
+        for _ in range(10):
+            with pytest.raises(Unauthorized, match="not valid"):
+                elsewhere.access.login(guess, "127.0.0.1")
+        with pytest.raises(TooManyAttempts, match="retry after"):
+            elsewhere.access.login(guess, "127.0.0.1")
+        assert elsewhere.access.login(right, "10.0.0.9").name == "steward"  # another address is not limited
+    limited = httpx.get(f"{server.url}/api/v1/datasets", headers=bearer(right), timeout=30)
+    assert limited.status_code == 429, limited.text
+    with Container(settings) as container:
+        events, _total = container.audit.events(AuditQuery(action="auth.failed"), limit=1000)
+    assert sum(e.after == {"address": "127.0.0.1"} and e.principal == "anonymous" for e in events) >= 10
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_key_sees_only_its_projects(make_server: Any, home: Path, database_url: str | None,
                                       small_csv: Path) -> None:  # fmt: skip
@@ -211,6 +234,12 @@ def test_a_key_sees_only_its_projects(make_server: Any, home: Path, database_url
                 call()
         with pytest.raises(Forbidden, match="may not write into project 'default'"):
             alice.ingest("creditcard.csv", name="elsewhere", project="default")
+        # A name another project uses is not hers to add versions to, and the refusal tells nothing of it.
+        with pytest.raises(Conflict, match=r"^the name 'ccf' belongs to another project; choose another name"):
+            alice.upload(small_csv, name="ccf")
+        assert [d["name"] for d in alice.datasets()["items"]] == ["p1data", "p1data-prep"]
+    with Client(server.url, api_key=keys["boss"], timeout=300) as boss:
+        assert [(d["name"], d["version"]) for d in boss.datasets()["items"] if d["name"] == "ccf"] == [("ccf", 1)]
     with Client(server.url, api_key=keys["sam"], timeout=300) as sam:
         assert sam.models()["items"] == []
         for call in (lambda: sam.model("fraud", 1), lambda: sam.alias("fraud", "champion"),

@@ -3,15 +3,19 @@ route documents its answers."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from crispml.api.app import create_app
 from crispml.api.routes import scoring
+from crispml.client import AsyncClient, Client
 from crispml.contract import METHODS
 from crispml.contract.answers import ScoreBatchAnswer, ScoreBatchPage
+from crispml.contract.requests import ReportPlotRequest, VerifyPlotRequest
 from crispml.settings import Settings
 
 
@@ -49,6 +53,19 @@ def test_each_method_has_its_route_with_its_declared_parameters(openapi: dict[st
     assert operation is not None, f"no route has operationId {method!r}"
     assert route_fields(openapi, operation) == set(spec.request.model_fields)
     assert operation["summary"] == spec.summary
+
+
+@pytest.mark.parametrize(("operation_id", "request_model"),
+                         [("report_plot", ReportPlotRequest), ("verify_plot", VerifyPlotRequest)])  # fmt: skip
+def test_the_picture_routes_take_their_declared_parameters(
+    openapi: dict[str, Any], operation_id: str, request_model: type[BaseModel]
+) -> None:
+    # A picture is its method's answer drawn: the method's parameters, the picture's name and its format.
+    assert route_fields(openapi, operations(openapi)[operation_id]) == set(request_model.model_fields)
+    for client in (Client, AsyncClient):
+        assert set(inspect.signature(getattr(client, operation_id)).parameters) - {"self"} == set(
+            request_model.model_fields
+        )
 
 
 def test_operation_ids_are_unique_and_short(openapi: dict[str, Any]) -> None:

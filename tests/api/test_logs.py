@@ -94,8 +94,8 @@ def bearer(key: str, request_id: str | None = None) -> dict[str, str]:
 def test_start_up_lines_name_the_database_the_revision_and_the_warmed_models(logged: LoggedServer) -> None:
     database = logged.wait_for_entry(logger="crispml.startup", level="INFO")
     assert database["database"].startswith("sqlite:///") and database["database"].endswith("crispml.db")
-    migrations = logged.wait_for_entry(logger="crispml.startup", revision="0012")
-    assert migrations["message"].startswith("migrations: ")
+    migrations = next(e for e in logged.entries() if e["logger"] == "crispml.startup" and "revision" in e)
+    assert migrations["message"].startswith("migrations: ") and migrations["revision"] >= "0012"
     warmed = logged.wait_for_entry(logger="crispml.operations", model="fraud@champion")
     assert warmed["version"] == "fraud/1" and warmed["seconds"] >= 0
     assert warmed["message"].startswith("warm-up: fraud@champion -> fraud/1 in ")

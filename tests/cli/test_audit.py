@@ -100,3 +100,16 @@ def test_list_remote_answers_what_list_local_answers(
     assert [e["action"] for e in listed["items"]] == ["dataset.ingest"]
     assert listed["items"][0]["principal"] == "api-tester" and listed["items"][0]["request_id"]
     assert run(["audit", "list", "--action", "alias.*", "--json", *remote], store_env).json["total"] == 0
+
+
+def test_verify_remote_has_the_server_walk_its_chain(
+    server: Server, store_env: dict[str, str | None], small_csv: Path
+) -> None:
+    remote = ["--remote", server.url]
+    run(["ingest", str(small_csv), "--name", "ccf", "--json", *remote], store_env)
+    assert run(["audit", "verify", "--json", *remote], store_env).json == {"checked": 1}
+    _tamper(store_env, "UPDATE audit_events SET principal = 'mallory' WHERE seq = 1")
+    broken = run(["audit", "verify", "--json", *remote], store_env, expect=5).json
+    assert (
+        broken["error"]["title"] == "IntegrityFailure" and "audit event 1 (dataset.ingest" in broken["error"]["detail"]
+    )

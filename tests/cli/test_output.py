@@ -106,7 +106,8 @@ def test_version_help_and_completion_without_heavy_imports(tmp_path: Path) -> No
         "sys.argv = ['crispml', '--help']\n"
         "try:\n    runpy.run_module('crispml.cli', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
-        "heavy = [m for m in ('sklearn', 'pandas', 'sqlalchemy', 'numpy', 'httpx', 'lightgbm') if m in sys.modules]\n"
+        "heavy = [m for m in ('sklearn', 'pandas', 'sqlalchemy', 'numpy', 'httpx', 'lightgbm', 'matplotlib')\n"
+        "         if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)

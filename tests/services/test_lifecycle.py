@@ -144,8 +144,14 @@ def test_every_algorithm_trains_reports_and_reloads(cml: Crispml, small_csv: Pat
     assert len(model.metrics["importance"]) == len(model.features)
     assert model.metrics["curves"]["roc"][0] == {"fpr": 0.0, "tpr": 0.0}
     # A report on chosen frames reloads the artifact (hash checked) and recomputes.
-    chosen = cml.report(model.ref, frames="7-8")
+    chosen = cml.report(model.ref, frames="7-8", threshold=0.05)
     assert chosen["frames"] == [7, 8] and chosen["overall"]["rows"] == SMALL_ROWS // 6
+    assert chosen["overall"]["threshold"] == chosen["per_frame"]["7"]["threshold"] == 0.05
+    # Another threshold moves the confusion matrix and what follows from it, not the curves or AUCs.
+    lowered = cml.report(model.ref, threshold=0.05)
+    assert lowered["curves"] == model.metrics["curves"] and lowered["frames"] == model.metrics["frames"]
+    assert lowered["overall"]["roc_auc"] == pytest.approx(overall["roc_auc"])
+    assert lowered["overall"]["recall"] >= overall["recall"] and lowered["overall"]["threshold"] == 0.05
 
 
 def test_training_is_seeded_and_reproducible(cml: Crispml, small_csv: Path) -> None:

@@ -86,6 +86,15 @@ def test_curves_are_thinned_to_about_a_hundred_points() -> None:
     assert (result["roc"][-1]["fpr"], result["roc"][-1]["tpr"]) == (1.0, 1.0)
 
 
+def test_each_pr_point_names_the_threshold_it_is_reached_at() -> None:
+    pr = curves(TARGET, SCORE)["pr"]
+    assert pr[0]["threshold"] is None  # recall 0: nothing is flagged
+    assert all(a["threshold"] > b["threshold"] for a, b in itertools.pairwise(pr[1:]))
+    for point in pr[1:]:
+        at = kpis(TARGET, SCORE, point["threshold"])
+        assert (at["precision"], at["recall"]) == pytest.approx((point["precision"], point["recall"]))
+
+
 def test_curves_of_one_class_are_empty() -> None:
     assert curves(np.ones(5, dtype=int), np.linspace(0, 1, 5)) == {"roc": [], "pr": []}
 

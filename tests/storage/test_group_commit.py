@@ -197,11 +197,16 @@ def test_the_writer_commits_everything_pending_in_one_transaction(cml: Crispml) 
     gate = Gate(cml.store)
     writer = GroupCommit(gate)
     units = [lambda repo, k=k: repo.perf.add(perf_row(f"unit-{k}")) for k in range(THREADS)]
+    groups: list[tuple[int, float]] = []
+    writer.observer = lambda units, waited: groups.append((units, waited))
 
     results = queue_behind_gate(writer, gate, runs(writer, units))
 
     assert results == [None] * THREADS
     assert (writer.commits, writer.writes, gate.transactions) == (2, THREADS, 2)
+    # The observer hears of each group after its callers were woken: its size, and its oldest unit's wait.
+    wait_for(lambda: len(groups) == 2)
+    assert [size for size, _ in groups] == [1, THREADS - 1] and all(waited > 0 for _, waited in groups)
     with cml.store.transaction() as repo:
         assert {r.method for r in repo.perf.newest()} >= {f"unit-{k}" for k in range(THREADS)}
 
@@ -256,16 +261,26 @@ def test_a_failed_commit_fails_the_whole_group_and_the_writer_goes_on(cml: Crisp
     gate = Gate(cml.store, fail_commits=True)
     writer = GroupCommit(gate)
     units = [lambda repo, k=k: repo.perf.add(perf_row(f"lost-{k}")) for k in range(8)]
+    observed: list[int] = []
 
+    def failing_observer(units: int, _waited: float) -> None:
+        observed.append(units)
+        raise RuntimeError("a broken metric")
+
+    writer.observer = failing_observer
     results = queue_behind_gate(writer, gate, runs(writer, units))
 
     assert all(isinstance(r, OSError) for r in results)
     assert (writer.commits, writer.writes) == (0, 0)
     with cml.store.transaction() as repo:
         assert not any(r.method.startswith("lost-") for r in repo.perf.newest())
+    assert observed == []  # nothing committed, nothing observed
     gate.fail_commits = False
     writer.run(lambda repo: repo.perf.add(perf_row("after")))
     assert (writer.commits, writer.writes) == (1, 1)
+    wait_for(lambda: observed == [1])  # the observer's failure was logged, the commit stood
+    writer.run(lambda repo: repo.perf.add(perf_row("and after")))
+    assert (writer.commits, writer.writes) == (2, 2)
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

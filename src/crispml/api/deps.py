@@ -21,6 +21,7 @@ from crispml.services.audit import AuditService
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.operations import OperationsService
+from crispml.services.pipelines import PipelineService
 from crispml.services.privacy import PrivacyService
 from crispml.services.scoring import ScoringService
 from crispml.services.sources import SourceService
@@ -45,13 +46,14 @@ class Services:
     access: AccessService
     sources: SourceService
     privacy: PrivacyService
+    pipelines: PipelineService
 
     @classmethod
     def of(cls, container: Container) -> Services:
         pool = ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="crispml-http")
         return cls(container.settings, container.lifecycle, container.scoring, container.operations,
                    container.jobs, pool, container.audit, container.access, container.sources,
-                   container.privacy)  # fmt: skip
+                   container.privacy, container.pipelines)  # fmt: skip
 
     async def blocking(self, call: Callable[[], T]) -> T:
         """Run a blocking call (one that waits for a commit) off the event loop.
@@ -84,6 +86,11 @@ async def scoring(request: Request) -> ScoringService:
     return found.scoring
 
 
+async def pipelines(request: Request) -> PipelineService:
+    found: Services = request.app.state.services
+    return found.pipelines
+
+
 async def operations(request: Request) -> OperationsService:
     found: Services = request.app.state.services
     return found.operations
@@ -109,6 +116,11 @@ async def privacy(request: Request) -> PrivacyService:
     return found.privacy
 
 
+async def access(request: Request) -> AccessService:
+    found: Services = request.app.state.services
+    return found.access
+
+
 async def settings(request: Request) -> Settings:
     found: Services = request.app.state.services
     return found.settings
@@ -124,3 +136,5 @@ SettingsDep = Annotated[Settings, Depends(settings)]
 AuditDep = Annotated[AuditService, Depends(audit)]
 SourcesDep = Annotated[SourceService, Depends(sources)]
 PrivacyDep = Annotated[PrivacyService, Depends(privacy)]
+PipelinesDep = Annotated[PipelineService, Depends(pipelines)]
+AccessDep = Annotated[AccessService, Depends(access)]

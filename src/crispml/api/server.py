@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging.config
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -20,7 +21,8 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from crispml.api.app import create_app
-from crispml.observability.logs import log_config
+from crispml.container import logging_config, migrate
+from crispml.observability.metrics import MULTIPROC_ENV
 from crispml.settings import Settings
 
 SETTINGS_ENV = "CRISPML_SERVE_SETTINGS"
@@ -31,26 +33,37 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: 
     """Serve the REST API until interrupted: `workers` processes on `host:port`, uvloop and httptools.
 
     With `ssl_certfile` and `ssl_keyfile` (PEM) it serves HTTPS only, in every worker. Every process logs
-    as the settings say (`crispml.observability.logs`); `log_level` is uvicorn's own loggers' level.
+    as the settings say (`crispml.observability.logs`), uvicorn's own lines too (its access log is replaced
+    by crispml's, `crispml.api.request_end`); `log_level` is uvicorn's own loggers' level.
     """
     options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level, "loop": "uvloop",
-                               "http": "httptools", "log_config": serving_log_config(settings),
+                               "http": "httptools", "log_config": logging_config(settings),
                                "access_log": False}  # fmt: skip
     if ssl_certfile is not None:
         options.update(ssl_certfile=str(ssl_certfile), ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
     if workers <= 1:
         uvicorn.run(serving_app(settings), **options)
         return
+    if settings.migrate_on_start:
+        logging.config.dictConfig(options["log_config"])  # the migration's lines too (uvicorn applies it again)
+        migrate(settings)  # here, once: the workers would race to create the same tables
     # Worker processes import the app by name: they read the settings from the environment.
     os.environ[SETTINGS_ENV] = settings_json(settings)
+    if settings.metrics_enabled:
+        # Read by prometheus-client when a worker (a fresh interpreter) imports it: values go to files there.
+        os.environ[MULTIPROC_ENV] = str(metrics_folder(settings.home, port))
     uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)
 
 
-def serving_log_config(settings: Settings) -> dict[str, Any]:
-    """The logging configuration uvicorn applies in every process; its access log is replaced by
-    crispml's (`crispml.api.access_log`)."""
-    return log_config(settings.log_format, settings.log_level, settings.log_file, settings.log_file_max_bytes,
-                      settings.log_file_backups)  # fmt: skip
+def metrics_folder(home: Path, port: int) -> Path:
+    """The folder where this server's worker processes keep their metrics (prometheus-client's multiprocess
+    mode): `PROMETHEUS_MULTIPROC_DIR` when the environment names one, else one under `home` per port. The
+    values of an earlier run are removed: counters start at zero with the server."""
+    folder = Path(os.environ.get(MULTIPROC_ENV) or home / "metrics" / str(port))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return folder
 
 
 def worker_app() -> FastAPI:

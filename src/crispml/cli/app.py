@@ -6,7 +6,22 @@ from typing import Annotated
 
 import typer
 
-from crispml.cli import audit, data, jobs, keys, models, operations, privacy, scoring, sources, users
+from crispml.cli import (
+    audit,
+    console,
+    data,
+    db,
+    jobs,
+    keys,
+    models,
+    operations,
+    pipelines,
+    privacy,
+    scoring,
+    sources,
+    users,
+    worker,
+)
 from crispml.cli.failures import CrispmlGroup
 
 app = typer.Typer(
@@ -51,15 +66,19 @@ for command in (
     models.models,
     operations.perf,
     operations.serve,
+    console.console,
+    worker.worker,
     operations.demo,
 ):
     app.command()(command)
+app.add_typer(pipelines.app, name="pipeline")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(audit.app, name="audit")
 app.add_typer(users.app, name="users")
 app.add_typer(sources.app, name="sources")
 app.add_typer(privacy.app, name="privacy")
 app.add_typer(keys.app, name="keys")
+app.add_typer(db.app, name="db")
 
 
 def main() -> None:

@@ -39,9 +39,10 @@ def list_events(
 
 
 @app.command("verify")
-def verify(as_json: JsonOption = False) -> None:
-    """Walk the hash chain; exit 5 naming the first event edited, deleted or reordered."""
-    with backend(None) as c:
+def verify(remote: RemoteOption = None, as_json: JsonOption = False) -> None:
+    """Walk the hash chain (where the database is: here, or the --remote server); exit 5 naming the first
+    event edited, deleted or reordered."""
+    with backend(remote) as c:
         checked = c.verify_audit()
     if as_json:
         render.print_json({"checked": checked})

@@ -13,7 +13,9 @@ from crispml.cli.session import backend
 
 JOB_COLUMNS = ["id", "kind", "status", "phase", "progress", "created_by", "created_at"]
 
-app = typer.Typer(help="Durable jobs (ingest, train, dataset scoring): list, show, cancel.", no_args_is_help=True)
+app = typer.Typer(
+    help="Durable jobs (ingest, train, dataset scoring, pipelines): list, show, cancel.", no_args_is_help=True
+)
 
 
 def _job_line(job: dict[str, Any]) -> None:

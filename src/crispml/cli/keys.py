@@ -1,4 +1,4 @@
-"""`crispml keys generate`: a new key for encrypting dataset and model files at rest."""
+"""`crispml keys generate|encrypt-files`: keys for dataset and model files at rest, and the files encrypted."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from typing import Annotated
 
 import typer
 
+from crispml.cli import render
+from crispml.cli.options import JsonOption
+from crispml.cli.session import local
 from crispml.errors import Conflict
 
 app = typer.Typer(help="Encryption keys for dataset and model files at rest.", no_args_is_help=True)
@@ -39,3 +42,21 @@ def generate(
     with os.fdopen(handle, "w") as out:
         out.write(key + "\n")
     typer.echo(f"wrote a new key to {file}; set CRISPML_ENCRYPTION_KEY_FILE={file}")
+
+
+@app.command("encrypt-files")
+def encrypt_files(as_json: JsonOption = False) -> None:
+    """Encrypt the dataset and model files written before encryption was turned on, or under an older key
+    of the key file, with the current key. Run it where the files are (the server may keep running):
+    each file is replaced atomically and only once its plaintext still hashes to its name."""
+    with local() as here:
+        sweep = here.c.privacy.encrypt_at_rest()
+    answer = {"rewritten": sweep.rewritten, "rewritten_bytes": sweep.rewritten_bytes,
+              "already_current": sweep.already_current, "mismatched": sweep.mismatched}  # fmt: skip
+    if as_json:
+        render.print_json(answer)
+        return
+    render.line(f"encrypted {sweep.rewritten} files ({sweep.rewritten_bytes:,} bytes); "
+                f"{sweep.already_current} were already under the current key")  # fmt: skip
+    for name in sweep.mismatched:
+        render.line(f"[red]left alone[/] {name}: its content no longer matches its name")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 
@@ -11,12 +11,17 @@ from crispml.cli.options import (
     AlgorithmOption,
     FormatOption,
     FramesOption,
+    HtmlOption,
     JsonOption,
+    PngOption,
     RemoteOption,
+    ThresholdOption,
     output_format,
 )
+from crispml.cli.pictures import file_stem, write_page, write_picture
 from crispml.cli.render import OutputFormat
 from crispml.cli.session import backend, parse_params, progress
+from crispml.contract.requests import ReportPlot
 
 KPI_COLUMNS = ["frame", "rows", "positives", "roc_auc", "pr_auc", "precision", "recall", "f1"]
 MODEL_COLUMNS = ["name", "version", "algorithm", "class_weight", "frames", "roc_auc", "aliases", "id"]
@@ -73,13 +78,23 @@ def train(
 def report(
     model: Annotated[str, typer.Argument(help="Model: name@alias, name/version or name.")],
     frames: FramesOption = None,
+    threshold: ThresholdOption = None,
+    html: HtmlOption = None,
+    png: PngOption = None,
     remote: RemoteOption = None,
     output: FormatOption = OutputFormat.TABLE,
     as_json: JsonOption = False,
 ) -> None:
     """5. ModelReport: KPIs, curves and feature importance on frames not used for training."""
     with backend(remote) as c:
-        result = c.report(model, frames=frames)
+        result = c.report(model, frames=frames, threshold=threshold)
+        if html is not None:
+            write_page(html, c.report_page(model, frames=frames, threshold=threshold))
+        if png is not None:
+            stem = file_stem(result["model"])
+            for plot in get_args(ReportPlot):
+                picture = c.report_plot(model, plot, frames=frames, threshold=threshold, image_format="png")
+                write_picture(png / f"{stem}-{plot}.png", picture)
     rows = [{"frame": f, **k} for f, k in result["per_frame"].items()]
     rows.append({"frame": "all", **(result["overall"] or {})})
     title = f"{result['model']} ({result['algorithm']})"

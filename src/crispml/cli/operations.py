@@ -106,7 +106,7 @@ def serve(
     ] = None,
     ssl_keyfile: Annotated[Path | None, typer.Option("--ssl-keyfile", help="PEM key of --ssl-certfile.")] = None,
 ) -> None:
-    """Serve the REST API (OpenAPI at /docs); over HTTPS with --ssl-certfile and --ssl-keyfile.
+    """Serve the REST API (OpenAPI at /docs, the admin console at /console); HTTPS with --ssl-certfile/--ssl-keyfile.
 
     Requests need an API key (Authorization: Bearer) whenever HOST is not loopback, or with
     CRISPML_REQUIRE_KEYS=1; then an admin user must exist (`crispml users create NAME --role admin`).
@@ -148,34 +148,33 @@ def demo(
     param: Annotated[list[str] | None, typer.Option("--param", help="Hyper-parameter key=value.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run the reference scenario end to end and print a table per frame."""
+    """Run the reference scenario (the pipeline pipelines/fraud.yaml) as one job and print a table per frame."""
     from crispml.jsonable import jsonable
-    from crispml.services.demo import run_demo
+    from crispml.services.demo import fraud_pipeline
 
     started = time.perf_counter()
-    params = parse_params(param)
+    pipeline = fraud_pipeline(rows, algorithm, parse_params(param))
     with local() as backend, progress(not as_json) as step:
         c = backend.c
-        result = run_demo(
-            c.lifecycle,
-            c.scoring,
-            c.settings.home / "data",
-            rows=rows,
-            algorithm=algorithm,
-            params=params,
-            step=step,
-        )
+        result = backend.run_pipeline(pipeline, step("pipeline"))
+        steps = result["steps"]
+        raw = c.lifecycle.get_dataset(steps["ingest"]["dataset"])
+        prepared = c.lifecycle.get_dataset(steps["prepare"]["dataset"])
+        ref = steps["persist"]["model"]
+        model = jsonable(c.lifecycle.get_model(ref))
         home = c.settings.home
     elapsed = time.perf_counter() - started
+    verification = steps["verify"]["rows"]
     if as_json:
-        render.print_json({"model": result.model.ref, "seconds": elapsed, "verification": result.verification.rows})
+        render.print_json({"model": ref, "job": result["job"], "seconds": elapsed, "verification": verification})
         return
-    raw, prepared = result.raw, result.prepared
+    render.line(f"pipeline {pipeline.name} ran as job {result['job']}: {', '.join(steps)}")
     render.line(f"ingested {raw.rows:,} rows into {raw.frames} frames -> {raw.name}/{raw.version}")
     render.line(f"prepared: {prepared.report['duplicates_removed']} duplicates removed -> {prepared.rows:,} rows")
-    model_line(jsonable(result.model))
-    render.line(f"scored {result.scored.batch.rows:,} records of frames 7-12 in batch {result.scored.batch.id}")
-    render.line(f"labelled {result.labels.imported:,} records ({result.labels.positives} frauds)")
-    title = f"verification of {result.model.ref} on frames 7-12"
-    render.table(list(jsonable(result.verification.rows)), DEMO_COLUMNS, keys=["frame"], title=title)
+    model_line(model)
+    render.line(f"gates: {'; '.join(steps['gates']['passed'])}")
+    render.line(f"scored {steps['score']['rows']:,} records of frames 7-12 in batch {steps['score']['batch']}")
+    render.line(f"labelled {steps['label']['imported']:,} records ({steps['label']['positives']} frauds)")
+    title = f"verification of {ref} on frames 7-12"
+    render.table(list(jsonable(verification)), DEMO_COLUMNS, keys=["frame"], title=title)
     render.line(f"demo finished in {elapsed:.0f}s; state kept in {home}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
@@ -31,6 +32,20 @@ RemoteOption = Annotated[
     ),
 ]
 AlgorithmOption = Annotated[AlgorithmName, typer.Option(help="Algorithm.")]
+ThresholdOption = Annotated[
+    float | None,
+    typer.Option(help="Score at or above which a record counts as flagged (confusion matrix, precision, recall, "
+                 "F1); default: the model's threshold."),
+]  # fmt: skip
+HtmlOption = Annotated[
+    Path | None,
+    typer.Option("--html", help="Also write a self-contained HTML page (KPIs and every picture) to this file.",
+                 dir_okay=False),
+]  # fmt: skip
+PngOption = Annotated[
+    Path | None,
+    typer.Option("--png", help="Also write one PNG per picture into this folder (for slides).", file_okay=False),
+]
 
 
 def output_format(chosen: OutputFormat, as_json: bool) -> OutputFormat:

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 
 from crispml.cli import render
-from crispml.cli.options import FormatOption, FramesOption, JsonOption, RemoteOption, output_format
+from crispml.cli.options import (
+    FormatOption,
+    FramesOption,
+    HtmlOption,
+    JsonOption,
+    PngOption,
+    RemoteOption,
+    output_format,
+)
+from crispml.cli.pictures import file_stem, write_page, write_picture
 from crispml.cli.render import OutputFormat
 from crispml.cli.session import backend, progress
+from crispml.contract.requests import VerificationPlot
 
 VERIFY_COLUMNS = [
     "model",
@@ -90,6 +100,8 @@ def label(
 def verify(
     model: Annotated[str, typer.Argument(help="Model: name@alias, name/version, or name for all versions.")],
     frames: FramesOption = None,
+    html: HtmlOption = None,
+    png: PngOption = None,
     remote: RemoteOption = None,
     output: FormatOption = OutputFormat.TABLE,
     as_json: JsonOption = False,
@@ -97,6 +109,13 @@ def verify(
     """9. NewDataReport: persisted scores against late ground truth, per model version and frame."""
     with backend(remote) as c:
         result = c.verify(model, frames=frames)
+        if html is not None:
+            write_page(html, c.verify_page(model, frames=frames))
+        if png is not None:
+            stem = file_stem(result["model"])
+            for plot in get_args(VerificationPlot):
+                picture = c.verify_plot(model, plot, frames=frames, image_format="png")
+                write_picture(png / f"{stem}-verification-{plot}.png", picture)
     title = f"verification of {result['model']}"
     render.emit(result, result["rows"], VERIFY_COLUMNS, output_format(output, as_json), keys=["model", "frame"],
                 title=title)  # fmt: skip

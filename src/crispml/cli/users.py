@@ -27,17 +27,10 @@ app = typer.Typer(
 
 
 def _user_json(user: Any) -> dict[str, Any]:
-    """A user as `users list --json` shows it: never its key, its salt or its digest."""
-    return {
-        "name": user.name,
-        "role": user.role,
-        "projects": None if user.projects is None else list(user.projects),
-        "status": "revoked" if user.revoked_at else "active",
-        "created_by": user.created_by,
-        "created_at": user.created_at.isoformat(),
-        "rotated_at": user.rotated_at.isoformat() if user.rotated_at else None,
-        "revoked_at": user.revoked_at.isoformat() if user.revoked_at else None,
-    }
+    """A user as `users list --json` shows it (the REST answer's shape): never its key, salt or digest."""
+    from crispml.contract.answers import UserAnswer
+
+    return UserAnswer.from_domain(user).model_dump(mode="json")
 
 
 def _show_key(name: str, role: str, key: str, as_json: bool) -> None:

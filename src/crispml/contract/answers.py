@@ -15,6 +15,7 @@ from typing import Annotated, Any, Generic, Protocol, Self, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from crispml.domain import (
+    ApiUser,
     AuditEvent,
     Dataset,
     DataSource,
@@ -250,6 +251,11 @@ class ScoreBatchAnswer(Answer):
 
     batch_id: str = Field(examples=["sb-51c0ab2e"])
     model: str = Field(examples=["fraud/1"], description="The model version that scored.")
+    fallback_reason: str | None = Field(
+        None,
+        description="Why the name's fallback version scored instead of the version the request named (which "
+        "could not be loaded); null when the version named scored.",
+    )
     rows: int
     flagged: int = Field(description="Records whose decision is 1.")
     created_at: Timestamp
@@ -267,6 +273,7 @@ class ScoreBatchAnswer(Answer):
         return {
             "batch_id": result.batch.id,
             "model": result.batch.model_ref,
+            "fallback_reason": result.batch.fallback_reason,
             "rows": result.batch.rows,
             "flagged": sum(result.records.decisions),
             "created_at": iso_time(result.batch.created_at),
@@ -285,6 +292,7 @@ class ScoreBatchPage(Answer):
 
     batch_id: str
     model: str
+    fallback_reason: str | None = Field(None, description="Why the name's fallback version scored, if it did.")
     rows: int = Field(description="Scores in the whole batch.")
     flagged: int = Field(description="Records of this page whose decision is 1.")
     created_at: Timestamp
@@ -300,6 +308,7 @@ class ScoreBatchPage(Answer):
         return {
             "batch_id": result.batch.id,
             "model": result.batch.model_ref,
+            "fallback_reason": result.batch.fallback_reason,
             "rows": result.batch.rows,
             "flagged": sum(page.decisions),
             "created_at": iso_time(result.batch.created_at),
@@ -449,3 +458,35 @@ class AuditEventAnswer(Answer):
     @classmethod
     def from_domain(cls, event: AuditEvent) -> Self:
         return cls(**_fields(event))
+
+
+class UserAnswer(Answer):
+    """An API user as REST and `crispml users list --json` show it: never its key, salt or digest."""
+
+    name: str
+    role: str = Field(examples=["scientist"])
+    projects: list[str] | None = Field(description="The projects the key may see; null: every project.")
+    status: str = Field(examples=["active", "revoked"])
+    created_by: str
+    created_at: Timestamp
+    rotated_at: Timestamp | None
+    revoked_at: Timestamp | None
+
+    @classmethod
+    def from_domain(cls, user: ApiUser) -> Self:
+        return cls(
+            name=user.name, role=user.role, projects=None if user.projects is None else list(user.projects),
+            status="revoked" if user.revoked_at else "active", created_by=user.created_by,
+            created_at=user.created_at, rotated_at=user.rotated_at, revoked_at=user.revoked_at,
+        )  # fmt: skip
+
+
+class PrincipalAnswer(Answer):
+    """Who a request acts as, and what its role may do (the console hides what it may not)."""
+
+    name: str
+    role: str = Field(examples=["viewer"])
+    projects: list[str] | None = Field(description="The projects the key may see; null: every project.")
+    keys_required: bool = Field(description="Whether the server asks every request for an API key.")
+    allowed: list[str] = Field(description="The actions of the permission table this role is granted.")
+    version: str = Field(description="The server's crispml version.")

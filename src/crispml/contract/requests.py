@@ -175,10 +175,37 @@ class TrainRequest(TrainBody, JobOptions):
     name: Name
 
 
+ReportPlot = Literal["roc", "pr", "confusion", "kpi-by-frame", "importances"]
+"""The pictures of a model report."""
+VerificationPlot = Literal["kpi-by-frame", "labelled"]
+"""The pictures of a verification."""
+ImageFormat = Literal["svg", "png"]
+PageFormat = Literal["json", "html"]
+Threshold = Annotated[
+    float,
+    Field(gt=0, lt=1, description="Score at or above which a record counts as flagged in the confusion matrix, "
+          "precision, recall and F1 (default: the model's threshold)."),
+]  # fmt: skip
+PageFormatField = Annotated[
+    PageFormat,
+    Field(description="json (the answer) or html (a self-contained page with its pictures, which opens offline)."),
+]
+ImageFormatField = Annotated[ImageFormat, Field(description="svg (text, small) or png (for slides).")]
+
+
 class ReportRequest(Strict):
     name: Name
     version: Version
     frames: Frames | None = Field(None, description="Frames to evaluate on (default: those not trained on).")
+    threshold: Threshold | None = None
+    format: PageFormatField = "json"
+
+
+class ReportPlotRequest(ReportRequest):
+    """A picture of a model report (not a method of its own: the report, drawn)."""
+
+    plot: ReportPlot
+    format: ImageFormatField = "svg"  # type: ignore[assignment]
 
 
 class PersistBody(Strict):
@@ -254,6 +281,14 @@ class LabelRequest(Strict):
 class VerifyRequest(Strict):
     model: ModelRefText
     frames: Frames | None = None
+    format: PageFormatField = "json"
+
+
+class VerifyPlotRequest(VerifyRequest):
+    """A picture of a verification (not a method of its own: the verification, drawn)."""
+
+    plot: VerificationPlot
+    format: ImageFormatField = "svg"  # type: ignore[assignment]
 
 
 class LineageRequest(Strict):

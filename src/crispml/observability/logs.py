@@ -328,7 +328,7 @@ def access(scope: Mapping[str, Any], status: int, duration_s: float) -> None:
     client = scope.get("client")
     entry = {
         "method": scope["method"],
-        "route": path if route is None else route.path,
+        "route": path if route is None else getattr(route, "path_format", route.path),
         "path": path,
         "status": status,
         "duration_ms": round(duration_s * 1000, 3),

@@ -6,7 +6,10 @@ rotated. Keys are random tokens, not passwords, so a fast digest is as strong as
 and keeps authentication off the scoring path's budget.
 
 `authenticate` keeps verified keys in memory for `CACHE_TTL_S`: a hit costs a dictionary look-up, and a
-revocation or rotation in any process takes effect here within that time.
+revocation or rotation in any process takes effect here within that time. `login` adds the limit on
+failed logins: `MAX_FAILURES` refusals of one key id from one address within `FAILURE_WINDOW_S` refuse
+that pair (even with the right secret) until the oldest ages out. The failures are kept in the database,
+so every worker process, and every server on the same database, counts the same ones.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from crispml.domain import ApiUser, check_name
-from crispml.errors import AdminRequired, InvalidInput, Unauthorized
+from crispml.errors import AdminRequired, InvalidInput, TooManyAttempts, Unauthorized
 from crispml.identity import Principal, Role
 from crispml.ports import Storage
 from crispml.services.base import Service, now
@@ -30,6 +34,8 @@ _KEY_ID_CHARS = 12
 CACHE_TTL_S = 2.0
 """How long a verified key is trusted without reading the database again (revocation's delay)."""
 _CACHE_MAX = 10_000
+MAX_FAILURES = 10
+FAILURE_WINDOW_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -124,9 +130,32 @@ class AccessService(Service):
                              after=_user_state(rotated))  # fmt: skip
             return IssuedKey(rotated, key)
 
-    def record_failed_login(self, key_id: str, address: str) -> None:
-        """Audit a refused key (its public id, never the key) and where it came from."""
+    def login(self, key: str, address: str) -> Principal:
+        """`authenticate`, limited: TooManyAttempts once `key`'s id failed `MAX_FAILURES` times from
+        `address` within `FAILURE_WINDOW_S`; each refusal is recorded and audited."""
+        cached = self.cached(key)
+        if cached is not None:
+            return cached
+        key_id = key_id_of(key) or "malformed"
+        window = timedelta(seconds=FAILURE_WINDOW_S)
+        with self.store.reading() as uow:
+            failures, oldest = uow.principals.failed_logins_since(key_id, address, now() - window)
+        if failures >= MAX_FAILURES and oldest is not None:
+            retry_after = max(1, int((oldest + window - now()).total_seconds() + 0.999))
+            raise TooManyAttempts(
+                f"too many failed logins from {address}; retry after {retry_after} s", retry_after=retry_after
+            )
+        try:
+            return self.authenticate(key)
+        except Unauthorized:
+            self._record_failed_login(key_id, address)
+            raise
+
+    def _record_failed_login(self, key_id: str, address: str) -> None:
+        """Count a refused key (its public id, never the key) from `address`, and audit it."""
+        at = now()
         with self.store.transaction() as uow:
+            uow.principals.add_failed_login(key_id, address, at, at - timedelta(seconds=FAILURE_WINDOW_S))
             uow.audit.append(action="auth.failed", resource=f"key:{key_id}", after={"address": address},
                              principal="anonymous")  # fmt: skip
 

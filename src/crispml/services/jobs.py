@@ -35,7 +35,7 @@ _STALE_AFTER = timedelta(minutes=10)
 _DEFAULT_LIMIT_S = 3600.0
 
 
-DEFAULT_TIME_LIMITS_S = {"ingest": 3600.0, "train": 4 * 3600.0, "score": 3600.0}
+DEFAULT_TIME_LIMITS_S = {"ingest": 3600.0, "train": 4 * 3600.0, "score": 3600.0, "pipeline": 6 * 3600.0}
 """How long a job of each kind may run (CRISPML_JOB_TIME_LIMITS overrides them; other kinds: an hour)."""
 
 
@@ -47,6 +47,15 @@ class JobTimedOut(Exception):
     """Raised inside a job's progress callback once the job ran past its kind's time limit."""
 
 
+class JobReleased(Exception):
+    """Raised inside a worker's job at a progress report once the worker lost its lease or was asked to
+    stop: before anything the job staged commits, so it stores nothing and may run again elsewhere."""
+
+
+WORKER_KINDS = ("train",)
+"""Kinds of job a `crispml worker` runs (rebuilt from the job's params); others stay in-process."""
+
+
 class JobService(Service):
     def __init__(
         self,
@@ -55,12 +64,16 @@ class JobService(Service):
         workers: int = 2,
         max_wait_s: float = 60.0,
         time_limits_s: dict[str, float] | None = None,
+        runner: str = "inprocess",
     ) -> None:
         super().__init__(store, user)
         self.max_wait_s = max_wait_s
         """The longest a caller's `wait` is served before the job is answered as it stands."""
         self.time_limits_s = {**DEFAULT_TIME_LIMITS_S, **(time_limits_s or {})}
         """Seconds a job of each kind may run before it ends failed, TimedOut."""
+        self.runner = runner
+        """"inprocess": this process runs the jobs it submits; "workers": it only queues the kinds a
+        `crispml worker` runs (WORKER_KINDS) and never runs them."""
         self.owner = identity()
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crispml-job")
         self._done: dict[str, threading.Event] = {}
@@ -94,10 +107,12 @@ class JobService(Service):
                     interrupted.append(job.id)
         return interrupted
 
-    def submit(self, kind: str, params: dict[str, Any], work: Work, user: str | None = None) -> Job:
-        """Queue `work` and return the queued job at once."""
+    def submit(
+        self, kind: str, params: dict[str, Any], work: Work, user: str | None = None, job_id: str | None = None
+    ) -> Job:
+        """Queue `work` and return the queued job at once (`job_id`: an id the caller drew with `new_id`)."""
         job = Job(
-            id=new_id("job"),
+            id=job_id or new_id("job"),
             kind=kind,
             status=JobStatus.QUEUED,
             params=params,
@@ -111,10 +126,13 @@ class JobService(Service):
             created_at=now(),
             started_at=None,
             finished_at=None,
+            runner="workers" if self.runner == "workers" and kind in WORKER_KINDS else "inprocess",
             request_id=request_id(),
         )
         with self.store.jobs() as jobs:
             jobs.add(job)
+        if job.runner == "workers":
+            return job  # a worker claims it from the database
         self._done[job.id] = threading.Event()
         # The job runs in its submitter's context: it acts as the principal who asked for it, and its log
         # lines and perf records carry the request id that submitted it.
@@ -191,38 +209,74 @@ class JobService(Service):
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _run(self, job_id: str, kind: str, work: Work) -> None:
-        limit = self.time_limits_s.get(kind, _DEFAULT_LIMIT_S)
-        watchdog = threading.Timer(limit, self._expire, (job_id, kind, limit))
-        watchdog.daemon = True
-        started = time.monotonic()
         try:
             with self.store.jobs() as jobs:
                 if jobs.get(job_id).status is not JobStatus.QUEUED:
                     return  # cancelled while it waited
                 jobs.update(job_id, status=JobStatus.RUNNING, started_at=now(), heartbeat_at=now())
-            log.info("job %s (%s) started", job_id, kind, extra={"job_id": job_id, "kind": kind})
-            watchdog.start()
-            result = work(self._reporter(job_id, kind, time.monotonic() + limit))
-            self._finish(job_id, kind, started, status=JobStatus.SUCCEEDED, progress=1.0, phase="done", result=result)
-        except JobCancelled:
-            self._finish(job_id, kind, started, status=JobStatus.CANCELLED, phase="cancelled")
-        except JobTimedOut:
-            # Raised at a progress report before the outputs commit: what it staged is discarded with it.
-            self._finish(job_id, kind, started, status=JobStatus.FAILED, error=_timed_out(kind, limit))
-        except CrispmlError as exc:
-            error = {"title": type(exc).__name__, "detail": exc.message, "field": exc.field}
-            self._finish(job_id, kind, started, status=JobStatus.FAILED, error=error)
-        except Exception as exc:  # a job must end, whatever went wrong
-            log.exception("job %s (%s) failed unexpectedly", job_id, kind, extra={"job_id": job_id, "kind": kind})
-            error = {"title": "InternalError", "detail": f"{type(exc).__name__}: {exc}"[:2000]}
-            self._finish(job_id, kind, started, status=JobStatus.FAILED, error=error)
+            self._execute(job_id, kind, work, self._finish, check=None)
         finally:
-            watchdog.cancel()
             event = self._done.pop(job_id, None)
             if event is not None:
                 event.set()
 
-    def _expire(self, job_id: str, kind: str, limit: float) -> None:
+    def run_claimed(self, job: Job, work: Work, worker: str, stopping: threading.Event) -> None:
+        """Run a job `worker` claimed (see `crispml.services.worker`): it ends only while the worker
+        still holds its lease, and goes back to the queue when the worker is asked to stop first."""
+
+        def finish(job_id: str, **values: Any) -> None:
+            with self.store.jobs() as jobs:
+                jobs.finish_claimed(job_id, worker, finished_at=now(), claimed_by=None, **values)
+
+        def check(current: Job) -> None:
+            if current.claimed_by != worker or current.status is not JobStatus.RUNNING or stopping.is_set():
+                raise JobReleased(job.id)
+
+        try:
+            self._execute(job.id, job.kind, work, finish, check)
+        except JobReleased:
+            with self.store.jobs() as jobs:
+                jobs.release(job.id, worker)  # a no-op when the lease was lost: the reaper decided
+
+    def _execute(
+        self, job_id: str, kind: str, work: Work, finish: Callable[..., None], check: Callable[[Job], None] | None
+    ) -> None:
+        """Run a job already marked running to its end, written through `finish` (JobReleased passes)."""
+        limit = self.time_limits_s.get(kind, _DEFAULT_LIMIT_S)
+        watchdog = threading.Timer(limit, self._expire, (job_id, kind, limit, finish))
+        watchdog.daemon = True
+        started = time.monotonic()
+
+        def end(**values: Any) -> None:
+            finish(job_id, **values)
+            _log_end(job_id, kind, time.monotonic() - started, values)
+
+        log.info("job %s (%s) started", job_id, kind, extra={"job_id": job_id, "kind": kind})
+        try:
+            watchdog.start()
+            result = work(self._reporter(job_id, kind, time.monotonic() + limit, check))
+            end(status=JobStatus.SUCCEEDED, progress=1.0, phase="done", result=result)
+        except JobCancelled:
+            end(status=JobStatus.CANCELLED, phase="cancelled")
+        except JobTimedOut:
+            # Raised at a progress report before the outputs commit: what it staged is discarded with it.
+            end(status=JobStatus.FAILED, error=_timed_out(kind, limit))
+        except JobReleased:
+            log.info("job %s (%s) released: it goes back to the queue", job_id, kind,
+                     extra={"job_id": job_id, "kind": kind})  # fmt: skip
+            raise
+        except CrispmlError as exc:
+            end(status=JobStatus.FAILED, error={"title": type(exc).__name__, "detail": exc.message, "field": exc.field})
+        except Exception as exc:  # a job must end, whatever went wrong
+            log.exception("job %s (%s) failed unexpectedly", job_id, kind, extra={"job_id": job_id, "kind": kind})
+            end(
+                status=JobStatus.FAILED,
+                error={"title": "InternalError", "detail": f"{type(exc).__name__}: {exc}"[:2000]},
+            )
+        finally:
+            watchdog.cancel()
+
+    def _expire(self, job_id: str, kind: str, limit: float, finish: Callable[..., None]) -> None:
         """At the time limit, end a job that is stuck between progress reports (in a read that hangs).
 
         Its thread cannot be stopped from outside; its next progress report raises JobTimedOut, before
@@ -230,29 +284,21 @@ class JobService(Service):
         with self.store.jobs() as jobs:
             if jobs.get(job_id).status is not JobStatus.RUNNING:
                 return
-            jobs.update(job_id, status=JobStatus.FAILED, finished_at=now(), error=_timed_out(kind, limit))
+        finish(job_id, status=JobStatus.FAILED, error=_timed_out(kind, limit))
         log.warning("job %s (%s) stopped at its time limit of %g s", job_id, kind, limit,
                     extra={"job_id": job_id, "kind": kind, "status": JobStatus.FAILED.value})  # fmt: skip
         event = self._done.get(job_id)
         if event is not None:
             event.set()
 
-    def _finish(self, job_id: str, kind: str, started: float, **values: Any) -> None:
+    def _finish(self, job_id: str, **values: Any) -> None:
         with self.store.jobs() as jobs:
             # A job the watchdog already ended keeps its TimedOut, unless its work did commit after all.
             if values["status"] is not JobStatus.SUCCEEDED and jobs.get(job_id).status.finished:
                 return
             jobs.update(job_id, finished_at=now(), **values)
-        status: JobStatus = values["status"]
-        seconds = time.monotonic() - started
-        error = values.get("error") or {}
-        fields = {"job_id": job_id, "kind": kind, "status": status.value, "duration_s": round(seconds, 3)}
-        if error:
-            fields["error"] = f"{error.get('title')}: {error.get('detail')}"
-        level = logging.WARNING if status is JobStatus.FAILED else logging.INFO
-        log.log(level, "job %s (%s) %s in %.2f s", job_id, kind, status.value, seconds, extra=fields)
 
-    def _reporter(self, job_id: str, kind: str, deadline: float) -> Progress:
+    def _reporter(self, job_id: str, kind: str, deadline: float, check: Callable[[Job], None] | None) -> Progress:
         last = last_logged = 0.0
         logged_phase = None
 
@@ -262,25 +308,34 @@ class JobService(Service):
             # commit, so a job that got there is not undone.
             if fraction < 1.0 and time.monotonic() > deadline:
                 raise JobTimedOut(job_id)
-            if time.monotonic() - last < _PROGRESS_INTERVAL_S and fraction < 1.0:
+            # A worker's job reads its row at every report (a job reports a handful of times): a lease
+            # lost or a stop asked for is seen at the last report before the outputs commit.
+            if check is None and time.monotonic() - last < _PROGRESS_INTERVAL_S and fraction < 1.0:
                 return
             last = time.monotonic()
             with self.store.jobs() as jobs:
-                if jobs.get(job_id).cancel_requested:
+                current = jobs.get(job_id)
+                if check is not None and fraction < 1.0:  # at 1.0 the outputs have committed: it ends
+                    check(current)
+                if current.cancel_requested:
                     raise JobCancelled(job_id)
                 jobs.update(job_id, phase=phase[:64], progress=max(0.0, min(1.0, fraction)), heartbeat_at=now())
             if phase != logged_phase or last - last_logged >= _PROGRESS_LOG_INTERVAL_S:
                 logged_phase, last_logged = phase, last
-                log.info(
-                    "job %s (%s) %s %.0f %%",
-                    job_id,
-                    kind,
-                    phase[:64],
-                    100 * fraction,
-                    extra={"job_id": job_id, "kind": kind, "phase": phase[:64], "progress": round(fraction, 3)},
-                )
+                fields = {"job_id": job_id, "kind": kind, "phase": phase[:64], "progress": round(fraction, 3)}
+                log.info("job %s (%s) %s %.0f %%", job_id, kind, phase[:64], 100 * fraction, extra=fields)
 
         return report
+
+
+def _log_end(job_id: str, kind: str, seconds: float, values: dict[str, Any]) -> None:
+    """The line a job ends with: its status and duration, and its error when it failed."""
+    status: JobStatus = values["status"]
+    fields = {"job_id": job_id, "kind": kind, "status": status.value, "duration_s": round(seconds, 3)}
+    if values.get("error"):
+        fields["error"] = f"{values['error'].get('title')}: {values['error'].get('detail')}"
+    level = logging.WARNING if status is JobStatus.FAILED else logging.INFO
+    log.log(level, "job %s (%s) %s in %.2f s", job_id, kind, status.value, seconds, extra=fields)
 
 
 def _timed_out(kind: str, limit: float) -> dict[str, Any]:

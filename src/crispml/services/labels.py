@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,10 +10,13 @@ import pandas as pd
 
 from crispml.domain import FRAME, RECORD_ID, parse_frames
 from crispml.errors import InvalidInput
+from crispml.observability import metrics
 from crispml.services.base import GroupedPerfService, new_id, now
 from crispml.services.score_inputs import frames_text, read_records
 from crispml.steps.labels import label_frame
 from crispml.storage.audit_chain import canonical, digest
+
+log = logging.getLogger("crispml.labels")
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,19 @@ class LabelService(GroupedPerfService):
                     },
                     principal=self.user,
                 )
+            metrics.labels_imported(self._scored_by_version(import_id), unknown)
             span.rows_out = len(labels)
             return LabelReport(import_id, len(labels), int(labels["label"].sum()), unknown, sample)
+
+    def _scored_by_version(self, import_id: str) -> dict[tuple[str, int], int]:
+        """The import's labels per model version that scored their records, for the metrics: read after
+        the commit (a pass over the ledger, not under the write lock); a failure costs the figure only."""
+        try:
+            with self.store.reading() as uow:
+                return uow.labels.scored_by_version(import_id)
+        except Exception:  # the labels are committed: the import must not fail for a metric
+            log.warning("could not count the labels of import %s by model version", import_id, exc_info=True)
+            return {}
 
 
 REPLACED_KEPT = 1000

@@ -27,7 +27,7 @@ from crispml.services.visibility import writable_project
 from crispml.steps import fast_path, model_codec, record_ids
 from crispml.steps.algorithms import get_algorithm, resolve_params
 from crispml.steps.curate import SCALED_ALGORITHMS
-from crispml.steps.model_report import training_arrays, training_report
+from crispml.steps.model_report import threshold_report, training_arrays, training_report
 from crispml.steps.prepare import MissingPolicy, fit_preparation
 from crispml.steps.privacy import Tag, check_tags, taggable, tagged
 from crispml.steps.stage_frames import curated_frame, default_name, raw_frame
@@ -295,33 +295,36 @@ class LifecycleService(Service):
             return version
 
     # -- 5. ModelReport -------------------------------------------------------------------------
-    def report(self, model_ref: str, *, frames: str | list[int] | None = None) -> dict[str, Any]:
-        """KPIs, curves and importances on frames not used for training (default) or on `frames`."""
+    def report(
+        self, model_ref: str, *, frames: str | list[int] | None = None, threshold: float | None = None
+    ) -> dict[str, Any]:
+        """KPIs, curves and importances on frames not used for training (default) or on `frames`; the
+        confusion, precision, recall and F1 at `threshold` (default: the model's)."""
+        if threshold is not None and not 0 < threshold < 1:
+            raise InvalidInput(f"threshold {threshold} must lie strictly between 0 and 1", field="threshold")
         with self._perf("report") as span:
             model = self.get_model(model_ref)
             span.model = model.ref
-            if frames is None:
-                return {"model": model.ref, "algorithm": model.algorithm, **model.metrics}
+            head = {"model": model.ref, "algorithm": model.algorithm}
+            at = model.threshold if threshold is None else threshold
+            if frames is None and at == model.threshold:
+                return {**head, **model.metrics}
             with self.store.reading() as uow:
                 uow.audit.check_model(model)
             dataset = self.get_dataset(model.dataset_id)
-            chosen = parse_frames(frames, dataset.frames)
             frame = self.store.read_frame(dataset.sha256)
             estimator = self._cache.estimator(model.artifact_sha256, model.artifact_format)
             x, y = training_arrays(frame, list(model.features), dataset.target, _prepare_hint(dataset))
-            rows = frame[FRAME].isin(chosen).to_numpy()
+            numbers = frame[FRAME].to_numpy()
+            if frames is None:
+                # The stored report at another threshold: its curves and importances do not move.
+                rows = ~frame[FRAME].isin(model.frames).to_numpy()
+                span.rows_in = int(rows.sum())
+                return {**head, **model.metrics, **threshold_report(estimator, x, y, numbers, rows, at)}
+            rows = frame[FRAME].isin(parse_frames(frames, dataset.frames)).to_numpy()
             span.rows_in = int(rows.sum())
-            metrics = training_report(
-                estimator,
-                list(model.features),
-                x,
-                y,
-                frame[FRAME].to_numpy(),
-                rows,
-                model.threshold,
-                int(model.metrics.get("seed", 42)),
-            )
-            return {"model": model.ref, "algorithm": model.algorithm, **metrics}
+            seed = int(model.metrics.get("seed", 42))
+            return {**head, **training_report(estimator, list(model.features), x, y, numbers, rows, at, seed)}
 
     # -- 6. ModelPersist ------------------------------------------------------------------------
     def persist(self, model_ref: str, *, alias: str | None = "champion") -> ModelVersion:

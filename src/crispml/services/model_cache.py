@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from crispml.observability import metrics
 from crispml.ports import Storage
 from crispml.steps import fast_path, model_codec
 
@@ -80,6 +81,11 @@ class ModelCache:
                 return None
         return self.scorer(sha256, artifact_format, rows, twin_sha256)
 
+    def forget(self, sha256: str) -> None:
+        """Drop this model from memory: its file changed, so the next caller reads (and verifies) it again."""
+        with self._lock:
+            self._entries.pop(sha256, None)
+
     def fast_path_ready(self, sha256: str, wait: float = 0.0) -> bool:
         """Whether small inputs of this model are scored by its ONNX twin.
 
@@ -111,6 +117,7 @@ class ModelCache:
                 entry = self._entries.get(sha256)
             if entry is None:
                 estimator = self._load(sha256, artifact_format)
+                metrics.model_loaded("model")
                 entry = _Entry(estimator, fast_path.serial_copy(estimator))
             if twin_sha256 is not None and not entry.compiling:
                 # A stored twin is loaded once, like a compiled one; a tampered file raises and is retried.
@@ -124,10 +131,12 @@ class ModelCache:
 
     def _stored_twin(self, sha256: str, twin_sha256: str, estimator: Any) -> fast_path.OnnxTwin | None:
         try:
-            return fast_path.load_twin(self._load_twin(twin_sha256), estimator)
+            twin = fast_path.load_twin(self._load_twin(twin_sha256), estimator)
         except fast_path.FastPathUnavailable as exc:
             log.warning("model %s keeps scikit-learn scoring: stored twin %s: %s", sha256[:12], twin_sha256[:12], exc)
             return None
+        metrics.model_loaded("twin")
+        return twin
 
     def _start_compiling(self, sha256: str, entry: _Entry) -> None:
         with self._lock:

@@ -3,6 +3,12 @@
 What scoring reads of a version never changes, so it is read once per process. Which version a
 reference names can change (an alias moves, a new version appears): a resolution is reused for at most
 `REF_TTL_S`, and not at all once this process has changed models or aliases.
+
+The fallback model: when the version an alias names cannot be loaded (its artifact is missing, fails its
+hash check or cannot be decoded), the reference resolves to its name's `fallback` alias instead, with the
+reason, and that redirect is cached like any resolution. A re-resolution (at most once per `REF_TTL_S`)
+also stats the named version's file: a file rewritten since it was read is read and verified again, and
+one known broken is not read again until its file changes. None of this runs per request.
 """
 
 from __future__ import annotations
@@ -10,12 +16,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from crispml.domain import ModelVersion
+from crispml.domain import ModelRef, ModelVersion
+from crispml.errors import IntegrityFailure, NotFound
 from crispml.ports import Storage
+from crispml.services.model_cache import ModelCache
 from crispml.services.visibility import visible
-from crispml.steps import record_ids
+from crispml.steps import model_codec, record_ids
 from crispml.steps.pipeline import FeaturePipeline
 
+FALLBACK = "fallback"
+"""The alias of the version that answers for a name whose aliased version cannot be loaded."""
 REF_TTL_S = 1.0
 """How long a resolved model reference (fraud@champion) is reused: an alias moved by another process
 reaches this one's scoring within this time. The ledger records the exact version either way."""
@@ -34,29 +44,133 @@ class ScoringModel:
     """Its whole feature pipeline, as raw records go through it."""
 
 
+Answer = tuple[ScoringModel, str | None]
+"""The version that answers a reference, and why it is the fallback (None: it is the version named)."""
+Stamp = tuple[int, int, int] | None
+"""A model file's (inode, size, mtime), None when it is missing (see `Storage.model_stamp`)."""
+
+
+class ModelUnavailable(Exception):
+    """The version a reference named cannot be loaded; `cause` is the error a caller gets without a fallback."""
+
+    def __init__(self, model: ModelVersion, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.model = model
+        self.cause = cause
+        self.kind = (
+            "integrity"
+            if isinstance(cause, IntegrityFailure)
+            else "missing"
+            if isinstance(cause, NotFound)
+            else "unreadable"
+        )
+        """A bounded label for metrics: integrity (hash check failed), missing, unreadable (codec error)."""
+        self.reason = f"{self.kind}: {model.ref}: {cause}"[:500]
+        """What a batch answered by the fallback records."""
+
+
 class ModelRefs:
     """Resolves model references with a short-lived cache (see the module's docstring)."""
 
-    def __init__(self, store: Storage) -> None:
+    def __init__(self, store: Storage, models: ModelCache) -> None:
         self._store = store
+        self._models = models
         self._versions: dict[str, ScoringModel] = {}
         """By model version id."""
-        self._refs: dict[str, tuple[int, float, str]] = {}
-        """References resolved lately: (registry version, reusable until, model version id)."""
+        self._refs: dict[str, tuple[int, float, str, str | None]] = {}
+        """References resolved lately: (registry version, reusable until, answering version id, fallback reason)."""
+        self._stamps: dict[str, Stamp] = {}
+        """Model files by sha256 as they were when first resolved (or last found rewritten)."""
+        self._broken: dict[str, tuple[Stamp, ModelUnavailable]] = {}
+        """Model files by sha256 that failed to load, with their stamp then: not read again until it changes."""
+        self._degraded: dict[str, tuple[str, str]] = {}
+        """References answered by their fallback: (the broken version's id, the reason)."""
 
-    def resolve(self, model_ref: str) -> ScoringModel:
-        """The version `model_ref` names, reading the database only if it was not resolved lately.
+    def resolve(self, model_ref: str) -> Answer:
+        """The version that answers `model_ref`, reading the database only if it was not resolved lately.
 
-        Resolutions are shared by every principal: one outside the acting key's projects is looked up
-        again, and the database (which sees only those projects) answers NotFound."""
-        model_id = self._fresh_id(model_ref)
-        cached = None if model_id is None else self._versions.get(model_id)
-        if cached is not None and not visible(cached.model.project):
-            model_id = None
-        if model_id is None:
-            with self._store.reading() as uow:
-                model_id = uow.models.id_of(model_ref)
-            self._refs[model_ref] = (self._store.registry_version, time.monotonic() + REF_TTL_S, model_id)
+        Raises `ModelUnavailable` when re-resolving finds the named version's file rewritten or known
+        broken (`fall_back` then answers). Resolutions are shared by every principal: one outside the
+        acting key's projects is looked up again, and the database (which sees only those projects)
+        answers NotFound."""
+        cached = self._refs.get(model_ref)
+        if cached is not None and cached[0] == self._store.registry_version and time.monotonic() < cached[1]:
+            known = self._versions.get(cached[2])
+            if known is not None and visible(known.model.project):
+                return known, cached[3]
+        with self._store.reading() as uow:
+            model_id = uow.models.id_of(model_ref)
+        known = self._version(model_id)
+        self._check_file(known.model)
+        self._refs[model_ref] = (self._store.registry_version, time.monotonic() + REF_TTL_S, model_id, None)
+        self._degraded.pop(model_ref, None)
+        return known, None
+
+    def fresh(self, model_ref: str) -> Answer | None:
+        """The version that answered `model_ref` lately, if that is still good; never reads anything."""
+        cached = self._refs.get(model_ref)
+        if cached is None or cached[0] != self._store.registry_version or time.monotonic() >= cached[1]:
+            return None
+        known = self._versions.get(cached[2])
+        return (known, cached[3]) if known is not None and visible(known.model.project) else None
+
+    def fall_back(self, model_ref: str, failed: ModelUnavailable) -> ScoringModel:
+        """The version of `model_ref`'s `fallback` alias, which answers for it from now on (the redirect is
+        cached like a resolution); raises `failed.cause` when `model_ref` names no alias, or its name has
+        no fallback other than the failed version."""
+        self._broken[failed.model.artifact_sha256] = (self._stamp(failed.model), failed)
+        # The same error object is raised again by every request while it lasts: without its traceback,
+        # which would otherwise grow by each raise.
+        cause = failed.cause.with_traceback(None)
+        parsed = ModelRef.parse(model_ref)
+        if parsed.alias is None or parsed.alias == FALLBACK:
+            raise cause
+        try:
+            fallback, _ = self.resolve(str(ModelRef.of(str(parsed.name), alias=FALLBACK)))
+        except (NotFound, ModelUnavailable):
+            raise cause from None
+        if fallback.model.id == failed.model.id:
+            raise cause
+        until = time.monotonic() + REF_TTL_S
+        self._refs[model_ref] = (self._store.registry_version, until, fallback.model.id, failed.reason)
+        self._degraded[model_ref] = (failed.model.id, failed.reason)
+        return fallback
+
+    def degraded(self) -> dict[str, str]:
+        """References answered by their fallback, with the reason, as far as this process knows: a reference
+        whose alias has moved since, or whose broken file has changed, is left out."""
+        found = {}
+        for model_ref, (broken_id, reason) in list(self._degraded.items()):
+            try:
+                with self._store.reading() as uow:
+                    still = uow.models.id_of(model_ref) == broken_id
+            except NotFound:
+                still = False
+            model = self._versions[broken_id].model  # resolved before it failed
+            broken = self._broken.get(model.artifact_sha256)
+            if still and broken is not None and broken[0] == self._stamp(model):
+                found[model_ref] = reason
+            else:
+                self._degraded.pop(model_ref, None)
+        return found
+
+    def _check_file(self, model: ModelVersion) -> None:
+        """Raise `ModelUnavailable` if the version's file is known broken; forget a rewritten one from memory."""
+        sha256 = model.artifact_sha256
+        stamp = self._stamp(model)
+        broken = self._broken.get(sha256)
+        if broken is not None:
+            if broken[0] == stamp:
+                raise ModelUnavailable(model, broken[1].cause)
+            self._broken.pop(sha256, None)
+        if self._stamps.setdefault(sha256, stamp) != stamp:
+            self._models.forget(sha256)
+            self._stamps[sha256] = stamp
+
+    def _stamp(self, model: ModelVersion) -> Stamp:
+        return self._store.model_stamp(model.artifact_sha256, model_codec.SUFFIX[model.artifact_format])
+
+    def _version(self, model_id: str) -> ScoringModel:
         known = self._versions.get(model_id)
         if known is None:
             with self._store.reading() as uow:
@@ -68,15 +182,3 @@ class ModelRefs:
             known = ScoringModel(model, params.get("key"), record_ids.scheme_of(params), pipeline)
             self._versions[model_id] = known
         return known
-
-    def fresh(self, model_ref: str) -> ScoringModel | None:
-        """The version `model_ref` resolved to lately, if that is still good; never reads anything."""
-        model_id = self._fresh_id(model_ref)
-        known = None if model_id is None else self._versions.get(model_id)
-        return known if known is not None and visible(known.model.project) else None
-
-    def _fresh_id(self, model_ref: str) -> str | None:
-        cached = self._refs.get(model_ref)
-        if cached is None or cached[0] != self._store.registry_version or time.monotonic() >= cached[1]:
-            return None
-        return cached[2]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from crispml.domain import PerfRecord
+from crispml.domain import JobStatus, PerfRecord
+from crispml.observability import metrics
 from crispml.ports import Storage
 from crispml.services.base import Service
 from crispml.services.model_cache import ModelCache
@@ -28,9 +30,21 @@ class PerfSummary:
 
 
 class OperationsService(Service):
-    def __init__(self, store: Storage, user: str, models: ModelCache) -> None:
+    def __init__(
+        self,
+        store: Storage,
+        user: str,
+        models: ModelCache,
+        *,
+        environment: str = "dev",
+        degraded: Callable[[], dict[str, str]] = dict,
+    ) -> None:
         super().__init__(store, user)
         self._cache = models
+        self.environment = environment
+        """Which environment this deployment is (dev, qa, prod)."""
+        self.degraded = degraded
+        """Model references answered by their fallback version now, each with the reason."""
         self.warmed: dict[str, str] | None = None
         """What the last `warm_up` did per model reference; None before any."""
 
@@ -86,6 +100,16 @@ class OperationsService(Service):
                 )
             )
         return records, summaries
+
+    def prometheus_text(self) -> bytes:
+        """The Prometheus text exposition `GET /metrics` answers: the counters and histograms of this
+        process (of every worker, in multiprocess mode), then the model aliases (of the acting principal's
+        projects) and jobs by state, read from the database now."""
+        with self.store.reading() as uow:
+            aliases = [metrics.AliasInfo(*row) for row in uow.models.aliased()]
+            jobs = uow.jobs.count_by_status()
+        states = {status.value: jobs.get(status.value, 0) for status in JobStatus}
+        return metrics.exposition() + metrics.state_exposition(aliases, states)
 
     def readiness(self) -> dict[str, dict[str, Any]]:
         """Whether the database answers and the artifact folder is writable, each with its error; and

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -19,12 +19,13 @@ import pyarrow as pa
 from crispml.domain import FRAME, RECORD_ID, ModelVersion, NewScoreBatch, ScoreBatch, ScoredRecords
 from crispml.errors import Conflict, InvalidInput
 from crispml.identity import request_id
-from crispml.observability.perf import PerfClock, store_perf
+from crispml.observability import metrics
+from crispml.observability.perf import PerfClock, Span, store_perf
 from crispml.ports import Storage
 from crispml.services.base import GroupedPerfService, Progress, new_id, no_progress, now
 from crispml.services.labels import LabelReport, LabelService
 from crispml.services.model_cache import ModelCache
-from crispml.services.model_refs import ModelRefs
+from crispml.services.model_refs import ModelRefs, ModelUnavailable, ScoringModel
 from crispml.services.score_inputs import (
     ScoreInputs,
     dataset_inputs,
@@ -89,7 +90,7 @@ class ScoringService(GroupedPerfService):
     def __init__(self, store: Storage, user: str, models: ModelCache) -> None:
         super().__init__(store, user)
         self._cache = models
-        self._refs = ModelRefs(store)
+        self._refs = ModelRefs(store, models)
         self._labels = LabelService(store, user)
         self._verification = VerificationService(store, user)
 
@@ -119,50 +120,79 @@ class ScoringService(GroupedPerfService):
         if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
             raise InvalidInput("an idempotency key has 1 to 200 characters", field="idempotency_key")
         with self._perf("score") as span:
-            scoring = self._refs.resolve(model_ref)
-            model = scoring.model
-            span.model = model.ref
-            if dataset is not None:
-                inputs, source, request = dataset_inputs(self.store, model, dataset, frames)
-                span.dataset = source
+            by = partial(self._score, span, dataset, frames, file, records, table, idempotency_key, progress)
+            try:
+                return by(*self._refs.resolve(model_ref))
+            except ModelUnavailable as exc:
+                failed = exc
+            fallback = self._refs.fall_back(model_ref, failed)  # raises failed.cause when there is none
+            try:
+                return by(fallback, failed.reason)
+            except ModelUnavailable as also:
+                raise failed.cause.with_traceback(None) from also.cause
+
+    def _score(
+        self,
+        span: Span,
+        dataset: str | None,
+        frames: str | list[int] | None,
+        file: str | None,
+        records: list[dict[str, Any]] | pd.DataFrame | None,
+        table: pa.Table | None,
+        idempotency_key: str | None,
+        progress: Progress,
+        scoring: ScoringModel,
+        fallback_reason: str | None,
+    ) -> ScoreResult:
+        """`score` by this version (the one named, or the fallback for `fallback_reason`); raises
+        `ModelUnavailable` if it cannot be loaded, before anything is written."""
+        model = scoring.model
+        span.model = model.ref
+        if dataset is not None:
+            inputs, source, request = dataset_inputs(self.store, model, dataset, frames)
+            span.dataset = source
+        else:
+            if frames is not None:
+                raise InvalidInput("frames select rows of a dataset; pass --dataset with them", field="frames")
+            if table is not None:
+                inputs = table_inputs(scoring, table)
             else:
-                if frames is not None:
-                    raise InvalidInput("frames select rows of a dataset; pass --dataset with them", field="frames")
-                if table is not None:
-                    inputs = table_inputs(scoring, table)
-                else:
-                    plain = plain_inputs(scoring, records) if file is None else None
-                    inputs = (
-                        plain
-                        if plain is not None
-                        else record_inputs(scoring, read_records(file, records, (RECORD_ID,)))
-                    )
-                source = file or "records"
-                request = request_digest(model, source, inputs)
-            span.rows_in = len(inputs.record_ids)
-            if idempotency_key is not None:
-                replay = self._replay(idempotency_key, request)
-                if replay is not None:
-                    span.rows_out = replay.batch.rows
-                    return replay
+                plain = plain_inputs(scoring, records) if file is None else None
+                inputs = (
+                    plain if plain is not None else record_inputs(scoring, read_records(file, records, (RECORD_ID,)))
+                )
+            source = file or "records"
+            request = request_digest(model, source, inputs)
+        span.rows_in = len(inputs.record_ids)
+        if idempotency_key is not None:
+            replay = self._replay(idempotency_key, request)
+            if replay is not None:
+                span.rows_out = replay.batch.rows
+                return replay
+        try:
             scorer = self._cache.scorer(
                 model.artifact_sha256, model.artifact_format, len(inputs.record_ids), model.twin_sha256
             )
-            result, write = self._scored(model, inputs, source, request, scorer, idempotency_key, progress)
-            try:
-                if result.batch.rows < SMALL:
-                    # Concurrent small requests share one commit; each still waits for its own.
-                    self.store.write_grouped(write)
-                else:
-                    self.store.write_alone(write)
-            except Exception as exc:
-                # A concurrent retry with the same key won the race: answer with its batch.
-                if idempotency_key is not None and (replay := self._replay(idempotency_key, request)) is not None:
-                    return replay
-                raise exc
-            span.rows_out = result.batch.rows
-            progress("done", 1.0)
-            return result
+        except Exception as exc:  # whatever keeps a model from memory: its fallback may answer
+            raise ModelUnavailable(model, exc) from exc
+        result, write = self._scored(model, inputs, source, request, scorer, idempotency_key, progress, fallback_reason)
+        try:
+            if result.batch.rows < SMALL:
+                # Concurrent small requests share one commit; each still waits for its own.
+                self.store.write_grouped(write)
+            else:
+                self.store.write_alone(write)
+        except Exception as exc:
+            # A concurrent retry with the same key won the race: answer with its batch.
+            if idempotency_key is not None and (replay := self._replay(idempotency_key, request)) is not None:
+                return replay
+            raise exc
+        metrics.scores_written(model.name, model.version, result.batch.rows)
+        if fallback_reason is not None:
+            metrics.fallback_scored(model.name, fallback_reason.partition(":")[0], result.batch.rows)
+        span.rows_out = result.batch.rows
+        progress("done", 1.0)
+        return result
 
     def score_hot(self, model_ref: str, records: Any) -> PendingScore | None:
         """Take up to `HOT_ROWS` records of plain numbers for the group commit, with no file or database
@@ -177,9 +207,10 @@ class ScoringService(GroupedPerfService):
         """
         if not isinstance(records, list) or len(records) > HOT_ROWS:
             return None
-        scoring = self._refs.fresh(model_ref)
-        if scoring is None:
+        answer = self._refs.fresh(model_ref)
+        if answer is None:
             return None
+        scoring, reason = answer
         model = scoring.model
         clock = PerfClock("score")
         inputs = plain_inputs(scoring, records)
@@ -198,7 +229,7 @@ class ScoringService(GroupedPerfService):
                 inputs.record_ids,
                 inputs.frames,
                 inputs.features,
-                _new_batch(model, rows, "records", None),
+                _new_batch(model, rows, "records", None, reason),
                 request_digest(model, "records", inputs),
                 self.user,
                 request_id=request_id(),
@@ -210,10 +241,19 @@ class ScoringService(GroupedPerfService):
         clock.span.rows_out = rows
 
         def committed(done: Future[None]) -> None:
-            store_perf(clock.finish(None if done.cancelled() else done.exception()), self._store_perf)
+            error = None if done.cancelled() else done.exception()
+            if error is None:
+                metrics.scores_written(model.name, model.version, rows)
+                if reason is not None:
+                    metrics.fallback_scored(model.name, reason.partition(":")[0], rows)
+            store_perf(clock.finish(error), self._store_perf)
 
         durable.add_done_callback(committed)
         return PendingScore(durable, unit)
+
+    def degraded(self) -> dict[str, str]:
+        """Model references this process answers with their fallback version, each with the reason."""
+        return self._refs.degraded()
 
     def batch(self, batch_id: str) -> ScoreResult:
         """A committed batch and all its scores, as the ledger holds them."""
@@ -251,9 +291,10 @@ class ScoringService(GroupedPerfService):
         scorer: Scorer,
         idempotency_key: str | None,
         progress: Progress,
+        fallback_reason: str | None,
     ) -> tuple[ScoreResult, ScoresWrite]:
         """The scored batch, and the write that commits it whole."""
-        batch = _new_batch(model, len(inputs.record_ids), source, idempotency_key)
+        batch = _new_batch(model, len(inputs.record_ids), source, idempotency_key, fallback_reason)
         score = _predict(scorer, inputs.features, model.threshold, progress)
         rows = scored_records(inputs.record_ids, inputs.frames, score, model.threshold)
         progress("persist", 0.8)
@@ -274,7 +315,9 @@ class ScoringService(GroupedPerfService):
             return ScoreResult(batch, uow.ledger.batch_scores(batch.id), replayed=True)
 
 
-def _new_batch(model: ModelVersion, rows: int, source: str, idempotency_key: str | None) -> ScoreBatch:
+def _new_batch(
+    model: ModelVersion, rows: int, source: str, idempotency_key: str | None, fallback_reason: str | None
+) -> ScoreBatch:
     return ScoreBatch(
         id=new_id("sb"),
         model_version_id=model.id,
@@ -283,6 +326,7 @@ def _new_batch(model: ModelVersion, rows: int, source: str, idempotency_key: str
         source=source,
         rows=rows,
         created_at=now(),
+        fallback_reason=fallback_reason,
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from crispml.domain import ModelRef, ModelVersion, parse_frames
 from crispml.errors import NotFound
+from crispml.observability import metrics
 from crispml.ports import UnitOfWork
 from crispml.services.base import GroupedPerfService
 from crispml.steps.verify import verify as verify_step
@@ -43,6 +44,7 @@ class VerificationService(GroupedPerfService):
                 )
                 row["report_roc_auc"] = reference.get("roc_auc") if reference else None
                 row["report_pr_auc"] = reference.get("pr_auc") if reference else None
+            metrics.verified(rows)
             span.rows_out = len(rows)
             return Verification(model_ref, rows)
 

@@ -39,22 +39,34 @@ def kpis(target: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, A
 
 
 def curves(target: np.ndarray, score: np.ndarray) -> dict[str, Any]:
-    """ROC and precision-recall curves thinned to about a hundred points each."""
+    """ROC and precision-recall curves thinned to about a hundred points each.
+
+    Each PR point carries the score threshold it is reached at (a score at or above it is flagged), so
+    a reader can move along the trade-off: its confusion counts follow from recall, precision and the
+    positives. The first point (recall 0) flags nothing: its threshold is null.
+    """
     if np.unique(target).size < 2:
         return {"roc": [], "pr": []}
     fpr, tpr, _ = roc_curve(target, score)
-    precision, recall, _ = precision_recall_curve(target, score)
+    precision, recall, thresholds = precision_recall_curve(target, score)
+    # precision_recall_curve ends on (recall 0, precision 1) with no threshold; reversed, it comes first.
+    at = np.concatenate(([np.nan], thresholds[::-1]))
     return {
-        "roc": [{"fpr": float(f), "tpr": float(t)} for f, t in _thin(fpr, tpr)],
-        "pr": [{"recall": float(r), "precision": float(p)} for r, p in _thin(recall[::-1], precision[::-1])],
+        "roc": [{"fpr": f, "tpr": t} for f, t in _thin(fpr, tpr)],
+        "pr": [
+            {"recall": r, "precision": p, "threshold": None if np.isnan(t) else t}
+            for r, p, t in _thin(recall[::-1], precision[::-1], at)
+        ],
     }
 
 
-def _thin(x: np.ndarray, y: np.ndarray) -> list[tuple[float, float]]:
-    if x.size <= _CURVE_POINTS:
-        return list(zip(x.tolist(), y.tolist(), strict=True))
-    index = np.unique(np.linspace(0, x.size - 1, _CURVE_POINTS).round().astype(int))
-    return list(zip(x[index].tolist(), y[index].tolist(), strict=True))
+def _thin(*columns: np.ndarray) -> list[tuple[float, ...]]:
+    """The points of equally long columns, thinned to about `_CURVE_POINTS` (first and last kept)."""
+    size = columns[0].size
+    if size > _CURVE_POINTS:
+        index = np.unique(np.linspace(0, size - 1, _CURVE_POINTS).round().astype(int))
+        columns = tuple(column[index] for column in columns)
+    return list(zip(*(column.astype(float).tolist() for column in columns), strict=True))
 
 
 def feature_importance(

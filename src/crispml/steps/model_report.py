@@ -45,6 +45,24 @@ def training_report(
         return {"frames": [], "overall": None, "per_frame": {}, "curves": {}, "importance": {}}
     score = model.predict_proba(x[rows])[:, 1]
     truth, numbers = y[rows], frame_numbers[rows]
+    return {
+        **_frame_kpis(truth, score, numbers, threshold),
+        "curves": evaluate.curves(truth, score),
+        "importance": evaluate.feature_importance(model, features, x[rows], truth, seed),
+    }
+
+
+def threshold_report(
+    model: Any, x: np.ndarray, y: np.ndarray, frame_numbers: np.ndarray, rows: np.ndarray, threshold: float
+) -> dict[str, Any]:
+    """The threshold's KPIs (confusion, precision, recall, F1) overall and per frame on `rows`: what a
+    report at another threshold changes (its curves and importances stay the same)."""
+    if not rows.any():
+        return {"frames": [], "overall": None, "per_frame": {}}
+    return _frame_kpis(y[rows], model.predict_proba(x[rows])[:, 1], frame_numbers[rows], threshold)
+
+
+def _frame_kpis(truth: np.ndarray, score: np.ndarray, numbers: np.ndarray, threshold: float) -> dict[str, Any]:
     per_frame = {
         str(int(f)): evaluate.kpis(truth[numbers == f], score[numbers == f], threshold) for f in np.unique(numbers)
     }
@@ -52,6 +70,4 @@ def training_report(
         "frames": sorted(int(f) for f in np.unique(numbers)),
         "overall": evaluate.kpis(truth, score, threshold),
         "per_frame": per_frame,
-        "curves": evaluate.curves(truth, score),
-        "importance": evaluate.feature_importance(model, features, x[rows], truth, seed),
     }

@@ -19,27 +19,41 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
-from crispml.errors import IntegrityFailure, NotFound, Unavailable
+from crispml.errors import IntegrityFailure, InvalidInput, NotFound, Unavailable
 from crispml.processes import identity, may_be_running
 from crispml.storage.encryption import (
+    KEY_FILE_ENV,
     MAGIC,
     DecryptingReader,
     EncryptingWriter,
     KeyRing,
+    file_key_id,
     is_encrypted,
     missing_key,
 )
 
 _CHUNK = 1 << 20
 STAGED_MARK = ".staged-"
+
+
+@dataclass(frozen=True)
+class EncryptionSweep:
+    """What `ArtifactStore.encrypt_at_rest` did."""
+
+    rewritten: int
+    rewritten_bytes: int
+    already_current: int
+    mismatched: list[str]
 
 
 @dataclass(frozen=True)
@@ -138,6 +152,14 @@ class ArtifactStore:
         with DecryptingReader(path, self.keys, f"{kind}/{sha256}{suffix}") as reader:
             yield reader  # type: ignore[misc]  # a RawIOBase is a binary file
 
+    def stamp(self, kind: str, sha256: str, suffix: str) -> tuple[int, int, int] | None:
+        """The file's (inode, size, mtime) now, None if it is missing: a change means it was rewritten."""
+        try:
+            stat = self.path(kind, sha256, suffix).stat()
+        except FileNotFoundError:
+            return None
+        return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
     def get_bytes(self, kind: str, sha256: str, suffix: str) -> bytes:
         """Read an artifact, checking the bytes read are the bytes recorded."""
         path = self.path(kind, sha256, suffix)
@@ -180,6 +202,39 @@ class ArtifactStore:
             raise missing_key(name, path)
         with DecryptingReader(path, self.keys, name) as reader:
             return b"".join(reader.segments())
+
+    def encrypt_at_rest(self) -> EncryptionSweep:
+        """Rewrite every file that is plaintext, or encrypted with an older key of the ring, encrypted
+        with the current key; each is replaced atomically, and only once its new plaintext hashes to its name.
+
+        Readers holding the old file keep reading it; the next reader verifies the new one. A file whose
+        content no longer matches its name is left as it is and listed (loading it fails as before).
+        """
+        if self.keys is None:
+            raise InvalidInput(f"no encryption key is configured: set {KEY_FILE_ENV}", field=KEY_FILE_ENV)
+        rewritten, rewritten_bytes, current, mismatched = 0, 0, 0, []
+        for path in sorted(self.root.glob("*/*")) if self.root.exists() else ():
+            if path.name.startswith(STAGED_MARK) or not path.is_file():
+                continue
+            if file_key_id(path) == self.keys.current_id:
+                current += 1
+                continue
+            sha256, dot, rest = path.name.partition(".")
+            staged = self.stage(path.parent.name, dot + rest, partial(self._copy_plaintext, path))
+            if staged.sha256 != sha256:
+                self.drop(staged)
+                mismatched.append(f"{path.parent.name}/{path.name}")
+                continue
+            os.replace(staged.path, path)
+            rewritten += 1
+            rewritten_bytes += path.stat().st_size
+        return EncryptionSweep(rewritten, rewritten_bytes, current, mismatched)
+
+    def _copy_plaintext(self, source: Path, target: Path | BinaryIO) -> None:
+        assert not isinstance(target, Path)  # a store with keys stages through an encrypting writer
+        reader = DecryptingReader(source, self.keys, source.name) if is_encrypted(source) else source.open("rb")
+        with reader:
+            shutil.copyfileobj(reader, target, _CHUNK)
 
     def recover(self, referenced: Collection[str], *, orphan_age_s: float = 3600.0) -> list[Path]:
         """Finish or undo the writes of dead writers; delete old files no row references.

@@ -66,15 +66,18 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine) -> tuple[str | None, str | None]:
-    """Bring the schema to the newest migration; a no-op (one query) when it is already there.
-
-    Returns the revision the database was at (None: an empty one) and the one it is at now.
-    """
-    config = alembic_config(engine)
-    head = ScriptDirectory.from_config(config).get_current_head()
+def revisions(engine: Engine) -> tuple[str | None, str | None]:
+    """The schema's current revision (None: an empty database) and the newest migration's."""
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
+    return current, head
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str | None]:
+    """Bring the schema to the newest migration; a no-op (one query) when it is already there.
+    Returns the revision it started from (None: an empty database) and the one it is at now."""
+    current, head = revisions(engine)
     if current != head:
-        command.upgrade(config, "head")
+        command.upgrade(alembic_config(engine), "head")
     return current, head

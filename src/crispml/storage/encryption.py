@@ -125,6 +125,15 @@ def is_encrypted(path: Path) -> bool:
         return handle.read(len(MAGIC)) == MAGIC
 
 
+def file_key_id(path: Path) -> str | None:
+    """The id of the key the file at `path` is encrypted with; None for a plaintext file."""
+    with path.open("rb") as handle:
+        header = handle.read(HEADER_BYTES)
+    if not header.startswith(MAGIC) or len(header) < HEADER_BYTES:
+        return None
+    return _HEADER.unpack(header)[2].hex()
+
+
 def missing_key(name: str, path: Path) -> Unavailable:
     """The error for an encrypted file met by a store with no key configured."""
     with path.open("rb") as handle:

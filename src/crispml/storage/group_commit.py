@@ -16,6 +16,9 @@ back from the busy event loop, so a group's time grows with its number of calls,
 While one group commits, the next one gathers, so under load a commit (and its fsync) is paid once per
 group instead of once per request, and a lone caller waits for nothing but its own commit.
 
+`observer`, when set, is told of every committed group: its number of units and how long its oldest
+unit waited from being handed over until the commit (plain numbers: storage knows nothing of metrics).
+
 `background` hands over work nobody waits for (perf records): it rides along with the next group, a
 failure is logged, and `flush` (called when the store closes) waits until all of it is written.
 A unit handed over is written even if its waiter cancels the future: cancelling only stops the waiting.
@@ -26,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -37,6 +41,8 @@ from typing import Any
 from crispml.storage.unit_of_work import UnitOfWork
 
 Work = Callable[[UnitOfWork], None]
+GroupObserver = Callable[[int, float], None]
+"""Told of each committed group: (units, seconds its oldest unit waited until the commit)."""
 log = logging.getLogger("crispml.storage")
 
 
@@ -45,6 +51,7 @@ class _Pending:
     work: Work
     waited_for: bool = True
     done: Future[None] = field(default_factory=Future)
+    handed_over: float = field(default_factory=time.perf_counter)
     error: BaseException | None = None
 
     def settle(self) -> None:
@@ -78,6 +85,8 @@ class GroupCommit:
         self._writes = 0
         self._in_flight: _Pending | None = None
         """The last unit of the group being committed, for `flush`."""
+        self.observer: GroupObserver | None = None
+        """Told of every committed group on the writer thread; it must be quick, and what it raises is logged."""
 
     def run(self, work: Work) -> None:
         """Run `work(repo)` in the next group's transaction; returns once that transaction committed.
@@ -164,6 +173,7 @@ class GroupCommit:
         """Run the units in one transaction and wake their callers; unless `final`, a unit's failure
         wakes nobody and returns True, for the units to be tried one by one."""
         running: _Pending | None = None
+        committed = False
         try:
             with self._transaction() as repo:
                 for together, units in _kinds(group):
@@ -183,11 +193,23 @@ class GroupCommit:
         else:
             self._commits += 1
             self._writes += len(group)
+            committed = True
         for pending in group:
             if pending.error is not None and not pending.waited_for:
                 log.warning("a background write failed: %s", pending.error)
             pending.settle()
+        if committed:  # after the callers are woken: they do not wait for the measurement
+            self._observe(group)
         return False
+
+    def _observe(self, group: list[_Pending]) -> None:
+        observer = self.observer
+        if observer is None:
+            return
+        try:
+            observer(len(group), time.perf_counter() - group[0].handed_over)
+        except Exception:  # the measurement must never fail the commit it measured
+            log.warning("the group commit's observer failed", exc_info=True)
 
 
 def _kinds(group: list[_Pending]) -> list[tuple[Callable[[UnitOfWork, list[Any]], None] | None, list[_Pending]]]:

@@ -59,6 +59,21 @@ class LabelRepository:
         sample = self.connection.scalars(select(t.labels.c.record_id).where(never_scored).limit(10)).all()
         return count, list(sample)
 
+    def scored_by_version(self, import_id: str) -> dict[tuple[str, int], int]:
+        """How many labels of an import name a record each model version scored, by (name, version)."""
+        # Driven from the ledger (no index on scores.record_id): one pass over it, probing the import's ids.
+        versions, batches = t.model_versions, t.score_batches
+        imported = select(t.labels.c.record_id).where(t.labels.c.import_id == import_id)
+        query = (
+            select(versions.c.name, versions.c.version, func.count(t.scores.c.record_id.distinct()))
+            .select_from(t.scores)
+            .join(batches, batches.c.id == t.scores.c.batch_id)
+            .join(versions, versions.c.id == batches.c.model_version_id)
+            .where(t.scores.c.record_id.in_(imported))
+            .group_by(versions.c.name, versions.c.version)
+        )
+        return {(str(name), int(version)): int(count) for name, version, count in self.connection.execute(query)}
+
     def count(self) -> int:
         return int(self.connection.scalar(select(func.count()).select_from(t.labels)) or 0)
 

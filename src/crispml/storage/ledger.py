@@ -80,6 +80,7 @@ class LedgerRepository:
                     "last_score_id": last,
                     "created_by": new.user,
                     "created_at": new.batch.created_at,
+                    "fallback_reason": new.batch.fallback_reason,
                 }
                 for new, (first, last) in zip(batches, spans, strict=True)
             ],
@@ -172,4 +173,5 @@ def _batch(row: Any) -> ScoreBatch:
         source=row["source"],
         rows=row["rows"],
         created_at=row["created_at"],
+        fallback_reason=row["fallback_reason"],
     )

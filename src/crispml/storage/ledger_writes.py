@@ -124,4 +124,6 @@ def _batch_event(new: NewScoreBatch) -> NewEvent:
     after: dict[str, object] = {"batch": batch.id, "rows": batch.rows}
     if batch.idempotency_key is not None:
         after["idempotency_key"] = batch.idempotency_key
+    if batch.fallback_reason is not None:
+        after["fallback_reason"] = batch.fallback_reason
     return NewEvent("score.batch", f"model:{batch.model_ref}", None, after, new.user, new.request_id)

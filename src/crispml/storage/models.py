@@ -74,6 +74,18 @@ class ModelRepository:
         query = select(aliases.c.name, aliases.c.alias).order_by(aliases.c.updated_at.desc()).limit(limit)
         return [str(ModelRef.of(name, alias=alias)) for name, alias in self.connection.execute(query)]
 
+    def aliased(self) -> list[tuple[str, str, int, str]]:
+        """(name, alias, version, algorithm) of every alias, by name and alias."""
+        aliases, versions = t.model_aliases, t.model_versions
+        query = (
+            select(aliases.c.name, aliases.c.alias, versions.c.version, versions.c.algorithm)
+            .join(versions, versions.c.id == aliases.c.model_version_id)
+            .order_by(aliases.c.name, aliases.c.alias)
+        )
+        if self.projects is not None:
+            query = query.where(versions.c.project.in_(sorted(self.projects)))
+        return [(str(n), str(a), int(v), str(alg)) for n, a, v, alg in self.connection.execute(query)]
+
     def _version(self, row: Any) -> ModelVersion:
         aliases = self.connection.scalars(
             select(t.model_aliases.c.alias).where(t.model_aliases.c.model_version_id == row["id"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from crispml.domain import ApiUser
 from crispml.errors import Conflict, NotFound
@@ -52,6 +52,20 @@ class PrincipalRepository:
     def active_admins(self) -> int:
         query = select(t.api_users.c.name).where(t.api_users.c.role == "admin", t.api_users.c.revoked_at.is_(None))
         return len(self.connection.scalars(query).all())
+
+    def add_failed_login(self, key_id: str, address: str, at: datetime, forget_before: datetime) -> None:
+        """Record a refused key from `address`, and forget failures older than `forget_before` (anyone's)."""
+        self.connection.execute(delete(t.failed_logins).where(t.failed_logins.c.at < forget_before))
+        self.connection.execute(insert(t.failed_logins).values(key_id=key_id[:32], address=address[:64], at=at))
+
+    def failed_logins_since(self, key_id: str, address: str, since: datetime) -> tuple[int, datetime | None]:
+        """How many times `key_id` was refused from `address` since `since`, and the oldest of them."""
+        f = t.failed_logins.c
+        query = select(func.count(), func.min(f.at)).where(
+            f.key_id == key_id[:32], f.address == address[:64], f.at >= since
+        )
+        count, oldest = self.connection.execute(query).one()
+        return int(count), oldest
 
 
 def _row(user: ApiUser) -> dict[str, Any]:

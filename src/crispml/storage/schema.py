@@ -102,6 +102,8 @@ score_batches = Table(
     Column("last_score_id", BigInteger, nullable=False),
     Column("created_by", String(128), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # Why the name's fallback version answered instead of the version the request named (migration 0014).
+    Column("fallback_reason", Text),
     Index("ix_score_batches_model", "model_version_id"),
 )
 
@@ -173,7 +175,13 @@ jobs = Table(
     Column("finished_at", UtcDateTime()),
     Column("heartbeat_at", UtcDateTime()),
     Column("request_id", String(64)),  # migration 0012
+    # migration 0015: "inprocess" jobs run on their submitter's threads, "workers" jobs wait for a
+    # `crispml worker` to claim them; claimed_by holds the lease (renewed through heartbeat_at).
+    Column("runner", String(16), nullable=False, server_default="inprocess"),
+    Column("claimed_by", String(200)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
     Index("ix_jobs_status", "status"),
+    Index("ix_jobs_runner_status", "runner", "status"),
 )
 
 # --- identities (migration 0006) ---

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from crispml.domain import FRAME
 from crispml.errors import Erased, NotFound
 from crispml.faults import crash_point
-from crispml.storage.artifacts import ArtifactStore, Staged
+from crispml.storage.artifacts import ArtifactStore, EncryptionSweep, Staged
 from crispml.storage.database import READ_ONLY
 from crispml.storage.group_commit import GroupCommit, Work
 from crispml.storage.jobs import JobRepository
@@ -145,6 +145,10 @@ class Store:
         """A stored model's (or twin's, suffix '.onnx') bytes, after checking they hash to `sha256`."""
         return self.artifacts.get_bytes(MODELS, sha256, suffix)
 
+    def model_stamp(self, sha256: str, suffix: str) -> tuple[int, int, int] | None:
+        """A stored model file's (inode, size, mtime), None if it is missing: one stat, no read."""
+        return self.artifacts.stamp(MODELS, sha256, suffix)
+
     # -- two-phase writes -----------------------------------------------------------------------
     @contextmanager
     def committing(self, staged: Staged, *more: Staged) -> Iterator[UnitOfWork]:
@@ -160,6 +164,10 @@ class Store:
         crash_point(f"{staged.kind}.before_promote")
         for each in (staged, *more):
             self.artifacts.promote(each)
+
+    def encrypt_at_rest(self) -> EncryptionSweep:
+        """Encrypt every artifact file with the current key (see `ArtifactStore.encrypt_at_rest`)."""
+        return self.artifacts.encrypt_at_rest()
 
     def check_writable(self) -> None:
         """Raise `OSError` unless the artifact folder takes (and gives up) a file."""

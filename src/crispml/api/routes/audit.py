@@ -1,4 +1,5 @@
-"""The audit log: events filtered by time, principal, action and resource (auditors and admins)."""
+"""The audit log: events filtered by time, principal, action and resource, and the verification of its
+hash chain (auditors and admins)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from crispml.api.deps import AuditDep
 from crispml.api.problems import problem_responses
@@ -34,3 +35,14 @@ def audit(
     query = AuditQuery(since, until, principal, action, resource)
     events, total = service.events(query, limit, offset)
     return Page[AuditEventAnswer].of([AuditEventAnswer.from_domain(e) for e in events], total, limit, offset)
+
+
+class AuditVerification(BaseModel):
+    checked: int = Field(description="Events in the chain, every one of them checked.")
+
+
+@router.get("/verification", summary="Walk the audit log's hash chain", responses=problem_responses(500))
+def verify_audit(service: AuditDep) -> AuditVerification:
+    """The whole chain checked where the database is; a problem titled IntegrityFailure (500) names the
+    first event edited, deleted or reordered."""
+    return AuditVerification(checked=service.verify())

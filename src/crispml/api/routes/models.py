@@ -6,13 +6,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
+from crispml import reports
+from crispml.api import pictures
 from crispml.api.deps import JobsDep, LifecycleDep
 from crispml.api.jobs_http import job_response, job_responses
+from crispml.api.pictures import PAGE_CONTENT
 from crispml.api.problems import problem_responses
 from crispml.contract import METHODS
 from crispml.contract import requests as req
 from crispml.contract.answers import LineageNodeAnswer, ModelAnswer, ModelVersionAnswer, Page, ReportAnswer
 from crispml.domain import ModelRef, check_name
+from crispml.services.lifecycle import LifecycleService
+from crispml.services.worker import train_job
 from crispml.steps.algorithms import get_algorithm, params_doc, resolve_params
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
@@ -35,14 +40,8 @@ def train(
     check_name(name, "model name")
     resolve_params(get_algorithm(body.algorithm), body.params, body.weight, body.seed)
     lifecycle.get_dataset(body.dataset)
-    options = body.model_dump()
-    dataset = options.pop("dataset")
-
-    def work(progress: Any) -> dict[str, Any]:
-        trained = lifecycle.train(dataset, name=name, progress=progress, **options)
-        return ModelVersionAnswer.from_domain(trained).model_dump(mode="json")
-
-    job = jobs.submit("train", {"name": name, **body.model_dump()}, work)
+    params = {"name": name, **body.model_dump()}
+    job = jobs.submit("train", params, lambda progress: train_job(lifecycle, params, progress))
     return job_response(jobs, job, wait, timeout)
 
 
@@ -75,15 +74,41 @@ def model(name: ModelName, version: VersionNumber, lifecycle: LifecycleDep) -> M
     return ModelVersionAnswer.from_domain(lifecycle.get_model(str(ModelRef.of(name, version=version))))
 
 
-@router.get("/{name}/versions/{version}/report", summary=METHODS["report"].summary,
-            responses=problem_responses(404, 422))  # fmt: skip
+@router.get("/{name}/versions/{version}/report", summary=METHODS["report"].summary, response_model=ReportAnswer,
+            responses={**PAGE_CONTENT, **problem_responses(404, 422)})  # fmt: skip
 def report(
     name: ModelName,
     version: VersionNumber,
     lifecycle: LifecycleDep,
     frames: Annotated[req.Frames | None, Query()] = None,
+    threshold: Annotated[req.Threshold | None, Query()] = None,
+    format: Annotated[req.PageFormatField, Query()] = "json",
+) -> Any:
+    answer = _report(lifecycle, name, version, frames, threshold)
+    return pictures.page(reports.report_page(answer.model_dump(mode="json"))) if format == "html" else answer
+
+
+@router.get("/{name}/versions/{version}/report/plots/{plot}", response_class=Response,
+            summary="A picture of ModelReport: ROC or PR curve, confusion matrix, KPIs by frame or importances",
+            responses={**pictures.IMAGE_CONTENT, **problem_responses(404, 422)})  # fmt: skip
+def report_plot(
+    name: ModelName,
+    version: VersionNumber,
+    plot: Annotated[req.ReportPlot, Path(description="roc, pr, confusion, kpi-by-frame or importances.")],
+    lifecycle: LifecycleDep,
+    frames: Annotated[req.Frames | None, Query()] = None,
+    threshold: Annotated[req.Threshold | None, Query()] = None,
+    format: Annotated[req.ImageFormatField, Query()] = "svg",
+) -> Response:
+    answer = _report(lifecycle, name, version, frames, threshold).model_dump(mode="json")
+    return pictures.image(reports.report_plot(answer, plot, format), format, f"{name}-{version}-{plot}")
+
+
+def _report(
+    lifecycle: LifecycleService, name: str, version: int, frames: str | None, threshold: float | None
 ) -> ReportAnswer:
-    return ReportAnswer.from_domain(lifecycle.report(str(ModelRef.of(name, version=version)), frames=frames))
+    ref = str(ModelRef.of(name, version=version))
+    return ReportAnswer.from_domain(lifecycle.report(ref, frames=frames, threshold=threshold))
 
 
 @router.put("/{name}/aliases/{alias}", summary=METHODS["persist"].summary, responses=problem_responses(404, 422))

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 
+from crispml import reports
+from crispml.api import pictures
 from crispml.api.auth import authorize
 from crispml.api.deps import ScoringDep, Services, ServicesDep
 from crispml.api.fast_json import OrjsonResponse, OrjsonRoute
@@ -200,10 +202,28 @@ def label(body: req.LabelRequest, scoring: ScoringDep) -> LabelReportAnswer:
     return LabelReportAnswer.from_domain(report)
 
 
-@router.get("/reports/verification", summary=METHODS["verify"].summary, responses=problem_responses(404, 422))
+@router.get("/reports/verification", summary=METHODS["verify"].summary, response_model=VerificationAnswer,
+            responses={**pictures.PAGE_CONTENT, **problem_responses(404, 422)})  # fmt: skip
 def verify(
     scoring: ScoringDep,
     model: Annotated[req.ModelRefText, Query()],
     frames: Annotated[req.Frames | None, Query()] = None,
-) -> VerificationAnswer:
-    return VerificationAnswer.from_domain(scoring.verify(model, frames=frames))
+    format: Annotated[req.PageFormatField, Query()] = "json",
+) -> Any:
+    answer = VerificationAnswer.from_domain(scoring.verify(model, frames=frames))
+    return pictures.page(reports.verification_page(answer.model_dump(mode="json"))) if format == "html" else answer
+
+
+@router.get("/reports/verification/plots/{plot}", response_class=Response,
+            summary="A picture of NewDataReport: realized KPIs, or labelled and unlabelled counts, by frame",
+            responses={**pictures.IMAGE_CONTENT, **problem_responses(404, 422)})  # fmt: skip
+def verify_plot(
+    plot: Annotated[req.VerificationPlot, Path(description="kpi-by-frame or labelled.")],
+    scoring: ScoringDep,
+    model: Annotated[req.ModelRefText, Query()],
+    frames: Annotated[req.Frames | None, Query()] = None,
+    format: Annotated[req.ImageFormatField, Query()] = "svg",
+) -> Response:
+    answer = VerificationAnswer.from_domain(scoring.verify(model, frames=frames)).model_dump(mode="json")
+    name = model.replace("/", "-").replace("@", "-")
+    return pictures.image(reports.verification_plot(answer, plot, format), format, f"verification-{name}-{plot}")

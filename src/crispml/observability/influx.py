@@ -1,0 +1,309 @@
+"""Perf records to InfluxDB as line protocol, as the reference's perfLogExit wrote them.
+
+The observer a measured call runs (`InfluxExporter.observe`) only appends the record to a bounded
+buffer: a full buffer drops the record and counts it. A daemon thread turns records into lines and
+writes them in batches, every `flush_s` or as soon as `batch_size` records wait, with a short timeout;
+a failed write is retried a few times, then its points are dropped and counted, and the next attempt
+waits for the next interval. A slow or dead InfluxDB therefore never slows or fails a request.
+
+One point per finished call, at its exit time: measurement `crispml_perf` (configurable), tags
+`method`, `dataset`, `model`, `outcome`, `host` (absent when empty), fields `duration_s`, `cpu_s`,
+`peak_rss_mb`, `gc_runs`, `rows_in`, `rows_out`, `pid` and `request_id` (when known).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+import httpx
+from prometheus_client import Counter
+
+from crispml.domain import PerfRecord
+from crispml.observability.perf import add_perf_observer, remove_perf_observer
+
+log = logging.getLogger("crispml.influx")
+
+POINTS_DROPPED = Counter(
+    "crispml_influx_points_dropped_total",
+    "Perf records the InfluxDB exporter did not deliver, by reason: its buffer was full, InfluxDB refused "
+    "or did not take a write (after retries), or the process stopped before they were written.",
+    ["reason"],
+)
+_DROPPED = {reason: POINTS_DROPPED.labels(reason) for reason in ("buffer_full", "write_failed", "shutdown")}
+"""Every series exists from the start, at 0."""
+
+_EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
+_RETRY_DELAYS_S = (0.1, 0.5)
+"""Waits before the second and third attempt of a write that failed on the way (not a 4xx)."""
+
+
+# -- line protocol ---------------------------------------------------------------------------------
+_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\ ", "\r": r"\ "})
+_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\ ", "\r": r"\ "})
+_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
+
+
+@lru_cache(maxsize=4096)  # names repeat: a few datasets, models and methods
+def _tag(value: str) -> str:
+    # A backslash is read as an escape when it comes right before a delimiter: one ending a tag value
+    # would swallow the space or comma after it, so trailing backslashes are left out.
+    return value.translate(_TAG_ESCAPES).rstrip("\\")
+
+
+def escape_measurement(name: str) -> str:
+    """A measurement name as line protocol writes it (commas and spaces escaped)."""
+    return name.translate(_MEASUREMENT_ESCAPES).rstrip("\\")
+
+
+def _float(name: str, value: float) -> str:
+    return f",{name}={value!r}" if math.isfinite(value) else ""
+
+
+def perf_line(record: PerfRecord, measurement: str, host: str | None = None) -> str:
+    """One perf record as one line of InfluxDB line protocol, timestamped at the call's exit (ns).
+
+    `measurement` comes escaped (`escape_measurement`); tag and field values are escaped here. Runs on the
+    flusher thread for every record, so it is kept plain.
+    """
+    line = measurement
+    # Tags sorted by key, as InfluxDB prefers; an empty one is left out.
+    if record.dataset and (dataset := _tag(record.dataset)):
+        line += f",dataset={dataset}"
+    if host and (host := _tag(host)):
+        line += f",host={host}"
+    if method := _tag(record.method):
+        line += f",method={method}"
+    if record.model and (model := _tag(record.model)):
+        line += f",model={model}"
+    line += f",outcome={_tag(str(record.outcome))} "
+    fields = _float("duration_s", record.duration_s) + _float("cpu_s", record.cpu_s)
+    fields += _float("peak_rss_mb", record.peak_rss_mb) + f",gc_runs={record.gc_runs}i"
+    if record.rows_in is not None:
+        fields += f",rows_in={record.rows_in}i"
+    if record.rows_out is not None:
+        fields += f",rows_out={record.rows_out}i"
+    fields += f",pid={record.pid}i"
+    request_id = getattr(record, "request_id", None)  # carried by records of HTTP requests, when known
+    if request_id:
+        fields += f',request_id="{str(request_id).translate(_STRING_ESCAPES)}"'
+    started = record.started_at if record.started_at.tzinfo else record.started_at.replace(tzinfo=UTC)
+    exit_us = (started - _EPOCH) // _MICROSECOND  # exact, where a float timestamp may round
+    duration_ns = round(record.duration_s * 1e9) if math.isfinite(record.duration_s) else 0
+    return f"{line}{fields[1:]} {exit_us * 1000 + duration_ns}"
+
+
+# -- where the lines go ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class InfluxTarget:
+    """An InfluxDB to write to: 1.x (`database`) unless a 2.x `bucket` (with its `org`) is named."""
+
+    url: str
+    database: str = "crispml"
+    bucket: str | None = None
+    org: str | None = None
+    token: str | None = field(default=None, repr=False)
+    """Sent as `Authorization: Token ...`; never logged nor shown."""
+    measurement: str = "crispml_perf"
+
+    @property
+    def shown_url(self) -> str:
+        """The write URL as logs show it: without a user or password it may hold."""
+        url = httpx.URL(self.write_url)
+        return str(url.copy_with(username=None, password=None)) if url.userinfo else str(url)
+
+    @property
+    def write_url(self) -> str:
+        base = self.url.rstrip("/")
+        return f"{base}/api/v2/write" if self.bucket else f"{base}/write"
+
+    @property
+    def params(self) -> dict[str, str]:
+        if self.bucket:
+            return {"org": self.org or "", "bucket": self.bucket, "precision": "ns"}
+        return {"db": self.database, "precision": "n"}
+
+    @property
+    def headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if self.token:
+            headers["Authorization"] = f"Token {self.token}"
+        return headers
+
+
+@dataclass(frozen=True)
+class ExporterStats:
+    """What an exporter did so far: points written, points dropped (any reason), writes given up."""
+
+    written: int
+    dropped: int
+    failed_flushes: int
+    buffered: int
+
+
+class InfluxExporter:
+    """Observe perf records and write them to `target` from a background thread; `start`, then `close`."""
+
+    def __init__(
+        self,
+        target: InfluxTarget,
+        *,
+        batch_size: int = 500,
+        flush_s: float = 5.0,
+        buffer_size: int = 10_000,
+        timeout_s: float = 2.0,
+        close_timeout_s: float = 5.0,
+        host: str | None = None,
+    ) -> None:
+        self.target = target
+        self._batch_size = batch_size
+        self._flush_s = flush_s
+        self._buffer_size = buffer_size
+        self._timeout_s = timeout_s
+        self._close_timeout_s = close_timeout_s
+        self._host = socket.gethostname() if host is None else host
+        self._measurement = escape_measurement(target.measurement)
+        self._buffer: deque[PerfRecord] = deque()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._counts_lock = threading.Lock()
+        self._written = self._dropped = self._failed_flushes = 0
+        self._failing = False
+
+    # -- the measured call's side: microseconds, never blocks, never raises --------------------------
+    def observe(self, record: PerfRecord) -> None:
+        """Take one finished perf record (a perf observer); a full buffer drops it and counts it."""
+        buffer = self._buffer
+        if len(buffer) >= self._buffer_size:
+            self._drop(1, "buffer_full")
+            return
+        buffer.append(record)
+        if len(buffer) >= self._batch_size and not self._wake.is_set():
+            self._wake.set()
+
+    # -- life cycle --------------------------------------------------------------------------------
+    def start(self) -> InfluxExporter:
+        """Start the flusher and observe every perf record of this process."""
+        self._thread = threading.Thread(target=self._run, name="crispml-influx", daemon=True)
+        self._thread.start()
+        add_perf_observer(self.observe)
+        log.info("perf records go to InfluxDB at %s (%s)", self.target.shown_url, self._destination())
+        return self
+
+    def close(self) -> None:
+        """Stop observing and write what waits, giving up after `close_timeout_s` (and the timeout of a write
+        under way): what is left is dropped and counted."""
+        remove_perf_observer(self.observe)
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stopping.set()
+        self._wake.set()
+        # The last write started before the deadline may take its own timeout.
+        thread.join(self._close_timeout_s + self._timeout_s)
+        left = len(self._buffer)
+        self._buffer.clear()
+        if left:
+            self._drop(left, "shutdown")
+
+    @property
+    def stats(self) -> ExporterStats:
+        with self._counts_lock:
+            return ExporterStats(self._written, self._dropped, self._failed_flushes, len(self._buffer))
+
+    # -- the flusher thread ------------------------------------------------------------------------
+    def _run(self) -> None:
+        with httpx.Client(timeout=self._timeout_s) as http:
+            while not self._stopping.is_set():
+                self._wake.wait(self._flush_s)
+                self._wake.clear()
+                if not self._flush(http, deadline=math.inf):
+                    # A failing InfluxDB is tried again at the next interval, not at every batch that fills.
+                    self._stopping.wait(self._flush_s)
+            self._flush(http, deadline=time.monotonic() + self._close_timeout_s)
+
+    def _flush(self, http: httpx.Client, deadline: float) -> bool:
+        """Write what waits, a batch at a time; False when a batch could not be written."""
+        buffer = self._buffer
+        while buffer and time.monotonic() < deadline:
+            lines = self._lines(_take(buffer, self._batch_size))
+            if not lines:
+                continue
+            if self._write(http, "\n".join(lines).encode(), deadline):
+                with self._counts_lock:
+                    self._written += len(lines)
+                continue
+            with self._counts_lock:
+                self._failed_flushes += 1
+            self._drop(len(lines), "write_failed")
+            return False
+        return True
+
+    def _lines(self, batch: list[PerfRecord]) -> list[str]:
+        lines = []
+        for record in batch:
+            try:
+                lines.append(perf_line(record, self._measurement, self._host))
+            except Exception:  # a record no line can say is dropped, not the flusher
+                log.warning("could not write the perf record of %s as line protocol", record.method, exc_info=True)
+                self._drop(1, "write_failed")
+        return lines
+
+    def _write(self, http: httpx.Client, body: bytes, deadline: float) -> bool:
+        target = self.target
+        problem = ""
+        for delay in (*_RETRY_DELAYS_S, None):
+            try:
+                answer = http.post(target.write_url, params=target.params, headers=target.headers, content=body)
+            except Exception as exc:  # transport errors, and anything else: the flusher outlives them all
+                problem = f"{exc.__class__.__name__}: {exc}"
+            else:
+                if answer.status_code < 300:
+                    if self._failing:
+                        self._failing = False
+                        log.warning("InfluxDB at %s takes perf records again", target.shown_url)
+                    return True
+                problem = f"it answered {answer.status_code}: {answer.text[:300]}"
+                if answer.status_code < 500 and answer.status_code != 429:
+                    break  # refused: the same lines would be refused again
+            if delay is None or time.monotonic() + delay >= deadline:
+                break
+            self._stopping.wait(delay)
+        self._report_failure(problem)
+        return False
+
+    def _report_failure(self, problem: str) -> None:
+        # Once per outage, not once per batch: a dead InfluxDB must not flood the log either.
+        if not self._failing:
+            self._failing = True
+            log.warning("InfluxDB at %s did not take perf records (%s); they are dropped until it does",
+                        self.target.shown_url, problem)  # fmt: skip
+
+    def _drop(self, points: int, reason: str) -> None:
+        with self._counts_lock:
+            self._dropped += points
+        _DROPPED[reason].inc(points)
+
+    def _destination(self) -> str:
+        target = self.target
+        where = f"bucket {target.bucket} of {target.org}" if target.bucket else f"database {target.database}"
+        return f"{where}, measurement {target.measurement}"
+
+
+def _take(buffer: deque[PerfRecord], most: int) -> list[PerfRecord]:
+    """Up to `most` records from the front of `buffer` (which `close` may empty meanwhile)."""
+    batch: list[PerfRecord] = []
+    try:
+        while len(batch) < most:
+            batch.append(buffer.popleft())
+    except IndexError:
+        pass
+    return batch

@@ -1,0 +1,241 @@
+"""Prometheus metrics: the series `GET /metrics` exposes, as module-level prometheus-client objects.
+
+Label values are bounded: route templates (never raw paths or ids), method names, model names and
+versions, frames, job states. Nothing here is called per row: the HTTP middleware observes one histogram
+per request, the scoring service counts per batch, the group commit per group.
+
+With several worker processes (`crispml serve --workers N`) the server sets `PROMETHEUS_MULTIPROC_DIR`
+before the workers import prometheus-client: every worker then writes its values to files there, and
+`exposition` sums them (prometheus-client's multiprocess mode). Other modules may define their own
+metrics in prometheus-client's default registry: `exposition` answers them too.
+
+What the database holds (aliases, jobs) is read when scraped (`state_exposition`), so every worker
+answers the same and a moved alias leaves no stale series behind.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+from crispml.domain import PerfRecord
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""Where worker processes keep their values (prometheus-client's multiprocess mode), when set."""
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+"""What `exposition` writes: Prometheus's text format 0.0.4."""
+UNMATCHED = "unmatched"
+"""The route label of a request no route matched (a 404, a refused host): never its raw path."""
+
+_MIB = 1024.0 * 1024.0
+_HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+HTTP_REQUEST_DURATION = Histogram(
+    "crispml_http_request_duration_seconds",
+    "HTTP requests by route template, method and status: seconds from the first byte in to the last out.",
+    ("route", "method", "status"),
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+METHOD_DURATION = Histogram(
+    "crispml_method_duration_seconds",
+    "Perf spans of the nine methods (and the others measured) by method and outcome: wall seconds.",
+    ("method", "outcome"),
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600),
+)
+METHOD_PEAK_RSS = Gauge(
+    "crispml_method_peak_rss_bytes",
+    "The process's peak resident memory when a call of this method last ended (the highest of the live workers).",
+    ("method",),
+    multiprocess_mode="livemax",
+)
+SCORES = Counter("crispml_scores", "Scores written to the ledger, by model name and version.", ("model", "version"))
+SCORE_BATCHES = Counter("crispml_score_batches", "Score batches committed, by model name and version.",
+                        ("model", "version"))  # fmt: skip
+FALLBACK_SCORES = Counter(
+    "crispml_fallback_scores",
+    "Scores answered by a model name's fallback version because the version named could not be loaded, by "
+    "name and reason (integrity, missing, unreadable).",
+    ("name", "reason"),
+)
+LABELS_IMPORTED = Counter(
+    "crispml_labels_imported",
+    "Labels imported for records a model version scored, by model name and version (a record scored by two "
+    "versions counts for each).",
+    ("model", "version"),
+)
+LABELS_UNSCORED = Counter("crispml_labels_unscored", "Labels imported for records the ledger never scored.")
+GROUP_COMMIT_SIZE = Histogram(
+    "crispml_group_commit_size",
+    "Units of work (score batches, perf records) committed together by one group commit.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
+GROUP_COMMIT_WAIT = Histogram(
+    "crispml_group_commit_wait_seconds",
+    "Seconds from handing the oldest unit of a group to the group commit until the group committed.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+MODEL_CACHE_LOADS = Counter(
+    "crispml_model_cache_loads", "Models (kind=model) and ONNX twins (kind=twin) read into this process's memory.",
+    ("kind",),
+)  # fmt: skip
+VERIFIED_LABELLED = Gauge(
+    "crispml_verification_labelled_records",
+    "Scored records with a label, by model, version and frame, as the last verification (NewDataReport) found.",
+    ("model", "version", "frame"),
+    multiprocess_mode="mostrecent",
+)
+VERIFIED_UNLABELLED = Gauge(
+    "crispml_verification_unlabelled_records",
+    "Scored records without a label yet, by model, version and frame, as the last verification found.",
+    ("model", "version", "frame"),
+    multiprocess_mode="mostrecent",
+)
+VERIFIED_KPI = Gauge(
+    "crispml_verification_kpi",
+    "A realized KPI (roc_auc, pr_auc, precision, recall, f1) of the labelled scores, by model, version and "
+    "frame, as the last verification found.",
+    ("model", "version", "frame", "kpi"),
+    multiprocess_mode="mostrecent",
+)
+KPIS = ("roc_auc", "pr_auc", "precision", "recall", "f1")
+"""The realized KPIs a verification row carries, as `crispml_verification_kpi` labels them."""
+
+
+class _Children:
+    """A metric's children by label values, looked up by a plain dict read: `labels()` takes a lock and
+    checks its arguments on every call, which the per-request paths need not pay for."""
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
+
+
+def request_observer() -> Callable[[str, str, int, float], None]:
+    """A recorder of one HTTP request's (route template, method, status, seconds), for the API middleware."""
+    children = _Children(HTTP_REQUEST_DURATION)
+
+    def observe(route: str, method: str, status: int, seconds: float) -> None:
+        children(route, method if method in _HTTP_METHODS else "OTHER", str(status)).observe(seconds)
+
+    return observe
+
+
+def perf_observer() -> Callable[[PerfRecord], None]:
+    """A perf-record observer (see `crispml.observability.perf.add_perf_observer`) for the method series."""
+    durations, peaks = _Children(METHOD_DURATION), _Children(METHOD_PEAK_RSS)
+
+    def observe(record: PerfRecord) -> None:
+        durations(record.method, record.outcome.value).observe(record.duration_s)
+        peaks(record.method).set(record.peak_rss_mb * _MIB)
+
+    return observe
+
+
+def observe_group_commit(units: int, waited_s: float) -> None:
+    """A group commit committed `units` units, the oldest of which was handed over `waited_s` ago."""
+    GROUP_COMMIT_SIZE.observe(units)
+    GROUP_COMMIT_WAIT.observe(waited_s)
+
+
+_scores, _batches = _Children(SCORES), _Children(SCORE_BATCHES)
+_fallback_scores = _Children(FALLBACK_SCORES)
+
+
+def scores_written(model: str, version: int, rows: int) -> None:
+    """One score batch of `rows` rows committed by model `model`, version `version`."""
+    labels = (model, str(version))
+    _scores(*labels).inc(rows)
+    _batches(*labels).inc()
+
+
+def fallback_scored(name: str, reason: str, rows: int) -> None:
+    """`rows` scores of model `name` answered by its fallback version, because of `reason` (a bounded kind)."""
+    _fallback_scores(name, reason).inc(rows)
+
+
+def labels_imported(by_version: Mapping[tuple[str, int], int], unscored: int) -> None:
+    """A label import: its labels per (model, version) that scored their records, and those never scored."""
+    for (model, version), count in by_version.items():
+        LABELS_IMPORTED.labels(model, str(version)).inc(count)
+    if unscored:
+        LABELS_UNSCORED.inc(unscored)
+
+
+def model_loaded(kind: str) -> None:
+    """A model (`kind` 'model') or its ONNX twin ('twin') was read into memory."""
+    MODEL_CACHE_LOADS.labels(kind).inc()
+
+
+def verified(rows: Iterable[Mapping[str, Any]]) -> None:
+    """What a verification found, row by row (model 'name/version', frame, labelled, unlabelled, KPIs)."""
+    for row in rows:
+        model, _, version = str(row["model"]).rpartition("/")
+        frame = "none" if row["frame"] is None else str(row["frame"])
+        VERIFIED_LABELLED.labels(model, version, frame).set(row["labelled"])
+        VERIFIED_UNLABELLED.labels(model, version, frame).set(row["unlabelled"])
+        for kpi in KPIS:
+            value = row.get(kpi)
+            if value is not None:
+                VERIFIED_KPI.labels(model, version, frame, kpi).set(value)
+
+
+@dataclass(frozen=True)
+class AliasInfo:
+    """One alias as `crispml_model_info` labels it."""
+
+    name: str
+    alias: str
+    version: int
+    algorithm: str
+
+
+class _State:
+    def __init__(self, aliases: Sequence[AliasInfo], jobs: Mapping[str, int]) -> None:
+        self._aliases, self._jobs = aliases, jobs
+
+    def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily("crispml_model_info", "One series per model alias: the version it names, =1.",
+                                 labels=("name", "alias", "version", "algorithm"))  # fmt: skip
+        for alias in self._aliases:
+            info.add_metric((alias.name, alias.alias, str(alias.version), alias.algorithm), 1)
+        jobs = GaugeMetricFamily("crispml_jobs", "Jobs in the database by state.", labels=("state",))
+        for state, count in sorted(self._jobs.items()):
+            jobs.add_metric((state,), count)
+        queued = GaugeMetricFamily("crispml_job_queue_depth", "Jobs queued and not yet started.",
+                                   value=self._jobs.get("queued", 0))  # fmt: skip
+        yield from (info, jobs, queued)
+
+
+def state_exposition(aliases: Sequence[AliasInfo], jobs: Mapping[str, int]) -> bytes:
+    """The series read from the database when scraped: model info per alias, jobs by state, queue depth."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_State(aliases, jobs))
+    return generate_latest(registry)
+
+
+def exposition() -> bytes:
+    """Every metric of this process (or, in multiprocess mode, of every worker), in the text format."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+def process_ended() -> None:
+    """Forget this worker's live gauges (multiprocess mode): called as a worker process shuts down."""
+    if os.environ.get(MULTIPROC_ENV):
+        mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
