@@ -67,7 +67,6 @@ _.score_one
 _.train_on_a_sample
 _.process_exit_code
 
-
 background_handler  # logging.config.dictConfig calls it by its dotted name (observability/logs.py log_config)
 _.msg  # LogRecord.msg, read by logging's getMessage (observability/logs.py renders it on the caller's thread)
 _.levelno  # LogRecord fields of an AccessRecord, read by logging's handlers (observability/logs.py)

@@ -30,12 +30,12 @@ from crispml.storage.database import make_engine, revisions, upgrade
 from crispml.storage.encryption import KeyRing
 from crispml.storage.store import Store
 
-log = logging.getLogger("crispml.startup")
-
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from crispml.observability.influx import InfluxExporter
+
+log = logging.getLogger("crispml.startup")
 
 
 class Container:
@@ -198,7 +198,7 @@ def _log_schema(engine: Engine, before: str | None, revision: str | None) -> Non
 
 
 def _require_current_schema(engine: Engine) -> str | None:
-    """The schema's revision; Unavailable unless it is the newest."""
+    """The schema's revision, when it is the newest; else Unavailable naming the command that migrates."""
     current, head = revisions(engine)
     if current != head:
         raise Unavailable(

@@ -32,6 +32,7 @@ class Server:
                  serve_options: tuple[str, ...] = ()) -> None:  # fmt: skip
         """`serve_options`: more options of `crispml serve` (`--workers 2`)."""
         self.serve_options = serve_options
+        self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "CRISPML_HOME": str(home), "CRISPML_USER": "api-tester", **(extra_env or {})}
@@ -89,13 +90,33 @@ def make_server(home: Path, database_url: str | None) -> Iterator[Callable[..., 
         server.stop()
 
 
-@pytest.fixture
-def server(make_server: Callable[..., Server], home: Path, small_csv: Path) -> Server:
-    """A running server whose data folder holds the small credit-card file as creditcard.csv."""
+def with_small_csv(home: Path, small_csv: Path) -> Path:
+    """`home`, whose data folder now holds the small credit-card file as creditcard.csv."""
     data = home / "data"
     data.mkdir(parents=True, exist_ok=True)
     (data / "creditcard.csv").write_bytes(small_csv.read_bytes())
+    return home
+
+
+@pytest.fixture
+def server(make_server: Callable[..., Server], home: Path, small_csv: Path) -> Server:
+    """A running server whose data folder holds the small credit-card file as creditcard.csv."""
+    with_small_csv(home, small_csv)
     return make_server().start()
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory, small_csv: Path) -> Iterator[Server]:
+    """One server (SQLite) for all the tests of a module, its data folder holding creditcard.csv.
+
+    A module whose tests need no fresh store opts in by defining its `server` fixture as this one; its
+    tests then check what they change (counts before and after), never what the store holds in all.
+    """
+    server = Server(with_small_csv(tmp_path_factory.mktemp("shared") / "home", small_csv), None)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -1,10 +1,14 @@
 """Columnar bulk scoring: a whole table (Arrow stream, Parquet, CSV, dataframe_split JSON) scored through
-`POST /api/v1/models/{name}/score`, persisted like records, with the same ids; bad bodies write nothing."""
+`POST /api/v1/models/{name}/score`, persisted like records, with the same ids; bad bodies write nothing.
+
+One server and one champion serve the module: each test counts the scores it writes from where it starts.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +29,20 @@ FEATURES = ["Time", *[f"V{i}" for i in range(1, 29)], "Amount"]
 ARROW = "application/vnd.apache.arrow.stream"
 
 
-@pytest.fixture
-def rows(client: Client, small_csv: Path) -> pd.DataFrame:
+@pytest.fixture(scope="module")
+def server(shared_server: Server) -> Server:
+    return shared_server
+
+
+@pytest.fixture(scope="module")
+def rows(server: Server, small_csv: Path) -> Iterator[pd.DataFrame]:
     """300 unseen rows (Time as integers) for a champion trained over REST."""
-    client.ingest("creditcard.csv", name="ccf")
-    model = client.train("ccf", name="fraud", weight=10, params={"n_estimators": 10})
-    client.persist("fraud", model["version"])
+    with Client(server.url, timeout=300) as client:
+        client.ingest("creditcard.csv", name="ccf")
+        model = client.train("ccf", name="fraud", weight=10, params={"n_estimators": 10})
+        client.persist("fraud", model["version"])
     frame = pd.read_csv(small_csv).iloc[20_000:20_300][FEATURES]
-    return frame.astype({"Time": "int64"}).reset_index(drop=True)
+    yield frame.astype({"Time": "int64"}).reset_index(drop=True)
 
 
 async def async_score(url: str, rows: pd.DataFrame) -> Any:
@@ -40,8 +50,8 @@ async def async_score(url: str, rows: pd.DataFrame) -> Any:
         return await api.score("fraud", table=rows)
 
 
-def ledger_rows(home: Path, database_url: str | None) -> int:
-    with crispml.connect(home=home, database_url=database_url) as cml, cml.store.reading() as uow:
+def ledger_rows(server: Server) -> int:
+    with crispml.connect(home=server.home) as cml, cml.store.reading() as uow:
         return uow.ledger.count()
 
 
@@ -61,8 +71,9 @@ def scored(answer: dict[str, Any]) -> list[tuple[str, float, int]]:
 
 
 def test_every_table_format_scores_and_persists_like_records(
-    server: Server, client: Client, rows: pd.DataFrame, home: Path, database_url: str | None
+    server: Server, client: Client, rows: pd.DataFrame
 ) -> None:
+    before = ledger_rows(server)
     as_records = client.score("fraud", records=rows.to_dict("records"))
     expected = scored(as_records)
     assert len(expected) == len(rows) and len({i for i, _, _ in expected}) == len(rows)
@@ -85,7 +96,7 @@ def test_every_table_format_scores_and_persists_like_records(
         # Persisted: the batch read back holds the same ids and scores.
         page = client.batch(answer["batch_id"], limit=1000)
         assert [(s["record_id"], s["score"]) for s in page["scores"]] == [(i, s) for i, s, _ in scored(answer)], how
-    assert ledger_rows(home, database_url) == len(rows) * (1 + len(answers))
+    assert ledger_rows(server) - before == len(rows) * (1 + len(answers))
 
 
 def test_a_record_id_or_a_null_takes_the_records_way_too(server: Server, client: Client, rows: pd.DataFrame) -> None:
@@ -109,25 +120,22 @@ def test_a_record_id_or_a_null_takes_the_records_way_too(server: Server, client:
     assert scored(client.score("fraud", table=mixed)) == scored(client.score("fraud", records=mixed.to_dict("records")))
 
 
-def test_an_idempotent_retry_answers_the_first_batch_and_writes_nothing(
-    server: Server, rows: pd.DataFrame, home: Path, database_url: str | None
-) -> None:
+def test_an_idempotent_retry_answers_the_first_batch_and_writes_nothing(server: Server, rows: pd.DataFrame) -> None:
+    before = ledger_rows(server)
     body = arrow_stream(rows)
     first = post(server, body, ARROW, **{"Idempotency-Key": "bulk-1"})
     assert first.status_code == 200 and first.json()["replayed"] is False
-    written = ledger_rows(home, database_url)
+    written = ledger_rows(server)
     again = post(server, body, ARROW, **{"Idempotency-Key": "bulk-1"})
     assert again.status_code == 200 and again.json()["replayed"] is True
     assert again.json()["batch_id"] == first.json()["batch_id"] and scored(again.json()) == scored(first.json())
     other = post(server, arrow_stream(rows.head(10)), ARROW, **{"Idempotency-Key": "bulk-1"})
     assert other.status_code == 409 and "bulk-1" in other.json()["detail"]
-    assert ledger_rows(home, database_url) == written == len(rows)
+    assert ledger_rows(server) == written == before + len(rows)
 
 
-def test_every_bad_body_is_one_problem_and_writes_nothing(
-    server: Server, rows: pd.DataFrame, home: Path, database_url: str | None
-) -> None:
-    before = ledger_rows(home, database_url)
+def test_every_bad_body_is_one_problem_and_writes_nothing(server: Server, rows: pd.DataFrame) -> None:
+    before = ledger_rows(server)
     text = rows.head(3).astype(object)
     text.loc[1, "V3"] = "lots"
     twice = rows.head(3).assign(record_id=["a", "b", "a"])
@@ -160,7 +168,7 @@ def test_every_bad_body_is_one_problem_and_writes_nothing(
         assert response.status_code == status, problem
         assert response.headers["content-type"] == "application/problem+json", problem
         assert detail in problem["detail"], problem
-    assert ledger_rows(home, database_url) == before
+    assert ledger_rows(server) == before
 
 
 def test_the_openapi_documents_the_table_media_types(server: Server) -> None:

@@ -1,7 +1,11 @@
-"""Open Inference Protocol v2 and MLflow's /invocations answer like crispml's own route, and persist."""
+"""Open Inference Protocol v2 and MLflow's /invocations answer like crispml's own route, and persist.
+
+One server and one champion serve the module; the test of a server without a champion starts its own.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -15,12 +19,18 @@ from tests.api.conftest import Server
 FEATURES = ["Time", *[f"V{i}" for i in range(1, 29)], "Amount"]
 
 
-@pytest.fixture
-def records(client: Client, small_csv: Path) -> pd.DataFrame:
-    client.ingest("creditcard.csv", name="ccf")
-    model = client.train("ccf", name="fraud", weight=10, params={"n_estimators": 10})
-    client.persist("fraud", model["version"])
-    return pd.read_csv(small_csv).iloc[20_000:20_040][FEATURES].reset_index(drop=True)
+@pytest.fixture(scope="module")
+def server(shared_server: Server) -> Server:
+    return shared_server
+
+
+@pytest.fixture(scope="module")
+def records(server: Server, small_csv: Path) -> Iterator[pd.DataFrame]:
+    with Client(server.url, timeout=300) as client:
+        client.ingest("creditcard.csv", name="ccf")
+        model = client.train("ccf", name="fraud", weight=10, params={"n_estimators": 10})
+        client.persist("fraud", model["version"])
+    yield pd.read_csv(small_csv).iloc[20_000:20_040][FEATURES].reset_index(drop=True)
 
 
 def own_scores(client: Client, records: pd.DataFrame) -> list[float]:
@@ -102,7 +112,8 @@ def test_mlflow_csv_bodies_and_its_ping_health_and_version(
     assert httpx.get(f"{server.url}/version").text == crispml.__version__
 
 
-def test_mlflow_ping_says_when_there_is_no_champion_to_answer(server: Server) -> None:
+def test_mlflow_ping_says_when_there_is_no_champion_to_answer(make_server: Callable[..., Server]) -> None:
+    server = make_server().start()  # a fresh store: no model at all
     for probe in ("ping", "health"):
         answer = httpx.get(f"{server.url}/{probe}")
         assert answer.status_code == 404 and "no champion of model 'fraud'" in answer.json()["detail"]

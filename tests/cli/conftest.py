@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from crispml.cli import app
-from tests.api.conftest import client, make_server, server
+from tests.api.conftest import client, make_server, server, shared_server
 
-__all__ = ["Cli", "Ran", "cli", "client", "make_server", "run", "server"]
+__all__ = ["Cli", "Ran", "cli", "client", "make_server", "run", "server", "shared_server"]
 
 
 @dataclass

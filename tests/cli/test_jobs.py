@@ -16,6 +16,14 @@ from crispml.client import Client
 from crispml.errors import NotFound
 from tests.api.conftest import CRISPML, Server
 from tests.cli.conftest import run
+from tests.conftest import wait_for
+
+
+@pytest.fixture
+def database_url() -> None:
+    """The HTTP and CLI layers tested here act alike on both stores; the services' and storage's tests
+    run on SQLite and PostgreSQL, so these start one server per test, not two."""
+    return None
 
 
 def test_jobs_list_show_and_cancel_locally_and_remotely(
@@ -64,7 +72,9 @@ def test_ctrl_c_cancels_the_remote_job_and_exits_130(server: Server, client: Cli
     _, rest = process.communicate(timeout=180)  # a busy machine (two test workers) is slow to stop a fit
     assert process.returncode == 130, rest
     assert f"cancelled job {job_id}" in rest and "Traceback" not in rest
-    ended = client.job(job_id, wait=True, timeout=120)
+    # The fit stops at its next progress report (a second or so apart); the server's long poll is capped.
+    wait_for(lambda: client.job(job_id, wait=True, timeout=10)["status"] not in ("queued", "running"), timeout=120)
+    ended = client.job(job_id)
     assert ended["cancel_requested"] is True and ended["status"] == "cancelled"
     with pytest.raises(NotFound):  # nothing of the cancelled training was kept
         client.versions("slow")

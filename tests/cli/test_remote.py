@@ -6,11 +6,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from crispml.cli import app
 from tests.api.conftest import Server
 from tests.conftest import SMALL_ROWS
+
+
+@pytest.fixture
+def database_url() -> None:
+    """The HTTP and CLI layers tested here act alike on both stores; the services' and storage's tests
+    run on SQLite and PostgreSQL, so these start one server per test, not two."""
+    return None
 
 
 def test_the_nine_methods_through_remote(server: Server, small_csv: Path, tmp_path: Path) -> None:

@@ -85,6 +85,7 @@ def test_a_local_file_still_ingests_without_a_source(cli: Cli, small_csv: Path) 
     assert cli("ingest", str(small_csv), "--name", "local", "--slices", "3", "--json")["name"] == "local"
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the HTTP layer acts alike on both stores
 def test_sources_over_remote(cli: Cli, client: object, server: object, lite: Path) -> None:
     url = server.url  # type: ignore[attr-defined]
     assert "added sql source lite" in cli("sources", "add", "lite", f"sqlite:///{lite}", "--remote", url)

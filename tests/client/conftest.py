@@ -1,5 +1,5 @@
 """Client tests run against a real crispml server process (the API tests' `Server`)."""
 
-from tests.api.conftest import client, make_server, server
+from tests.api.conftest import client, make_server, server, shared_server
 
-__all__ = ["client", "make_server", "server"]
+__all__ = ["client", "make_server", "server", "shared_server"]

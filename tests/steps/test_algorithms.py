@@ -164,10 +164,13 @@ def test_forest_reports_progress_up_to_done_and_keeps_its_size() -> None:
     x, y = toy_data()
     rf = get_algorithm("rf")
     seen: list[float] = []
-    model = fit(rf, resolve_params(rf, {"n_estimators": 25, "n_jobs": 1}, 1.0, 0), 1.0, 0, x, y, seen.append)
+    params = resolve_params(rf, {"n_estimators": 25, "n_jobs": 1}, 1.0, 0)
+    model = fit(rf, params, 1.0, 0, x, y, seen.append)
     assert seen[-1] == 1.0
     assert seen == sorted(seen) and len(seen) > 1
     assert len(model.estimators_) == 25
+    whole = fit(rf, params, 1.0, 0, x, y)  # grown in steps or at once: the same trees
+    np.testing.assert_array_equal(whole.predict_proba(x), model.predict_proba(x))
 
 
 def test_training_on_one_class_is_refused() -> None:

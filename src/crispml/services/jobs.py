@@ -26,8 +26,9 @@ from crispml.processes import identity, may_be_running
 from crispml.services.base import Progress, Service, new_id, now
 from crispml.services.visibility import sees_all_jobs
 
-log = logging.getLogger("crispml.jobs")
 Work = Callable[[Progress], dict[str, Any]]
+log = logging.getLogger("crispml.jobs")
+
 _PROGRESS_INTERVAL_S = 0.5
 _PROGRESS_LOG_INTERVAL_S = 10.0
 """A job's progress is logged when its phase changes, else at most this often."""
@@ -89,12 +90,6 @@ class JobService(Service):
                     running = (jobs.last_heartbeat(job.id) or job.created_at) >= stale_before
                 gone = not running
                 if gone:
-                    log.warning(
-                        "job %s (%s) interrupted: its process stopped before it ended",
-                        job.id,
-                        job.kind,
-                        extra={"job_id": job.id, "kind": job.kind, "status": JobStatus.INTERRUPTED.value},
-                    )
                     jobs.update(
                         job.id,
                         status=JobStatus.INTERRUPTED,
@@ -105,6 +100,12 @@ class JobService(Service):
                         },
                     )
                     interrupted.append(job.id)
+                    log.warning(
+                        "job %s (%s) interrupted: its process stopped before it ended",
+                        job.id,
+                        job.kind,
+                        extra={"job_id": job.id, "kind": job.kind, "status": JobStatus.INTERRUPTED.value},
+                    )
         return interrupted
 
     def submit(
@@ -251,8 +252,8 @@ class JobService(Service):
             finish(job_id, **values)
             _log_end(job_id, kind, time.monotonic() - started, values)
 
-        log.info("job %s (%s) started", job_id, kind, extra={"job_id": job_id, "kind": kind})
         try:
+            log.info("job %s (%s) started", job_id, kind, extra={"job_id": job_id, "kind": kind})
             watchdog.start()
             result = work(self._reporter(job_id, kind, time.monotonic() + limit, check))
             end(status=JobStatus.SUCCEEDED, progress=1.0, phase="done", result=result)
@@ -329,11 +330,11 @@ class JobService(Service):
 
 
 def _log_end(job_id: str, kind: str, seconds: float, values: dict[str, Any]) -> None:
-    """The line a job ends with: its status and duration, and its error when it failed."""
     status: JobStatus = values["status"]
+    error = values.get("error") or {}
     fields = {"job_id": job_id, "kind": kind, "status": status.value, "duration_s": round(seconds, 3)}
-    if values.get("error"):
-        fields["error"] = f"{values['error'].get('title')}: {values['error'].get('detail')}"
+    if error:
+        fields["error"] = f"{error.get('title')}: {error.get('detail')}"
     level = logging.WARNING if status is JobStatus.FAILED else logging.INFO
     log.log(level, "job %s (%s) %s in %.2f s", job_id, kind, status.value, seconds, extra=fields)
 

@@ -5,19 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import (
-    average_precision_score,
-    confusion_matrix,
-    precision_recall_curve,
-    roc_auc_score,
-    roc_curve,
-)
 
 _CURVE_POINTS = 101
 
 
 def kpis(target: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, Any]:
     """The headline KPIs of scores against truth; AUCs are None when only one class is present."""
+    # Here, not at import: scikit-learn takes seconds to import, and a server or the CLI starts without it.
+    from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score
+
     target = np.asarray(target, dtype=np.int64)
     decision = (np.asarray(score) >= threshold).astype(np.int64)
     tn, fp, fn, tp = (int(v) for v in confusion_matrix(target, decision, labels=[0, 1]).ravel())
@@ -45,6 +41,8 @@ def curves(target: np.ndarray, score: np.ndarray) -> dict[str, Any]:
     a reader can move along the trade-off: its confusion counts follow from recall, precision and the
     positives. The first point (recall 0) flags nothing: its threshold is null.
     """
+    from sklearn.metrics import precision_recall_curve, roc_curve  # not at import: see `kpis`
+
     if np.unique(target).size < 2:
         return {"roc": [], "pr": []}
     fpr, tpr, _ = roc_curve(target, score)

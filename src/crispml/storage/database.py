@@ -76,7 +76,9 @@ def revisions(engine: Engine) -> tuple[str | None, str | None]:
 
 def upgrade(engine: Engine) -> tuple[str | None, str | None]:
     """Bring the schema to the newest migration; a no-op (one query) when it is already there.
-    Returns the revision it started from (None: an empty database) and the one it is at now."""
+
+    Returns the revision the database was at (None: an empty one) and the one it is at now.
+    """
     current, head = revisions(engine)
     if current != head:
         command.upgrade(alembic_config(engine), "head")

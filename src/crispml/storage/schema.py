@@ -174,12 +174,12 @@ jobs = Table(
     Column("started_at", UtcDateTime()),
     Column("finished_at", UtcDateTime()),
     Column("heartbeat_at", UtcDateTime()),
-    Column("request_id", String(64)),  # migration 0012
     # migration 0015: "inprocess" jobs run on their submitter's threads, "workers" jobs wait for a
     # `crispml worker` to claim them; claimed_by holds the lease (renewed through heartbeat_at).
     Column("runner", String(16), nullable=False, server_default="inprocess"),
     Column("claimed_by", String(200)),
     Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("request_id", String(64)),  # migration 0012
     Index("ix_jobs_status", "status"),
     Index("ix_jobs_runner_status", "runner", "status"),
 )

@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import pandas as pd
-import psycopg
 from sqlalchemy import Connection, MetaData, Table, create_engine, func, inspect, select, text
 from sqlalchemy import table as table_clause
 from sqlalchemy.engine import URL, Engine
@@ -169,6 +168,8 @@ def _frame(cursor: Any) -> pd.DataFrame:
 
 def _guard(source: DataSource, work: Callable[[], T]) -> T:
     """Run `work`, turning what a driver raises into one crispml error naming the source."""
+    import psycopg  # here, not at import: a server on SQLite starts without PostgreSQL's driver
+
     try:
         return work()
     except (SQLAlchemyError, sqlite3.Error, psycopg.Error) as exc:
