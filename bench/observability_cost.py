@@ -23,9 +23,9 @@ def run(rows: int) -> dict[str, Any]:
         try:
             influxd.query("CREATE DATABASE crispml")
             off = {"CRISPML_METRICS_ENABLED": "0", "CRISPML_INFLUX_URL": None, "CRISPML_LOG_FORMAT": "text",
-                   "CRISPML_BENCH_LOG_LEVEL": "warning"}  # fmt: skip
+                   "CRISPML_ACCESS_LOG": "0", "CRISPML_BENCH_LOG_LEVEL": "warning"}  # fmt: skip
             on = {"CRISPML_METRICS_ENABLED": "1", "CRISPML_INFLUX_URL": influxd.url, "CRISPML_LOG_FORMAT": "json",
-                  "CRISPML_BENCH_LOG_LEVEL": "info"}  # fmt: skip
+                  "CRISPML_ACCESS_LOG": "1", "CRISPML_BENCH_LOG_LEVEL": "info"}  # fmt: skip
             result = compare("observability", rows, off, on, what="metrics, JSON logs and InfluxDB",
                              min_rps_ratio=GOAL_RPS, max_p99_ratio=GOAL_P99)  # fmt: skip
             result["influx_points"] = influxd.query("SELECT count(duration_s) FROM crispml_perf", "crispml")

@@ -89,7 +89,8 @@ def crispml_server(home: Path, database_url: str | None, workers: int, tmp: Path
     if os.environ.get("CRISPML_BENCH_KEYS") == "1":
         env["CRISPML_REQUIRE_KEYS"] = "1"
         os.environ["CRISPML_API_KEY"] = _bench_keys(home, database_url)
-    log_level = os.environ.get("CRISPML_BENCH_LOG_LEVEL", "warning")  # info: one access line per request
+    # uvicorn's own loggers; crispml's access lines (one per request) follow CRISPML_ACCESS_LOG.
+    log_level = os.environ.get("CRISPML_BENCH_LOG_LEVEL", "warning")
     command = [_bin("crispml"), "serve", "--port", str(port), "--workers", str(workers), "--log-level", log_level]
     url = f"http://127.0.0.1:{port}"
     with _server(command, env, f"{url}/readyz", tmp / f"crispml-{port}.log"):

@@ -6,10 +6,11 @@ import logging
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crispml.errors import Unavailable
 from crispml.observability import metrics
+from crispml.observability.logs import log_config
 from crispml.observability.perf import PerfObserver, add_perf_observer, remove_perf_observer
 from crispml.services.access import AccessService
 from crispml.services.audit import AuditService
@@ -51,17 +52,11 @@ class Container:
         keys = KeyRing.load(secret, settings.encryption_key_file)
         settings.home.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.resolved_database_url)
-        database = self.engine.url.render_as_string(hide_password=True)
-        log.info("database %s", database, extra={"database": database})
         if settings.migrate_on_start:
-            before, after = upgrade(self.engine)
+            _log_schema(self.engine, *upgrade(self.engine))
         else:
-            before = after = _require_current_schema(self.engine)
-        if before == after:
-            log.info("migrations: at revision %s", after, extra={"revision": after})
-        else:
-            log.info("migrations: upgraded from %s to %s", before or "an empty database", after,
-                     extra={"revision": after, "upgraded_from": before})  # fmt: skip
+            revision = _require_current_schema(self.engine)
+            _log_schema(self.engine, revision, revision)
         self.store = Store(self.engine, ArtifactStore(settings.artifact_root, keys), settings.user)
         self.model_cache = model_cache(self.store)
         """Models read into memory, shared by every service of this process."""
@@ -178,9 +173,28 @@ def migrate(settings: Settings) -> Migration:
     settings.home.mkdir(parents=True, exist_ok=True)  # the embedded SQLite database lives there
     engine = make_engine(settings.resolved_database_url)
     try:
-        return Migration(*upgrade(engine))
+        migration = Migration(*upgrade(engine))
+        _log_schema(engine, migration.before, migration.after)
+        return migration
     finally:
         engine.dispose()
+
+
+def logging_config(settings: Settings) -> dict[str, Any]:
+    """The `logging.config.dictConfig` of a server or worker process, as the CRISPML_LOG_* settings say."""
+    return log_config(settings.log_format, settings.log_level, settings.log_file, settings.log_file_max_bytes,
+                      settings.log_file_backups)  # fmt: skip
+
+
+def _log_schema(engine: Engine, before: str | None, revision: str | None) -> None:
+    """The start-up lines of the database (its URL, the password masked) and its schema's revision."""
+    database = engine.url.render_as_string(hide_password=True)
+    log.info("database %s", database, extra={"database": database})
+    if before == revision:
+        log.info("migrations: at revision %s", revision, extra={"revision": revision})
+    else:
+        log.info("migrations: upgraded from %s to %s", before or "an empty database", revision,
+                 extra={"revision": revision, "upgraded_from": before})  # fmt: skip
 
 
 def _require_current_schema(engine: Engine) -> str | None:

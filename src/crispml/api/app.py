@@ -14,10 +14,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import crispml
 from crispml.api import docs, metrics, problems
-from crispml.api.access_log import AccessLog
 from crispml.api.auth import authorize
 from crispml.api.deps import Services
 from crispml.api.origin import HostOriginCheck
+from crispml.api.request_end import RequestEnd, RequestObserver
 from crispml.api.routes import (
     audit,
     compat,
@@ -36,6 +36,7 @@ from crispml.api.routes import (
 )  # fmt: skip
 from crispml.container import Container
 from crispml.identity import serving_request
+from crispml.observability.logs import access
 from crispml.observability.metrics import process_ended
 from crispml.settings import Settings
 
@@ -77,7 +78,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
         dependencies=[Depends(authorize)],  # every route: see crispml.api.auth
     )
-    app.access_log = settings.access_log
     problems.install(app)
     # Routes are matched in order: scoring, the hot path, is tried first.
     for module in (scoring, health, datasets, models, jobs, pipelines, operations, compat, inference, audit, sources,
@@ -88,22 +88,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     # A request another web page made is refused before anything reads it (RequestId reads no body).
     app.add_middleware(HostOriginCheck, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins)
-    if settings.metrics_enabled:  # outermost, it reads nothing: refused requests are timed too
-        app.add_middleware(metrics.RequestMetrics)
+    # Refused requests are logged and timed too, and unexpected errors (see CrispmlApp).
+    app.request_observers = (*((access,) if settings.access_log else ()),
+                             *((metrics.request_timer(),) if settings.metrics_enabled else ()))  # fmt: skip
     return app
 
 
 class CrispmlApp(FastAPI):
-    """FastAPI with `RequestId` and `AccessLog` outside Starlette's error middleware: the answer to an
-    unexpected error carries its request id too, its log line names the request, and its access line
-    says 500."""
+    """FastAPI with `RequestId` and `RequestEnd` outside Starlette's error middleware: the answer to an
+    unexpected error carries its request id too, its log line names the request, and its access line and
+    latency say 500."""
 
-    access_log = True
-    """Whether every request writes an access line (CRISPML_ACCESS_LOG)."""
+    request_observers: tuple[RequestObserver, ...] = ()
+    """Told of every request once it ended: the access line (CRISPML_ACCESS_LOG), the latency metric
+    (CRISPML_METRICS_ENABLED)."""
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
-        return RequestId(AccessLog(stack) if self.access_log else stack)
+        return RequestId(RequestEnd(stack, self.request_observers) if self.request_observers else stack)
 
 
 class RequestId:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging.config
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -20,8 +21,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from crispml.api.app import create_app
-from crispml.container import migrate
-from crispml.observability.logs import log_config
+from crispml.container import logging_config, migrate
 from crispml.observability.metrics import MULTIPROC_ENV
 from crispml.settings import Settings
 
@@ -33,10 +33,11 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: 
     """Serve the REST API until interrupted: `workers` processes on `host:port`, uvloop and httptools.
 
     With `ssl_certfile` and `ssl_keyfile` (PEM) it serves HTTPS only, in every worker. Every process logs
-    as the settings say (`crispml.observability.logs`); `log_level` is uvicorn's own loggers' level.
+    as the settings say (`crispml.observability.logs`), uvicorn's own lines too (its access log is replaced
+    by crispml's, `crispml.api.request_end`); `log_level` is uvicorn's own loggers' level.
     """
     options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level, "loop": "uvloop",
-                               "http": "httptools", "log_config": serving_log_config(settings),
+                               "http": "httptools", "log_config": logging_config(settings),
                                "access_log": False}  # fmt: skip
     if ssl_certfile is not None:
         options.update(ssl_certfile=str(ssl_certfile), ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
@@ -44,6 +45,7 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: 
         uvicorn.run(serving_app(settings), **options)
         return
     if settings.migrate_on_start:
+        logging.config.dictConfig(options["log_config"])  # the migration's lines too (uvicorn applies it again)
         migrate(settings)  # here, once: the workers would race to create the same tables
     # Worker processes import the app by name: they read the settings from the environment.
     os.environ[SETTINGS_ENV] = settings_json(settings)
@@ -62,13 +64,6 @@ def metrics_folder(home: Path, port: int) -> Path:
     for stale in folder.glob("*.db"):
         stale.unlink(missing_ok=True)
     return folder
-
-
-def serving_log_config(settings: Settings) -> dict[str, Any]:
-    """The logging configuration uvicorn applies in every process; its access log is replaced by
-    crispml's (`crispml.api.access_log`)."""
-    return log_config(settings.log_format, settings.log_level, settings.log_file, settings.log_file_max_bytes,
-                      settings.log_file_backups)  # fmt: skip
 
 
 def worker_app() -> FastAPI:

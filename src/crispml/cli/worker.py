@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import logging.config
 import signal
-import sys
 from types import FrameType
 from typing import Annotated
 
@@ -20,11 +20,12 @@ def worker(
     processes started with CRISPML_JOB_RUNNER=workers. On SIGTERM a worker claims nothing more; a job it
     runs goes back to the queue at its next progress report (or finishes, if it gets there first).
     """
-    from crispml.container import Container
+    from crispml.container import Container, logging_config
     from crispml.settings import load_settings
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
-    with Container(load_settings()) as container:
+    settings = load_settings()
+    logging.config.dictConfig(logging_config(settings))  # as `crispml serve` logs: its job lines alike
+    with Container(settings) as container:
         running = container.worker(concurrency)
 
         def stop(signum: int, _frame: FrameType | None) -> None:

@@ -55,7 +55,7 @@ def log_config(
     file_backups: int = 5,
 ) -> dict[str, Any]:
     """The `dictConfig` of a crispml process: every logger (uvicorn's too) through one background handler
-    to stdout, and to `file` when given; uvicorn's access log is off (`crispml.api.access_log` writes one)."""
+    to stdout, and to `file` when given; uvicorn's access log is off (`crispml.api.request_end` writes one)."""
     handler = {"()": f"{__name__}.background_handler", "log_format": log_format, "file": str(file) if file else None,
                "file_max_bytes": file_max_bytes, "file_backups": file_backups}  # fmt: skip
     return {
@@ -328,7 +328,7 @@ def access(scope: Mapping[str, Any], status: int, duration_s: float) -> None:
     client = scope.get("client")
     entry = {
         "method": scope["method"],
-        "route": path if route is None else route.path,
+        "route": path if route is None else getattr(route, "path_format", route.path),
         "path": path,
         "status": status,
         "duration_ms": round(duration_s * 1000, 3),

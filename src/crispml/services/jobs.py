@@ -263,6 +263,8 @@ class JobService(Service):
             # Raised at a progress report before the outputs commit: what it staged is discarded with it.
             end(status=JobStatus.FAILED, error=_timed_out(kind, limit))
         except JobReleased:
+            log.info("job %s (%s) released: it goes back to the queue", job_id, kind,
+                     extra={"job_id": job_id, "kind": kind})  # fmt: skip
             raise
         except CrispmlError as exc:
             end(status=JobStatus.FAILED, error={"title": type(exc).__name__, "detail": exc.message, "field": exc.field})

@@ -25,7 +25,7 @@ from typing import Any
 from crispml.contract.answers import ModelVersionAnswer
 from crispml.domain import Job
 from crispml.errors import Forbidden
-from crispml.identity import Principal, Role, acting_as
+from crispml.identity import Principal, Role, acting_as, serving_request
 from crispml.services.access import AccessService
 from crispml.services.base import Progress, now
 from crispml.services.jobs import WORKER_KINDS, JobService
@@ -124,7 +124,8 @@ class Worker:
         except Forbidden as exc:  # the key that asked for the job was revoked meanwhile: the job fails
             refused = exc
             principal, work = None, lambda _progress: _refuse(refused)
-        with acting_as(principal):
+        # As the in-process runner: the job's log lines and perf records carry the request that submitted it.
+        with acting_as(principal), serving_request(job.request_id):
             self.jobs.run_claimed(job, work, self.name, self._stopping)
 
     def _principal(self, name: str) -> Principal | None:
