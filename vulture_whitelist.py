@@ -50,3 +50,4 @@ references_stay_resolved  # autouse pytest fixture (tests/services/test_hot_path
 from crispml.observability.perf import add_perf_observer, remove_perf_observer  # noqa: E402
 
 add_perf_observer, remove_perf_observer
+pytest_configure  # pytest hook (tests/conftest.py): pytest calls it by name
