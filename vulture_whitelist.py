@@ -72,3 +72,5 @@ _.msg  # LogRecord.msg, read by logging's getMessage (observability/logs.py rend
 _.levelno  # LogRecord fields of an AccessRecord, read by logging's handlers (observability/logs.py)
 _.stack_info
 _._line  # a record's formatted line, read back by LineFormatter.format through the record's __dict__
+
+pytest_configure  # pytest hook (tests/conftest.py): pytest calls it by name

@@ -1,8 +1,13 @@
 """The fast path for small inputs: serial copies and ONNX twins score exactly as each library does,
-for every algorithm crispml offers, on the synthetic credit-card data."""
+for every algorithm crispml offers, on the synthetic credit-card data.
+
+Each algorithm's champion is trained once for the module; a test gets a copy of that store of its own.
+"""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +45,31 @@ def train(cml: Container, small_csv: Path, algorithm: str) -> ModelVersion:
     return model
 
 
+@pytest.fixture(scope="module")
+def champions(tmp_path_factory: pytest.TempPathFactory, small_csv: Path) -> Callable[[str], Path]:
+    """The folder of a store (SQLite) holding the champion trained with an algorithm, trained once."""
+    trained: dict[str, Path] = {}
+
+    def store(algorithm: str) -> Path:
+        if algorithm not in trained:
+            home = tmp_path_factory.mktemp(f"champion-{algorithm}")
+            with crispml.connect(home=home, database_url=None, user="tester") as cml:
+                train(cml, small_csv, algorithm)
+            trained[algorithm] = home
+        return trained[algorithm]
+
+    return store
+
+
+@pytest.fixture
+def champion(champions: Callable[[str], Path], home: Path, algorithm: str) -> Iterator[tuple[Container, ModelVersion]]:
+    """A store of the test's own in `home`, a copy of the one whose champion `algorithm` trained; and that
+    champion (the fast path never touches the database: SQLite)."""
+    shutil.copytree(champions(algorithm), home)
+    with crispml.connect(home=home, database_url=None, user="tester") as cml:
+        yield cml, cml.lifecycle.get_model("fraud@champion")
+
+
 def later_rows(cml: Container, count: int) -> pd.DataFrame:
     """`count` raw records spread over frames 7-12, with their record ids, without target or frame."""
     raw = cml.lifecycle.dataset_frame("ccf")
@@ -52,10 +82,9 @@ def features_of(model: ModelVersion, records: pd.DataFrame) -> np.ndarray:
     return apply_pipeline(records, model.pipeline, list(model.features))
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])  # the fast path never touches the database
 @EVERY_ALGORITHM
-def test_the_onnx_twin_scores_as_the_estimator_does(cml: Container, small_csv: Path, algorithm: str) -> None:
-    model = train(cml, small_csv, algorithm)
+def test_the_onnx_twin_scores_as_the_estimator_does(champion: tuple[Container, ModelVersion]) -> None:
+    cml, model = champion
     estimator = cml.model_cache.estimator(model.artifact_sha256, model.artifact_format)
     twin = fast_path.compile_onnx(estimator)
 
@@ -93,12 +122,9 @@ class Recording:
         return np.asarray(self.estimator.predict_proba(matrix))
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
 @EVERY_ALGORITHM
-def test_the_twin_stored_at_training_scores_records_and_datasets(
-    cml: Container, small_csv: Path, algorithm: str
-) -> None:
-    model = train(cml, small_csv, algorithm)
+def test_the_twin_stored_at_training_scores_records_and_datasets(champion: tuple[Container, ModelVersion]) -> None:
+    cml, model = champion
     assert model.twin_sha256 is not None
     assert cml.store.artifacts.path("models", model.twin_sha256, ".onnx").is_file()
 
@@ -119,10 +145,9 @@ def test_the_twin_stored_at_training_scores_records_and_datasets(
     assert (from_records["decision"] == expected["decision"]).all()
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
 @EVERY_ALGORITHM
-def test_a_tampered_twin_is_refused_by_name(cml: Container, small_csv: Path, home: Path, algorithm: str) -> None:
-    model = train(cml, small_csv, algorithm)
+def test_a_tampered_twin_is_refused_by_name(champion: tuple[Container, ModelVersion], home: Path) -> None:
+    cml, model = champion
     assert model.twin_sha256 is not None
     path = cml.store.artifacts.path("models", model.twin_sha256, ".onnx")
     path.write_bytes(path.read_bytes()[:-1] + b"x")
@@ -132,12 +157,11 @@ def test_a_tampered_twin_is_refused_by_name(cml: Container, small_csv: Path, hom
         assert repo.ledger.count() == 0
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
 @EVERY_ALGORITHM
 def test_a_model_from_before_stored_twins_compiles_one_when_it_is_used(
-    cml: Container, small_csv: Path, home: Path, algorithm: str
+    champion: tuple[Container, ModelVersion], home: Path
 ) -> None:
-    model = train(cml, small_csv, algorithm)
+    cml, model = champion
     with cml.store.transaction() as repo:  # as a store upgraded from migration 0003 holds it
         repo.connection.execute(update(model_versions).values(twin_sha256=None))
     with crispml.connect(home=home, database_url=None) as older:
@@ -155,8 +179,9 @@ def test_a_model_from_before_stored_twins_compiles_one_when_it_is_used(
             assert repo.ledger.count() == 3  # the fast path persists like any other
 
 
-def test_small_inputs_never_start_joblib_workers(trained: Container) -> None:
-    model = trained.lifecycle.get_model("fraud@champion")
+@pytest.mark.parametrize("algorithm", ["rf"])  # as the `trained` fixture trains it
+def test_small_inputs_never_start_joblib_workers(champion: tuple[Container, ModelVersion]) -> None:
+    trained, model = champion
     estimator = trained.model_cache.estimator(model.artifact_sha256, model.artifact_format)
     assert estimator.n_jobs == -1  # the rf default
     serial = fast_path.serial_copy(estimator)
