@@ -56,11 +56,18 @@ def test_jobs_list_show_and_cancel_locally_and_remotely(
     assert "'lost' is not one of" in run(["jobs", "list", "--status", "lost"], store_env, expect=2).text
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_cancels_the_remote_job_and_exits_130(server: Server, client: Client) -> None:
     client.ingest("creditcard.csv", name="ccf")
     env = {**os.environ, "CRISPML_HOME": str(server.env["CRISPML_HOME"]) + "-unused", "COLUMNS": "80"}
     command = [CRISPML, "train", "ccf", "--name", "slow", "--param", "n_estimators=5000", "--remote", server.url]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A run started in the background (`make test &`, a CI runner) ignores SIGINT, and an ignored signal stays
+    # ignored across exec: the command gets Ctrl-C's default handling back, as in a terminal.
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_ctrl_c_as_in_a_terminal)  # fmt: skip
     assert process.stderr is not None
     first = process.stderr.readline()  # "job job-... (train) started on the server"
     assert first.startswith("job job-"), first

@@ -72,7 +72,7 @@ def test_every_answer_has_one_shape_locally_remotely_and_over_rest(
         {"decision": "int", "frame": None, "record_id": "str", "score": "float"}
     ]
     assert set(answers["score records"][0]) == {
-        "batch_id", "model", "rows", "flagged", "created_at", "replayed", "scores", "imputed"
+        "batch_id", "model", "rows", "flagged", "created_at", "replayed", "scores", "imputed", "fallback_reason"
     }  # fmt: skip
     assert answers["score records"][0]["created_at"].endswith("+00:00")  # the time zone kept on SQLite
 
