@@ -124,7 +124,13 @@ class Container:
         """A `crispml worker` over this container's store: claims the jobs the API queued and runs them."""
         # Its own JobService: the worker runs claimed jobs on its own threads, never queues any.
         jobs = JobService(self.store, self.settings.user, workers=1, time_limits_s=self.settings.job_time_limits)
-        return Worker(jobs, self.access, handlers(self.lifecycle), concurrency, self.settings.job_lease_s)
+        return Worker(
+            jobs,
+            self.access,
+            handlers(self.lifecycle, self.scoring, self.pipelines),
+            concurrency,
+            self.settings.job_lease_s,
+        )
 
     @cached_property
     def pipelines(self) -> PipelineService:
