@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from crispml.domain import JobStatus
 from crispml.local import Crispml
 from crispml.services.jobs import JobService
 from crispml.services.worker import Worker, handlers
