@@ -66,14 +66,17 @@ def test_labels_under_the_floor_switch_a_loaded_server_to_the_fallback(tmp_path:
         assert reason.startswith(f"kpi_floor: {champion.ref}: roc_auc ") and "over frames 10-12" in reason
         ready = httpx.get(f"{server.url}/readyz").json()
         assert (ready["status"], ready["degraded"]) == ("degraded", {"fraud@champion": reason})
+        metrics = httpx.get(f"{server.url}/metrics").text.splitlines()
         counted = [
             line
-            for line in httpx.get(f"{server.url}/metrics").text.splitlines()
+            for line in metrics
             if line.startswith("crispml_fallback_scores_total{") and 'reason="kpi_floor"' in line
         ]
         assert len(counted) == 1 and float(counted[0].rsplit(" ", 1)[1]) == sum(
             a["model"] == fallback.ref for _, a in every
         )
+        active = [line for line in metrics if line.startswith("crispml_fallback_active{")]
+        assert active == ['crispml_fallback_active{model="fraud@champion",reason="kpi_floor"} 1.0']
         events = httpx.get(f"{server.url}/api/v1/audit", params={"action": "fallback.*"}).json()["items"]
         assert [(e["action"], e["resource"], e["after"]["reason"]) for e in events] == [
             ("fallback.kpi_floor", "alias:fraud@champion", reason)
