@@ -137,8 +137,9 @@ class Settings(BaseSettings):
 
     # --- Job workers (issue 15: workers that scale apart from the API), see crispml.services.worker ---
     job_runner: Literal["inprocess", "workers"] = "inprocess"
-    """Who runs train jobs: "inprocess", the API process that queued them (on its `job_workers` threads);
-    "workers", `crispml worker` processes that claim them from the database (the API only queues them)."""
+    """Who runs jobs (train, ingest, dataset scoring, pipelines): "inprocess", the API process that queued
+    them (on its `job_workers` threads); "workers", `crispml worker` processes that claim them from the
+    database (the API only queues them)."""
     job_lease_s: float = Field(default=30.0, ge=1.0, le=3600.0)
     """Seconds a worker's claim on a job lasts unless renewed (it renews every third of it): a job whose
     worker stopped renewing is requeued once, then ended interrupted."""
