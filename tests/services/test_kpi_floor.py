@@ -12,7 +12,9 @@ import crispml
 from crispml.domain import FRAME, RECORD_ID, AuditQuery
 from crispml.local import Crispml
 from crispml.services.synthesis import write_synthetic
-from tests.services.test_fallback import champion_and_fallback, fallback_scores
+from crispml.steps import model_codec
+from tests.conftest import wait_for
+from tests.services.test_fallback import champion_and_fallback, fallback_scores, tamper
 from tests.steps.test_fast_path import later_rows
 
 
@@ -89,3 +91,20 @@ def test_a_champion_under_its_kpi_floor_is_answered_by_the_fallback_until_it_is_
     assert cml.scoring.degraded() == {}
     assert cml.scoring.score("fraud@champion", records=records).batch.fallback_reason is None
     assert switches(cml) == ["fallback.kpi_floor", "fallback.recovered"] * 2
+
+    # Under the floor with a fallback that turns out broken: the champion answers, no request fails.
+    cml.persist(champion.ref, alias="champion")
+    cml.scoring.floor.check()
+    assert cml.scoring.score("fraud@champion", records=records).batch.model_ref == fallback.ref
+    suffix = model_codec.SUFFIX[fallback.artifact_format]
+    tamper(cml.store.artifacts.path("models", fallback.artifact_sha256, suffix))  # type: ignore[attr-defined]
+    answers = []
+
+    def answered_by_champion() -> bool:
+        answers.append(cml.scoring.score("fraud@champion", records=records).batch)
+        return answers[-1].model_ref == champion.ref
+
+    wait_for(answered_by_champion, timeout=10)
+    assert answers[-1].fallback_reason is None
+    # Still degraded: the champion is under its floor, and its fallback cannot answer.
+    assert list(cml.scoring.degraded()) == ["fraud@champion"]

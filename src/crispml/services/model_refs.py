@@ -127,19 +127,29 @@ class ModelRefs:
         known = self._versions.get(cached[2])
         return (known, cached[3]) if known is not None and visible(known.model.project) else None
 
-    def fall_back(self, model_ref: str, failed: ModelUnavailable) -> ScoringModel:
+    def fall_back(self, model_ref: str, failed: ModelUnavailable) -> Answer:
         """The version of `model_ref`'s `fallback` alias, which answers for it from now on (the redirect is
-        cached like a resolution); raises `failed.cause` when `model_ref` names no alias, or its name has
-        no fallback other than the failed version."""
+        cached like a resolution), with the reason; raises `failed.cause` when `model_ref` names no alias, or
+        its name has no fallback other than the failed version. When the version that failed was the fallback
+        answering for a version under the KPI floor, that version answers again (no reason)."""
         self._broken[failed.model.artifact_sha256] = (self._stamp(failed.model), failed)
         # The same error object is raised again by every request while it lasts: without its traceback,
         # which would otherwise grow by each raise.
         cause = failed.cause.with_traceback(None)
+        cached = self._refs.get(model_ref)
+        if cached is not None and cached[2] == failed.model.id and (cached[3] or "").startswith("kpi_floor:"):
+            for stale in (model_ref, str(ModelRef.of(str(ModelRef.parse(model_ref).name), alias=FALLBACK))):
+                self._refs.pop(stale, None)
+            self._degraded.pop(model_ref, None)
+            try:
+                return self.resolve(model_ref)  # its fallback is known broken now: the version named
+            except ModelUnavailable:
+                raise cause from None
         fallback = self._fallback_for(model_ref, failed.model)
         if fallback is None:
             raise cause
         self._redirect(model_ref, failed.model.id, fallback, failed.reason)
-        return fallback
+        return fallback, failed.reason
 
     def _fallback_for(self, model_ref: str, failed: ModelVersion) -> ScoringModel | None:
         """The version of `model_ref`'s `fallback` alias, if it names an alias other than that one and its

@@ -128,9 +128,9 @@ class ScoringService(GroupedPerfService):
                 return by(*self._refs.resolve(model_ref))
             except ModelUnavailable as exc:
                 failed = exc
-            fallback = self._refs.fall_back(model_ref, failed)  # raises failed.cause when there is none
+            fallback, reason = self._refs.fall_back(model_ref, failed)  # raises failed.cause when there is none
             try:
-                return by(fallback, failed.reason)
+                return by(fallback, reason)
             except ModelUnavailable as also:
                 raise failed.cause.with_traceback(None) from also.cause
 
