@@ -40,6 +40,7 @@ def switches(cml: Crispml) -> list[str]:
     return [event.action for event in reversed(events)]
 
 
+@pytest.mark.parametrize("backend", ["postgresql"])  # the HTTP test runs on SQLite
 def test_a_champion_under_its_kpi_floor_is_answered_by_the_fallback_until_it_is_back_over(
     floored: Crispml, tiny_csv: Path
 ) -> None:
