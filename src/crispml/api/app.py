@@ -30,6 +30,7 @@ from crispml.api.routes import (
     operations,
     pipelines,
     privacy,
+    retraining,
     scoring,
     sources,
     users,
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Before the server listens: no request waits for a model to be read (most of a second each),
         # and with several workers, one still reading takes no connections.
         container.operations.warm_up(settings.warm_up_models)
+        container.start_background()  # the retraining evaluator and the webhook dispatcher
         services = Services.of(container)
         app.state.services = services
         try:
@@ -81,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     # Routes are matched in order: scoring, the hot path, is tried first.
     for module in (scoring, health, datasets, models, jobs, pipelines, operations, compat, inference, audit, sources,
-                   privacy, users, console):  # fmt: skip
+                   privacy, users, retraining, console):  # fmt: skip
         app.include_router(module.router)
     docs.install(app)
     metrics.install(app)
