@@ -117,6 +117,7 @@ def test_registered_targets_get_signed_payloads_and_a_failing_one_is_retried_the
 
     delivered = c.webhooks.deliveries("delivered")
     assert len(delivered) == 2 and {d.target_id for d in delivered} == {hook.id}
+    assert all(d.delivered_at is not None and d.attempts == 1 for d in delivered)
     failed = {d.url: d for d in c.webhooks.deliveries("failed")}
     assert failed[failing.url].attempts == 3 and failed[failing.url].last_error == "HTTP 500"
     assert failed[removed.url].attempts == 0 and failed[removed.url].last_error == "the target was removed"
