@@ -132,9 +132,8 @@ class RetrainService(Service):
         at = now()
         if policy.last_fired_at is not None and at - policy.last_fired_at < timedelta(seconds=policy.cooldown_s):
             return None
-        with self.store.reading() as uow:
-            if uow.retrain.running(policy.model):
-                return None
+        if self._running(policy.model):
+            return None
         facts = _Facts(self, policy, at)
         found: tuple[str, str, Finding] | None = None
         for condition in policy.conditions:
@@ -167,6 +166,23 @@ class RetrainService(Service):
             self._finish(trigger, "failed", error=f"the job could not be queued: {exc}")
             raise
         return trigger
+
+    def _running(self, model: str) -> bool:
+        """Whether a trigger of `model` still runs; one whose job ended without telling (its process died:
+        the job was marked interrupted) is recorded failed here, so the policy is not blocked for ever."""
+        with self.store.reading() as uow:
+            if not uow.retrain.running(model):
+                return False
+            running = [t for t in uow.retrain.list_triggers(model, 20) if t.status == "running"]
+            jobs = {t.id: uow.jobs.get(t.job_id) for t in running}
+        alive = False
+        for trigger in running:
+            job = jobs[trigger.id]
+            if job.status.finished:
+                self._finish(trigger, "failed", error=f"its job {job.id} ended {job.status.value}")
+            else:
+                alive = True
+        return alive
 
     def principal_name(self) -> str:
         from crispml.identity import acting
@@ -202,8 +218,9 @@ class RetrainService(Service):
                 error: str | None = None) -> None:  # fmt: skip
         with self.store.transaction() as uow:
             version = uow.models.get(challenger).id if challenger else None
-            uow.retrain.finish_trigger(trigger.id, status=status, finished_at=now(), model_version_id=version,
-                                       challenger=challenger, error=error)  # fmt: skip
+            if not uow.retrain.finish_trigger(trigger.id, status=status, finished_at=now(), model_version_id=version,
+                                              challenger=challenger, error=error):  # fmt: skip
+                return  # it had ended already
             done = uow.retrain.get_trigger(trigger.id)
             uow.audit.append(action="retrain.finished", resource=f"retrain-trigger:{trigger.id}",
                              before={"status": "running"}, after=_trigger_event(done))  # fmt: skip

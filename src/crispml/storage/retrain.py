@@ -63,8 +63,10 @@ class RetrainRepository:
     def add_trigger(self, trigger: RetrainTrigger) -> None:
         self.connection.execute(insert(_TRIGGER).values(**vars(trigger)))
 
-    def finish_trigger(self, trigger_id: str, **values: Any) -> None:
-        self.connection.execute(update(_TRIGGER).where(_TRIGGER.c.id == trigger_id).values(**values))
+    def finish_trigger(self, trigger_id: str, **values: Any) -> bool:
+        """End a running trigger; False if it had already ended (nothing changes then)."""
+        query = update(_TRIGGER).where(_TRIGGER.c.id == trigger_id, _TRIGGER.c.status == "running").values(**values)
+        return bool(self.connection.execute(query).rowcount == 1)
 
     def get_trigger(self, trigger_id: str) -> RetrainTrigger:
         row = self.connection.execute(select(_TRIGGER).where(_TRIGGER.c.id == trigger_id)).mappings().first()
