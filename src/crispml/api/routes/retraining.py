@@ -29,7 +29,7 @@ def retrain_policies(services: ServicesDep) -> Page[RetrainPolicyAnswer]:
     return Page[RetrainPolicyAnswer].of(found, len(found))
 
 
-@router.get("/retrain/policies/{model}", summary="A model's retraining policy", responses=problem_responses(404))
+@router.get("/retrain/policies/{model}", summary="A model's retraining policy", responses=problem_responses(404, 422))
 def retrain_policy(model: ModelName, services: ServicesDep) -> RetrainPolicyAnswer:
     return RetrainPolicyAnswer.from_domain(services.retrain.get_policy(model))
 
@@ -42,7 +42,7 @@ def set_retrain_policy(model: ModelName, body: RetrainPolicyBody, services: Serv
 
 
 @router.delete("/retrain/policies/{model}", status_code=204, summary="Remove a model's retraining policy (admin)",
-               responses=problem_responses(404))  # fmt: skip
+               responses=problem_responses(404, 422))  # fmt: skip
 def remove_retrain_policy(model: ModelName, services: ServicesDep) -> Response:
     services.retrain.remove_policy(model)
     return Response(status_code=204)
@@ -54,7 +54,7 @@ def retrain_check(services: ServicesDep) -> Page[RetrainTriggerAnswer]:
     return Page[RetrainTriggerAnswer].of(found, len(found))
 
 
-@router.get("/retrain/triggers", summary="Retraining triggers, newest first")
+@router.get("/retrain/triggers", summary="Retraining triggers, newest first", responses=problem_responses(422))
 def retrain_triggers(services: ServicesDep, model: Annotated[req.Name | None, Query()] = None,
                      limit: Annotated[req.Limit, Query()] = 100) -> Page[RetrainTriggerAnswer]:  # fmt: skip
     found = [RetrainTriggerAnswer.from_domain(t) for t in services.retrain.triggers(model, limit)]
@@ -74,13 +74,14 @@ def add_webhook(body: WebhookAddBody, services: ServicesDep) -> WebhookAnswer:
 
 
 @router.delete("/webhooks/{target_id}", status_code=204, summary="Forget a webhook target (admin)",
-               responses=problem_responses(404))  # fmt: skip
+               responses=problem_responses(404, 422))  # fmt: skip
 def remove_webhook(target_id: Annotated[req.Id, Path()], services: ServicesDep) -> Response:
     services.webhooks.remove(target_id)
     return Response(status_code=204)
 
 
-@router.get("/webhooks/deliveries", summary="Webhook deliveries, newest first: status, attempts, last error")
+@router.get("/webhooks/deliveries", summary="Webhook deliveries, newest first: status, attempts, last error",
+            responses=problem_responses(422))  # fmt: skip
 def webhook_deliveries(services: ServicesDep, status: Annotated[str | None, Query()] = None,
                        limit: Annotated[req.Limit, Query()] = 100) -> Page[WebhookDeliveryAnswer]:  # fmt: skip
     found = [WebhookDeliveryAnswer.from_domain(d) for d in services.webhooks.deliveries(status, limit)]
