@@ -26,6 +26,7 @@ from typing import Any
 from crispml.contract.pipeline import Persist, Pipeline
 from crispml.domain import Job, RetrainPolicy, RetrainTrigger, check_name, parse_frames
 from crispml.errors import CrispmlError, InvalidInput, NotFound
+from crispml.identity import acting
 from crispml.observability import metrics
 from crispml.ports import Storage
 from crispml.services.base import Progress, Service, new_id, now
@@ -185,8 +186,6 @@ class RetrainService(Service):
         return alive
 
     def principal_name(self) -> str:
-        from crispml.identity import acting
-
         principal = acting()
         return self.user if principal is None else principal.name
 

@@ -27,7 +27,7 @@ import httpx
 import orjson
 
 from crispml.domain import WebhookDelivery, WebhookTarget
-from crispml.errors import InvalidInput
+from crispml.errors import InvalidInput, NotFound
 from crispml.observability import metrics
 from crispml.ports import Storage, UnitOfWork
 from crispml.services.base import Service, new_id, now
@@ -181,7 +181,7 @@ class WebhookService(Service):
         with self.store.reading() as uow:
             try:
                 target = uow.webhooks.get_target(delivery.target_id)
-            except Exception:
+            except NotFound:
                 return "the target is no longer registered"
         secret = os.environ.get(target.secret_env)
         if not secret:
