@@ -5,6 +5,9 @@ PostgreSQL database only one fires a given trigger."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +22,7 @@ from crispml.domain import AuditQuery, JobStatus
 from crispml.errors import InvalidInput
 from crispml.services.pipelines import parse_pipeline
 from crispml.settings import Settings
+from tests.api.conftest import CRISPML
 
 PIPELINE = """
 version: 1
@@ -161,3 +165,28 @@ def test_of_two_evaluators_on_one_database_only_one_fires_each_trigger(postgres_
     finally:
         first.close()
         second.close()
+
+
+def test_a_trigger_whose_process_died_is_recorded_failed_and_no_longer_blocks_its_policy(
+    tmp_path: Path, small_csv: Path
+) -> None:
+    home = tmp_path / "home"
+    (home / "data").mkdir(parents=True)
+    (home / "data" / "creditcard.csv").write_bytes(small_csv.read_bytes())
+    settings = Settings(home=home, user="tester", database_url=None)  # type: ignore[call-arg]
+    with Container(settings) as c:
+        c.retrain.set_policy("fraud", [], PIPELINE, every="1s", cooldown="0s")
+    time.sleep(1.05)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CRISPML_")},
+           "CRISPML_HOME": str(home), "CRISPML_USER": "tester", "CRISPML_CRASH_AT": "pipeline.ingest"}  # fmt: skip
+    crashed = subprocess.run([CRISPML, "retrain", "check"], env=env, capture_output=True, timeout=120, check=False)
+    assert crashed.returncode == -signal.SIGKILL  # killed mid-pipeline, its trigger left running
+    with Container(settings) as c:
+        [orphan] = c.retrain.triggers("fraud")
+        assert orphan.status == "running"
+        c.jobs.recover()  # as a server does at start-up: the job of the dead process is interrupted
+        c.retrain.set_policy("fraud", ["new-labels>=1000000"], PIPELINE)  # so that the next check fires nothing
+        assert c.retrain.check() == []
+        [ended] = c.retrain.triggers("fraud")
+        assert ended.status == "failed" and ended.error == f"its job {orphan.job_id} ended interrupted"
+        assert c.audit.events(AuditQuery(action="retrain.finished"))[1] == 1

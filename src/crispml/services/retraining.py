@@ -131,9 +131,9 @@ class RetrainService(Service):
 
     def _evaluate(self, policy: RetrainPolicy) -> RetrainTrigger | None:
         at = now()
-        if policy.last_fired_at is not None and at - policy.last_fired_at < timedelta(seconds=policy.cooldown_s):
+        if self._running(policy.model):  # first: it also ends the triggers whose process died
             return None
-        if self._running(policy.model):
+        if policy.last_fired_at is not None and at - policy.last_fired_at < timedelta(seconds=policy.cooldown_s):
             return None
         facts = _Facts(self, policy, at)
         found: tuple[str, str, Finding] | None = None
