@@ -39,12 +39,14 @@ FAILING = "name: quick\ndataset: ds-missing\ntrain: {name: NAME, params: {n_esti
 
 
 @pytest.fixture
-def world(tmp_path: Path, small_csv: Path) -> Iterator[tuple[Container, str]]:
-    """A store with champion fraud/1 (trained on frames 1-6) that scored frames 7-12 of its raw data."""
+def world(tmp_path: Path, small_csv: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Container, str]]:
+    """A store with champion fraud/1 (trained on frames 1-6) that scored frames 7-12 of its raw data;
+    on SQLite, or on PostgreSQL for a test parametrized with `world="postgresql"`."""
     home = tmp_path / "home"
     (home / "data").mkdir(parents=True)
     (home / "data" / "creditcard.csv").write_bytes(small_csv.read_bytes())
-    with Container(Settings(home=home, user="tester", database_url=None)) as c:  # type: ignore[call-arg]
+    url = request.getfixturevalue("postgres_url") if getattr(request, "param", "sqlite") == "postgresql" else None
+    with Container(Settings(home=home, user="tester", database_url=url)) as c:  # type: ignore[call-arg]
         job = c.jobs.wait(c.pipelines.submit(parse_pipeline(PIPELINE)).id, 120)
         assert job.status is JobStatus.SUCCEEDED, job.error
         raw = job.result["steps"]["ingest"]["dataset"] if job.result else ""
@@ -97,6 +99,7 @@ def test_enough_new_labels_retrain_the_model_into_a_challenger_and_leave_the_cha
     assert [t.id for t in c.retrain.triggers("fraud")] == [trigger.id]
 
 
+@pytest.mark.parametrize("world", ["postgresql"], indirect=True)  # the SQLite store runs the test above
 def test_a_realized_kpi_under_its_floor_triggers_a_retraining(world: tuple[Container, str]) -> None:
     c, raw = world
     c.retrain.set_policy("fraud", ["new-labels>=100000", "realized-roc_auc<0.6"], FAILING.replace("NAME", "fraud"))
