@@ -65,13 +65,6 @@ def parse_duration(text: str, what: str = "duration") -> float:
     return float(found["amount"]) * _UNIT_S[found["unit"]]
 
 
-def _duration_text(seconds: float) -> str:
-    for unit in ("d", "h", "m"):
-        if seconds >= _UNIT_S[unit] and seconds % _UNIT_S[unit] == 0:
-            return f"{int(seconds // _UNIT_S[unit])}{unit}"
-    return f"{seconds:g}s"
-
-
 def _threshold(text: str, name: str) -> re.Match[str] | None:
     return re.fullmatch(re.escape(name) + _THRESHOLD, text.strip())
 
@@ -142,7 +135,9 @@ class Schedule:
         seconds = parse_duration(words[1] if len(words) > 1 else "", "every")
         if seconds < 1:
             raise InvalidInput(f"condition {text!r}: the interval must be at least 1s", field="every")
-        return f"every {_duration_text(seconds)}"
+        found = _DURATION.fullmatch(words[1].strip())
+        assert found is not None  # parse_duration accepted it
+        return f"every {float(found['amount']):g}{found['unit']}"  # as written: `every 24h` stays 24h
 
     def check(self, condition: str, facts: Facts) -> Finding:
         interval = timedelta(seconds=parse_duration(condition.split(None, 1)[1]))
