@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from crispml.client import Client, job_result
 from crispml.container import Container, connect
 from crispml.contract import answers as a
+from crispml.contract import retraining as r
 from crispml.contract.pipeline import Pipeline
 from crispml.contract.requests import ImageFormat
 from crispml.domain import RECORD_ID, Job, ModelRef, SourceSpec, Stage
@@ -69,6 +70,16 @@ class Backend(Protocol):
     def remove_source(self, name: str) -> None: ...
     def run_pipeline(self, pipeline: str | Pipeline, progress: Progress = no_progress) -> J: ...
     def resume_pipeline(self, job_id: str, progress: Progress = no_progress) -> J: ...
+    def set_retrain_policy(self, model: str, *, when: list[str], pipeline: str, every: str | None,
+                           cooldown: str | None) -> J: ...  # fmt: skip
+    def retrain_policies(self) -> list[J]: ...
+    def remove_retrain_policy(self, model: str) -> None: ...
+    def retrain_check(self) -> list[J]: ...
+    def retrain_triggers(self, model: str | None, limit: int) -> list[J]: ...
+    def add_webhook(self, url: str, *, events: list[str], secret_env: str) -> J: ...
+    def webhooks(self) -> list[J]: ...
+    def remove_webhook(self, target_id: str) -> None: ...
+    def webhook_deliveries(self, status: str | None, limit: int) -> list[J]: ...
 
 
 def _first_line(exc: BaseException) -> str:
@@ -266,6 +277,40 @@ class LocalBackend:
     def remove_source(self, name: str) -> None:
         self.c.sources.remove(name)
 
+    def set_retrain_policy(self, model: str, *, when: list[str], pipeline: str, every: str | None,
+                           cooldown: str | None) -> J:  # fmt: skip
+        policy = self.c.retrain.set_policy(model, when, pipeline, every=every, cooldown=cooldown)
+        return _json(r.RetrainPolicyAnswer.from_domain(policy))
+
+    def retrain_policies(self) -> list[J]:
+        return [_json(r.RetrainPolicyAnswer.from_domain(p)) for p in self.c.retrain.list_policies()]
+
+    def remove_retrain_policy(self, model: str) -> None:
+        self.c.retrain.remove_policy(model)
+
+    def retrain_check(self) -> list[J]:
+        """Check once; this process then runs the triggers' jobs to their end and sends their webhooks
+        (retrying as a server would, for as long as the retries' backoff allows, at most a few minutes)."""
+        fired = self.c.retrain.wait(self.c.retrain.check(), 6 * 3600.0)
+        hooks = self.c.webhooks
+        hooks.drain(min(300.0, hooks.backoff_s * 2**hooks.max_attempts + hooks.timeout_s * hooks.max_attempts))
+        return [_json(r.RetrainTriggerAnswer.from_domain(t)) for t in fired]
+
+    def retrain_triggers(self, model: str | None, limit: int) -> list[J]:
+        return [_json(r.RetrainTriggerAnswer.from_domain(t)) for t in self.c.retrain.triggers(model, limit)]
+
+    def add_webhook(self, url: str, *, events: list[str], secret_env: str) -> J:
+        return _json(r.WebhookAnswer.from_domain(self.c.webhooks.add(url, events, secret_env)))
+
+    def webhooks(self) -> list[J]:
+        return [_json(r.WebhookAnswer.from_domain(w)) for w in self.c.webhooks.list_targets()]
+
+    def remove_webhook(self, target_id: str) -> None:
+        self.c.webhooks.remove(target_id)
+
+    def webhook_deliveries(self, status: str | None, limit: int) -> list[J]:
+        return [_json(r.WebhookDeliveryAnswer.from_domain(d)) for d in self.c.webhooks.deliveries(status, limit)]
+
 
 class RemoteBackend:
     """A crispml server; files named on the command line are read here and sent over HTTP.
@@ -452,6 +497,34 @@ class RemoteBackend:
 
     def remove_source(self, name: str) -> None:
         self.api.remove_source(name)
+
+    def set_retrain_policy(self, model: str, *, when: list[str], pipeline: str, every: str | None,
+                           cooldown: str | None) -> J:  # fmt: skip
+        return dict(self.api.set_retrain_policy(model, when=when, pipeline=pipeline, every=every, cooldown=cooldown))
+
+    def retrain_policies(self) -> list[J]:
+        return list(_items(self.api.retrain_policies()))
+
+    def remove_retrain_policy(self, model: str) -> None:
+        self.api.remove_retrain_policy(model)
+
+    def retrain_check(self) -> list[J]:
+        return list(_items(self.api.retrain_check()))
+
+    def retrain_triggers(self, model: str | None, limit: int) -> list[J]:
+        return list(_items(self.api.retrain_triggers(model=model, limit=limit)))
+
+    def add_webhook(self, url: str, *, events: list[str], secret_env: str) -> J:
+        return dict(self.api.add_webhook(url, events=events, secret_env=secret_env))
+
+    def webhooks(self) -> list[J]:
+        return list(_items(self.api.webhooks()))
+
+    def remove_webhook(self, target_id: str) -> None:
+        self.api.remove_webhook(target_id)
+
+    def webhook_deliveries(self, status: str | None, limit: int) -> list[J]:
+        return list(_items(self.api.webhook_deliveries(status=status, limit=limit)))
 
     def run_pipeline(self, pipeline: str | Pipeline, progress: Progress = no_progress) -> J:
         job = self.api.run_pipeline(pipeline if isinstance(pipeline, str) else pipeline.model_dump(mode="json"))

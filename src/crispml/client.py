@@ -337,6 +337,48 @@ class _Calls:
     def remove_source(self, name: str) -> Any:
         return self._call("DELETE", f"/api/v1/sources/{name}")
 
+    # -- retraining triggers and webhooks
+    def set_retrain_policy(self, model: str, *, when: list[str] | None = None, pipeline: str | Path | dict[str, Any],
+                           every: str | None = None, cooldown: str | None = None) -> Any:  # fmt: skip
+        """Set (or replace) `model`'s retraining policy (admin): conditions such as `new-labels>=500` or
+        `realized-roc_auc<0.85`, a schedule (`every="24h"`), and the pipeline (a `Path`, its text or mapping)."""
+        text = pipeline.read_text(encoding="utf-8") if isinstance(pipeline, Path) else pipeline
+        body = {"when": when or [], "every": every, "cooldown": cooldown, "pipeline": text}
+        return self._call("PUT", f"/api/v1/retrain/policies/{model}", json={k: v for k, v in body.items()
+                                                                          if v is not None})  # fmt: skip
+
+    def retrain_policies(self) -> Any:
+        """Every retraining policy, in the list envelope."""
+        return self._call("GET", "/api/v1/retrain/policies")
+
+    def retrain_policy(self, model: str) -> Any:
+        return self._call("GET", f"/api/v1/retrain/policies/{model}")
+
+    def remove_retrain_policy(self, model: str) -> Any:
+        return self._call("DELETE", f"/api/v1/retrain/policies/{model}")
+
+    def retrain_check(self) -> Any:
+        """Check every policy once; the triggers fired (their jobs queued on the server)."""
+        return self._call("POST", "/api/v1/retrain/check")
+
+    def retrain_triggers(self, *, model: str | None = None, limit: int = 100) -> Any:
+        """Retraining triggers, newest first."""
+        return self._call("GET", "/api/v1/retrain/triggers", params=_given(model=model, limit=limit))
+
+    def add_webhook(self, url: str, *, events: list[str], secret_env: str) -> Any:
+        """Register a webhook target (admin); `secret_env` names the server's variable holding its secret."""
+        return self._call("POST", "/api/v1/webhooks", json={"url": url, "events": events, "secret_env": secret_env})
+
+    def webhooks(self) -> Any:
+        return self._call("GET", "/api/v1/webhooks")
+
+    def remove_webhook(self, target_id: str) -> Any:
+        return self._call("DELETE", f"/api/v1/webhooks/{target_id}")
+
+    def webhook_deliveries(self, *, status: str | None = None, limit: int = 100) -> Any:
+        """Webhook deliveries, newest first, with their attempts and last error."""
+        return self._call("GET", "/api/v1/webhooks/deliveries", params=_given(status=status, limit=limit))
+
     def cancel(self, job_id: str) -> Any:
         """Same as `cancel_job` (kept for existing callers)."""
         return self.cancel_job(job_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -22,8 +23,10 @@ from crispml.services.model_cache import model_cache
 from crispml.services.operations import OperationsService
 from crispml.services.pipelines import PipelineService
 from crispml.services.privacy import PrivacyService
+from crispml.services.retraining import RetrainService
 from crispml.services.scoring import ScoringService
 from crispml.services.sources import SourceService
+from crispml.services.webhooks import WebhookService
 from crispml.services.worker import Worker, handlers
 from crispml.settings import Settings
 from crispml.storage.artifacts import ArtifactStore
@@ -85,7 +88,8 @@ class Container:
         self.influx = influx.start() if influx is not None else None
         """The exporter of perf records to InfluxDB, when `influx_url` is set (the server and local runs alike)."""
         self._perf_observer: PerfObserver | None = None
-        self._floor_stop = threading.Event()
+        self._stopping = threading.Event()
+        self._loops: list[threading.Thread] = []
 
     def observe_metrics(self) -> None:
         """Feed the Prometheus metrics (`crispml.observability.metrics`) from this container's perf
@@ -103,7 +107,7 @@ class Container:
         self.scoring.floor.check_quietly()
 
         def watch() -> None:
-            while not self._floor_stop.wait(self.settings.fallback_check_s):
+            while not self._stopping.wait(self.settings.fallback_check_s):
                 self.scoring.floor.check_quietly()
 
         threading.Thread(target=watch, name="crispml-kpi-floor", daemon=True).start()
@@ -138,8 +142,34 @@ class Container:
         return PipelineService(self.store, self.settings.user, self.lifecycle, self.scoring, lambda: self.jobs,
                                self.settings.resolved_data_dir)  # fmt: skip
 
+    @cached_property
+    def retrain(self) -> RetrainService:
+        """Retraining policies, their evaluator and triggers (see `crispml.services.retraining`)."""
+        return RetrainService(self.store, self.settings.user, lambda: self.pipelines, lambda: self.jobs, self.scoring)
+
+    @cached_property
+    def webhooks(self) -> WebhookService:
+        """Webhook targets and their signed deliveries (see `crispml.services.webhooks`)."""
+        s = self.settings
+        return WebhookService(self.store, s.user, s.webhook_max_attempts, s.webhook_backoff_s, s.webhook_timeout_s)
+
+    def start_background(self) -> None:
+        """A server's loops: the retraining evaluator (when its interval is set) and the webhook dispatcher;
+        stopped by `close`."""
+        loops: list[tuple[str, Callable[[threading.Event, float], None], float]] = [
+            ("crispml-webhooks", self.webhooks.serve, self.settings.webhook_poll_s)
+        ]
+        if self.settings.retrain_check_interval_s > 0:
+            loops.append(("crispml-retrain", self.retrain.serve, self.settings.retrain_check_interval_s))
+        for name, serve, every in loops:
+            thread = threading.Thread(target=serve, args=(self._stopping, every), name=name, daemon=True)
+            thread.start()
+            self._loops.append(thread)
+
     def close(self) -> None:
-        self._floor_stop.set()
+        self._stopping.set()
+        for thread in self._loops:
+            thread.join(timeout=30)
         if self._perf_observer is not None:
             remove_perf_observer(self._perf_observer)
             self.store.group_commit.observer = self._perf_observer = None

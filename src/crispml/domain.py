@@ -490,3 +490,70 @@ class ApiUser:
     created_at: datetime
     rotated_at: datetime | None = None
     revoked_at: datetime | None = None
+
+
+# --- retraining triggers and webhooks (issue 16) ---
+
+
+@dataclass(frozen=True)
+class RetrainPolicy:
+    """When a model retrains itself: its conditions (canonical texts such as `new-labels>=500`), the
+    pipeline a trigger runs, and the shortest time between two triggers."""
+
+    model: str
+    conditions: tuple[str, ...]
+    pipeline: dict[str, Any]
+    cooldown_s: float
+    revision: int
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    last_fired_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RetrainTrigger:
+    """One firing of a policy: the condition that held, its figures, the job it ran and what it made."""
+
+    id: str
+    model: str
+    kind: str
+    condition: str
+    figures: dict[str, Any]
+    job_id: str
+    status: str
+    """running, succeeded or failed."""
+    fired_by: str
+    fired_at: datetime
+    finished_at: datetime | None = None
+    model_version_id: str | None = None
+    challenger: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """A URL an admin registered to be told of events; its secret lives in the server's environment."""
+
+    id: str
+    url: str
+    events: tuple[str, ...]
+    secret_env: str
+    created_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    id: str
+    target_id: str
+    url: str
+    event: str
+    payload: dict[str, Any]
+    status: str
+    """pending, delivered or failed."""
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    last_error: str | None = None
+    delivered_at: datetime | None = None

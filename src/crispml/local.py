@@ -23,8 +23,10 @@ from crispml.services.lifecycle import DEFAULT_THRESHOLD, LifecycleService
 from crispml.services.model_cache import ModelCache
 from crispml.services.operations import OperationsService
 from crispml.services.privacy import PrivacyService
+from crispml.services.retraining import RetrainService
 from crispml.services.scoring import LabelReport, ScoreResult, ScoringService, Verification
 from crispml.services.sources import SourceService
+from crispml.services.webhooks import WebhookService
 from crispml.settings import Settings
 
 
@@ -69,6 +71,16 @@ class Crispml:
     def sources(self) -> SourceService:
         """The registered data sources: `add`, `list_sources`, `remove`, `tables`."""
         return self.container.sources
+
+    @property
+    def retrain(self) -> RetrainService:
+        """Retraining policies: `set_policy`, `list_policies`, `remove_policy`, `check`, `triggers`."""
+        return self.container.retrain
+
+    @property
+    def webhooks(self) -> WebhookService:
+        """Webhook targets: `add`, `list_targets`, `remove`, `deliveries`, `deliver_due`."""
+        return self.container.webhooks
 
     @property
     def model_cache(self) -> ModelCache:

@@ -32,6 +32,9 @@ class Action(StrEnum):
     SOURCES_MANAGE = "sources.manage"
     USERS_MANAGE = "users.manage"
     PIPELINE_RUN = "pipeline.run"  # a whole cycle: ingest, train, move an alias, score, label, verify
+    RETRAIN_READ = "retrain.read"  # retraining policies and the triggers they fired
+    RETRAIN_MANAGE = "retrain.manage"  # set or remove a policy, run the evaluator (it runs pipelines)
+    WEBHOOKS_MANAGE = "webhooks.manage"  # targets (their URLs may carry tokens) and deliveries
 
 
 _EVERYONE = frozenset(Role)
@@ -57,6 +60,9 @@ GRANTS: dict[Action, frozenset[Role]] = {
     Action.SOURCES_MANAGE: frozenset({Role.ADMIN}),
     Action.USERS_MANAGE: frozenset({Role.ADMIN}),
     Action.PIPELINE_RUN: frozenset({Role.ADMIN}),
+    Action.RETRAIN_READ: frozenset({Role.ADMIN, Role.SCIENTIST, Role.AUDITOR}),
+    Action.RETRAIN_MANAGE: frozenset({Role.ADMIN}),
+    Action.WEBHOOKS_MANAGE: frozenset({Role.ADMIN}),
 }
 
 
@@ -154,4 +160,15 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "retention": Action.PRIVACY,
     "set_retention": Action.PRIVACY,
     "apply_retention": Action.PRIVACY,
+    # retraining triggers and webhooks
+    "retrain_policies": Action.RETRAIN_READ,
+    "retrain_policy": Action.RETRAIN_READ,
+    "retrain_triggers": Action.RETRAIN_READ,
+    "set_retrain_policy": Action.RETRAIN_MANAGE,
+    "remove_retrain_policy": Action.RETRAIN_MANAGE,
+    "retrain_check": Action.RETRAIN_MANAGE,
+    "webhooks": Action.WEBHOOKS_MANAGE,
+    "add_webhook": Action.WEBHOOKS_MANAGE,
+    "remove_webhook": Action.WEBHOOKS_MANAGE,
+    "webhook_deliveries": Action.WEBHOOKS_MANAGE,
 }

@@ -182,6 +182,17 @@ class Settings(BaseSettings):
     fallback_check_s: float = Field(default=60.0, ge=1.0, le=86_400.0)
     """How often a server works the realized KPIs out again (besides after each label import it serves),
     so that labels imported and aliases moved by other processes reach it."""
+    # --- Retraining triggers and webhooks (issue 16: retraining that triggers itself) ---
+    retrain_check_interval_s: float = Field(default=300.0, ge=0, le=86400)
+    """How often a server checks the retraining policies (`crispml retrain check` does it once); 0: never."""
+    webhook_poll_s: float = Field(default=1.0, gt=0, le=3600)
+    """How often a server sends the webhook deliveries that are due."""
+    webhook_max_attempts: int = Field(default=5, ge=1, le=100)
+    """Attempts of one delivery before it is recorded as failed."""
+    webhook_backoff_s: float = Field(default=2.0, gt=0, le=3600)
+    """The delay before the first retry; each later retry waits twice as long as the one before."""
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    """Seconds a target may take to answer one delivery."""
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -30,6 +30,7 @@ from crispml.api.routes import (
     operations,
     pipelines,
     privacy,
+    retraining,
     scoring,
     sources,
     users,
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # and with several workers, one still reading takes no connections.
         container.operations.warm_up(settings.warm_up_models)
         container.watch_kpi_floor()
+        container.start_background()  # the retraining evaluator and the webhook dispatcher
         services = Services.of(container)
         app.state.services = services
         try:
@@ -82,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     # Routes are matched in order: scoring, the hot path, is tried first.
     for module in (scoring, health, datasets, models, jobs, pipelines, operations, compat, inference, audit, sources,
-                   privacy, users, console):  # fmt: skip
+                   privacy, users, retraining, console):  # fmt: skip
         app.include_router(module.router)
     docs.install(app)
     metrics.install(app)

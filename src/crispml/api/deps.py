@@ -23,8 +23,10 @@ from crispml.services.lifecycle import LifecycleService
 from crispml.services.operations import OperationsService
 from crispml.services.pipelines import PipelineService
 from crispml.services.privacy import PrivacyService
+from crispml.services.retraining import RetrainService
 from crispml.services.scoring import ScoringService
 from crispml.services.sources import SourceService
+from crispml.services.webhooks import WebhookService
 from crispml.settings import Settings
 
 T = TypeVar("T")
@@ -47,13 +49,15 @@ class Services:
     sources: SourceService
     privacy: PrivacyService
     pipelines: PipelineService
+    retrain: RetrainService
+    webhooks: WebhookService
 
     @classmethod
     def of(cls, container: Container) -> Services:
         pool = ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="crispml-http")
         return cls(container.settings, container.lifecycle, container.scoring, container.operations,
                    container.jobs, pool, container.audit, container.access, container.sources,
-                   container.privacy, container.pipelines)  # fmt: skip
+                   container.privacy, container.pipelines, container.retrain, container.webhooks)  # fmt: skip
 
     async def blocking(self, call: Callable[[], T]) -> T:
         """Run a blocking call (one that waits for a commit) off the event loop.

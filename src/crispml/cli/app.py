@@ -17,9 +17,11 @@ from crispml.cli import (
     operations,
     pipelines,
     privacy,
+    retraining,
     scoring,
     sources,
     users,
+    webhooks,
     worker,
 )
 from crispml.cli.failures import CrispmlGroup
@@ -79,6 +81,8 @@ app.add_typer(sources.app, name="sources")
 app.add_typer(privacy.app, name="privacy")
 app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
+app.add_typer(retraining.app, name="retrain")
+app.add_typer(webhooks.app, name="webhooks")
 
 
 def main() -> None:

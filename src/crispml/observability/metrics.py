@@ -85,6 +85,16 @@ MODEL_CACHE_LOADS = Counter(
     "crispml_model_cache_loads", "Models (kind=model) and ONNX twins (kind=twin) read into this process's memory.",
     ("kind",),
 )  # fmt: skip
+RETRAIN_TRIGGERS = Counter(
+    "crispml_retrain_triggers",
+    "Retraining triggers by model, condition kind (new-labels, realized, schedule) and outcome (fired, succeeded, "
+    "failed).",
+    ("model", "condition", "outcome"),
+)
+WEBHOOK_DELIVERIES = Counter(
+    "crispml_webhook_deliveries", "Webhook delivery attempts by event and outcome (delivered, retried, failed).",
+    ("event", "outcome"),
+)  # fmt: skip
 VERIFIED_LABELLED = Gauge(
     "crispml_verification_labelled_records",
     "Scored records with a label, by model, version and frame, as the last verification (NewDataReport) found.",
@@ -172,6 +182,16 @@ def labels_imported(by_version: Mapping[tuple[str, int], int], unscored: int) ->
         LABELS_IMPORTED.labels(model, str(version)).inc(count)
     if unscored:
         LABELS_UNSCORED.inc(unscored)
+
+
+def retrain_triggered(model: str, condition: str, outcome: str) -> None:
+    """A retraining trigger of `model` by a condition of kind `condition` fired, succeeded or failed."""
+    RETRAIN_TRIGGERS.labels(model, condition, outcome).inc()
+
+
+def webhook_delivered(event: str, outcome: str) -> None:
+    """One attempt to deliver `event`: delivered, retried (later) or failed (for good)."""
+    WEBHOOK_DELIVERIES.labels(event, outcome).inc()
 
 
 def model_loaded(kind: str) -> None:

@@ -32,6 +32,12 @@ def lineage(uow: UnitOfWork, ref: str) -> list[LineageNode]:
                 },
             )
         )
+        trigger = uow.retrain.trigger_of(model.id)
+        if trigger is not None:  # trained by a retraining trigger: the condition and figures that fired it
+            chain.append(LineageNode("trigger", trigger.id, f"{trigger.id}: {trigger.condition}", {
+                "kind": trigger.kind, "condition": trigger.condition, "figures": trigger.figures,
+                "job": trigger.job_id, "fired_at": trigger.fired_at.isoformat(), "fired_by": trigger.fired_by,
+            }))  # fmt: skip
         dataset_id = model.dataset_id
     while dataset_id is not None:
         dataset = uow.datasets.get(dataset_id)

@@ -36,7 +36,8 @@ _STALE_AFTER = timedelta(minutes=10)
 _DEFAULT_LIMIT_S = 3600.0
 
 
-DEFAULT_TIME_LIMITS_S = {"ingest": 3600.0, "train": 4 * 3600.0, "score": 3600.0, "pipeline": 6 * 3600.0}
+DEFAULT_TIME_LIMITS_S = {"ingest": 3600.0, "train": 4 * 3600.0, "score": 3600.0, "pipeline": 6 * 3600.0,
+                         "retrain": 6 * 3600.0}  # fmt: skip
 """How long a job of each kind may run (CRISPML_JOB_TIME_LIMITS overrides them; other kinds: an hour)."""
 
 

@@ -280,3 +280,71 @@ failed_logins = Table(
 # --- request ids on perf records and jobs (migration 0012) ---
 
 # No table of its own: `perf_records.request_id` and `jobs.request_id` (above), the X-Request-ID served.
+
+# --- retraining triggers and webhooks (migration 0022) ---
+
+# One policy per model; `revision` is bumped by every change and every firing, so of several evaluators
+# only the one whose conditional update hits the revision it read fires a trigger.
+retrain_policies = Table(
+    "retrain_policies",
+    metadata,
+    Column("model", String(64), primary_key=True),
+    Column("conditions", JSON, nullable=False),
+    Column("pipeline", JSON, nullable=False),
+    Column("cooldown_s", Float, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("last_fired_at", UtcDateTime()),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+retrain_triggers = Table(
+    "retrain_triggers",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("condition", String(200), nullable=False),
+    Column("figures", JSON, nullable=False),
+    Column("job_id", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("fired_by", String(200), nullable=False),
+    Column("fired_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime()),
+    Column("model_version_id", String(32)),
+    Column("challenger", String(200)),
+    Column("error", Text),
+    Index("ix_retrain_triggers_model", "model", "fired_at"),
+    Index("ix_retrain_triggers_version", "model_version_id"),
+)
+
+# The secret of a target is never stored: `secret_env` names the server's environment variable holding it.
+webhook_targets = Table(
+    "webhook_targets",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("events", JSON, nullable=False),
+    Column("secret_env", String(128), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# An outbox: a delivery row commits with the event it tells of, and a dispatcher sends it off the request path.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("target_id", String(32), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("delivered_at", UtcDateTime()),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+)

@@ -13,7 +13,9 @@ from crispml.storage.ledger import LedgerRepository
 from crispml.storage.models import ModelRepository
 from crispml.storage.perf import PerfRepository
 from crispml.storage.principals import PrincipalRepository
+from crispml.storage.retrain import RetrainRepository
 from crispml.storage.source_registry import SourceRepository
+from crispml.storage.webhooks import WebhookRepository
 
 
 class UnitOfWork:
@@ -37,6 +39,8 @@ class UnitOfWork:
         self.audit = AuditRepository(connection, user)
         self.principals = PrincipalRepository(connection)
         self.sources = SourceRepository(connection)
+        self.retrain = RetrainRepository(connection)
+        self.webhooks = WebhookRepository(connection)
 
     def referenced_artifacts(self) -> set[str]:
         """The sha256 of every file a dataset or model row names."""
