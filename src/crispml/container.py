@@ -57,7 +57,9 @@ class Container:
         else:
             revision = _require_current_schema(self.engine)
             _log_schema(self.engine, revision, revision)
-        self.store = Store(self.engine, ArtifactStore(settings.artifact_root, keys), settings.user)
+        self.store = Store(
+            self.engine, ArtifactStore(settings.artifact_root, keys), settings.user, settings.environment
+        )
         self.model_cache = model_cache(self.store)
         """Models read into memory, shared by every service of this process."""
         limits = ReadLimits(settings.max_source_bytes, settings.max_source_rows)

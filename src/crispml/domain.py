@@ -461,6 +461,8 @@ class AuditEvent:
     before_sha256: str | None
     after_sha256: str | None
     hash: str
+    environment: str | None = None
+    """The deployment's environment (dev, qa, prod) that wrote it; None: written before environments were recorded."""
 
 
 @dataclass(frozen=True)

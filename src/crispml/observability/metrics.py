@@ -203,10 +203,17 @@ class AliasInfo:
 
 
 class _State:
-    def __init__(self, aliases: Sequence[AliasInfo], jobs: Mapping[str, int]) -> None:
-        self._aliases, self._jobs = aliases, jobs
+    def __init__(self, aliases: Sequence[AliasInfo], jobs: Mapping[str, int], build: Mapping[str, str]) -> None:
+        self._aliases, self._jobs, self._build = aliases, jobs, build
 
     def collect(self) -> Iterator[Metric]:
+        # Prometheus's info-metric pattern: one series =1 whose labels say what the server is (its version and
+        # environment), joined onto any other series by `* on(instance) group_left(environment)`; the scrape
+        # configuration's target label `environment` puts it on every series without widening any here.
+        build = GaugeMetricFamily("crispml_build_info", "The server's crispml version and environment, =1.",
+                                  labels=tuple(self._build))  # fmt: skip
+        build.add_metric(tuple(self._build.values()), 1)
+        yield build
         info = GaugeMetricFamily("crispml_model_info", "One series per model alias: the version it names, =1.",
                                  labels=("name", "alias", "version", "algorithm"))  # fmt: skip
         for alias in self._aliases:
@@ -219,10 +226,11 @@ class _State:
         yield from (info, jobs, queued)
 
 
-def state_exposition(aliases: Sequence[AliasInfo], jobs: Mapping[str, int]) -> bytes:
-    """The series read from the database when scraped: model info per alias, jobs by state, queue depth."""
+def state_exposition(aliases: Sequence[AliasInfo], jobs: Mapping[str, int], build: Mapping[str, str]) -> bytes:
+    """The series read when scraped: the server's build info (`build`: label to value, e.g. version and
+    environment), model info per alias, jobs by state, queue depth (read from the database)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_State(aliases, jobs))
+    registry.register(_State(aliases, jobs, build))
     return generate_latest(registry)
 
 
