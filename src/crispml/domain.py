@@ -195,9 +195,14 @@ class SourceSpec:
     source: str | None = None
     table: str | None = None
     query: str | None = None
+    pool: str | None = None
+    """A dataset of the shared data pool (name, name/version or name@version), read through the
+    environment's filter (see `crispml.services.pool`)."""
 
     def describe(self) -> str:
         """What was read, for lineage, job parameters and messages: never a URL or a secret."""
+        if self.pool is not None:
+            return f"pool dataset {self.pool}"
         if self.source is None:
             return self.path or ""
         if self.table:

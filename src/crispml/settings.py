@@ -168,12 +168,25 @@ class Settings(BaseSettings):
     access_log: bool = True
     """Whether every HTTP request writes an access line (method, route, status, duration, request id)."""
 
+    # --- The shared data pool (issue 15: environments), see crispml.services.pool ---
+    pool_home: Path | None = None
+    """The home of the crispml store every environment reads datasets from (its artifact folder, and its
+    SQLite database unless `pool_database_url` names one); None: no pool."""
+    pool_database_url: str | None = None
+    """The pool store's database (postgresql+psycopg://... or sqlite:///...); default: the SQLite one in `pool_home`."""
+    pool_filter: dict[str, str] = Field(default_factory=dict)
+    """This environment's GDPR filter on the way in from the pool, action by column tag, as JSON:
+    CRISPML_POOL_FILTER='{"personal": "pseudonymize", "sensitive": "drop", "quasi": "generalize"}'
+    (actions keep, drop, pseudonymize, generalize); empty: datasets are read as the pool holds them."""
+    pool_k: int = Field(default=5, ge=2, le=10_000)
+    """The k of the k-anonymity a `generalize` filter reaches."""
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _level_name(cls, level: object) -> object:
         return level.strip().upper() if isinstance(level, str) else level
 
-    @field_validator("database_url")
+    @field_validator("database_url", "pool_database_url")
     @classmethod
     def _supported_database(cls, url: str | None) -> str | None:
         scheme = (url or "").partition("://")[0].partition("+")[0]
