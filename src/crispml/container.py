@@ -172,10 +172,8 @@ def open_pool(settings: Settings, keys: KeyRing | None) -> Store:
     home = settings.pool_home
     url = settings.pool_database_url or f"sqlite:///{home / 'crispml.db'}"
     where = pool_location(settings)
-    if not (home / "artifacts").is_dir() or (
-        settings.pool_database_url is None and not (home / "crispml.db").is_file()
-    ):
-        raise InvalidInput(f"the data pool {where} is not a crispml store (no database and artifact folder there)",
+    if not home.is_dir() or (settings.pool_database_url is None and not (home / "crispml.db").is_file()):
+        raise InvalidInput(f"the data pool {where} is not a crispml store (no crispml.db there)",
                            field="CRISPML_POOL_HOME")  # fmt: skip
     engine = make_engine(url)
     try:

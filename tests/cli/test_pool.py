@@ -159,3 +159,33 @@ def test_rest_and_a_pipeline_file_read_the_pool(tmp_path: Path, pool: Env, backe
         assert dataset["source"] == "pool people/1" and "email" not in dataset["columns"]
         refused = http.post("/api/v1/datasets", json={"source": {"pool": "people/1", "path": "x.csv"}})
         assert refused.status_code == 422 and "alone" in refused.json()["detail"]
+        unknown = http.post("/api/v1/datasets", params={"wait": "true"}, json={"source": {"pool": "nobody"}})
+        assert unknown.json()["status"] == "failed" and "has no dataset 'nobody'" in unknown.json()["error"]["detail"]
+        assert http.get("/api/v1/datasets").json()["total"] == 1
+    bad = settings.model_copy(update={"pool_filter": {"personal": "shred"}})
+    with TestClient(create_app(bad)) as http:
+        refused = http.post("/api/v1/datasets", json={"source": {"pool": "people/1"}})
+        assert refused.status_code == 422 and refused.json()["field"] == "CRISPML_POOL_FILTER"
+
+
+PIPELINE = """
+version: 1
+name: pool-fraud
+ingest: {source: {pool: "people@1"}, name: people}
+curate: {algorithm: rf, frames: 1-3}
+train: {name: fraud, algorithm: rf, frames: 1-3, params: {n_estimators: 5}}
+persist: {alias: champion}
+"""
+
+
+def test_a_pipeline_file_starts_from_a_pool_dataset(tmp_path: Path, pool: Env, backend: str) -> None:
+    if backend != "sqlite":
+        pytest.skip("the pipeline reads the pool as `ingest --from-pool` does: one run suffices")
+    qa = _environment(tmp_path, pool, "qa", QA_FILTER)
+    file = tmp_path / "pool.yaml"
+    file.write_text(PIPELINE)
+    steps = run(["pipeline", "run", str(file), "--json"], qa).json["steps"]
+    raw = run(["lineage", steps["ingest"]["dataset"], "--json"], qa).json
+    assert raw[-1]["label"] == "pool people/1" and raw[-1]["detail"]["pool_filter"]["rules"] == QA_FILTER
+    chain = run(["lineage", steps["persist"]["model"], "--json"], qa).json
+    assert chain[0]["kind"] == "model" and chain[-1]["detail"]["pool"]["name"] == "people"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crispml.domain import Dataset
-from crispml.errors import InvalidInput
+from crispml.errors import InvalidInput, NotFound
 from crispml.ports import Storage
 from crispml.steps.pool_filter import Action, Filtered, apply_filter, parse_filter
 
@@ -66,10 +66,13 @@ class DataPool:
     def read(self, ref: str) -> PoolRead:
         """The pool's dataset `ref` (name, name/version, name@version or id), filtered. Raises InvalidInput
         when no pool is configured or the filter is bad, NotFound when the pool has no such dataset."""
-        rules = parse_filter(self._rules)  # a bad filter is refused before the pool is touched
+        rules = self.check()  # a bad filter is refused before the pool is touched
         pool = self._open()
         with pool.reading() as uow:
-            dataset = uow.datasets.get(ref.replace("@", "/"))
+            try:
+                dataset = uow.datasets.get(ref.replace("@", "/"))
+            except NotFound:
+                raise NotFound(f"the data pool {self.where} has no dataset {ref!r}") from None
         if dataset.removed is not None:
             raise InvalidInput(f"pool dataset {dataset.name}/{dataset.version} was {dataset.removed}: its rows are "
                                "gone", field="source.pool")  # fmt: skip
@@ -79,9 +82,14 @@ class DataPool:
         filtered = apply_filter(frame, dataset.tags, dataset.params.get("key"), rules, key, self._k)
         return PoolRead(dataset, filtered, {tag: action.value for tag, action in rules.items()})
 
-    def _open(self) -> Storage:
+    def check(self) -> dict[str, Action]:
+        """The filter, checked; InvalidInput when no pool is configured or the filter is bad (nothing opened)."""
         if self._opener is None:
             raise InvalidInput(NO_POOL, field="CRISPML_POOL_HOME")
+        return parse_filter(self._rules)
+
+    def _open(self) -> Storage:
+        assert self._opener is not None
         if self._store is None:
             self._store = self._opener()
         return self._store

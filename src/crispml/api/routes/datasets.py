@@ -66,6 +66,8 @@ def ingest(
     if spec.pool is not None and (spec.path or spec.source or spec.table or spec.query):
         raise InvalidInput("a pool dataset is read alone: name no path, source, table or query with it",
                            field="source.pool")  # fmt: skip
+    if spec.pool is not None:
+        lifecycle.pool.check()  # no pool, or a bad filter: refused here (422), not as a failed job
     if not spec.path and not spec.source and not spec.pool:
         raise InvalidInput("name a source: a path, a registered source with a table or a query, or a pool dataset",
                            field="source")  # fmt: skip
