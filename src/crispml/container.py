@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -65,6 +66,7 @@ class Container:
         """Models read into memory, shared by every service of this process."""
         limits = ReadLimits(settings.max_source_bytes, settings.max_source_rows)
         self._pool: Store | None = None
+        self._pool_lock = threading.Lock()
         pool = DataPool(None if settings.pool_home is None else lambda: self._open_pool(keys), pool_location(settings),
                         settings.pool_filter, settings.read_pseudonym_key, settings.pool_k)  # fmt: skip
         self.lifecycle = LifecycleService(
@@ -92,9 +94,10 @@ class Container:
 
     def _open_pool(self, keys: KeyRing | None) -> Store:
         """The shared data pool's store, opened on first use and only read (never migrated or recovered)."""
-        if self._pool is None:
-            self._pool = open_pool(self.settings, keys)
-        return self._pool
+        with self._pool_lock:  # the server's threads may ask at once: one store, one engine
+            if self._pool is None:
+                self._pool = open_pool(self.settings, keys)
+            return self._pool
 
     def observe_metrics(self) -> None:
         """Feed the Prometheus metrics (`crispml.observability.metrics`) from this container's perf

@@ -25,3 +25,13 @@ def test_a_qa_server_says_so_everywhere(tmp_path: Path) -> None:
         families = {f.name: f for f in text_string_to_metric_families(http.get("/metrics").text)}
     (info,) = families["crispml_build_info"].samples
     assert info.labels == {"version": me["version"], "environment": "qa"} and info.value == 1
+
+
+def test_every_service_dashboard_query_is_scoped_by_the_environment_variable() -> None:
+    from tests.api.test_metrics import dashboard_queries
+
+    queries = [(title, promql) for name, title, promql in dashboard_queries() if name == "crispml-service.json"]
+    variables = [title for title, _promql in queries if title.startswith("variable ")]
+    assert variables[0] == "variable environment" and ("variable environment", "crispml_build_info") in queries
+    panels = [(title, promql) for title, promql in queries if not title.startswith("variable ")]
+    assert panels and all('environment=~"$environment"' in promql for _title, promql in panels), panels

@@ -55,9 +55,10 @@ class DataPool:
         pseudonym_key: Callable[[], bytes | None],
         k: int,
     ) -> None:
-        """`opener` opens the pool's store (None: no pool configured); `where` names it without secrets."""
+        """`opener` gives the pool's store, opened once (None: no pool configured); `where` names it without
+        secrets; `pseudonym_key` reads this environment's key when a filter needs it; `k` is what
+        `generalize` reaches."""
         self._opener = opener
-        self._store: Storage | None = None
         self.where = where
         self._rules = dict(rules)
         self._key = pseudonym_key
@@ -90,6 +91,4 @@ class DataPool:
 
     def _open(self) -> Storage:
         assert self._opener is not None
-        if self._store is None:
-            self._store = self._opener()
-        return self._store
+        return self._opener()  # the opener keeps the store it opened
