@@ -101,6 +101,8 @@ def test_each_environment_reads_the_pool_through_its_filter(tmp_path: Path, pool
     assert "email" not in qa_rows.columns and "income" in qa_rows.columns
     assert set(qa_rows["record_id"]) == {_pseudonym(c) for c in raw["record_id"]}  # same key, same ids as dev
 
+    unknown = run(["ingest", "--from-pool", "people/2"], prod, expect=3)  # the pool holds version 1 only
+    assert "has no dataset 'people/2'" in unknown.stderr and run(["datasets", "--json"], prod).json == []
     run(["ingest", "--from-pool", "people/1", "--json"], prod)
     pd.testing.assert_frame_equal(_rows(prod, "people/1"), raw)  # no filter: as the pool holds it
 
@@ -134,6 +136,7 @@ def pool_sha(pool: Env) -> str:
     ],
     ids=["unknown-dataset", "unknown-action", "unknown-tag", "no-pool", "no-key", "pool-and-file"],
 )
+@pytest.mark.parametrize("backend", ["sqlite"])  # the pool's own store is tested on both above
 def test_bad_input_is_one_clear_error_and_writes_nothing(
     tmp_path: Path, pool: Env, change: Env, args: list[str], code: int, named: str
 ) -> None:
@@ -145,9 +148,8 @@ def test_bad_input_is_one_clear_error_and_writes_nothing(
     assert not list((tmp_path / "dev" / "artifacts").rglob("*.parquet"))
 
 
-def test_rest_and_a_pipeline_file_read_the_pool(tmp_path: Path, pool: Env, backend: str) -> None:
-    if backend != "sqlite":
-        pytest.skip("the HTTP and pipeline adapters act alike over either pool store: one run suffices")
+@pytest.mark.parametrize("backend", ["sqlite"])  # the HTTP adapter acts alike over either pool store
+def test_rest_reads_the_pool(tmp_path: Path, pool: Env) -> None:
     key = tmp_path / "pseudonym.key"
     key.write_bytes(SECRET)
     settings = Settings(home=tmp_path / "qa", environment="qa", pool_home=Path(str(pool["CRISPML_HOME"])),
@@ -178,9 +180,8 @@ persist: {alias: champion}
 """
 
 
-def test_a_pipeline_file_starts_from_a_pool_dataset(tmp_path: Path, pool: Env, backend: str) -> None:
-    if backend != "sqlite":
-        pytest.skip("the pipeline reads the pool as `ingest --from-pool` does: one run suffices")
+@pytest.mark.parametrize("backend", ["sqlite"])  # the pipeline reads the pool as `ingest --from-pool` does
+def test_a_pipeline_file_starts_from_a_pool_dataset(tmp_path: Path, pool: Env) -> None:
     qa = _environment(tmp_path, pool, "qa", QA_FILTER)
     file = tmp_path / "pool.yaml"
     file.write_text(PIPELINE)
