@@ -80,7 +80,7 @@ class DataPool:
         frame = pool.read_frame(dataset.sha256)
         needed = any(a != Action.KEEP for a in rules.values())
         key = self._key() if needed else None
-        filtered = apply_filter(frame, dataset.tags, dataset.params.get("key"), rules, key, self._k)
+        filtered = apply_filter(frame, dataset.tags, dataset.params.get("key"), rules, key, self._k, dataset.target)
         return PoolRead(dataset, filtered, {tag: action.value for tag, action in rules.items()})
 
     def check(self) -> dict[str, Action]:

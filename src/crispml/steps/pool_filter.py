@@ -76,9 +76,11 @@ def apply_filter(
     rules: Mapping[str, Action],
     key: bytes | None,
     k: int,
+    target: str | None = None,
 ) -> Filtered:
     """`frame` as the environment may see it: each tagged column handled as `rules` says for its tag
-    (untagged columns and tags without a rule are kept).
+    (untagged columns and tags without a rule are kept). A filter that would change the `target` column
+    (the labels) is refused: the dataset could no longer be trained on or verified.
 
     The column the record ids were read from (`key_column`) is not in the frame: unless kept, its record
     ids are replaced by their pseudonyms (a record id must stay, and stay unique). Generalizing refuses
@@ -88,6 +90,10 @@ def apply_filter(
     for column, tag in tags.items():
         by_action[rules.get(tag, Action.KEEP)].append(column)
     done = {column: rules.get(tag, Action.KEEP).value for column, tag in tags.items()}
+    if target is not None and done.get(target, Action.KEEP) != Action.KEEP:
+        raise InvalidInput(f"the pool filter would {done[target]} the target column {target!r} (tagged "
+                           f"{tags[target]}): keep that tag, or untag the target in the pool",
+                           field=FILTER_SETTING)  # fmt: skip
     if key is None and needs_key(rules, tags, key_column):
         raise InvalidInput("the pool filter pseudonymizes, but no pseudonym key is configured: set "
                            "CRISPML_PSEUDONYM_KEY_FILE (every environment reading the pool alike gives the same "
