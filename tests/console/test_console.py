@@ -272,6 +272,7 @@ def test_the_reference_scenario_in_the_console(browser: Browser, server: Server,
     check_page(page, "users")
     visit(page, "audit")
     expect(page.locator(".page table")).to_contain_text("alias.set")
+    expect(page.locator('.page td[data-key="environment"]').first).to_have_text("dev")  # each event's, from REST
     page.get_by_role("button", name="Check the hash chain").click()
     expect(page.locator(".page")).to_contain_text("The chain is intact")
     check_page(page, "audit")
