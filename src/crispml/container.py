@@ -68,7 +68,7 @@ class Container:
         self._pool: Store | None = None
         self._pool_lock = threading.Lock()
         pool = DataPool(None if settings.pool_home is None else lambda: self._open_pool(keys), pool_location(settings),
-                        settings.pool_filter, settings.read_pseudonym_key, settings.pool_k)  # fmt: skip
+                        settings.pool_rules, settings.read_pseudonym_key, settings.pool_k)  # fmt: skip
         self.lifecycle = LifecycleService(
             self.store, settings.user, self.model_cache, limits, settings.source_timeout_s, pool
         )

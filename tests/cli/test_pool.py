@@ -130,18 +130,19 @@ def pool_sha(pool: Env) -> str:
         ({}, ["--from-pool", "nobody/1"], 3, "nobody"),
         ({"CRISPML_POOL_FILTER": '{"personal": "shred"}'}, ["--from-pool", "people/1"], 2, "unknown action 'shred'"),
         ({"CRISPML_POOL_FILTER": '{"secret": "drop"}'}, ["--from-pool", "people/1"], 2, "unknown tag 'secret'"),
+        ({"CRISPML_POOL_FILTER": "drop personal"}, ["--from-pool", "people/1"], 2, "CRISPML_POOL_FILTER: not JSON"),
         ({"CRISPML_POOL_HOME": None}, ["--from-pool", "people/1"], 2, "no data pool is configured"),
         ({"CRISPML_PSEUDONYM_KEY_FILE": None}, ["--from-pool", "people/1"], 2, "no pseudonym key"),
         ({}, ["people.csv", "--from-pool", "people/1"], 2, "reads a pool dataset alone"),
     ],
-    ids=["unknown-dataset", "unknown-action", "unknown-tag", "no-pool", "no-key", "pool-and-file"],
+    ids=["unknown-dataset", "unknown-action", "unknown-tag", "not-json", "no-pool", "no-key", "pool-and-file"],
 )
 @pytest.mark.parametrize("backend", ["sqlite"])  # the pool's own store is tested on both above
 def test_bad_input_is_one_clear_error_and_writes_nothing(
     tmp_path: Path, pool: Env, change: Env, args: list[str], code: int, named: str
 ) -> None:
-    dev = {**_environment(tmp_path, pool, "dev", DEV_FILTER), **change}
-    failed = run(["ingest", *args], dev, expect=code)
+    dev = _environment(tmp_path, pool, "dev", DEV_FILTER)
+    failed = run(["ingest", *args], {**dev, **change}, expect=code)
     assert named in failed.stderr
     assert run(["datasets", "--json"], dev).json == []
     assert run(["audit", "list", "--json"], dev).json["total"] == 0
@@ -153,7 +154,7 @@ def test_rest_reads_the_pool(tmp_path: Path, pool: Env) -> None:
     key = tmp_path / "pseudonym.key"
     key.write_bytes(SECRET)
     settings = Settings(home=tmp_path / "qa", environment="qa", pool_home=Path(str(pool["CRISPML_HOME"])),
-                        pool_filter=QA_FILTER, pseudonym_key_file=key)  # fmt: skip
+                        pool_filter=json.dumps(QA_FILTER), pseudonym_key_file=key)  # fmt: skip
     with TestClient(create_app(settings)) as http:
         answer = http.post("/api/v1/datasets", params={"wait": "true"}, json={"source": {"pool": "people@1"}})
         assert answer.status_code == 200, answer.text
@@ -164,7 +165,7 @@ def test_rest_reads_the_pool(tmp_path: Path, pool: Env) -> None:
         unknown = http.post("/api/v1/datasets", params={"wait": "true"}, json={"source": {"pool": "nobody"}})
         assert unknown.json()["status"] == "failed" and "has no dataset 'nobody'" in unknown.json()["error"]["detail"]
         assert http.get("/api/v1/datasets").json()["total"] == 1
-    bad = settings.model_copy(update={"pool_filter": {"personal": "shred"}})
+    bad = settings.model_copy(update={"pool_filter": '{"personal": "shred"}'})
     with TestClient(create_app(bad)) as http:
         refused = http.post("/api/v1/datasets", json={"source": {"pool": "people/1"}})
         assert refused.status_code == 422 and refused.json()["field"] == "CRISPML_POOL_FILTER"
