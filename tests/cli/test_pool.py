@@ -88,6 +88,7 @@ def test_each_environment_reads_the_pool_through_its_filter(tmp_path: Path, pool
     assert (got["name"], got["version"], got["stage"], got["frames"]) == ("people", 1, "raw", 4)
     rows = _rows(dev, "people/1")
     assert "income" not in rows.columns  # sensitive: dropped
+    assert "income" not in {s["column"] for s in got["report"]["stats"]} and "income" not in got["columns"]
     assert rows["email"].tolist()[:3] == [_pseudonym(e) for e in raw["email"].tolist()[:3]]  # pseudonymized
     assert not set(rows["email"]) & set(raw["email"]) and not set(rows["record_id"]) & set(raw["record_id"])
     assert set(rows["record_id"]) <= {_pseudonym(c) for c in raw["record_id"]}  # the key column's ids too

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import pandas as pd
 
 from crispml.domain import (
     FRAME,
+    RECORD_ID,
     Dataset,
     LineageNode,
     ModelRef,
@@ -28,6 +30,7 @@ from crispml.services.visibility import writable_project
 from crispml.steps import fast_path, model_codec, record_ids
 from crispml.steps.algorithms import get_algorithm, resolve_params
 from crispml.steps.curate import SCALED_ALGORITHMS
+from crispml.steps.ingest import summarize
 from crispml.steps.model_report import threshold_report, training_arrays, training_report
 from crispml.steps.prepare import MissingPolicy, fit_preparation
 from crispml.steps.privacy import Tag, check_tags, taggable, tagged
@@ -147,11 +150,15 @@ class LifecycleService(Service):
             span.rows_in = pool.rows
             progress("write dataset", 0.7)
             lineage = read.lineage(self.pool.where)
+            frame = filtered.frame
+            # Described afresh from the filtered rows: the pool's own summary would tell of dropped columns.
+            features = [c for c in frame.columns if c not in (RECORD_ID, FRAME, pool.target)]
+            stats = [asdict(s) for s in summarize(frame, [*features, pool.target])]
             params = {k: v for k, v in pool.params.items() if k not in ("pool", "pool_filter")}
+            params |= {"raw_features": features, "frames_present": sorted(int(f) for f in frame[FRAME].unique())}
             dataset = store_dataset(
-                self.store, self.user, filtered.frame, name=name, stage=Stage.RAW, target=pool.target,
-                frames=pool.frames, params={**params, **lineage},
-                report={"rows_source": pool.rows, "stats": pool.report.get("stats", [])},
+                self.store, self.user, frame, name=name, stage=Stage.RAW, target=pool.target,
+                frames=pool.frames, params={**params, **lineage}, report={"rows_source": pool.rows, "stats": stats},
                 source=f"pool {pool.name}/{pool.version}", source_sha256=pool.sha256, parent=None,
                 project=project, tags=filtered.tags, audit=lineage,
             )  # fmt: skip
