@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -176,7 +177,9 @@ class Store:
     def check_writable(self) -> None:
         """Raise `OSError` unless the artifact folder takes (and gives up) a file."""
         self.artifacts.root.mkdir(parents=True, exist_ok=True)
-        probe = self.artifacts.root / f".ready-{os.getpid()}"
+        # One probe per thread: the server's threads answer /readyz at once, and one's unlink must not
+        # pull the file from under another's (a 503 for a healthy store).
+        probe = self.artifacts.root / f".ready-{os.getpid()}-{threading.get_ident()}"
         probe.write_bytes(b"ok")
         probe.unlink()
 
