@@ -29,7 +29,14 @@ CLI_COMMAND = {"jobs": ("jobs", "list"), "job": ("jobs", "show")}
 CLI_WITHOUT = {"batch": "scores of a batch are written by `score --output`"}
 CLI_SPELLS = {
     # `url` is only there to refuse it with a message saying to register a source.
-    "ingest": {"path": {"source"}, "source": {"source"}, "url": set(), "table": {"source"}, "query": {"source"}},
+    "ingest": {
+        "path": {"source"},
+        "source": {"source"},
+        "url": set(),
+        "table": {"source"},
+        "query": {"source"},
+        "pool": {"source"},
+    },
     "train": {"param": {"params"}},
     # --html FILE writes the page format=html answers (and the table is printed all the same); --png DIR
     # writes the pictures of the plot routes, which are the report drawn rather than fields of it.
@@ -45,7 +52,7 @@ CLI_SPELLS = {
 }
 """CLI parameter -> the request fields it stands for."""
 CLIENT_SPELLS = {
-    "ingest": {"path": {"source"}, "source": {"source"}, "table": {"source"}, "query": {"source"}},
+    "ingest": {"path": {"source"}, "source": {"source"}, "table": {"source"}, "query": {"source"}, "pool": {"source"}},
     # A table (DataFrame or pyarrow Table) is sent as an Arrow stream: the columnar form of dataframe_split.
     "score": {"table": {"dataframe_split"}},
 }

@@ -342,7 +342,8 @@ class RemoteBackend:
     def ingest(self, source: SourceSpec, progress: Progress = no_progress, **options: Any) -> J:
         if source.source is None and source.path and Path(source.path).is_file():
             return dict(self._follow(self.api.upload(source.path, **options), progress))
-        job = self.api.ingest(source.path, source=source.source, table=source.table, query=source.query, **options)
+        job = self.api.ingest(source.path, source=source.source, table=source.table, query=source.query,
+                              pool=source.pool, **options)  # fmt: skip
         return dict(self._follow(job, progress))
 
     def prepare(self, ref: str, *, missing: str, name: str | None, progress: Progress = no_progress) -> J:

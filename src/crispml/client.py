@@ -169,13 +169,14 @@ class _Calls:
 
     # -- datasets
     def ingest(self, path: str | None = None, *, source: str | None = None, table: str | None = None,
-               query: str | None = None, name: str | None = None, slices: int = 12, percent_data: float = 1.0,
-               seed: int = 42, target: str = "Class", key: str | None = None,
+               query: str | None = None, pool: str | None = None, name: str | None = None, slices: int = 12,
+               percent_data: float = 1.0, seed: int = 42, target: str = "Class", key: str | None = None,
                time_column: str | None = None, project: str | None = None,
                tags: dict[str, str] | None = None) -> Any:  # fmt: skip
         """DataIngestion of a file in the server's data folder (`path`), or of a registered `source`'s table,
-        query or file (`sources()` lists them; database URLs are not accepted)."""
-        spec = {"path": path, "source": source, "table": table, "query": query}
+        query or file (`sources()` lists them; database URLs are not accepted), or of a dataset of the shared
+        data `pool` (name, name/version, name@version), read through the server's filter."""
+        spec = {"path": path, "source": source, "table": table, "query": query, "pool": pool}
         options = {"name": name, "slices": slices, "percent_data": percent_data, "seed": seed, "target": target,
                    "key": key, "time_column": time_column, "project": project, "tags": tags}  # fmt: skip
         return self._call("POST", "/api/v1/datasets", job=True, json={"source": spec, **options})

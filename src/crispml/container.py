@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crispml.errors import Unavailable
+from crispml.errors import InvalidInput, Unavailable
 from crispml.observability import metrics
 from crispml.observability.logs import log_config
 from crispml.observability.perf import PerfObserver, add_perf_observer, remove_perf_observer
@@ -22,6 +22,7 @@ from crispml.services.lifecycle import LifecycleService
 from crispml.services.model_cache import model_cache
 from crispml.services.operations import OperationsService
 from crispml.services.pipelines import PipelineService
+from crispml.services.pool import DataPool
 from crispml.services.privacy import PrivacyService
 from crispml.services.retraining import RetrainService
 from crispml.services.scoring import ScoringService
@@ -62,12 +63,18 @@ class Container:
         else:
             revision = _require_current_schema(self.engine)
             _log_schema(self.engine, revision, revision)
-        self.store = Store(self.engine, ArtifactStore(settings.artifact_root, keys), settings.user)
+        self.store = Store(
+            self.engine, ArtifactStore(settings.artifact_root, keys), settings.user, settings.environment
+        )
         self.model_cache = model_cache(self.store)
         """Models read into memory, shared by every service of this process."""
         limits = ReadLimits(settings.max_source_bytes, settings.max_source_rows)
+        self._pool: Store | None = None
+        self._pool_lock = threading.Lock()
+        pool = DataPool(None if settings.pool_home is None else lambda: self._open_pool(keys), pool_location(settings),
+                        settings.pool_rules, settings.read_pseudonym_key, settings.pool_k)  # fmt: skip
         self.lifecycle = LifecycleService(
-            self.store, settings.user, self.model_cache, limits, settings.source_timeout_s
+            self.store, settings.user, self.model_cache, limits, settings.source_timeout_s, pool
         )
         self.sources = SourceService(self.store, settings.user, settings.resolved_database_url,
                                      settings.resolved_data_dir, settings.source_timeout_s)  # fmt: skip
@@ -90,6 +97,13 @@ class Container:
         self._perf_observer: PerfObserver | None = None
         self._stopping = threading.Event()
         self._loops: list[threading.Thread] = []
+
+    def _open_pool(self, keys: KeyRing | None) -> Store:
+        """The shared data pool's store, opened on first use and only read (never migrated or recovered)."""
+        with self._pool_lock:  # the server's threads may ask at once: one store, one engine
+            if self._pool is None:
+                self._pool = open_pool(self.settings, keys)
+            return self._pool
 
     def observe_metrics(self) -> None:
         """Feed the Prometheus metrics (`crispml.observability.metrics`) from this container's perf
@@ -180,6 +194,9 @@ class Container:
             self.influx.close()  # after the jobs, whose last records it still sends
         self.store.close()
         self.engine.dispose()
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.engine.dispose()
 
     def __enter__(self) -> Container:
         return self
@@ -194,6 +211,47 @@ def floor_policy(settings: Settings) -> FloorPolicy | None:
         return None
     return FloorPolicy(settings.fallback_kpi, settings.fallback_floor, settings.fallback_frames,
                        settings.fallback_min_labels)  # fmt: skip
+
+
+def pool_location(settings: Settings) -> str:
+    """Where the shared data pool is, for lineage and messages: its home and database, the password masked."""
+    if settings.pool_home is None:
+        return ""
+    if settings.pool_database_url is None:
+        return str(settings.pool_home)
+    from sqlalchemy.engine import make_url
+
+    return f"{settings.pool_home} ({make_url(settings.pool_database_url).render_as_string(hide_password=True)})"
+
+
+def open_pool(settings: Settings, keys: KeyRing | None) -> Store:
+    """The store of the shared data pool (`CRISPML_POOL_HOME`, `CRISPML_POOL_DATABASE_URL`), to read from.
+
+    It must be a crispml store at this crispml's schema revision: the pool is never migrated from here
+    (an empty or missing database is refused, never created). Its files are decrypted with this
+    environment's keys (`CRISPML_ENCRYPTION_KEY_FILE` must list the pool's key when its files are encrypted).
+    """
+    assert settings.pool_home is not None
+    home = settings.pool_home
+    url = settings.pool_database_url or f"sqlite:///{home / 'crispml.db'}"
+    where = pool_location(settings)
+    if not home.is_dir() or (settings.pool_database_url is None and not (home / "crispml.db").is_file()):
+        raise InvalidInput(f"the data pool {where} is not a crispml store (no crispml.db there)",
+                           field="CRISPML_POOL_HOME")  # fmt: skip
+    engine = make_engine(url)
+    try:
+        current, head = revisions(engine)
+    except Exception as exc:
+        engine.dispose()
+        raise Unavailable(f"the data pool's database {where} does not answer: {type(exc).__name__}") from None
+    if current != head:
+        engine.dispose()
+        raise InvalidInput(
+            f"the data pool {where} is at schema revision {current or 'none (empty)'}, this crispml reads {head}: "
+            "run `crispml db upgrade` on the pool",
+            field="CRISPML_POOL_HOME",
+        )
+    return Store(engine, ArtifactStore(home / "artifacts", keys), settings.user, settings.environment)
 
 
 def influx_exporter(settings: Settings) -> InfluxExporter | None:

@@ -195,9 +195,14 @@ class SourceSpec:
     source: str | None = None
     table: str | None = None
     query: str | None = None
+    pool: str | None = None
+    """A dataset of the shared data pool (name, name/version or name@version), read through the
+    environment's filter (see `crispml.services.pool`)."""
 
     def describe(self) -> str:
         """What was read, for lineage, job parameters and messages: never a URL or a secret."""
+        if self.pool is not None:
+            return f"pool dataset {self.pool}"
         if self.source is None:
             return self.path or ""
         if self.table:
@@ -461,6 +466,8 @@ class AuditEvent:
     before_sha256: str | None
     after_sha256: str | None
     hash: str
+    environment: str | None = None
+    """The deployment's environment (dev, qa, prod) that wrote it; None: written before environments were recorded."""
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -194,12 +195,44 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
     """Seconds a target may take to answer one delivery."""
 
+    # --- The shared data pool (issue 15: environments), see crispml.services.pool ---
+    pool_home: Path | None = None
+    """The home of the crispml store every environment reads datasets from (its artifact folder, and its
+    SQLite database unless `pool_database_url` names one); None: no pool."""
+    pool_database_url: str | None = None
+    """The pool store's database (postgresql+psycopg://... or sqlite:///...); default: the SQLite one in `pool_home`."""
+    pool_filter: str = ""
+    """This environment's GDPR filter on the way in from the pool, action by column tag, as a JSON object:
+    CRISPML_POOL_FILTER='{"personal": "pseudonymize", "sensitive": "drop", "quasi": "generalize"}'
+    (actions keep, drop, pseudonymize, generalize); empty: datasets are read as the pool holds them. Its
+    tags and actions are checked when the pool is read (`crispml.steps.pool_filter.parse_filter`)."""
+
+    @field_validator("pool_filter")
+    @classmethod
+    def _pool_filter_object(cls, text: str) -> str:
+        # Kept as text (pydantic-settings' own JSON decoding of a dict setting fails with a traceback).
+        try:
+            rules = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON ({exc.msg} at character {exc.pos})") from None
+        if not isinstance(rules, dict) or not all(isinstance(v, str) for v in rules.values()):
+            raise ValueError('give a JSON object of tag to action, e.g. {"personal": "pseudonymize"}')
+        return text
+
+    @property
+    def pool_rules(self) -> dict[str, str]:
+        """`pool_filter` as a mapping of tag to action (empty: no filter)."""
+        return dict(json.loads(self.pool_filter)) if self.pool_filter.strip() else {}
+
+    pool_k: int = Field(default=5, ge=2, le=10_000)
+    """The k of the k-anonymity a `generalize` filter reaches."""
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _level_name(cls, level: object) -> object:
         return level.strip().upper() if isinstance(level, str) else level
 
-    @field_validator("database_url")
+    @field_validator("database_url", "pool_database_url")
     @classmethod
     def _supported_database(cls, url: str | None) -> str | None:
         scheme = (url or "").partition("://")[0].partition("+")[0]

@@ -122,6 +122,7 @@ def test_the_reference_scenario_in_the_console(browser: Browser, server: Server,
     page.goto(f"{server.url}/console/")
     expect(page.locator("#who")).to_contain_text("admin")
     expect(page.locator("#who")).to_contain_text(server.url)
+    expect(page.locator("#who [data-environment]")).to_have_text("dev")
 
     # Ingest: the credit-card twin uploaded in 12 slices.
     visit(page, "ingest")
@@ -271,6 +272,7 @@ def test_the_reference_scenario_in_the_console(browser: Browser, server: Server,
     check_page(page, "users")
     visit(page, "audit")
     expect(page.locator(".page table")).to_contain_text("alias.set")
+    expect(page.locator('.page td[data-key="environment"]').first).to_have_text("dev")  # each event's, from REST
     page.get_by_role("button", name="Check the hash chain").click()
     expect(page.locator(".page")).to_contain_text("The chain is intact")
     check_page(page, "audit")
@@ -292,7 +294,7 @@ def test_with_keys_a_viewer_sees_pages_read_only_through_the_remote_console(brow
     with Container(Settings(home=home, user="test-admin")) as container:
         container.access.create("ada", "admin")  # a server that requires keys needs an admin
         viewer = container.access.create("vera", "viewer").key
-    api = Server(home, None, {"CRISPML_REQUIRE_KEYS": "1"})
+    api = Server(home, None, {"CRISPML_REQUIRE_KEYS": "1", "CRISPML_ENVIRONMENT": "qa"})
     port = free_port()
     # The local console starts beside the server (it asks the server nothing until a page does).
     console = subprocess.Popen([CRISPML, "console", "--remote", api.url, "--port", str(port)], env=os.environ.copy())
@@ -315,6 +317,7 @@ def test_with_keys_a_viewer_sees_pages_read_only_through_the_remote_console(brow
         expect(who).to_contain_text("vera")
         expect(who).to_contain_text("viewer")
         expect(who).to_contain_text(api.url)  # the server behind the local console
+        expect(who.locator("[data-environment]")).to_have_text("qa")  # the server's environment, from /api/v1/me
         page.locator('.page[data-page="data"][data-ready]').wait_for()
         expect(page.locator("nav")).not_to_contain_text("Users")
         expect(page.locator("nav")).not_to_contain_text("Audit log")

@@ -9,7 +9,7 @@ from crispml.local import Crispml
 
 
 def samples(cml: Crispml) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = cml.container.operations.prometheus_text().decode()
+    text = cml.container.operations.prometheus_text("0.1.0").decode()
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}  # fmt: skip
 

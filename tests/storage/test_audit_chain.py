@@ -100,7 +100,7 @@ def test_an_event_edited_with_its_hash_recomputed_breaks_the_next_link(logged: C
     with logged.container.engine.connect() as connection:
         prev = connection.scalar(text("SELECT prev_hash FROM audit_events WHERE seq = 3"))
     forged = event_hash(3, third.at, "mallory", third.action, third.resource, None, third.before_sha256,
-                        third.after_sha256, prev)  # fmt: skip
+                        third.after_sha256, prev, third.environment)  # fmt: skip
     _sql(logged, f"UPDATE audit_events SET principal = 'mallory', hash = '{forged}' WHERE seq = 3")
     with pytest.raises(IntegrityFailure, match=r"audit event 4 .* does not follow audit event 3"):
         logged.audit.verify()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI, Response
 from starlette.types import Scope
 
+import crispml
 from crispml.api.deps import ServicesDep
 from crispml.api.request_end import RequestObserver
 from crispml.errors import NotFound
@@ -23,7 +26,9 @@ def install(app: FastAPI) -> None:
             raise NotFound("metrics are off on this server (CRISPML_METRICS_ENABLED=false)")
         # The alias and job series are read from the database: off the event loop.
         operations = services.operations
-        return Response(await services.blocking(operations.prometheus_text), media_type=CONTENT_TYPE)
+        return Response(
+            await services.blocking(partial(operations.prometheus_text, crispml.__version__)), media_type=CONTENT_TYPE
+        )
 
 
 def request_timer() -> RequestObserver:

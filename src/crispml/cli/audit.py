@@ -12,7 +12,7 @@ from crispml.cli.options import FormatOption, JsonOption, RemoteOption, output_f
 from crispml.cli.render import OutputFormat
 from crispml.cli.session import backend
 
-AUDIT_COLUMNS = ["seq", "at", "principal", "action", "resource", "request_id"]
+AUDIT_COLUMNS = ["seq", "at", "environment", "principal", "action", "resource", "request_id"]
 
 app = typer.Typer(help="The audit log: list events, verify the hash chain.", no_args_is_help=True)
 

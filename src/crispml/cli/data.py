@@ -55,6 +55,14 @@ def ingest(
     source: Annotated[str | None, typer.Option(help="A registered source (`crispml sources list`).")] = None,
     table: Annotated[str | None, typer.Option(help="Table to read from --source.")] = None,
     query: Annotated[str | None, typer.Option(help="One read-only SELECT to run on --source.")] = None,
+    pool: Annotated[
+        str | None,
+        typer.Option(
+            "--from-pool",
+            help="A dataset of the shared data pool (NAME, NAME/VERSION, NAME@VERSION), "
+            "read through this environment's filter (CRISPML_POOL_FILTER).",
+        ),
+    ] = None,
     url: Annotated[str | None, typer.Option(hidden=True)] = None,
     name: Annotated[str | None, typer.Option(help="Dataset name (default: the file's stem).")] = None,
     slices: Annotated[int, typer.Option(help="Number of equal time frames.")] = 12,
@@ -80,7 +88,10 @@ def ingest(
             "then ingest names it with --source NAME --table T (or --query)",
             field="source",
         )
-    spec = SourceSpec(path=path, source=source, table=table, query=query)
+    if pool is not None and (path or source or table or query):
+        raise InvalidInput("--from-pool reads a pool dataset alone: name no file, --source, --table or --query",
+                           field="source.pool")  # fmt: skip
+    spec = SourceSpec(path=path, source=source, table=table, query=query, pool=pool)
     with backend(remote) as c, progress(not as_json) as step:
         dataset = c.ingest(
             spec,

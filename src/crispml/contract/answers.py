@@ -454,6 +454,11 @@ class AuditEventAnswer(Answer):
     before_sha256: str | None
     after_sha256: str | None
     hash: str
+    environment: str | None = Field(
+        default=None,
+        description="The environment (dev, qa, prod) of the deployment that wrote it, covered by its hash; "
+        "null: written before environments were recorded.",
+    )
 
     @classmethod
     def from_domain(cls, event: AuditEvent) -> Self:
@@ -490,3 +495,4 @@ class PrincipalAnswer(Answer):
     keys_required: bool = Field(description="Whether the server asks every request for an API key.")
     allowed: list[str] = Field(description="The actions of the permission table this role is granted.")
     version: str = Field(description="The server's crispml version.")
+    environment: str = Field(default="dev", description="The server's environment: dev, qa or prod.")

@@ -35,6 +35,11 @@ class Source(_Strict):
     source: str | None = Field(default=None, description="A registered source (`crispml sources list`).")
     table: str | None = None
     query: str | None = None
+    pool: str | None = Field(
+        default=None,
+        description="A dataset of the shared data pool (name, name/version, name@version), read through this "
+        "environment's filter (CRISPML_POOL_FILTER) instead of a file or a registered source.",
+    )
 
 
 class Ingest(_Strict):

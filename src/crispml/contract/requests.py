@@ -91,6 +91,12 @@ class SourceIn(Strict):
         None, max_length=100_000, description="One read-only SELECT to run on `source`, with a statement timeout."
     )
 
+    pool: Ref | None = Field(
+        None,
+        description="A dataset of the shared data pool (name, name/version or name@version), read through the "
+        "server's filter (CRISPML_POOL_FILTER) instead of a file or a registered source.",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _no_url(cls, data: Any) -> Any:
@@ -103,7 +109,7 @@ class SourceIn(Strict):
         return data
 
     def spec(self) -> SourceSpec:
-        return SourceSpec(path=self.path, source=self.source, table=self.table, query=self.query)
+        return SourceSpec(path=self.path, source=self.source, table=self.table, query=self.query, pool=self.pool)
 
 
 ColumnName = Annotated[str, Field(min_length=1, max_length=128, description="A column of a dataset.")]

@@ -223,10 +223,23 @@ class AliasInfo:
 
 
 class _State:
-    def __init__(self, aliases: Sequence[AliasInfo], jobs: Mapping[str, int], degraded: Mapping[str, str]) -> None:
-        self._aliases, self._jobs, self._degraded = aliases, jobs, degraded
+    def __init__(
+        self,
+        aliases: Sequence[AliasInfo],
+        jobs: Mapping[str, int],
+        build: Mapping[str, str],
+        degraded: Mapping[str, str],
+    ) -> None:
+        self._aliases, self._jobs, self._build, self._degraded = aliases, jobs, build, degraded
 
     def collect(self) -> Iterator[Metric]:
+        # Prometheus's info-metric pattern: one series =1 whose labels say what the server is (its version and
+        # environment), joined onto any other series by `* on(instance) group_left(environment)`; the scrape
+        # configuration's target label `environment` puts it on every series without widening any here.
+        build = GaugeMetricFamily("crispml_build_info", "The server's crispml version and environment, =1.",
+                                  labels=tuple(self._build))  # fmt: skip
+        build.add_metric(tuple(self._build.values()), 1)
+        yield build
         info = GaugeMetricFamily("crispml_model_info", "One series per model alias: the version it names, =1.",
                                  labels=("name", "alias", "version", "algorithm"))  # fmt: skip
         for alias in self._aliases:
@@ -245,12 +258,16 @@ class _State:
 
 
 def state_exposition(
-    aliases: Sequence[AliasInfo], jobs: Mapping[str, int], degraded: Mapping[str, str] | None = None
+    aliases: Sequence[AliasInfo],
+    jobs: Mapping[str, int],
+    build: Mapping[str, str],
+    degraded: Mapping[str, str] | None = None,
 ) -> bytes:
-    """The series read from the database when scraped: model info per alias, jobs by state, queue depth;
-    and the references the answering process serves by their fallback (`degraded`, with the reasons)."""
+    """The series read when scraped: the server's build info (`build`: label to value, e.g. version and
+    environment), model info per alias, jobs by state, queue depth (read from the database); and the
+    references the answering process serves by their fallback (`degraded`, with the reasons)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_State(aliases, jobs, degraded or {}))
+    registry.register(_State(aliases, jobs, build, degraded or {}))
     return generate_latest(registry)
 
 

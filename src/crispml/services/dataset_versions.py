@@ -91,9 +91,10 @@ def store_dataset(
     project: str = "default",
     tags: dict[str, str] | None = None,
     action: str | None = None,
+    audit: dict[str, Any] | None = None,
 ) -> Dataset:
     """Store `frame` as the next version of dataset `name`; the file, the row and its audit event
-    (`action`, default the stage's) commit together."""
+    (`action`, default the stage's; `audit` adds to the state it records) commit together."""
     staged = store.stage_frame(frame)
     with store.committing(staged) as uow:
         _check_name_free(uow, name, stage)
@@ -121,7 +122,7 @@ def store_dataset(
         uow.audit.append(
             action=action or _ACTIONS[stage],
             resource=f"dataset:{dataset.id}",
-            after=dataset_state(dataset),
+            after={**dataset_state(dataset), **(audit or {})},
             principal=user,
         )
         return dataset

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from crispml.domain import LineageNode, ModelVersion
 from crispml.errors import NotFound
 from crispml.ports import UnitOfWork
@@ -56,7 +58,9 @@ def lineage(uow: UnitOfWork, ref: str) -> list[LineageNode]:
             )
         )
         if dataset.parent_id is None:
-            chain.append(LineageNode("source", dataset.source_sha256 or "", dataset.source, {}))
+            # A dataset read from the shared data pool names the pool's version and the filter applied.
+            origin: dict[str, Any] = {k: dataset.params[k] for k in ("pool", "pool_filter") if k in dataset.params}
+            chain.append(LineageNode("source", dataset.source_sha256 or "", dataset.source, origin))
         dataset_id = dataset.parent_id
     return chain
 

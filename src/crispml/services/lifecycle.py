@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import pandas as pd
 
 from crispml.domain import (
     FRAME,
+    RECORD_ID,
     Dataset,
     LineageNode,
     ModelRef,
@@ -23,10 +25,12 @@ from crispml.services.base import Progress, Service, new_id, no_progress, now
 from crispml.services.dataset_versions import read_rows, store_child, store_dataset
 from crispml.services.governance import lineage
 from crispml.services.model_cache import ModelCache
+from crispml.services.pool import DataPool
 from crispml.services.visibility import writable_project
 from crispml.steps import fast_path, model_codec, record_ids
 from crispml.steps.algorithms import get_algorithm, resolve_params
 from crispml.steps.curate import SCALED_ALGORITHMS
+from crispml.steps.ingest import summarize
 from crispml.steps.model_report import threshold_report, training_arrays, training_report
 from crispml.steps.prepare import MissingPolicy, fit_preparation
 from crispml.steps.privacy import Tag, check_tags, taggable, tagged
@@ -41,8 +45,10 @@ DEFAULT_THRESHOLD = 0.5
 
 class LifecycleService(Service):
     def __init__(self, store: Storage, user: str, models: ModelCache, read_limits: ReadLimits | None = None,
-                 source_timeout_s: float = DEFAULT_TIMEOUT_S) -> None:  # fmt: skip
+                 source_timeout_s: float = DEFAULT_TIMEOUT_S, pool: DataPool | None = None) -> None:  # fmt: skip
         super().__init__(store, user)
+        self.pool = pool or DataPool(None, "", {}, lambda: None, 2)
+        """The shared data pool this environment reads through its filter (see `crispml.services.pool`)."""
         self._cache = models
         self.read_limits = read_limits or ReadLimits()
         """What a source may expand to (zip bombs end in TooLarge while they stream in)."""
@@ -70,9 +76,15 @@ class LifecycleService(Service):
         `source` is a file this process may read, or a registered source (`source.source`) with a table,
         a query (run read-only, with the statement timeout) or a path inside its folder. `tags` marks
         columns `personal`, `quasi-identifier` or `sensitive` (see `crispml.steps.privacy`).
+
+        `source.pool` names a dataset of the shared data pool instead: it is read through this
+        environment's filter and stored as it is framed there (`slices`, `percent_data`, `seed`,
+        `target`, `key` and `time_column` do not apply; its tags come with it).
         """
         name = check_name(name or default_name(source), "dataset name")
         project = writable_project(project)
+        if source.pool is not None:
+            return self._ingest_pool(source.pool, name, project, progress)
         if slices < 1:
             raise InvalidInput("slices must be at least 1", field="slices")
         if not 0 < percent_data <= 1:
@@ -124,6 +136,32 @@ class LifecycleService(Service):
                 project=project,
                 tags=checked_tags,
             )
+            span.rows_out = dataset.rows
+            progress("done", 1.0)
+            return dataset
+
+    def _ingest_pool(self, ref: str, name: str, project: str, progress: Progress) -> Dataset:
+        """A pool dataset, filtered before anything is written, as a new raw version recording its origin."""
+        with self._perf("ingest") as span:
+            span.dataset = name
+            progress("read pool", 0.0)
+            read = self.pool.read(ref)
+            pool, filtered = read.dataset, read.filtered
+            span.rows_in = pool.rows
+            progress("write dataset", 0.7)
+            lineage = read.lineage(self.pool.where)
+            frame = filtered.frame
+            # Described afresh from the filtered rows: the pool's own summary would tell of dropped columns.
+            features = [c for c in frame.columns if c not in (RECORD_ID, FRAME, pool.target)]
+            stats = [asdict(s) for s in summarize(frame, [*features, pool.target])]
+            params = {k: v for k, v in pool.params.items() if k not in ("pool", "pool_filter")}
+            params |= {"raw_features": features, "frames_present": sorted(int(f) for f in frame[FRAME].unique())}
+            dataset = store_dataset(
+                self.store, self.user, frame, name=name, stage=Stage.RAW, target=pool.target,
+                frames=pool.frames, params={**params, **lineage}, report={"rows_source": pool.rows, "stats": stats},
+                source=f"pool {pool.name}/{pool.version}", source_sha256=pool.sha256, parent=None,
+                project=project, tags=filtered.tags, audit=lineage,
+            )  # fmt: skip
             span.rows_out = dataset.rows
             progress("done", 1.0)
             return dataset

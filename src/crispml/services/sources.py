@@ -29,7 +29,7 @@ class SourceService(Service):
         """`spec` with a bare path resolved (symlinks followed) inside the data folder, for callers who do not
         own this machine (REST); Forbidden if it lands outside. A registered source's path is checked on reading.
         """
-        if spec.path is None or spec.source is not None:
+        if spec.path is None or spec.source is not None or spec.pool is not None:
             return spec
         return SourceSpec(path=str(inside_root(self._data_dir, spec.path, "the data folder")))
 

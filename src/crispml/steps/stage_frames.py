@@ -86,7 +86,9 @@ def curated_frame(
 
 
 def default_name(source: SourceSpec) -> str:
-    """A dataset name from a source: a file's stem, or the table's name."""
+    """A dataset name from a source: a file's stem, the table's name, or the pool dataset's name."""
+    if source.pool:
+        return source.pool.replace("@", "/").split("/")[0]
     if source.path:
         stem = PurePath(source.path).name.split(".")[0]
         cleaned = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in stem)

@@ -26,7 +26,7 @@ from crispml.storage.bulk_insert import DriverInsert
 
 _INSERT_EVENTS = DriverInsert(t.audit_events)
 _COLUMNS = ("seq", "at", "principal", "action", "resource", "request_id", "before_json", "after_json",
-            "before_sha256", "after_sha256", "prev_hash", "hash")  # fmt: skip
+            "before_sha256", "after_sha256", "prev_hash", "hash", "environment")  # fmt: skip
 _HEAD = "SELECT seq, hash FROM audit_head WHERE id = 1"
 _HEAD_FOR_UPDATE = f"{_HEAD} FOR UPDATE"
 """Locks the head row until the transaction ends: the next writer waits here, then reads the new head."""
@@ -50,9 +50,11 @@ class NewEvent:
 
 
 class AuditRepository:
-    def __init__(self, connection: Connection, default_principal: str) -> None:
+    def __init__(self, connection: Connection, default_principal: str, environment: str | None = None) -> None:
+        """`environment`: the deployment's (dev, qa, prod), recorded with every event appended and hashed."""
         self.connection = connection
         self._default_principal = default_principal
+        self._environment = environment
         self._head: tuple[int, str] | None = None
 
     def append(
@@ -85,6 +87,7 @@ class AuditRepository:
         acting_now = acting()
         fallback = self._default_principal if acting_now is None else acting_now.name
         current_request = request_id()
+        environment = self._environment
         rows, events = [], []
         for each in new:
             seq += 1
@@ -94,7 +97,7 @@ class AuditRepository:
             after = None if each.after is None else canonical(each.after)
             before_sha, after_sha = digest(before), digest(after)
             hashed = event_hash(
-                seq, at, principal, each.action, each.resource, request, before_sha, after_sha, previous
+                seq, at, principal, each.action, each.resource, request, before_sha, after_sha, previous, environment
             )
             rows.append(
                 {
@@ -110,10 +113,11 @@ class AuditRepository:
                     "after_sha256": after_sha,
                     "prev_hash": previous,
                     "hash": hashed,
+                    "environment": environment,
                 }
             )
             events.append(AuditEvent(seq, at, principal, each.action, each.resource, request, each.before,
-                                     each.after, before_sha, after_sha, hashed))  # fmt: skip
+                                     each.after, before_sha, after_sha, hashed, environment))  # fmt: skip
             previous = hashed
         self._write(rows, seq, previous)
         self._head = (seq, previous)
@@ -260,4 +264,5 @@ def _event(row: Any) -> AuditEvent:
         before_sha256=row["before_sha256"],
         after_sha256=row["after_sha256"],
         hash=row["hash"],
+        environment=row["environment"],
     )

@@ -3,7 +3,9 @@
 Each event's hash is the sha256 of a canonical JSON array of its fields (sequence number, time,
 principal, action, resource, request id, the digests of its before and after states) and the previous
 event's hash, so editing, deleting or reordering an event breaks the chain at that event. The format is
-part of every stored hash: changing it makes every existing log fail verification.
+part of every stored hash: changing it makes every existing log fail verification. An event that records
+the deployment's environment (dev, qa, prod) hashes it as one more, last, field; events written before
+environments were recorded have none and hash as they always did.
 """
 
 from __future__ import annotations
@@ -45,9 +47,12 @@ def event_hash(
     before_sha256: str | None,
     after_sha256: str | None,
     prev_hash: str,
+    environment: str | None = None,
 ) -> str:
     """The hash of one event given the previous event's hash (`GENESIS` for the first)."""
     fields = [seq, at.isoformat(), principal, action, resource, request_id, before_sha256, after_sha256, prev_hash]
+    if environment is not None:
+        fields.append(environment)
     return hashlib.sha256(canonical(fields).encode()).hexdigest()
 
 
@@ -67,6 +72,7 @@ class StoredEvent:
     after_sha256: str | None
     prev_hash: str
     hash: str
+    environment: str | None = None
 
     def recomputed(self, seq: int | None = None) -> str:
         """The hash its fields give (at sequence number `seq`, default its own)."""
@@ -80,6 +86,7 @@ class StoredEvent:
             self.before_sha256,
             self.after_sha256,
             self.prev_hash,
+            self.environment,
         )
 
     @property

@@ -224,6 +224,7 @@ audit_events = Table(
     Column("after_sha256", String(64)),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("environment", String(8)),  # migration 0017: null on events written before it
     Index("ix_audit_events_at", "at"),
     Index("ix_audit_events_resource", "resource"),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -32,10 +33,14 @@ ONNX = ".onnx"
 class Store:
     """The storage services use (see `crispml.ports.Storage`): units of work, artifacts, the group commit."""
 
-    def __init__(self, engine: Engine, artifacts: ArtifactStore, user: str = "crispml") -> None:
-        """`user`: whom audit events are attributed to when no principal is acting (the service's user)."""
+    def __init__(
+        self, engine: Engine, artifacts: ArtifactStore, user: str = "crispml", environment: str | None = None
+    ) -> None:
+        """`user`: whom audit events are attributed to when no principal is acting (the service's user);
+        `environment`: the deployment's (dev, qa, prod), recorded with every audit event."""
         self.engine = engine
         self.user = user
+        self.environment = environment
         self.artifacts = artifacts
         self._writers = write_queue(engine)
         self._checkpointer = wal_checkpointer(engine)
@@ -52,7 +57,7 @@ class Store:
     def transaction(self) -> Iterator[UnitOfWork]:
         """One unit of work: commits when the block ends, rolls back everything if it raises."""
         with self._writers, self.engine.begin() as connection:
-            yield UnitOfWork(connection, self.user)
+            yield UnitOfWork(connection, self.user, self.environment)
         if self._checkpointer is not None:
             self._checkpointer.written()
 
@@ -62,7 +67,7 @@ class Store:
         with self.engine.connect() as connection:
             connection.execution_options(**{READ_ONLY: True})
             with connection.begin():
-                yield UnitOfWork(connection, self.user)
+                yield UnitOfWork(connection, self.user, self.environment)
 
     # -- group commit ---------------------------------------------------------------------------
     def write_alone(self, work: Work) -> None:
@@ -172,7 +177,9 @@ class Store:
     def check_writable(self) -> None:
         """Raise `OSError` unless the artifact folder takes (and gives up) a file."""
         self.artifacts.root.mkdir(parents=True, exist_ok=True)
-        probe = self.artifacts.root / f".ready-{os.getpid()}"
+        # One probe per thread: the server's threads answer /readyz at once, and one's unlink must not
+        # pull the file from under another's (a 503 for a healthy store).
+        probe = self.artifacts.root / f".ready-{os.getpid()}-{threading.get_ident()}"
         probe.write_bytes(b"ok")
         probe.unlink()
 

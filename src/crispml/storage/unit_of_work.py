@@ -25,8 +25,9 @@ class UnitOfWork:
     batches outside the acting principal's projects are invisible to its reads (they answer NotFound).
     """
 
-    def __init__(self, connection: Connection, user: str = "crispml") -> None:
-        """`user` is whom audit events are attributed to when no principal is acting."""
+    def __init__(self, connection: Connection, user: str = "crispml", environment: str | None = None) -> None:
+        """`user` is whom audit events are attributed to when no principal is acting; `environment` the
+        deployment's (dev, qa, prod), recorded with every audit event."""
         self.connection = connection
         principal = acting()
         projects = None if principal is None else principal.projects
@@ -36,7 +37,7 @@ class UnitOfWork:
         self.labels = LabelRepository(connection)
         self.perf = PerfRepository(connection)
         self.jobs = JobRepository(connection)
-        self.audit = AuditRepository(connection, user)
+        self.audit = AuditRepository(connection, user, environment)
         self.principals = PrincipalRepository(connection)
         self.sources = SourceRepository(connection)
         self.retrain = RetrainRepository(connection)

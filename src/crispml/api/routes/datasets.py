@@ -57,8 +57,14 @@ def ingest(
     timeout: Timeout = 300,
 ) -> Response:
     spec = sources.contained(body.source.spec())
-    if not spec.path and not spec.source:
-        raise InvalidInput("name a source: a path, or a registered source with a table or a query", field="source")
+    if spec.pool is not None and (spec.path or spec.source or spec.table or spec.query):
+        raise InvalidInput("a pool dataset is read alone: name no path, source, table or query with it",
+                           field="source.pool")  # fmt: skip
+    if spec.pool is not None:
+        lifecycle.pool.check()  # no pool, or a bad filter: refused here (422), not as a failed job
+    if not spec.path and not spec.source and not spec.pool:
+        raise InvalidInput("name a source: a path, a registered source with a table or a query, or a pool dataset",
+                           field="source")  # fmt: skip
     options = body.model_dump(exclude={"source"})
     options["project"] = writable_project(body.project)  # refused here, not as a failed job
     return _ingest_job(lifecycle, jobs, spec, options, wait, timeout)

@@ -23,7 +23,7 @@ async def me(settings: SettingsDep) -> PrincipalAnswer:
     projects = None if principal is None or principal.projects is None else sorted(principal.projects)
     allowed = [action.value for action, roles in GRANTS.items() if role in roles]
     return PrincipalAnswer(name=name, role=role.value, projects=projects, keys_required=settings.require_keys,
-                           allowed=allowed, version=crispml.__version__)  # fmt: skip
+                           allowed=allowed, version=crispml.__version__, environment=settings.environment)  # fmt: skip
 
 
 @router.get("/users", summary="API users with their roles, projects and status (never their keys)",

@@ -38,6 +38,11 @@ function parseHash() {
 
 function showHeader() {
   const parts = [h("span", { class: "server" }, "Server ", h("strong", {}, server))];
+  // The deployment's environment (CRISPML_ENVIRONMENT): who works on prod sees it at a glance.
+  if (me.environment) {
+    parts.push(h("span", { class: "environment" }, "Environment ",
+      h("strong", { class: `env env-${me.environment}`, "data-environment": me.environment }, me.environment)));
+  }
   parts.push(h("span", { class: "user" }, "User ", h("strong", {}, me.name), " ", h("span", { class: "role" }, me.role)));
   if (apiKey()) parts.push(button("Log out", logout, { class: "secondary" }));
   who.replaceChildren(...parts);

@@ -20,6 +20,7 @@ export async function render(page) {
       table(`Audit events: newest ${answer.items.length} of ${fmt(answer.total)}`, [
         ["seq", "Seq"],
         ["at", "At", when],
+        ["environment", "Environment"],
         ["principal", "Principal"],
         ["action", "Action"],
         ["resource", "Resource"],

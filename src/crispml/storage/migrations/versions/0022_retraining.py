@@ -4,7 +4,7 @@ Revision ID: 0022
 Revises: 0015
 Create Date: 2026-11-30 05:10:00
 
-Written against 0015 (the head on its branch); the merge renumbers `down_revision` to the newest.
+Follows 0015.
 """
 
 from __future__ import annotations
