@@ -61,6 +61,7 @@ for command in (
     scoring.score,
     scoring.label,
     scoring.verify,
+    scoring.estimate,
     data.lineage,
     data.datasets,
     models.models,
