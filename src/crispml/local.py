@@ -187,7 +187,7 @@ class Crispml:
         return self.scoring.verify(model_ref, frames=frames)
 
     def estimate(
-        self, model_ref: str, *, frames: str | list[int] | None = None, since: str | None = None, level: float = 0.95
+        self, model_ref: str, *, frames: str | list[int] | None = None, since: str | None = None, level: float = 0.99
     ) -> Estimation:
         """Performance before labels (CBPE): see `ScoringService.estimate`."""
         return self.scoring.estimate(model_ref, frames=frames, since=since, level=level)

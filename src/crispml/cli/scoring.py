@@ -149,7 +149,7 @@ def estimate(
     model: Annotated[str, typer.Argument(help="Model: name@alias, name/version, or name for all versions.")],
     frames: FramesOption = None,
     since: Annotated[str | None, typer.Option(help="Scores of the last '24h' (s, m, h, d, w) or an ISO time.")] = None,
-    level: Annotated[float, typer.Option(help="Coverage of each estimate's interval.", min=0.5, max=0.999)] = 0.95,
+    level: Annotated[float, typer.Option(help="Coverage of each estimate's interval.", min=0.5, max=0.999)] = 0.99,
     remote: RemoteOption = None,
     output: FormatOption = OutputFormat.TABLE,
     as_json: JsonOption = False,

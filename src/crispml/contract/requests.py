@@ -294,7 +294,7 @@ class EstimateRequest(Strict):
     model: ModelRefText
     frames: Frames | None = None
     since: Since | None = None
-    level: Level = 0.95
+    level: Level = 0.99
 
 
 class VerifyPlotRequest(VerifyRequest):

@@ -25,7 +25,7 @@ from crispml.steps import calibration as calibrating
 from crispml.steps.calibration import Calibration
 from crispml.steps.cbpe import KPIS, estimate_groups
 
-DEFAULT_LEVEL = 0.95
+DEFAULT_LEVEL = 0.99
 _SINCE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 

@@ -284,7 +284,7 @@ class ScoringService(GroupedPerfService):
         return self._verification.verify(model_ref, frames=frames)
 
     def estimate(
-        self, model_ref: str, *, frames: str | list[int] | None = None, since: str | None = None, level: float = 0.95
+        self, model_ref: str, *, frames: str | list[int] | None = None, since: str | None = None, level: float = 0.99
     ) -> Estimation:
         """Performance before labels: see `EstimationService.estimate`."""
         return self._estimation.estimate(model_ref, frames=frames, since=since, level=level)

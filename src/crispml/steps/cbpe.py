@@ -32,7 +32,7 @@ def estimate(
     threshold: float,
     calibration: Calibration | None,
     *,
-    level: float = 0.95,
+    level: float = 0.99,
     samples: int = SAMPLES,
     seed: int = 0,
 ) -> dict[str, Any]:

@@ -228,7 +228,7 @@ def estimate(
     model: Annotated[req.ModelRefText, Query()],
     frames: Annotated[req.Frames | None, Query()] = None,
     since: Annotated[req.Since | None, Query()] = None,
-    level: Annotated[req.Level, Query()] = 0.95,
+    level: Annotated[req.Level, Query()] = 0.99,
 ) -> EstimationAnswer:
     return EstimationAnswer.from_domain(scoring.estimate(model, frames=frames, since=since, level=level))
 
