@@ -26,7 +26,7 @@ import numpy as np
 from crispml.errors import IntegrityFailure
 
 METHODS = ("identity", "platt", "isotonic")
-ISOTONIC_MIN_CLASS = 200
+ISOTONIC_MIN_CLASS = 100
 """Isotonic regression is used when the holdout has at least this many rows of each class."""
 SPIEGELHALTER_ALPHA = 0.05
 REPLICATES = 50
