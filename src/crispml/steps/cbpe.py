@@ -138,7 +138,7 @@ def _simulate(
             p = np.stack([calibration.apply(score, start + i) for i in range(count)])  # type: ignore[union-attr]
         else:
             p = np.broadcast_to(probability, (count, n))
-        drawn = rng.random((count, n)) < p
+        drawn = rng.random((count, n), dtype=np.float32) < p  # float32: half the time, ample resolution
         positives = drawn.sum(axis=1).astype(np.float64)
         tp = drawn[:, flagged].sum(axis=1).astype(np.float64)
         fp = float(flagged.sum()) - tp
