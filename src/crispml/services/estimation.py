@@ -162,10 +162,12 @@ def parse_since(since: str | None) -> datetime | None:
     if since is None:
         return None
     match = _SINCE.match(since)
-    if match:
-        return datetime.now(UTC) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     try:
+        if match:
+            return datetime.now(UTC) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
         at = datetime.fromisoformat(since.strip())
+    except OverflowError:
+        raise InvalidInput(f"since {since!r} reaches before the year 1", field="since") from None
     except ValueError:
         raise InvalidInput(
             f"since {since!r} is neither a duration like 24h, 30m, 7d nor an ISO time", field="since"
