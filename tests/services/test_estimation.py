@@ -194,9 +194,11 @@ def test_rest_client_and_cli_answer_alike_and_export_gauges(world: dict[str, Any
             remote = api.estimate("fraud@champion", frames="1-3", level=0.9)
         metrics = httpx.get(f"{server.url}/metrics").text
         refused = httpx.get(f"{server.url}/api/v1/reports/estimate", params={"model": "fraud@champion", "level": 2})
+        command = ["estimate", "fraud@champion", "--frames", "1-3", "--level", "0.9", "--json", "--remote", server.url]
+        through_server = run(command, {"CRISPML_HOME": str(world["home"].parent / "unused")}).json
     finally:
         server.stop()
-    assert remote["rows"] == [_jsonable(row) for row in local.rows]
+    assert remote["rows"] == [_jsonable(row) for row in local.rows] == through_server["rows"]
     assert refused.status_code == 422
     version = world["models"]["fraud"].version
     assert f'crispml_estimated_kpi{{bound="low",frame="2",kpi="recall",model="fraud",version="{version}"}}' in metrics
