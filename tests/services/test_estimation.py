@@ -136,6 +136,9 @@ def test_once_labelled_the_realized_kpis_lie_within_the_intervals_without_drift(
             assert found["realized"] == rows[frame][kpi]
             assert found["error"] == pytest.approx(found["realized"] - found["estimated"])
             assert found["within_interval"], (frame, kpi, found)
+    positives = rows["all"]["estimate"]["positives"]
+    assert positives["realized"] == rows["all"]["positives"]
+    assert positives["estimated"] == pytest.approx(positives["realized"], rel=0.2)
     errors = rows["all"]["estimate"]["mean_absolute_error"]
     assert errors["roc_auc"] < 0.03 and errors["recall"] < 0.08
     # Every scored record of frames 7-12 is labelled now: nothing is left to estimate there.

@@ -88,7 +88,8 @@ def beside_realized(store: Storage, versions: list[ModelVersion], ledger: pd.Dat
                     level: float = DEFAULT_LEVEL) -> list[str]:  # fmt: skip
     """Put on each verification row with labels the estimate of all its frame's scores (labels unseen),
     and per KPI the estimate, the error (realized - estimated) and whether the realized KPI lies in the
-    interval; the 'all' row gets each KPI's mean absolute error over the frames. Returns warnings."""
+    interval, and the frauds expected beside those labelled; the 'all' row gets each KPI's mean absolute
+    error over the frames. Returns warnings."""
     warnings: list[str] = []
     by_ref = {v.ref: v for v in versions}
     estimates: dict[str, dict[Any, dict[str, Any]]] = {}
@@ -116,7 +117,10 @@ def beside_realized(store: Storage, versions: list[ModelVersion], ledger: pd.Dat
                          "within_interval": inside}  # fmt: skip
             if error is not None and row["frame"] != "all":
                 errors.setdefault(row["model"], {}).setdefault(kpi, []).append(abs(error))
-        row["estimate"] = {"level": level, "rows": found["rows"], "kpis": kpis}
+        # Frauds expected from the probabilities against those labelled: a pattern that moved where the
+        # model no longer looks shows here too (few expected, many found).
+        positives = {"estimated": found["expected_positives"], "realized": row.get("positives")}
+        row["estimate"] = {"level": level, "rows": found["rows"], "kpis": kpis, "positives": positives}
     for row in rows:
         if row["frame"] == "all" and row.get("estimate"):
             spread = errors.get(row["model"], {})
