@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -15,6 +16,7 @@ from crispml.observability.perf import PerfObserver, add_perf_observer, remove_p
 from crispml.services.access import AccessService
 from crispml.services.audit import AuditService
 from crispml.services.jobs import JobService
+from crispml.services.kpi_floor import FloorPolicy
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.model_cache import model_cache
 from crispml.services.operations import OperationsService
@@ -66,7 +68,7 @@ class Container:
         )
         self.sources = SourceService(self.store, settings.user, settings.resolved_database_url,
                                      settings.resolved_data_dir, settings.source_timeout_s)  # fmt: skip
-        self.scoring = ScoringService(self.store, settings.user, self.model_cache)
+        self.scoring = ScoringService(self.store, settings.user, self.model_cache, floor_policy(settings))
         self.operations = OperationsService(
             self.store,
             settings.user,
@@ -83,6 +85,7 @@ class Container:
         self.influx = influx.start() if influx is not None else None
         """The exporter of perf records to InfluxDB, when `influx_url` is set (the server and local runs alike)."""
         self._perf_observer: PerfObserver | None = None
+        self._floor_stop = threading.Event()
 
     def observe_metrics(self) -> None:
         """Feed the Prometheus metrics (`crispml.observability.metrics`) from this container's perf
@@ -91,6 +94,19 @@ class Container:
             self._perf_observer = metrics.perf_observer()
             add_perf_observer(self._perf_observer)
             self.store.group_commit.observer = metrics.observe_group_commit
+
+    def watch_kpi_floor(self) -> None:
+        """Work the fallback's KPI floor out now and every `fallback_check_s` until this container closes
+        (a server's, not a one-shot CLI call's); without a floor, nothing."""
+        if self.scoring.floor.policy is None:
+            return
+        self.scoring.floor.check_quietly()
+
+        def watch() -> None:
+            while not self._floor_stop.wait(self.settings.fallback_check_s):
+                self.scoring.floor.check_quietly()
+
+        threading.Thread(target=watch, name="crispml-kpi-floor", daemon=True).start()
 
     @cached_property
     def jobs(self) -> JobService:
@@ -108,7 +124,13 @@ class Container:
         """A `crispml worker` over this container's store: claims the jobs the API queued and runs them."""
         # Its own JobService: the worker runs claimed jobs on its own threads, never queues any.
         jobs = JobService(self.store, self.settings.user, workers=1, time_limits_s=self.settings.job_time_limits)
-        return Worker(jobs, self.access, handlers(self.lifecycle), concurrency, self.settings.job_lease_s)
+        return Worker(
+            jobs,
+            self.access,
+            handlers(self.lifecycle, self.scoring, self.pipelines),
+            concurrency,
+            self.settings.job_lease_s,
+        )
 
     @cached_property
     def pipelines(self) -> PipelineService:
@@ -117,6 +139,7 @@ class Container:
                                self.settings.resolved_data_dir)  # fmt: skip
 
     def close(self) -> None:
+        self._floor_stop.set()
         if self._perf_observer is not None:
             remove_perf_observer(self._perf_observer)
             self.store.group_commit.observer = self._perf_observer = None
@@ -133,6 +156,14 @@ class Container:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def floor_policy(settings: Settings) -> FloorPolicy | None:
+    """The fallback's KPI floor the CRISPML_FALLBACK_* settings declare; None without `fallback_kpi`."""
+    if settings.fallback_kpi is None:
+        return None
+    return FloorPolicy(settings.fallback_kpi, settings.fallback_floor, settings.fallback_frames,
+                       settings.fallback_min_labels)  # fmt: skip
 
 
 def influx_exporter(settings: Settings) -> InfluxExporter | None:

@@ -137,8 +137,9 @@ class Settings(BaseSettings):
 
     # --- Job workers (issue 15: workers that scale apart from the API), see crispml.services.worker ---
     job_runner: Literal["inprocess", "workers"] = "inprocess"
-    """Who runs train jobs: "inprocess", the API process that queued them (on its `job_workers` threads);
-    "workers", `crispml worker` processes that claim them from the database (the API only queues them)."""
+    """Who runs jobs (train, ingest, dataset scoring, pipelines): "inprocess", the API process that queued
+    them (on its `job_workers` threads); "workers", `crispml worker` processes that claim them from the
+    database (the API only queues them)."""
     job_lease_s: float = Field(default=30.0, ge=1.0, le=3600.0)
     """Seconds a worker's claim on a job lasts unless renewed (it renews every third of it): a job whose
     worker stopped renewing is requeued once, then ended interrupted."""
@@ -167,6 +168,20 @@ class Settings(BaseSettings):
     """Rotated log files kept beside the current one."""
     access_log: bool = True
     """Whether every HTTP request writes an access line (method, route, status, duration, request id)."""
+
+    # --- The fallback's KPI floor (issue 15: fallback), see crispml.services.kpi_floor ---
+    fallback_kpi: Literal["roc_auc", "pr_auc", "precision", "recall", "f1"] | None = None
+    """The realized KPI an aliased version must keep at or over `fallback_floor`, else its name's `fallback`
+    alias answers for it (None, the default: no floor)."""
+    fallback_floor: float = Field(default=0.5, ge=0.0, le=1.0)
+    """The floor of `fallback_kpi`."""
+    fallback_frames: int = Field(default=3, ge=1, le=10_000)
+    """Over how many of a version's last frames holding labels its realized KPI is worked out."""
+    fallback_min_labels: int = Field(default=50, ge=1)
+    """Labels those frames must hold before the floor judges them (fewer: the version keeps answering)."""
+    fallback_check_s: float = Field(default=60.0, ge=1.0, le=86_400.0)
+    """How often a server works the realized KPIs out again (besides after each label import it serves),
+    so that labels imported and aliases moved by other processes reach it."""
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Before the server listens: no request waits for a model to be read (most of a second each),
         # and with several workers, one still reading takes no connections.
         container.operations.warm_up(settings.warm_up_models)
+        container.watch_kpi_floor()
         services = Services.of(container)
         app.state.services = services
         try:

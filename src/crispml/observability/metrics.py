@@ -245,8 +245,8 @@ class AliasInfo:
 
 
 class _State:
-    def __init__(self, aliases: Sequence[AliasInfo], jobs: Mapping[str, int]) -> None:
-        self._aliases, self._jobs = aliases, jobs
+    def __init__(self, aliases: Sequence[AliasInfo], jobs: Mapping[str, int], degraded: Mapping[str, str]) -> None:
+        self._aliases, self._jobs, self._degraded = aliases, jobs, degraded
 
     def collect(self) -> Iterator[Metric]:
         info = GaugeMetricFamily("crispml_model_info", "One series per model alias: the version it names, =1.",
@@ -258,13 +258,21 @@ class _State:
             jobs.add_metric((state,), count)
         queued = GaugeMetricFamily("crispml_job_queue_depth", "Jobs queued and not yet started.",
                                    value=self._jobs.get("queued", 0))  # fmt: skip
-        yield from (info, jobs, queued)
+        fallback = GaugeMetricFamily("crispml_fallback_active", "One series per model reference answered by its "
+                                     "name's fallback version now, by the kind of reason, =1.",
+                                     labels=("model", "reason"))  # fmt: skip
+        for model, reason in sorted(self._degraded.items()):
+            fallback.add_metric((model, reason.partition(":")[0]), 1)
+        yield from (info, jobs, queued, fallback)
 
 
-def state_exposition(aliases: Sequence[AliasInfo], jobs: Mapping[str, int]) -> bytes:
-    """The series read from the database when scraped: model info per alias, jobs by state, queue depth."""
+def state_exposition(
+    aliases: Sequence[AliasInfo], jobs: Mapping[str, int], degraded: Mapping[str, str] | None = None
+) -> bytes:
+    """The series read from the database when scraped: model info per alias, jobs by state, queue depth;
+    and the references the answering process serves by their fallback (`degraded`, with the reasons)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_State(aliases, jobs))
+    registry.register(_State(aliases, jobs, degraded or {}))
     return generate_latest(registry)
 
 

@@ -53,8 +53,8 @@ class JobReleased(Exception):
     stop: before anything the job staged commits, so it stores nothing and may run again elsewhere."""
 
 
-WORKER_KINDS = ("train",)
-"""Kinds of job a `crispml worker` runs (rebuilt from the job's params); others stay in-process."""
+WORKER_KINDS = ("train", "ingest", "score", "pipeline")
+"""Kinds of job a `crispml worker` runs (rebuilt from the job's params): every durable job."""
 
 
 class JobService(Service):

@@ -9,11 +9,16 @@ hash check or cannot be decoded), the reference resolves to its name's `fallback
 reason, and that redirect is cached like any resolution. A re-resolution (at most once per `REF_TTL_S`)
 also stats the named version's file: a file rewritten since it was read is read and verified again, and
 one known broken is not read again until its file changes. None of this runs per request.
+
+An alias whose version is under the fallback's KPI floor (`crispml.services.kpi_floor`, worked out off the
+request path) is redirected to the fallback the same way when it is resolved; a version named exactly, or
+a name without a fallback, keeps answering.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from crispml.domain import ModelRef, ModelVersion
@@ -72,9 +77,13 @@ class ModelUnavailable(Exception):
 class ModelRefs:
     """Resolves model references with a short-lived cache (see the module's docstring)."""
 
-    def __init__(self, store: Storage, models: ModelCache) -> None:
+    def __init__(
+        self, store: Storage, models: ModelCache, under_floor: Callable[[str], str | None] = lambda _id: None
+    ) -> None:
         self._store = store
         self._models = models
+        self._under_floor = under_floor
+        """Why a model version (by id) is under the fallback's KPI floor, None if it is not; reads nothing."""
         self._versions: dict[str, ScoringModel] = {}
         """By model version id."""
         self._refs: dict[str, tuple[int, float, str, str | None]] = {}
@@ -102,6 +111,10 @@ class ModelRefs:
             model_id = uow.models.id_of(model_ref)
         known = self._version(model_id)
         self._check_file(known.model)
+        under = self._under_floor(model_id)
+        if under is not None and (fallback := self._fallback_for(model_ref, known.model)) is not None:
+            self._redirect(model_ref, known.model.id, fallback, under)
+            return fallback, under
         self._refs[model_ref] = (self._store.registry_version, time.monotonic() + REF_TTL_S, model_id, None)
         self._degraded.pop(model_ref, None)
         return known, None
@@ -114,27 +127,47 @@ class ModelRefs:
         known = self._versions.get(cached[2])
         return (known, cached[3]) if known is not None and visible(known.model.project) else None
 
-    def fall_back(self, model_ref: str, failed: ModelUnavailable) -> ScoringModel:
+    def fall_back(self, model_ref: str, failed: ModelUnavailable) -> Answer:
         """The version of `model_ref`'s `fallback` alias, which answers for it from now on (the redirect is
-        cached like a resolution); raises `failed.cause` when `model_ref` names no alias, or its name has
-        no fallback other than the failed version."""
+        cached like a resolution), with the reason; raises `failed.cause` when `model_ref` names no alias, or
+        its name has no fallback other than the failed version. When the version that failed was the fallback
+        answering for a version under the KPI floor, that version answers again (no reason)."""
         self._broken[failed.model.artifact_sha256] = (self._stamp(failed.model), failed)
         # The same error object is raised again by every request while it lasts: without its traceback,
         # which would otherwise grow by each raise.
         cause = failed.cause.with_traceback(None)
+        cached = self._refs.get(model_ref)
+        if cached is not None and cached[2] == failed.model.id and (cached[3] or "").startswith("kpi_floor:"):
+            for stale in (model_ref, str(ModelRef.of(str(ModelRef.parse(model_ref).name), alias=FALLBACK))):
+                self._refs.pop(stale, None)
+            self._degraded.pop(model_ref, None)
+            try:
+                return self.resolve(model_ref)  # its fallback is known broken now: the version named
+            except ModelUnavailable:
+                raise cause from None
+        fallback = self._fallback_for(model_ref, failed.model)
+        if fallback is None:
+            raise cause
+        self._redirect(model_ref, failed.model.id, fallback, failed.reason)
+        return fallback, failed.reason
+
+    def _fallback_for(self, model_ref: str, failed: ModelVersion) -> ScoringModel | None:
+        """The version of `model_ref`'s `fallback` alias, if it names an alias other than that one and its
+        fallback is another version that can be loaded."""
         parsed = ModelRef.parse(model_ref)
         if parsed.alias is None or parsed.alias == FALLBACK:
-            raise cause
+            return None
         try:
             fallback, _ = self.resolve(str(ModelRef.of(str(parsed.name), alias=FALLBACK)))
         except (NotFound, ModelUnavailable):
-            raise cause from None
-        if fallback.model.id == failed.model.id:
-            raise cause
+            return None
+        return None if fallback.model.id == failed.id else fallback
+
+    def _redirect(self, model_ref: str, failed_id: str, fallback: ScoringModel, reason: str) -> None:
+        """Answer `model_ref` with `fallback` for `reason` (cached like a resolution)."""
         until = time.monotonic() + REF_TTL_S
-        self._refs[model_ref] = (self._store.registry_version, until, fallback.model.id, failed.reason)
-        self._degraded[model_ref] = (failed.model.id, failed.reason)
-        return fallback
+        self._refs[model_ref] = (self._store.registry_version, until, fallback.model.id, reason)
+        self._degraded[model_ref] = (failed_id, reason)
 
     def degraded(self) -> dict[str, str]:
         """References answered by their fallback, with the reason, as far as this process knows: a reference
@@ -148,7 +181,11 @@ class ModelRefs:
                 still = False
             model = self._versions[broken_id].model  # resolved before it failed
             broken = self._broken.get(model.artifact_sha256)
-            if still and broken is not None and broken[0] == self._stamp(model):
+            if reason.startswith("kpi_floor:"):
+                holds = self._under_floor(broken_id) is not None
+            else:
+                holds = broken is not None and broken[0] == self._stamp(model)
+            if still and holds:
                 found[model_ref] = reason
             else:
                 self._degraded.pop(model_ref, None)

@@ -104,12 +104,13 @@ class OperationsService(Service):
     def prometheus_text(self) -> bytes:
         """The Prometheus text exposition `GET /metrics` answers: the counters and histograms of this
         process (of every worker, in multiprocess mode), then the model aliases (of the acting principal's
-        projects) and jobs by state, read from the database now."""
+        projects) and jobs by state, read from the database now, and the references this process answers
+        by their fallback."""
         with self.store.reading() as uow:
             aliases = [metrics.AliasInfo(*row) for row in uow.models.aliased()]
             jobs = uow.jobs.count_by_status()
         states = {status.value: jobs.get(status.value, 0) for status in JobStatus}
-        return metrics.exposition() + metrics.state_exposition(aliases, states)
+        return metrics.exposition() + metrics.state_exposition(aliases, states, self.degraded())
 
     def readiness(self) -> dict[str, dict[str, Any]]:
         """Whether the database answers and the artifact folder is writable, each with its error; and

@@ -78,15 +78,26 @@ class PipelineService(Service):
 
     def _submit(self, pipeline: Pipeline, params: dict[str, Any], done: State, source: SourceSpec | None) -> Job:
         job_id = new_id("job")
-        params = {"root": job_id, **params}  # a resumed run keeps its first job as root
+        params = {"root": job_id, **params, "job": job_id}  # a resumed run keeps its first job as root
         if source is not None:
             params["source"] = {k: v for k, v in vars(source).items() if v is not None}
+        return self._jobs().submit(
+            "pipeline", params, lambda progress: self._work(params, done, progress), job_id=job_id
+        )
 
-        def work(progress: Progress) -> dict[str, Any]:
-            state = self.run(pipeline, progress, done, lambda s: self._record(job_id, s), source, params["root"])
-            return {"steps": state}
+    def run_job(self, params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        """Run a queued pipeline job from its params (what `crispml worker` does): the steps a killed
+        earlier attempt of the same job (or the job it resumes) finished are carried over."""
+        with self.store.jobs() as rows:
+            earlier = [rows.get(params[key]).result or {} for key in ("job", "resumes") if params.get(key)]
+        done: State = next((dict(result["steps"]) for result in earlier if result.get("steps")), {})
+        return self._work(params, done, progress)
 
-        return self._jobs().submit("pipeline", params, work, job_id=job_id)
+    def _work(self, params: dict[str, Any], done: State, progress: Progress) -> dict[str, Any]:
+        pipeline = Pipeline.model_validate(params["pipeline"])
+        source = SourceSpec(**params["source"]) if params.get("source") else None
+        record: Callable[[State], None] = lambda state: self._record(params["job"], state)  # noqa: E731
+        return {"steps": self.run(pipeline, progress, done, record, source, params["root"])}
 
     def _record(self, job_id: str, state: State) -> None:
         with self.store.jobs() as rows:

@@ -24,6 +24,7 @@ from crispml.observability.perf import PerfClock, Span, store_perf
 from crispml.ports import Storage
 from crispml.services.base import GroupedPerfService, Progress, new_id, no_progress, now
 from crispml.services.estimation import Estimation, EstimationService
+from crispml.services.kpi_floor import FloorPolicy, KpiFloor
 from crispml.services.labels import LabelReport, LabelService
 from crispml.services.model_cache import ModelCache
 from crispml.services.model_refs import ModelRefs, ModelUnavailable, ScoringModel
@@ -88,10 +89,12 @@ class PendingScore:
 
 
 class ScoringService(GroupedPerfService):
-    def __init__(self, store: Storage, user: str, models: ModelCache) -> None:
+    def __init__(self, store: Storage, user: str, models: ModelCache, floor: FloorPolicy | None = None) -> None:
         super().__init__(store, user)
         self._cache = models
-        self._refs = ModelRefs(store, models)
+        self.floor = KpiFloor(store, user, floor)
+        """The fallback's KPI floor: its verdicts are worked out after label imports, never per request."""
+        self._refs = ModelRefs(store, models, self.floor.under)
         self._labels = LabelService(store, user)
         self._verification = VerificationService(store, user)
         self._estimation = EstimationService(store, user)
@@ -127,9 +130,9 @@ class ScoringService(GroupedPerfService):
                 return by(*self._refs.resolve(model_ref))
             except ModelUnavailable as exc:
                 failed = exc
-            fallback = self._refs.fall_back(model_ref, failed)  # raises failed.cause when there is none
+            fallback, reason = self._refs.fall_back(model_ref, failed)  # raises failed.cause when there is none
             try:
-                return by(fallback, failed.reason)
+                return by(fallback, reason)
             except ModelUnavailable as also:
                 raise failed.cause.with_traceback(None) from also.cause
 
@@ -255,7 +258,7 @@ class ScoringService(GroupedPerfService):
 
     def degraded(self) -> dict[str, str]:
         """Model references this process answers with their fallback version, each with the reason."""
-        return self._refs.degraded()
+        return {**self.floor.degraded(), **self._refs.degraded()}
 
     def batch(self, batch_id: str) -> ScoreResult:
         """A committed batch and all its scores, as the ledger holds them."""
@@ -275,9 +278,11 @@ class ScoringService(GroupedPerfService):
         label_column: str = "label",
     ) -> LabelReport:
         """Upsert ground truth by record id; labels for records never scored are stored and counted."""
-        return self._labels.label(
+        report = self._labels.label(
             file=file, records=records, dataset=dataset, frames=frames, id_column=id_column, label_column=label_column
         )
+        self.floor.check_quietly()  # new labels may move a realized KPI across the fallback's floor
+        return report
 
     def verify(self, model_ref: str, *, frames: str | list[int] | None = None) -> Verification:
         """Ledger joined with labels per model version and frame, beside the training report's KPIs."""

@@ -20,16 +20,19 @@ import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from crispml.contract.answers import ModelVersionAnswer
-from crispml.domain import Job
+from crispml.contract.answers import DatasetAnswer, ModelVersionAnswer, ScoreBatchAnswer
+from crispml.domain import Job, SourceSpec
 from crispml.errors import Forbidden
 from crispml.identity import Principal, Role, acting_as, serving_request
 from crispml.services.access import AccessService
 from crispml.services.base import Progress, now
 from crispml.services.jobs import WORKER_KINDS, JobService
 from crispml.services.lifecycle import LifecycleService
+from crispml.services.pipelines import PipelineService
+from crispml.services.scoring import ScoringService
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +49,35 @@ def train_job(lifecycle: LifecycleService, params: dict[str, Any], progress: Pro
     return ModelVersionAnswer.from_domain(trained).model_dump(mode="json")
 
 
-def handlers(lifecycle: LifecycleService) -> dict[str, Handler]:
+def ingest_job(lifecycle: LifecycleService, params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """An ingest job from its params ({"spec": the source's fields, "upload": whether the file was uploaded
+    for it, and the ingest options}); a failed upload's file is removed."""
+    options = {k: v for k, v in params.items() if k not in ("source", "spec", "upload")}
+    spec = SourceSpec(**params["spec"])
+    try:
+        ingested = lifecycle.ingest(spec, progress=progress, **options)
+    except BaseException:
+        if params.get("upload") and spec.path is not None:  # a failed upload leaves nothing behind
+            Path(spec.path).unlink(missing_ok=True)
+        raise
+    return DatasetAnswer.from_domain(ingested).model_dump(mode="json")
+
+
+def score_job(scoring: ScoringService, params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """A dataset scoring job from its params ({"model", "dataset", "frames", "idempotency_key"})."""
+    result = scoring.score(params["model"], dataset=params["dataset"], frames=params["frames"],
+                           idempotency_key=params.get("idempotency_key"), progress=progress)  # fmt: skip
+    return ScoreBatchAnswer.dump(result, with_scores=False)
+
+
+def handlers(lifecycle: LifecycleService, scoring: ScoringService, pipelines: PipelineService) -> dict[str, Handler]:
     """The job kinds a worker runs (WORKER_KINDS), each rebuilt from its params."""
-    found: dict[str, Handler] = {"train": lambda params, progress: train_job(lifecycle, params, progress)}
+    found: dict[str, Handler] = {
+        "train": lambda params, progress: train_job(lifecycle, params, progress),
+        "ingest": lambda params, progress: ingest_job(lifecycle, params, progress),
+        "score": lambda params, progress: score_job(scoring, params, progress),
+        "pipeline": pipelines.run_job,
+    }
     assert set(found) == set(WORKER_KINDS)
     return found
 

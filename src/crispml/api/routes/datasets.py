@@ -22,6 +22,7 @@ from crispml.errors import InvalidInput
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.visibility import writable_project
+from crispml.services.worker import ingest_job
 
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
 Wait = Annotated[req.Wait, Query()]
@@ -40,16 +41,9 @@ def _ingest_job(
     timeout: float,
     upload: FilePath | None = None,
 ) -> Response:
-    def work(progress: Any) -> dict[str, Any]:
-        try:
-            ingested = lifecycle.ingest(spec, progress=progress, **options)
-        except BaseException:
-            if upload is not None:  # a failed upload leaves nothing behind
-                upload.unlink(missing_ok=True)
-            raise
-        return DatasetAnswer.from_domain(ingested).model_dump(mode="json")
-
-    job = jobs.submit("ingest", {"source": spec.describe(), **options}, work)
+    spec_fields = {k: v for k, v in vars(spec).items() if v is not None}  # names and paths, never a URL
+    params = {"source": spec.describe(), **options, "spec": spec_fields, "upload": upload is not None}
+    job = jobs.submit("ingest", params, lambda progress: ingest_job(lifecycle, params, progress))
     return job_response(jobs, job, wait, timeout)
 
 

@@ -28,6 +28,7 @@ from crispml.contract.answers import (
 )
 from crispml.domain import ModelRef
 from crispml.errors import InvalidInput
+from crispml.services.worker import score_job
 from crispml.steps.tables import ARROW_STREAM, CSV, PARQUET, TABLE_MEDIA_TYPES, read_table_body
 
 router = APIRouter(prefix="/api/v1", tags=["scoring"], route_class=OrjsonRoute)
@@ -173,11 +174,8 @@ def _score_dataset_job(
     dataset, frames = body.dataset, body.frames
     scoring = services.scoring
 
-    def work(progress: Any) -> dict[str, Any]:
-        result = scoring.score(ref, dataset=dataset, frames=frames, idempotency_key=idempotency_key, progress=progress)
-        return ScoreBatchAnswer.dump(result, with_scores=False)
-
-    job = services.jobs.submit("score", {"model": ref, "dataset": dataset, "frames": frames}, work)
+    params = {"model": ref, "dataset": dataset, "frames": frames, "idempotency_key": idempotency_key}
+    job = services.jobs.submit("score", params, lambda progress: score_job(scoring, params, progress))
     return job_response(services.jobs, job, wait, timeout)
 
 
