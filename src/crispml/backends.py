@@ -54,6 +54,7 @@ class Backend(Protocol):
               label_column: str) -> J: ...  # fmt: skip
     def verify(self, model: str, *, frames: str | None) -> J: ...
     def verify_page(self, model: str, *, frames: str | None) -> str: ...
+    def estimate(self, model: str, *, frames: str | None, since: str | None, level: float) -> J: ...
     def verify_plot(self, model: str, plot: str, *, frames: str | None, image_format: ImageFormat) -> bytes: ...
     def lineage(self, ref: str) -> list[J]: ...
     def datasets(self, stage: str | None = None, name: str | None = None) -> list[J]: ...
@@ -197,6 +198,10 @@ class LocalBackend:
             found = self.c.scoring.verify(model, frames=frames)
             self._verifications[key] = _json(a.VerificationAnswer.from_domain(found))
         return self._verifications[key]
+
+    def estimate(self, model: str, *, frames: str | None, since: str | None, level: float) -> J:
+        found = self.c.scoring.estimate(model, frames=frames, since=since, level=level)
+        return _json(a.EstimationAnswer.from_domain(found))
 
     def verify_page(self, model: str, *, frames: str | None) -> str:
         from crispml import reports
@@ -440,6 +445,9 @@ class RemoteBackend:
 
     def verify_page(self, model: str, *, frames: str | None) -> str:
         return str(self.api.verify(model, frames=frames, format="html"))
+
+    def estimate(self, model: str, *, frames: str | None, since: str | None, level: float) -> J:
+        return dict(self.api.estimate(model, frames=frames, since=since, level=level))
 
     def verify_plot(self, model: str, plot: str, *, frames: str | None, image_format: ImageFormat) -> bytes:
         return bytes(self.api.verify_plot(model, plot, format=image_format, frames=frames))

@@ -300,6 +300,11 @@ class _Calls:
         return self._call("GET", "/api/v1/reports/verification", params=params,
                           answer="text" if format == "html" else "json")  # fmt: skip
 
+    def estimate(self, model: str, *, frames: str | None = None, since: str | None = None, level: float = 0.99) -> Any:
+        """Performance before labels: CBPE estimates of the unlabelled scores per model version and frame."""
+        params = _given(model=model, frames=frames, since=since, level=None if level == 0.99 else level)
+        return self._call("GET", "/api/v1/reports/estimate", params=params)
+
     def verify_plot(self, model: str, plot: str, *, format: str = "svg", frames: str | None = None) -> Any:
         """A picture of NewDataReport as SVG or PNG bytes: kpi-by-frame or labelled."""
         params = _given(model=model, format=format, frames=frames)

@@ -24,7 +24,7 @@ from crispml.services.model_cache import ModelCache
 from crispml.services.operations import OperationsService
 from crispml.services.privacy import PrivacyService
 from crispml.services.retraining import RetrainService
-from crispml.services.scoring import LabelReport, ScoreResult, ScoringService, Verification
+from crispml.services.scoring import Estimation, LabelReport, ScoreResult, ScoringService, Verification
 from crispml.services.sources import SourceService
 from crispml.services.webhooks import WebhookService
 from crispml.settings import Settings
@@ -197,6 +197,12 @@ class Crispml:
     def verify(self, model_ref: str, *, frames: str | list[int] | None = None) -> Verification:
         """9. NewDataReport: see `ScoringService.verify`."""
         return self.scoring.verify(model_ref, frames=frames)
+
+    def estimate(
+        self, model_ref: str, *, frames: str | list[int] | None = None, since: str | None = None, level: float = 0.99
+    ) -> Estimation:
+        """Performance before labels (CBPE): see `ScoringService.estimate`."""
+        return self.scoring.estimate(model_ref, frames=frames, since=since, level=level)
 
     # -- lineage and listings --------------------------------------------------------------------
     def lineage(self, ref: str) -> list[LineageNode]:

@@ -63,6 +63,7 @@ for command in (
     scoring.score,
     scoring.label,
     scoring.verify,
+    scoring.estimate,
     data.lineage,
     data.datasets,
     models.models,

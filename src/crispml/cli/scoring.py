@@ -1,9 +1,9 @@
-"""Scoring commands: score, label, verify (methods 7-9)."""
+"""Scoring commands: score, label, verify (methods 7-9), and estimate (performance before labels)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, get_args
+from typing import Annotated, Any, get_args
 
 import typer
 
@@ -35,7 +35,28 @@ VERIFY_COLUMNS = [
     "f1",
     "positives",
     "unlabelled",
+    "est_roc_auc",
+    "roc_auc_in",
+    "est_precision",
+    "precision_in",
+    "est_recall",
+    "recall_in",
 ]
+ESTIMATE_COLUMNS = [
+    "model",
+    "frame",
+    "unlabelled",
+    "calibration",
+    "roc_auc",
+    "roc_auc_interval",
+    "precision",
+    "precision_interval",
+    "recall",
+    "recall_interval",
+    "f1",
+    "f1_interval",
+]
+ESTIMATED = ("roc_auc", "precision", "recall", "f1")
 
 
 def score(
@@ -117,5 +138,48 @@ def verify(
                 picture = c.verify_plot(model, plot, frames=frames, image_format="png")
                 write_picture(png / f"{stem}-verification-{plot}.png", picture)
     title = f"verification of {result['model']}"
-    render.emit(result, result["rows"], VERIFY_COLUMNS, output_format(output, as_json), keys=["model", "frame"],
-                title=title)  # fmt: skip
+    rows = [{**row, **_beside(row.get("estimate"))} for row in result["rows"]]
+    if not render.emit(result, rows, VERIFY_COLUMNS, output_format(output, as_json), keys=["model", "frame"],
+                       title=title):  # fmt: skip
+        for warning in result.get("warnings", []):
+            render.line(f"[yellow]{warning}[/]")
+
+
+def estimate(
+    model: Annotated[str, typer.Argument(help="Model: name@alias, name/version, or name for all versions.")],
+    frames: FramesOption = None,
+    since: Annotated[str | None, typer.Option(help="Scores of the last '24h' (s, m, h, d, w) or an ISO time.")] = None,
+    level: Annotated[float, typer.Option(help="Coverage of each estimate's interval.", min=0.5, max=0.999)] = 0.99,
+    remote: RemoteOption = None,
+    output: FormatOption = OutputFormat.TABLE,
+    as_json: JsonOption = False,
+) -> None:
+    """Performance before labels: CBPE estimates (with intervals) of the scores without a label yet."""
+    with backend(remote) as c:
+        result = c.estimate(model, frames=frames, since=since, level=level)
+    rows = [{**row, **{f"{k}_interval": _interval((row.get("interval") or {}).get(k)) for k in ESTIMATED}}
+            for row in result["rows"]]  # fmt: skip
+    title = f"estimate of {result['model']} before labels"
+    if not render.emit(result, rows, ESTIMATE_COLUMNS, output_format(output, as_json), keys=["model", "frame"],
+                       title=title):  # fmt: skip
+        if not rows:
+            render.line("no unlabelled scores in the frames or period asked for")
+        for warning in result["warnings"]:
+            render.line(f"[yellow]{warning}[/]")
+
+
+def _interval(bounds: list[float] | None) -> str | None:
+    return None if bounds is None else f"{bounds[0]:.3f}-{bounds[1]:.3f}"
+
+
+def _beside(found: dict[str, Any] | None) -> dict[str, Any]:
+    """A verification row's estimate as flat columns: est_KPI and KPI_in (realized within the interval)."""
+    if not found:
+        return {}
+    flat: dict[str, Any] = {}
+    for kpi, values in found["kpis"].items():
+        flat[f"est_{kpi}"] = values["estimated"]
+        flat[f"{kpi}_in"] = (
+            None if values["within_interval"] is None else ("yes" if values["within_interval"] else "NO")
+        )
+    return flat

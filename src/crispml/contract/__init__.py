@@ -46,6 +46,8 @@ _SPECS = (
                r.LabelRequest, a.LabelReportAnswer),
     MethodSpec("verify", "NewDataReport: persisted scores against labels per model version and frame",
                r.VerifyRequest, a.VerificationAnswer),
+    MethodSpec("estimate", "Performance before labels: CBPE estimates of unlabelled scores per model version and frame",
+               r.EstimateRequest, a.EstimationAnswer),
     MethodSpec("lineage", "Lineage of a model version back to its raw source",
                r.LineageRequest, a.Page[a.LineageNodeAnswer]),
     MethodSpec("batch", "The persisted scores of one batch, a page at a time",

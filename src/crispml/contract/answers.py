@@ -362,9 +362,36 @@ class VerificationAnswer(Answer):
         "training report's roc_auc and pr_auc."
     )
 
+    warnings: list[str] = Field(default_factory=list,
+                                description="Why an estimate beside the realized KPIs may be off.")  # fmt: skip
+
     @classmethod
     def from_domain(cls, verification: _Verification) -> Self:
         return cls.model_validate(verification)
+
+
+class _Estimation(Protocol):
+    @property
+    def model(self) -> str: ...
+    @property
+    def rows(self) -> list[dict[str, Any]]: ...
+    @property
+    def warnings(self) -> list[str]: ...
+
+
+class EstimationAnswer(Answer):
+    """Performance before labels: CBPE estimates of the unlabelled scores, per model version and frame."""
+
+    model: str = Field(examples=["fraud@champion"])
+    rows: list[dict[str, Any]] = Field(
+        description="One row per model version and frame with unlabelled scores (frame 'all' last): the "
+        "estimated roc_auc, precision, recall, f1, each interval, the expected confusion and the calibration."
+    )
+    warnings: list[str] = Field(description="Versions estimated from raw scores, having no calibration.")
+
+    @classmethod
+    def from_domain(cls, estimation: _Estimation) -> Self:
+        return cls.model_validate(estimation)
 
 
 class JobAnswer(Answer):

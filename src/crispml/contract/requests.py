@@ -290,6 +290,19 @@ class VerifyRequest(Strict):
     format: PageFormatField = "json"
 
 
+Since = Annotated[
+    str, Field(min_length=1, max_length=64, description="Scores of the last '24h' (s, m, h, d, w) or since an ISO time")
+]
+Level = Annotated[float, Field(ge=0.5, lt=1, description="Coverage of each estimate's interval.")]
+
+
+class EstimateRequest(Strict):
+    model: ModelRefText
+    frames: Frames | None = None
+    since: Since | None = None
+    level: Level = 0.99
+
+
 class VerifyPlotRequest(VerifyRequest):
     """A picture of a verification (not a method of its own: the verification, drawn)."""
 

@@ -116,6 +116,21 @@ VERIFIED_KPI = Gauge(
 )
 KPIS = ("roc_auc", "pr_auc", "precision", "recall", "f1")
 """The realized KPIs a verification row carries, as `crispml_verification_kpi` labels them."""
+# -- performance before labels (CBPE, crispml.services.estimation) ------------------------------------
+ESTIMATED_KPI = Gauge(
+    "crispml_estimated_kpi",
+    "A KPI (roc_auc, precision, recall, f1) estimated without labels from calibrated scores (CBPE), by model, "
+    "version and frame; bound is estimate, low or high (the interval), as the last estimate found.",
+    ("model", "version", "frame", "kpi", "bound"),
+    multiprocess_mode="mostrecent",
+)
+ESTIMATE_ERROR = Gauge(
+    "crispml_estimate_error",
+    "Realized minus estimated KPI once labels arrived, by model, version and frame, as the last verification found.",
+    ("model", "version", "frame", "kpi"),
+    multiprocess_mode="mostrecent",
+)
+ESTIMATED_KPIS = ("roc_auc", "precision", "recall", "f1")
 
 
 class _Children:
@@ -210,6 +225,33 @@ def verified(rows: Iterable[Mapping[str, Any]]) -> None:
             value = row.get(kpi)
             if value is not None:
                 VERIFIED_KPI.labels(model, version, frame, kpi).set(value)
+
+
+def estimated(rows: Iterable[Mapping[str, Any]]) -> None:
+    """What an estimate found, row by row (model 'name/version', frame, KPIs and their intervals)."""
+    for row in rows:
+        model, _, version = str(row["model"]).rpartition("/")
+        frame = "none" if row["frame"] is None else str(row["frame"])
+        for kpi in ESTIMATED_KPIS:
+            value, interval = row.get(kpi), (row.get("interval") or {}).get(kpi)
+            if value is not None:
+                ESTIMATED_KPI.labels(model, version, frame, kpi, "estimate").set(value)
+            if interval is not None:
+                ESTIMATED_KPI.labels(model, version, frame, kpi, "low").set(interval[0])
+                ESTIMATED_KPI.labels(model, version, frame, kpi, "high").set(interval[1])
+
+
+def estimate_errors(rows: Iterable[Mapping[str, Any]]) -> None:
+    """The estimate's error (realized - estimated) per verification row that has both."""
+    for row in rows:
+        found = row.get("estimate")
+        if not found:
+            continue
+        model, _, version = str(row["model"]).rpartition("/")
+        frame = "none" if row["frame"] is None else str(row["frame"])
+        for kpi, values in found["kpis"].items():
+            if values["error"] is not None:
+                ESTIMATE_ERROR.labels(model, version, frame, kpi).set(values["error"])
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from crispml.services.governance import lineage
 from crispml.services.model_cache import ModelCache
 from crispml.services.pool import DataPool
 from crispml.services.visibility import writable_project
+from crispml.steps import calibration as calibrating
 from crispml.steps import fast_path, model_codec, record_ids
 from crispml.steps.algorithms import get_algorithm, resolve_params
 from crispml.steps.curate import SCALED_ALGORITHMS
@@ -289,13 +290,17 @@ class LifecycleService(Service):
             progress("evaluate", 0.85)
             holdout = ~rows
             metrics = training_report(model, features, x, y, frame[FRAME].to_numpy(), holdout, threshold, seed)
+            calibration = calibrating.holdout_calibration(model, x, y, holdout, seed)
             progress("compile", 0.93)
             twin = fast_path.compile_or_none(model, f"{name} ({algorithm})")
             progress("store model", 0.95)
             data, artifact_format = model_codec.encode(model)
             staged = self.store.stage_model(data, model_codec.SUFFIX[artifact_format])
             staged_twin = [self.store.stage_twin(twin.model)] if twin is not None else []
-            with self.store.committing(staged, *staged_twin) as uow:
+            staged_calibration = (
+                [self.store.stage_model(calibrating.file_bytes(calibration), calibrating.SUFFIX)] if calibration else []
+            )
+            with self.store.committing(staged, *staged_twin, *staged_calibration) as uow:
                 version = ModelVersion(
                     id=new_id("mv"),
                     name=name,
@@ -308,7 +313,7 @@ class LifecycleService(Service):
                     frames=train_frames,
                     features=tuple(features),
                     pipeline=dataset.params.get("pipeline", []),
-                    metrics={**metrics, "seed": seed},
+                    metrics={**metrics, "seed": seed, "calibration": calibrating.summary(calibration)},
                     artifact_sha256=staged.sha256,
                     artifact_format=artifact_format,
                     twin_sha256=staged_twin[0].sha256 if staged_twin else None,
@@ -323,7 +328,12 @@ class LifecycleService(Service):
                 uow.audit.append(
                     action="model.train",
                     resource=f"model:{version.ref}",
-                    after={**model_state(version), "algorithm": algorithm, "dataset_id": dataset.id},
+                    after={
+                        **model_state(version),
+                        "algorithm": algorithm,
+                        "dataset_id": dataset.id,
+                        "calibration_sha256": calibration.sha256 if calibration else None,
+                    },
                     principal=self.user,
                 )
             self.store.registry_changed()

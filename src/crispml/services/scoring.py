@@ -23,6 +23,7 @@ from crispml.observability import metrics
 from crispml.observability.perf import PerfClock, Span, store_perf
 from crispml.ports import Storage
 from crispml.services.base import GroupedPerfService, Progress, new_id, no_progress, now
+from crispml.services.estimation import Estimation, EstimationService
 from crispml.services.kpi_floor import FloorPolicy, KpiFloor
 from crispml.services.labels import LabelReport, LabelService
 from crispml.services.model_cache import ModelCache
@@ -40,7 +41,7 @@ from crispml.services.verification import Verification, VerificationService
 from crispml.steps.fast_path import SMALL, Scorer
 from crispml.storage.ledger_writes import HotScores, ScoresWrite, scored_records
 
-__all__ = ["HOT_ROWS", "LabelReport", "PendingScore", "ScoreResult", "ScoringService", "Verification"]
+__all__ = ["HOT_ROWS", "Estimation", "LabelReport", "PendingScore", "ScoreResult", "ScoringService", "Verification"]
 
 _CHUNK = 100_000
 HOT_ROWS = 64
@@ -96,6 +97,7 @@ class ScoringService(GroupedPerfService):
         self._refs = ModelRefs(store, models, self.floor.under)
         self._labels = LabelService(store, user)
         self._verification = VerificationService(store, user)
+        self._estimation = EstimationService(store, user)
 
     # -- 7. NewDataScore ------------------------------------------------------------------------
     def score(
@@ -285,6 +287,12 @@ class ScoringService(GroupedPerfService):
     def verify(self, model_ref: str, *, frames: str | list[int] | None = None) -> Verification:
         """Ledger joined with labels per model version and frame, beside the training report's KPIs."""
         return self._verification.verify(model_ref, frames=frames)
+
+    def estimate(
+        self, model_ref: str, *, frames: str | list[int] | None = None, since: str | None = None, level: float = 0.99
+    ) -> Estimation:
+        """Performance before labels: see `EstimationService.estimate`."""
+        return self._estimation.estimate(model_ref, frames=frames, since=since, level=level)
 
     # -- helpers --------------------------------------------------------------------------------
     def _scored(

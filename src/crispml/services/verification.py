@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from crispml.domain import ModelRef, ModelVersion, parse_frames
@@ -10,6 +10,7 @@ from crispml.errors import NotFound
 from crispml.observability import metrics
 from crispml.ports import UnitOfWork
 from crispml.services.base import GroupedPerfService
+from crispml.services.estimation import beside_realized
 from crispml.steps.verify import verify as verify_step
 
 
@@ -17,6 +18,8 @@ from crispml.steps.verify import verify as verify_step
 class Verification:
     model: str
     rows: list[dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+    """Why an estimate beside the realized KPIs may be off (a model without a calibration)."""
 
 
 class VerificationService(GroupedPerfService):
@@ -45,8 +48,9 @@ class VerificationService(GroupedPerfService):
                 row["report_roc_auc"] = reference.get("roc_auc") if reference else None
                 row["report_pr_auc"] = reference.get("pr_auc") if reference else None
             metrics.verified(rows)
+            warnings = beside_realized(self.store, versions, ledger, rows)
             span.rows_out = len(rows)
-            return Verification(model_ref, rows)
+            return Verification(model_ref, rows, warnings)
 
 
 def _versions(uow: UnitOfWork, model_ref: str) -> list[ModelVersion]:

@@ -114,10 +114,15 @@ class ModelRepository:
         )
 
     def artifacts(self) -> set[str]:
-        """The sha256 of every model's file and ONNX twin."""
+        """The sha256 of every model's file, ONNX twin and calibration."""
         shas = set(self.connection.scalars(select(t.model_versions.c.artifact_sha256)))
         twins = select(t.model_versions.c.twin_sha256).where(t.model_versions.c.twin_sha256.is_not(None))
         shas.update(self.connection.scalars(twins))
+        for metrics in self.connection.scalars(select(t.model_versions.c.metrics)):
+            # A model's calibration file (see crispml.steps.calibration) is named in its metrics.
+            calibration = metrics.get("calibration") if isinstance(metrics, dict) else None
+            if isinstance(calibration, dict) and calibration.get("sha256"):
+                shas.add(str(calibration["sha256"]))
         return shas
 
 

@@ -18,7 +18,14 @@ from crispml.api.jobs_http import job_response
 from crispml.api.problems import problem, problem_responses
 from crispml.contract import METHODS
 from crispml.contract import requests as req
-from crispml.contract.answers import JobAnswer, LabelReportAnswer, ScoreBatchAnswer, ScoreBatchPage, VerificationAnswer
+from crispml.contract.answers import (
+    EstimationAnswer,
+    JobAnswer,
+    LabelReportAnswer,
+    ScoreBatchAnswer,
+    ScoreBatchPage,
+    VerificationAnswer,
+)
 from crispml.domain import ModelRef
 from crispml.errors import InvalidInput
 from crispml.services.worker import score_job
@@ -210,6 +217,18 @@ def verify(
 ) -> Any:
     answer = VerificationAnswer.from_domain(scoring.verify(model, frames=frames))
     return pictures.page(reports.verification_page(answer.model_dump(mode="json"))) if format == "html" else answer
+
+
+@router.get("/reports/estimate", summary=METHODS["estimate"].summary, response_model=EstimationAnswer,
+            responses=problem_responses(404, 422))  # fmt: skip
+def estimate(
+    scoring: ScoringDep,
+    model: Annotated[req.ModelRefText, Query()],
+    frames: Annotated[req.Frames | None, Query()] = None,
+    since: Annotated[req.Since | None, Query()] = None,
+    level: Annotated[req.Level, Query()] = 0.99,
+) -> EstimationAnswer:
+    return EstimationAnswer.from_domain(scoring.estimate(model, frames=frames, since=since, level=level))
 
 
 @router.get("/reports/verification/plots/{plot}", response_class=Response,
