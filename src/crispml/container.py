@@ -17,6 +17,7 @@ from crispml.services.audit import AuditService
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.model_cache import model_cache
+from crispml.services.monitoring import MonitoringService
 from crispml.services.operations import OperationsService
 from crispml.services.pipelines import PipelineService
 from crispml.services.privacy import PrivacyService
@@ -24,10 +25,12 @@ from crispml.services.scoring import ScoringService
 from crispml.services.sources import SourceService
 from crispml.services.worker import Worker, handlers
 from crispml.settings import Settings
+from crispml.steps.drift import Levels
 from crispml.storage.artifacts import ArtifactStore
 from crispml.storage.bounded_read import ReadLimits
 from crispml.storage.database import make_engine, revisions, upgrade
 from crispml.storage.encryption import KeyRing
+from crispml.storage.input_log import InputLog
 from crispml.storage.store import Store
 
 if TYPE_CHECKING:
@@ -66,7 +69,23 @@ class Container:
         )
         self.sources = SourceService(self.store, settings.user, settings.resolved_database_url,
                                      settings.resolved_data_dir, settings.source_timeout_s)  # fmt: skip
-        self.scoring = ScoringService(self.store, settings.user, self.model_cache)
+        self.input_log = (
+            InputLog(
+                settings.input_log_root,
+                retention_h=settings.input_log_retention_h,
+                flush_s=settings.input_log_flush_s,
+                buffer_rows=settings.input_log_buffer_rows,
+                on_drop=metrics.input_log_dropped,
+            )
+            if settings.input_log
+            else None
+        )
+        """Inputs of records scored online, for drift monitoring (see `crispml.storage.input_log`)."""
+        self.scoring = ScoringService(self.store, settings.user, self.model_cache, self.input_log)
+        self.monitoring = MonitoringService(self.store, settings.user, self.model_cache, self.input_log, Levels(
+            settings.monitor_psi_warning, settings.monitor_psi_alarm,
+            settings.monitor_missing_warning, settings.monitor_missing_alarm, settings.monitor_ignored,
+        ))  # fmt: skip
         self.operations = OperationsService(
             self.store,
             settings.user,
@@ -123,6 +142,8 @@ class Container:
         if "jobs" in self.__dict__:
             self.jobs.shutdown()
         self.store.flush()  # perf records handed over without waiting
+        if self.input_log is not None:
+            self.input_log.close()  # after the last scores committed: their inputs are written too
         if self.influx is not None:
             self.influx.close()  # after the jobs, whose last records it still sends
         self.store.close()

@@ -105,6 +105,7 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "label": Action.LABEL,
     "verify": Action.VERIFY,
     "verify_plot": Action.VERIFY,
+    "monitor": Action.VERIFY,
     # pipelines as code
     "run_pipeline": Action.PIPELINE_RUN,
     "resume_pipeline": Action.PIPELINE_RUN,

@@ -46,6 +46,8 @@ _SPECS = (
                r.LabelRequest, a.LabelReportAnswer),
     MethodSpec("verify", "NewDataReport: persisted scores against labels per model version and frame",
                r.VerifyRequest, a.VerificationAnswer),
+    MethodSpec("monitor", "Drift of a model version's inputs and scores against its training frames' profile",
+               r.MonitorRequest, a.MonitoringAnswer),
     MethodSpec("lineage", "Lineage of a model version back to its raw source",
                r.LineageRequest, a.Page[a.LineageNodeAnswer]),
     MethodSpec("batch", "The persisted scores of one batch, a page at a time",

@@ -291,6 +291,24 @@ class VerifyPlotRequest(VerifyRequest):
     format: ImageFormatField = "svg"  # type: ignore[assignment]
 
 
+Since = Annotated[
+    str,
+    Field(min_length=1, max_length=64, description="Records scored online since: a duration back from now "
+          "(24h, 30m, 7d) or an ISO 8601 time.", examples=["24h"]),
+]  # fmt: skip
+
+
+class MonitorRequest(Strict):
+    name: Name
+    version: Version | None = None
+    alias: Alias | None = Field(None, description="Defaults to champion when no version is given.")
+    frames: Frames | None = Field(
+        None, description="Frames of the dataset to compare (default: the training dataset's frames not trained on)."
+    )
+    since: Since | None = None
+    dataset: Ref | None = Field(None, description="A dataset scored by the model (default: its training dataset).")
+
+
 class LineageRequest(Strict):
     name: Name
     version: Version | None = None

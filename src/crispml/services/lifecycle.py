@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pandas as pd
@@ -24,7 +25,7 @@ from crispml.services.dataset_versions import read_rows, store_child, store_data
 from crispml.services.governance import lineage
 from crispml.services.model_cache import ModelCache
 from crispml.services.visibility import writable_project
-from crispml.steps import fast_path, model_codec, record_ids
+from crispml.steps import drift, fast_path, model_codec, record_ids
 from crispml.steps.algorithms import get_algorithm, resolve_params
 from crispml.steps.curate import SCALED_ALGORITHMS
 from crispml.steps.model_report import threshold_report, training_arrays, training_report
@@ -257,7 +258,9 @@ class LifecycleService(Service):
             data, artifact_format = model_codec.encode(model)
             staged = self.store.stage_model(data, model_codec.SUFFIX[artifact_format])
             staged_twin = [self.store.stage_twin(twin.model)] if twin is not None else []
-            with self.store.committing(staged, *staged_twin) as uow:
+            reference = drift.profile(x[rows], features, model.predict_proba(x[rows])[:, 1], train_frames)
+            staged_profile = self.store.stage_profile(json.dumps(reference, allow_nan=False).encode())
+            with self.store.committing(staged, *staged_twin, staged_profile) as uow:
                 version = ModelVersion(
                     id=new_id("mv"),
                     name=name,
@@ -279,13 +282,19 @@ class LifecycleService(Service):
                     created_by=self.user,
                     created_at=now(),
                     project=dataset.project,  # a model belongs to its training data's project
+                    profile_sha256=staged_profile.sha256,
                 )
                 version = uow.models.add(version)
                 # Binds the row to its artifacts: scoring checks the row against this event at load.
                 uow.audit.append(
                     action="model.train",
                     resource=f"model:{version.ref}",
-                    after={**model_state(version), "algorithm": algorithm, "dataset_id": dataset.id},
+                    after={
+                        **model_state(version),
+                        "algorithm": algorithm,
+                        "dataset_id": dataset.id,
+                        "profile_sha256": version.profile_sha256,
+                    },
                     principal=self.user,
                 )
             self.store.registry_changed()

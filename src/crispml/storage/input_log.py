@@ -1,0 +1,196 @@
+"""The input log: what records scored online looked like, kept beside the ledger for drift monitoring.
+
+Scoring hands each committed batch (model version, feature names, feature matrix, record ids, scores)
+to `append`, which only adds it to an in-memory buffer: no file is touched on the request's path. A
+daemon thread writes the buffer every `flush_s` as Parquet, one file per model version and hour under
+`root/<model version id>/<YYYY-MM-DDTHH>/`, each file written to a temporary name and renamed, so a
+reader never sees half a file. A full buffer drops the batch and counts it (`dropped`); closing writes
+what is left. Hours older than `retention_h` are deleted by the same thread.
+
+Dataset scoring is not logged: its inputs are the dataset, which is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+log = logging.getLogger("crispml.input_log")
+
+SCORED_AT = "scored_at"
+RECORD_ID = "record_id"
+SCORE = "score"
+_HOUR = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}$")
+_HOUR_FORMAT = "%Y-%m-%dT%H"
+
+
+@dataclass(frozen=True)
+class _Batch:
+    model_version_id: str
+    names: tuple[str, ...]
+    features: np.ndarray
+    record_ids: Sequence[str]
+    scores: Sequence[float]
+    at: datetime
+
+
+class InputLog:
+    """Online inputs per model version and hour, as Parquet (see the module's docstring)."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        retention_h: float,
+        flush_s: float = 5.0,
+        buffer_rows: int = 200_000,
+        on_drop: Callable[[int], None] | None = None,
+    ) -> None:
+        self.root = root
+        self.retention = timedelta(hours=retention_h)
+        self._flush_s = flush_s
+        self._capacity = buffer_rows
+        self._on_drop = on_drop
+        self._pending: list[_Batch] = []
+        self._pending_rows = 0
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.dropped = 0
+        """Records not kept because the buffer was full (or a write failed)."""
+
+    # -- the request's side: memory only ------------------------------------------------------------
+    def append(
+        self,
+        model_version_id: str,
+        names: Sequence[str],
+        features: np.ndarray,
+        record_ids: Sequence[str],
+        scores: Sequence[float],
+        at: datetime | None = None,
+    ) -> None:
+        """Keep one scored batch for the next write; drops it (counted) when the buffer is full."""
+        rows = len(record_ids)
+        batch = _Batch(model_version_id, tuple(names), features, record_ids, scores, at or datetime.now(UTC))
+        with self._lock:
+            if self._pending_rows + rows > self._capacity:
+                self.dropped += rows
+                full = True
+            else:
+                self._pending.append(batch)
+                self._pending_rows += rows
+                full = False
+            start = self._thread is None and not self._stop.is_set()
+            if start:
+                self._thread = threading.Thread(target=self._run, name="crispml-input-log", daemon=True)
+        if full and self._on_drop is not None:
+            self._on_drop(rows)
+        if start and self._thread is not None:
+            self._thread.start()
+
+    # -- the flusher's side -------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.wait(self._flush_s):
+            try:
+                self.flush()
+                self.prune()
+            except Exception:  # a full disk must not end the thread: the next round tries again
+                log.exception("writing the input log failed")
+
+    def flush(self) -> int:
+        """Write what the buffer holds; returns the records written."""
+        with self._write_lock:
+            with self._lock:
+                pending, self._pending, self._pending_rows = self._pending, [], 0
+            groups: dict[tuple[str, str, tuple[str, ...]], list[_Batch]] = {}
+            for batch in pending:
+                key = (batch.model_version_id, batch.at.strftime(_HOUR_FORMAT), batch.names)
+                groups.setdefault(key, []).append(batch)
+            written = 0
+            for (model_version_id, hour, names), batches in groups.items():
+                try:
+                    self._write(self.root / model_version_id / hour, names, batches)
+                    written += sum(len(b.record_ids) for b in batches)
+                except OSError:
+                    lost = sum(len(b.record_ids) for b in batches)
+                    self.dropped += lost
+                    if self._on_drop is not None:
+                        self._on_drop(lost)
+                    log.exception("could not write %d input log records of %s", lost, model_version_id)
+            return written
+
+    @staticmethod
+    def _write(folder: Path, names: tuple[str, ...], batches: list[_Batch]) -> None:
+        matrix = np.vstack([np.asarray(b.features, dtype=np.float64) for b in batches])
+        columns: dict[str, pa.Array] = {
+            SCORED_AT: pa.array(
+                [b.at for b in batches for _ in range(len(b.record_ids))], type=pa.timestamp("us", tz="UTC")
+            ),
+            RECORD_ID: pa.array([str(r) for b in batches for r in b.record_ids], type=pa.string()),
+            SCORE: pa.array(np.concatenate([np.asarray(b.scores, dtype=np.float64) for b in batches])),
+        }
+        for i, name in enumerate(names):
+            columns[name] = pa.array(matrix[:, i])
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{uuid.uuid4().hex}.parquet"
+        temporary = folder / f".{name}.tmp"
+        try:
+            pq.write_table(pa.table(columns), temporary)
+            os.replace(temporary, folder / name)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def prune(self, now: datetime | None = None) -> int:
+        """Delete the hours that ended more than `retention_h` ago; returns the hours deleted."""
+        cutoff = (now or datetime.now(UTC)) - self.retention
+        deleted = 0
+        with self._write_lock:
+            for folder in self._hours():
+                start = datetime.strptime(folder.name, _HOUR_FORMAT).replace(tzinfo=UTC)
+                if start + timedelta(hours=1) <= cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    deleted += 1
+        return deleted
+
+    def _hours(self, model_version_id: str | None = None) -> list[Path]:
+        if not self.root.exists():
+            return []
+        pattern = f"{model_version_id}/*" if model_version_id else "*/*"
+        return sorted(p for p in self.root.glob(pattern) if p.is_dir() and _HOUR.match(p.name))
+
+    # -- reading ------------------------------------------------------------------------------------
+    def read(self, model_version_id: str, since: datetime) -> pd.DataFrame:
+        """The records of `model_version_id` scored at or after `since` (written ones), oldest first."""
+        first = since.replace(minute=0, second=0, microsecond=0).strftime(_HOUR_FORMAT)
+        files = [f for hour in self._hours(model_version_id) if hour.name >= first for f in hour.glob("*.parquet")]
+        if not files:
+            return pd.DataFrame(columns=[SCORED_AT, RECORD_ID, SCORE])
+        frame = pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
+        frame = frame[frame[SCORED_AT] >= pd.Timestamp(since)]
+        return frame.sort_values(SCORED_AT, kind="stable").reset_index(drop=True)
+
+    def hours(self, model_version_id: str) -> list[str]:
+        """The hours (YYYY-MM-DDTHH, UTC) of `model_version_id` the log holds."""
+        return [p.name for p in self._hours(model_version_id)]
+
+    def close(self) -> None:
+        """Stop the flusher and write what is left."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=30)
+        self.flush()
