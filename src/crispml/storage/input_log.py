@@ -17,11 +17,11 @@ import os
 import re
 import shutil
 import threading
-import uuid
-from itertools import chain
-from collections.abc import Callable, Sequence
 import time
+import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
 
