@@ -76,6 +76,7 @@ class Container:
                 flush_s=settings.input_log_flush_s,
                 buffer_rows=settings.input_log_buffer_rows,
                 on_drop=metrics.input_log_dropped,
+                keys=keys,
             )
             if settings.input_log
             else None

@@ -14,12 +14,14 @@ import pytest
 from sqlalchemy import update
 
 import crispml
-from crispml.errors import InvalidInput, NotFound
+from crispml.errors import InvalidInput, NotFound, Unavailable
 from crispml.local import Crispml
 from crispml.observability import metrics
 from crispml.services.synthesis import write_synthetic
 from crispml.steps.synthetic import Drift
 from crispml.storage import schema
+from crispml.storage.encryption import KeyRing, generate_key, is_encrypted
+from crispml.storage.input_log import InputLog
 from tests.conftest import FAST_RF, crispml_source
 
 ROWS = 12_000
@@ -138,3 +140,18 @@ def test_a_version_without_a_profile_says_so(watched: Crispml) -> None:
 def test_bad_monitoring_requests_are_refused_by_name(watched: Crispml, options: dict[str, str], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         watched.monitor("fraud@champion", **options)  # type: ignore[arg-type]
+
+
+def test_with_an_encryption_key_the_input_log_is_encrypted_too(tmp_path: Path) -> None:
+    keys = KeyRing.load(generate_key(), None)
+    log = InputLog(tmp_path / "input-log", retention_h=24, keys=keys)
+    log.append("mv-1", ("V1", "V2"), np.array([[1.25, -3.5]]), ["subject-42"], [0.75])
+    assert log.flush() == 1
+    (written,) = (tmp_path / "input-log" / "mv-1").glob("*/*.parquet")
+    assert is_encrypted(written) and b"subject-42" not in written.read_bytes()
+    read = log.read("mv-1", datetime.now(UTC) - timedelta(minutes=5))
+    assert read[["record_id", "score", "V1", "V2"]].to_dict(orient="records") == [
+        {"record_id": "subject-42", "score": 0.75, "V1": 1.25, "V2": -3.5}
+    ]
+    with pytest.raises(Unavailable):
+        InputLog(tmp_path / "input-log", retention_h=24).read("mv-1", datetime.now(UTC) - timedelta(minutes=5))

@@ -30,6 +30,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from crispml.storage.encryption import DecryptingReader, EncryptingWriter, KeyRing, is_encrypted, missing_key
+
 log = logging.getLogger("crispml.input_log")
 
 SCORED_AT = "scored_at"
@@ -60,8 +62,11 @@ class InputLog:
         flush_s: float = 5.0,
         buffer_rows: int = 200_000,
         on_drop: Callable[[int], None] | None = None,
+        keys: KeyRing | None = None,
     ) -> None:
         self.root = root
+        self._keys = keys
+        """With a key the files are encrypted like every artifact (the inputs are the subjects' data)."""
         self.retention = timedelta(hours=retention_h)
         self._flush_s = flush_s
         self._capacity = buffer_rows
@@ -136,8 +141,7 @@ class InputLog:
                     log.exception("could not write %d input log records of %s", lost, model_version_id)
             return written
 
-    @staticmethod
-    def _write(folder: Path, names: tuple[str, ...], batches: list[_Batch]) -> None:
+    def _write(self, folder: Path, names: tuple[str, ...], batches: list[_Batch]) -> None:
         matrix = np.vstack([b.features for b in batches]).astype(np.float64, copy=False)
         columns: dict[str, pa.Array] = {
             SCORED_AT: pa.array(
@@ -153,7 +157,13 @@ class InputLog:
         name = f"{uuid.uuid4().hex}.parquet"
         temporary = folder / f".{name}.tmp"
         try:
-            pq.write_table(pa.table(columns), temporary)
+            if self._keys is None:
+                pq.write_table(pa.table(columns), temporary)
+            else:
+                with temporary.open("wb") as handle:
+                    writer = EncryptingWriter(handle, self._keys)
+                    pq.write_table(pa.table(columns), writer)
+                    writer.close()
             os.replace(temporary, folder / name)
         finally:
             temporary.unlink(missing_ok=True)
@@ -183,9 +193,17 @@ class InputLog:
         files = [f for hour in self._hours(model_version_id) if hour.name >= first for f in hour.glob("*.parquet")]
         if not files:
             return pd.DataFrame(columns=[SCORED_AT, RECORD_ID, SCORE])
-        frame = pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
+        frame = pd.concat([self._read(f).to_pandas() for f in files], ignore_index=True)
         frame = frame[frame[SCORED_AT] >= pd.Timestamp(since)]
         return frame.sort_values(SCORED_AT, kind="stable").reset_index(drop=True)
+
+    def _read(self, path: Path) -> pa.Table:
+        if not is_encrypted(path):
+            return pq.read_table(path)
+        if self._keys is None:
+            raise missing_key(path.name, path)
+        with DecryptingReader(path, self._keys, path.name) as reader:
+            return pq.read_table(pa.BufferReader(b"".join(reader.segments())))
 
     def hours(self, model_version_id: str) -> list[str]:
         """The hours (YYYY-MM-DDTHH, UTC) of `model_version_id` the log holds."""
