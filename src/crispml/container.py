@@ -97,7 +97,7 @@ class Container:
         self.audit = AuditService(self.store, settings.user)
         self.access = AccessService(self.store, settings.user)
         """API users and key checks (see `crispml.services.access`)."""
-        self.privacy = PrivacyService(self.store, settings.user, settings.read_pseudonym_key)
+        self.privacy = PrivacyService(self.store, settings.user, settings.read_pseudonym_key, self.input_log)
         # Left-overs of writers killed mid-way are removed before anyone can trip over them.
         self.store.recover()
         self.influx = influx.start() if influx is not None else None

@@ -184,6 +184,9 @@ class InputLog(Protocol):
         ...
 
     def flush(self) -> int: ...
+    def erase(self, record_ids: Collection[str]) -> int:
+        """Remove these records from the log; returns the rows removed."""
+        ...
 
 
 class Staged(Protocol):

@@ -155,3 +155,17 @@ def test_with_an_encryption_key_the_input_log_is_encrypted_too(tmp_path: Path) -
     ]
     with pytest.raises(Unavailable):
         InputLog(tmp_path / "input-log", retention_h=24).read("mv-1", datetime.now(UTC) - timedelta(minutes=5))
+
+
+def test_erasing_a_subject_removes_their_records_from_the_input_log(watched: Crispml, tmp_path: Path) -> None:
+    other = write_synthetic(tmp_path / "other.csv", 1_200, seed=99)  # rows no other test's dataset holds
+    watched.ingest(crispml_source(other), name="other")
+    records = pd.read_csv(other).drop(columns=["Class"]).iloc[:5].to_dict(orient="records")
+    ids = list(watched.score("fraud@champion", records=records).scores["record_id"])
+    model = watched.models()[0]
+    log = watched.container.input_log
+    assert log is not None
+    erased = watched.privacy.erase("record_id", ids[0])
+    assert erased.records == 1
+    kept = set(log.read(model.id, datetime.now(UTC) - timedelta(hours=2))["record_id"])
+    assert ids[0] not in kept and set(ids[1:]) <= kept

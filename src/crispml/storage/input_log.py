@@ -5,7 +5,8 @@ to `append`, which only adds it to an in-memory buffer: no file is touched on th
 daemon thread writes the buffer every `flush_s` as Parquet, one file per model version and hour under
 `root/<model version id>/<YYYY-MM-DDTHH>/`, each file written to a temporary name and renamed, so a
 reader never sees half a file. A full buffer drops the batch and counts it (`dropped`); closing writes
-what is left. Hours older than `retention_h` are deleted by the same thread.
+what is left. Hours older than `retention_h` are deleted by the same thread; a data subject's erasure
+removes their records (`erase`).
 
 Dataset scoring is not logged: its inputs are the dataset, which is kept.
 """
@@ -19,7 +20,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import chain
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from crispml.storage.encryption import DecryptingReader, EncryptingWriter, KeyRing, is_encrypted, missing_key
@@ -153,16 +155,20 @@ class InputLog:
         }
         for i, name in enumerate(names):
             columns[name] = pa.array(matrix[:, i])
+        self._replace(folder, pa.table(columns))
+
+    def _replace(self, folder: Path, table: pa.Table) -> None:
+        """Write `table` as a new file of `folder`: under a temporary name, then renamed."""
         folder.mkdir(parents=True, exist_ok=True)
         name = f"{uuid.uuid4().hex}.parquet"
         temporary = folder / f".{name}.tmp"
         try:
             if self._keys is None:
-                pq.write_table(pa.table(columns), temporary)
+                pq.write_table(table, temporary)
             else:
                 with temporary.open("wb") as handle:
                     writer = EncryptingWriter(handle, self._keys)
-                    pq.write_table(pa.table(columns), writer)
+                    pq.write_table(table, writer)
                     writer.close()
             os.replace(temporary, folder / name)
         finally:
@@ -196,6 +202,28 @@ class InputLog:
         frame = pd.concat([self._read(f).to_pandas() for f in files], ignore_index=True)
         frame = frame[frame[SCORED_AT] >= pd.Timestamp(since)]
         return frame.sort_values(SCORED_AT, kind="stable").reset_index(drop=True)
+
+    def erase(self, record_ids: Collection[str]) -> int:
+        """Remove these records from every file (after writing the buffer); returns the rows removed."""
+        if not record_ids:
+            return 0
+        self.flush()
+        wanted = pa.array(sorted({str(r) for r in record_ids}), type=pa.string())
+        removed = 0
+        with self._write_lock:
+            for hour in self._hours():
+                for path in hour.glob("*.parquet"):
+                    table = self._read(path)
+                    hit = pc.is_in(table.column(RECORD_ID), value_set=wanted)
+                    count = pc.sum(hit).as_py() or 0
+                    if not count:
+                        continue
+                    kept = table.filter(pc.invert(hit))
+                    if kept.num_rows:
+                        self._replace(hour, kept)
+                    path.unlink()
+                    removed += count
+        return removed
 
     def _read(self, path: Path) -> pa.Table:
         if not is_encrypted(path):
