@@ -48,7 +48,10 @@ def parse_since(since: str, at: datetime) -> datetime:
     """'24h', '30m', '7d', '90s' back from `at`, or an ISO 8601 time (UTC when it names no zone)."""
     found = _DURATION.match(since)
     if found:
-        return at - timedelta(seconds=float(found.group(1)) * _UNITS[found.group(2)])
+        try:
+            return at - timedelta(seconds=float(found.group(1)) * _UNITS[found.group(2)])
+        except OverflowError:
+            raise InvalidInput(f"since {since!r} reaches back before the year 1", field="since") from None
     try:
         moment = datetime.fromisoformat(since.strip())
     except ValueError:
