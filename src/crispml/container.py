@@ -77,6 +77,7 @@ class Container:
                 buffer_rows=settings.input_log_buffer_rows,
                 on_drop=metrics.input_log_dropped,
                 keys=keys,
+                on_prune=self._audit_input_log_retention,
             )
             if settings.input_log
             else None
@@ -103,6 +104,14 @@ class Container:
         self.influx = influx.start() if influx is not None else None
         """The exporter of perf records to InfluxDB, when `influx_url` is set (the server and local runs alike)."""
         self._perf_observer: PerfObserver | None = None
+
+    def _audit_input_log_retention(self, hours: list[str]) -> None:
+        """The input log's retention deleted these hours (model version id/hour): an audited change."""
+        with self.store.transaction() as uow:
+            after = {"hours_deleted": hours, "retention_h": self.settings.input_log_retention_h}
+            uow.audit.append(
+                action="input-log.retention", resource="input-log", principal=self.settings.user, after=after
+            )
 
     def observe_metrics(self) -> None:
         """Feed the Prometheus metrics (`crispml.observability.metrics`) from this container's perf

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import update
 
 import crispml
+from crispml.domain import AuditQuery
 from crispml.errors import InvalidInput, NotFound, Unavailable
 from crispml.local import Crispml
 from crispml.observability import metrics
@@ -116,6 +117,8 @@ def test_retention_deletes_old_hours_and_keeps_recent_ones(watched: Crispml) -> 
     assert log.prune() >= 1
     hours = log.hours(model.id)
     assert f"{old:%Y-%m-%dT%H}" not in hours and f"{datetime.now(UTC):%Y-%m-%dT%H}" in hours
+    (event,) = watched.audit.events(AuditQuery(action="input-log.retention"))[0]
+    assert f"{model.id}/{old:%Y-%m-%dT%H}" in event.after["hours_deleted"]
 
 
 def test_a_version_without_a_profile_says_so(watched: Crispml) -> None:

@@ -65,9 +65,12 @@ class InputLog:
         buffer_rows: int = 200_000,
         on_drop: Callable[[int], None] | None = None,
         keys: KeyRing | None = None,
+        on_prune: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.root = root
         self._keys = keys
+        self._on_prune = on_prune
+        """Told the hours (model version id/hour) retention deleted: the composition root audits them."""
         """With a key the files are encrypted like every artifact (the inputs are the subjects' data)."""
         self.retention = timedelta(hours=retention_h)
         self._flush_s = flush_s
@@ -177,14 +180,16 @@ class InputLog:
     def prune(self, now: datetime | None = None) -> int:
         """Delete the hours that ended more than `retention_h` ago; returns the hours deleted."""
         cutoff = (now or datetime.now(UTC)) - self.retention
-        deleted = 0
+        deleted: list[str] = []
         with self._write_lock:
             for folder in self._hours():
                 start = datetime.strptime(folder.name, _HOUR_FORMAT).replace(tzinfo=UTC)
                 if start + timedelta(hours=1) <= cutoff:
                     shutil.rmtree(folder, ignore_errors=True)
-                    deleted += 1
-        return deleted
+                    deleted.append(f"{folder.parent.name}/{folder.name}")
+        if deleted and self._on_prune is not None:
+            self._on_prune(deleted)
+        return len(deleted)
 
     def _hours(self, model_version_id: str | None = None) -> list[Path]:
         if not self.root.exists():
