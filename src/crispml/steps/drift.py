@@ -49,10 +49,17 @@ def profile(
     }
 
 
+def sample_rows(rows: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """`rows` if there are at most `limit`, else `limit` of them drawn with `seed`, in their order."""
+    if rows.size <= limit:
+        return rows
+    return np.sort(np.random.default_rng(seed).choice(rows, size=limit, replace=False))
+
+
 def _column_profile(values: np.ndarray, bins: int) -> dict[str, Any]:
     values = np.asarray(values, dtype=np.float64)
     present = values[~np.isnan(values)]
-    missing = 1.0 - present.size / values.size if values.size else 0.0
+    missing = (values.size - present.size) / values.size if values.size else 0.0
     if present.size == 0:
         return {"edges": [], "shares": [1.0], "missing_rate": missing}
     edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1]))
@@ -88,7 +95,7 @@ def compare(
 
 def _compare_column(name: str, ref: dict[str, Any], values: np.ndarray, levels: Levels) -> dict[str, Any]:
     present = values[~np.isnan(values)]
-    missing = 1.0 - present.size / values.size if values.size else 0.0
+    missing = (values.size - present.size) / values.size if values.size else 0.0
     ref_shares = np.asarray(ref["shares"], dtype=np.float64)
     shares = _shares(present, np.asarray(ref["edges"], dtype=np.float64))
     index = psi(ref_shares, shares) if present.size else 0.0
