@@ -47,6 +47,7 @@ CLI_SPELLS = {
     "label": {"file": {"labels"}, "id_column": {"labels"}, "label_column": {"labels"}},
     "verify": {"html": {"format"}, "png": set()},
     "lineage": {"ref": MODEL_REF},
+    "monitor": {"model": MODEL_REF},
     # `crispml models [NAME]` lists model versions (REST: /models/{name}/versions), not names.
     "models": {"name": set()},
 }

@@ -56,6 +56,7 @@ class Backend(Protocol):
     def verify_page(self, model: str, *, frames: str | None) -> str: ...
     def estimate(self, model: str, *, frames: str | None, since: str | None, level: float) -> J: ...
     def verify_plot(self, model: str, plot: str, *, frames: str | None, image_format: ImageFormat) -> bytes: ...
+    def monitor(self, model: str, *, frames: str | None, since: str | None, dataset: str | None) -> J: ...
     def lineage(self, ref: str) -> list[J]: ...
     def datasets(self, stage: str | None = None, name: str | None = None) -> list[J]: ...
     def models(self, name: str | None) -> list[J]: ...
@@ -212,6 +213,10 @@ class LocalBackend:
         from crispml import reports
 
         return reports.verification_plot(self.verify(model, frames=frames), plot, image_format)
+
+    def monitor(self, model: str, *, frames: str | None, since: str | None, dataset: str | None) -> J:
+        found = self.c.monitoring.monitor(model, frames=frames, since=since, dataset=dataset)
+        return _json(a.MonitoringAnswer.from_domain(found))
 
     def lineage(self, ref: str) -> list[J]:
         return [_json(a.LineageNodeAnswer.from_domain(n)) for n in self.c.lifecycle.lineage(ref)]
@@ -451,6 +456,10 @@ class RemoteBackend:
 
     def verify_plot(self, model: str, plot: str, *, frames: str | None, image_format: ImageFormat) -> bytes:
         return bytes(self.api.verify_plot(model, plot, format=image_format, frames=frames))
+
+    def monitor(self, model: str, *, frames: str | None, since: str | None, dataset: str | None) -> J:
+        name, version = self._version(model)
+        return dict(self.api.monitor(name, version=version, frames=frames, since=since, dataset=dataset))
 
     def lineage(self, ref: str) -> list[J]:
         """A model's lineage, or (as locally) a dataset's when no model goes by `ref`."""

@@ -267,6 +267,12 @@ class _Calls:
     def delete_alias(self, name: str, alias: str) -> Any:
         return self._call("DELETE", f"/api/v1/models/{name}/aliases/{alias}")
 
+    def monitor(self, name: str, *, version: int | None = None, alias: str | None = None, frames: str | None = None,
+                since: str | None = None, dataset: str | None = None) -> Any:  # fmt: skip
+        """Drift against the training profile: a dataset's frames, or records scored online `since` (24h)."""
+        params = _given(version=version, alias=alias, frames=frames, since=since, dataset=dataset)
+        return self._call("GET", f"/api/v1/models/{name}/monitoring", params=params)
+
     def lineage(self, name: str, *, version: int | None = None, alias: str | None = None) -> Any:
         params = {k: v for k, v in {"version": version, "alias": alias}.items() if v is not None}
         return self._call("GET", f"/api/v1/models/{name}/lineage", params=params)

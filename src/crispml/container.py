@@ -20,6 +20,7 @@ from crispml.services.jobs import JobService
 from crispml.services.kpi_floor import FloorPolicy
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.model_cache import model_cache
+from crispml.services.monitoring import MonitoringService
 from crispml.services.operations import OperationsService
 from crispml.services.pipelines import PipelineService
 from crispml.services.pool import DataPool
@@ -30,10 +31,12 @@ from crispml.services.sources import SourceService
 from crispml.services.webhooks import WebhookService
 from crispml.services.worker import Worker, handlers
 from crispml.settings import Settings
+from crispml.steps.drift import Levels
 from crispml.storage.artifacts import ArtifactStore
 from crispml.storage.bounded_read import ReadLimits
 from crispml.storage.database import make_engine, revisions, upgrade
 from crispml.storage.encryption import KeyRing
+from crispml.storage.input_log import InputLog
 from crispml.storage.store import Store
 
 if TYPE_CHECKING:
@@ -78,7 +81,27 @@ class Container:
         )
         self.sources = SourceService(self.store, settings.user, settings.resolved_database_url,
                                      settings.resolved_data_dir, settings.source_timeout_s)  # fmt: skip
-        self.scoring = ScoringService(self.store, settings.user, self.model_cache, floor_policy(settings))
+        self.input_log = (
+            InputLog(
+                settings.input_log_root,
+                retention_h=settings.input_log_retention_h,
+                flush_s=settings.input_log_flush_s,
+                buffer_rows=settings.input_log_buffer_rows,
+                on_drop=metrics.input_log_dropped,
+                keys=keys,
+                on_prune=self._audit_input_log_retention,
+            )
+            if settings.input_log
+            else None
+        )
+        """Inputs of records scored online, for drift monitoring (see `crispml.storage.input_log`)."""
+        self.scoring = ScoringService(
+            self.store, settings.user, self.model_cache, floor_policy(settings), self.input_log
+        )
+        self.monitoring = MonitoringService(self.store, settings.user, self.model_cache, self.input_log, Levels(
+            settings.monitor_psi_warning, settings.monitor_psi_alarm,
+            settings.monitor_missing_warning, settings.monitor_missing_alarm, settings.monitor_ignored,
+        ))  # fmt: skip
         self.operations = OperationsService(
             self.store,
             settings.user,
@@ -89,7 +112,7 @@ class Container:
         self.audit = AuditService(self.store, settings.user)
         self.access = AccessService(self.store, settings.user)
         """API users and key checks (see `crispml.services.access`)."""
-        self.privacy = PrivacyService(self.store, settings.user, settings.read_pseudonym_key)
+        self.privacy = PrivacyService(self.store, settings.user, settings.read_pseudonym_key, self.input_log)
         # Left-overs of writers killed mid-way are removed before anyone can trip over them.
         self.store.recover()
         self.influx = influx.start() if influx is not None else None
@@ -104,6 +127,14 @@ class Container:
             if self._pool is None:
                 self._pool = open_pool(self.settings, keys)
             return self._pool
+
+    def _audit_input_log_retention(self, hours: list[str]) -> None:
+        """The input log's retention deleted these hours (model version id/hour): an audited change."""
+        with self.store.transaction() as uow:
+            after = {"hours_deleted": hours, "retention_h": self.settings.input_log_retention_h}
+            uow.audit.append(
+                action="input-log.retention", resource="input-log", principal=self.settings.user, after=after
+            )
 
     def observe_metrics(self) -> None:
         """Feed the Prometheus metrics (`crispml.observability.metrics`) from this container's perf
@@ -190,6 +221,8 @@ class Container:
         if "jobs" in self.__dict__:
             self.jobs.shutdown()
         self.store.flush()  # perf records handed over without waiting
+        if self.input_log is not None:
+            self.input_log.close()  # after the last scores committed: their inputs are written too
         if self.influx is not None:
             self.influx.close()  # after the jobs, whose last records it still sends
         self.store.close()

@@ -100,6 +100,8 @@ class ModelVersion:
     """The model compiled to ONNX for fast scoring (see `crispml.steps.fast_path`), when it compiles."""
     project: str = "default"
     """The project of the dataset it was trained on."""
+    profile_sha256: str | None = None
+    """The reference profile of its training frames (JSON, see `crispml.steps.drift`); None before crispml kept one."""
 
     @property
     def ref(self) -> str:

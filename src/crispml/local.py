@@ -21,6 +21,7 @@ from crispml.services.base import Progress, no_progress
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import DEFAULT_THRESHOLD, LifecycleService
 from crispml.services.model_cache import ModelCache
+from crispml.services.monitoring import Monitoring
 from crispml.services.operations import OperationsService
 from crispml.services.privacy import PrivacyService
 from crispml.services.retraining import RetrainService
@@ -205,6 +206,17 @@ class Crispml:
         return self.scoring.estimate(model_ref, frames=frames, since=since, level=level)
 
     # -- lineage and listings --------------------------------------------------------------------
+    def monitor(
+        self,
+        model_ref: str,
+        *,
+        frames: str | list[int] | None = None,
+        since: str | None = None,
+        dataset: str | None = None,
+    ) -> Monitoring:
+        """Drift against the training profile: see `MonitoringService.monitor`."""
+        return self.container.monitoring.monitor(model_ref, frames=frames, since=since, dataset=dataset)
+
     def lineage(self, ref: str) -> list[LineageNode]:
         """The chain from a model (or dataset) back to its raw source, newest first."""
         return self.lifecycle.lineage(ref)

@@ -112,6 +112,7 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "verify": Action.VERIFY,
     "verify_plot": Action.VERIFY,
     "estimate": Action.VERIFY,
+    "monitor": Action.VERIFY,
     # pipelines as code
     "run_pipeline": Action.PIPELINE_RUN,
     "resume_pipeline": Action.PIPELINE_RUN,

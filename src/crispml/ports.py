@@ -201,6 +201,31 @@ class UnitOfWork(Protocol):
     def webhooks(self) -> WebhookRepo: ...
 
 
+class InputLog(Protocol):
+    """Inputs of records scored online, per model version and hour (see `crispml.storage.input_log`)."""
+
+    def append(
+        self,
+        model_version_id: str,
+        names: Sequence[str],
+        features: Any,
+        record_ids: Sequence[str],
+        scores: Sequence[float],
+        at: datetime | None = None,
+    ) -> None:
+        """Keep a committed batch in memory for the next write: never touches a file."""
+        ...
+
+    def read(self, model_version_id: str, since: datetime) -> pd.DataFrame:
+        """Records scored at or after `since`: scored_at, record_id, score and one column per feature."""
+        ...
+
+    def flush(self) -> int: ...
+    def erase(self, record_ids: Collection[str]) -> int:
+        """Remove these records from the log; returns the rows removed."""
+        ...
+
+
 class Staged(Protocol):
     """A file written but not yet promoted (see `Storage.committing`)."""
 
@@ -262,6 +287,11 @@ class Storage(Protocol):
     ) -> pa.Table: ...
     def stage_model(self, data: bytes, suffix: str) -> Any: ...
     def stage_twin(self, onnx: bytes) -> Any: ...
+    def stage_profile(self, data: bytes) -> Any: ...
+    def profile_bytes(self, sha256: str) -> bytes:
+        """A stored reference profile's bytes, after checking they hash to `sha256`."""
+        ...
+
     def model_bytes(self, sha256: str, suffix: str) -> bytes:
         """A stored model's bytes, after checking they hash to `sha256`."""
         ...

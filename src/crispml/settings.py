@@ -262,6 +262,32 @@ class Settings(BaseSettings):
     def artifact_root(self) -> Path:
         return self.home / "artifacts"
 
+    # -- Monitoring: drift (issue 16) ---------------------------------------------------------------
+    monitor_psi_warning: float = Field(default=0.1, gt=0)
+    """Population stability index at which a feature (or the score) drifts enough to warn."""
+    monitor_psi_alarm: float = Field(default=0.25, gt=0)
+    """Population stability index at which a feature (or the score) raises the alarm."""
+    monitor_missing_warning: float = Field(default=0.05, gt=0, le=1)
+    """Change of a feature's missing-value rate (against training) that warns."""
+    monitor_missing_alarm: float = Field(default=0.2, gt=0, le=1)
+    """Change of a feature's missing-value rate (against training) that raises the alarm."""
+    monitor_ignored: tuple[str, ...] = ("Time",)
+    """Features measured but never judged: the reference's Time counts seconds from the first transaction,
+    so every later frame lies past the training range and would always raise the alarm."""
+    input_log: bool = True
+    """Keep the inputs of records scored online (Parquet under `home/input-log`) for drift monitoring."""
+    input_log_retention_h: float = Field(default=30 * 24, gt=0)
+    """Hours an hourly partition of the input log is kept before the flusher deletes it."""
+    input_log_flush_s: float = Field(default=5.0, gt=0, le=3600)
+    """Seconds between two writes of the input log's buffer to Parquet."""
+    input_log_buffer_rows: int = Field(default=200_000, ge=1, le=100_000_000)
+    """Records the input log holds in memory between writes; beyond that records are dropped (counted)."""
+
+    @property
+    def input_log_root(self) -> Path:
+        """The input log's folder: one folder per model version, one per hour below it."""
+        return self.home / "input-log"
+
 
 def _read_secret_file(path: Path, what: str, setting: str) -> bytes:
     """A secret's bytes from its file (trailing newline dropped); InvalidInput names the setting, never the secret."""

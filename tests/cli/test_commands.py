@@ -96,3 +96,42 @@ def test_demo_runs_the_reference_scenario(tmp_path: Path) -> None:
     rows = {r["frame"]: r for r in result["verification"]}
     assert set(rows) == {7, 8, 9, 10, 11, 12, "all"}
     assert rows["all"]["scored"] == rows["all"]["labelled"] == 12_000 and rows["all"]["roc_auc"] > 0.8
+
+
+def test_synth_drifts_from_a_frame_on(tmp_path: Path) -> None:
+    runner = CliRunner()
+    plain, drifted = tmp_path / "plain.parquet", tmp_path / "drifted.parquet"
+    assert runner.invoke(app, ["synth", "--rows", "2400", "--out", str(plain)]).exit_code == 0
+    result = runner.invoke(
+        app,
+        [
+            "synth",
+            "--rows",
+            "2400",
+            "--out",
+            str(drifted),
+            "--drift-from",
+            "7",
+            "--shift",
+            "V3=1.5",
+            "--fraud-rate",
+            "x2",
+            "--pattern",
+            "swap",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "drifting from frame 7" in result.stdout
+    before, after = pd.read_parquet(plain), pd.read_parquet(drifted)
+    assert after.iloc[:1200].equals(before.iloc[:1200])
+    assert after["V3"].iloc[1200:].mean() > before["V3"].iloc[1200:].mean() + 1.0
+    assert int(after["Class"].iloc[1200:].sum()) == 2 * int(before["Class"].iloc[1200:].sum())
+    for bad, message in (
+        (["--shift", "V3=1.5"], "need --drift-from"),
+        (["--drift-from", "7", "--shift", "V3=lots"], "'lots' is not a number"),
+        (["--drift-from", "7", "--fraud-rate", "double"], "must be a multiplier"),
+        (["--drift-from", "0"], "out of range 1..12"),
+    ):
+        refused = runner.invoke(app, ["synth", "--rows", "2400", "--out", str(tmp_path / "bad.csv"), *bad])
+        assert refused.exit_code == 2 and message in refused.stderr, refused.stderr
+        assert not (tmp_path / "bad.csv").exists()

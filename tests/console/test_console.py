@@ -249,6 +249,16 @@ def test_the_reference_scenario_in_the_console(browser: Browser, server: Server,
     check_pictures(page, plots_exist(server))
     check_page(page, "verification")
 
+    # Drift of the frames it was not trained on against its training profile, as the API answers it.
+    monitoring = api.monitor("fraud", alias="champion")
+    visit(page, "monitoring", "?model=fraud")
+    expect(page.locator(".page")).to_contain_text(f"{monitoring['model_version']} on {monitoring['source']}")
+    overall = [r for r in monitoring["rows"] if r["frame"] == "all"]
+    drift = page.locator("table", has_text="overall").locator("tbody tr")
+    expect(drift).to_have_count(len(overall))
+    expect(drift.first).to_contain_text(shown(overall[0]["psi"]))
+    check_page(page, "monitoring")
+
     # The rest of the pages: the data pool with its lineage and a SQL source's tables, performance and
     # jobs, users, the audit log.
     warehouse = tmp_path / "warehouse.sqlite"

@@ -215,8 +215,8 @@ def crash_command(point: str, cml: Crispml, small_csv: Path) -> list[str]:
     return ["score", "fraud@champion", "--dataset", "ccf", "--frames", "7-12", "--json"]
 
 
-# A dataset stages its Parquet file; a model its artifact and its ONNX twin.
-STAGED_FILES = {"datasets": 1, "models": 2}
+# A dataset stages its Parquet file; a model its artifact, its ONNX twin and its reference profile.
+STAGED_FILES = {"datasets": 1, "models": 3}
 
 
 @pytest.mark.parametrize("point", ["datasets.before_commit", "models.before_commit", "scores.before_commit"])
@@ -262,7 +262,8 @@ def test_crash_before_promote_is_finished_by_recovery(
             assert after.models == before.models + 1
             (model,) = again.lifecycle.list_models()
             address = f"models/{model.artifact_sha256}{model_codec.SUFFIX[model.artifact_format]}"
-            assert after.files == before.files | {address, f"models/{model.twin_sha256}.onnx"}
+            profile = f"models/{model.profile_sha256}.profile.json"
+            assert after.files == before.files | {address, f"models/{model.twin_sha256}.onnx", profile}
             assert again.score(model.ref, dataset="ccf", frames="7-12").batch.rows == 12_000
 
 

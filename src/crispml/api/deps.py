@@ -20,6 +20,7 @@ from crispml.services.access import AccessService
 from crispml.services.audit import AuditService
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
+from crispml.services.monitoring import MonitoringService
 from crispml.services.operations import OperationsService
 from crispml.services.pipelines import PipelineService
 from crispml.services.privacy import PrivacyService
@@ -51,13 +52,15 @@ class Services:
     pipelines: PipelineService
     retrain: RetrainService
     webhooks: WebhookService
+    monitoring: MonitoringService
 
     @classmethod
     def of(cls, container: Container) -> Services:
         pool = ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="crispml-http")
         return cls(container.settings, container.lifecycle, container.scoring, container.operations,
                    container.jobs, pool, container.audit, container.access, container.sources,
-                   container.privacy, container.pipelines, container.retrain, container.webhooks)  # fmt: skip
+                   container.privacy, container.pipelines, container.retrain, container.webhooks,
+                   container.monitoring)  # fmt: skip
 
     async def blocking(self, call: Callable[[], T]) -> T:
         """Run a blocking call (one that waits for a commit) off the event loop.
@@ -88,6 +91,11 @@ async def lifecycle(request: Request) -> LifecycleService:
 async def scoring(request: Request) -> ScoringService:
     found: Services = request.app.state.services
     return found.scoring
+
+
+async def monitoring(request: Request) -> MonitoringService:
+    found: Services = request.app.state.services
+    return found.monitoring
 
 
 async def pipelines(request: Request) -> PipelineService:
@@ -141,4 +149,5 @@ AuditDep = Annotated[AuditService, Depends(audit)]
 SourcesDep = Annotated[SourceService, Depends(sources)]
 PrivacyDep = Annotated[PrivacyService, Depends(privacy)]
 PipelinesDep = Annotated[PipelineService, Depends(pipelines)]
+MonitoringDep = Annotated[MonitoringService, Depends(monitoring)]
 AccessDep = Annotated[AccessService, Depends(access)]

@@ -39,13 +39,53 @@ def synth(
     ),
     rows: Annotated[int, typer.Option(help="Rows to generate.")] = REFERENCE_ROWS,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    drift_from: Annotated[
+        int | None, typer.Option("--drift-from", help="Drift from this time frame (1..12) on.")
+    ] = None,
+    shift: Annotated[
+        list[str] | None, typer.Option("--shift", help="FEATURE=SIGMAS: move a feature by standard deviations.")
+    ] = None,
+    fraud_rate: Annotated[
+        str | None, typer.Option("--fraud-rate", help="Multiply the fraud rate, e.g. x2 or 0.5.")
+    ] = None,
+    pattern: Annotated[
+        str | None, typer.Option(help="Change the fraud pattern: swap (the signal moves to other components).")
+    ] = None,
 ) -> None:
-    """Write the seeded synthetic twin of the credit-card-fraud data set."""
+    """Write the seeded synthetic twin of the credit-card-fraud data set, optionally drifting."""
     from crispml.services.synthesis import write_synthetic
 
+    drift = synth_drift(drift_from, shift, fraud_rate, pattern)
     started = time.perf_counter()
-    write_synthetic(out_path, rows, seed)
-    render.line(f"wrote {rows:,} rows to {out_path} in {time.perf_counter() - started:.1f}s")
+    write_synthetic(out_path, rows, seed, drift)
+    drifted = f" drifting from frame {drift_from}" if drift is not None else ""
+    render.line(f"wrote {rows:,} rows to {out_path}{drifted} in {time.perf_counter() - started:.1f}s")
+
+
+def synth_drift(drift_from: int | None, shift: list[str] | None, fraud_rate: str | None, pattern: str | None) -> Any:
+    """The `Drift` the synth options describe, None without any; a drift option needs --drift-from."""
+    from crispml.errors import InvalidInput
+    from crispml.steps.synthetic import Drift
+
+    if drift_from is None:
+        if shift or fraud_rate is not None or pattern is not None:
+            raise InvalidInput("--shift, --fraud-rate and --pattern need --drift-from FRAME", field="drift_from")
+        return None
+    sigmas: dict[str, float] = {}
+    for name, value in parse_pairs(shift, "--shift").items():
+        try:
+            sigmas[name] = float(value)
+        except ValueError:
+            raise InvalidInput(f"--shift {name}={value}: {value!r} is not a number", field="shift") from None
+    rate = 1.0
+    if fraud_rate is not None:
+        try:
+            rate = float(fraud_rate.strip().lstrip("x×"))
+        except ValueError:
+            raise InvalidInput(
+                f"--fraud-rate {fraud_rate!r} must be a multiplier such as x2 or 0.5", field="fraud_rate"
+            ) from None
+    return Drift(from_frame=drift_from, shift=sigmas, fraud_rate=rate, pattern=pattern)  # type: ignore[arg-type]
 
 
 def ingest(

@@ -48,6 +48,8 @@ _SPECS = (
                r.VerifyRequest, a.VerificationAnswer),
     MethodSpec("estimate", "Performance before labels: CBPE estimates of unlabelled scores per model version and frame",
                r.EstimateRequest, a.EstimationAnswer),
+    MethodSpec("monitor", "Drift of a model version's inputs and scores against its training frames' profile",
+               r.MonitorRequest, a.MonitoringAnswer),
     MethodSpec("lineage", "Lineage of a model version back to its raw source",
                r.LineageRequest, a.Page[a.LineageNodeAnswer]),
     MethodSpec("batch", "The persisted scores of one batch, a page at a time",

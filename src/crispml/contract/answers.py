@@ -181,6 +181,7 @@ class ModelVersionAnswer(Answer):
     created_at: Timestamp
     twin_sha256: str | None = None
     project: str = Field("default", description="The project of the dataset it was trained on.")
+    profile_sha256: str | None = Field(None, description="The reference profile of its training frames (drift).")
 
     @classmethod
     def from_domain(cls, model: ModelVersion) -> Self:
@@ -392,6 +393,30 @@ class EstimationAnswer(Answer):
     @classmethod
     def from_domain(cls, estimation: _Estimation) -> Self:
         return cls.model_validate(estimation)
+
+
+class MonitoringAnswer(Answer):
+    """Drift of a model version's inputs and scores against the reference profile of its training frames."""
+
+    model: str = Field(examples=["fraud@champion"])
+    model_version: str = Field(examples=["fraud/3"], description="The version the reference names.")
+    source: str = Field(description="What was compared: a dataset's frames, or records scored online since a time.")
+    reference: dict[str, Any] = Field(description="The training frames profiled, and their rows.")
+    levels: dict[str, Any] = Field(
+        description="PSI and missing-rate change at which drift warns and alarms; features never judged."
+    )
+    rows: list[dict[str, Any]] = Field(
+        description="One row per frame (or hour, `period`) and feature, then frame/period 'all': psi, js_distance "
+        "(Jensen-Shannon, base 2), missing_rate beside reference_missing_rate, level (ok, warning, alarm, or "
+        "ignored for a feature never judged). "
+        "The feature 'score' is the model's score distribution."
+    )
+    alarms: list[str] = Field(description="Features (or 'score') whose worst level is alarm.")
+    warnings: list[str] = Field(description="Features (or 'score') whose worst level is warning.")
+
+    @classmethod
+    def from_domain(cls, monitoring: Any) -> Self:
+        return cls(**_fields(monitoring))
 
 
 class JobAnswer(Answer):

@@ -291,8 +291,10 @@ class VerifyRequest(Strict):
 
 
 Since = Annotated[
-    str, Field(min_length=1, max_length=64, description="Scores of the last '24h' (s, m, h, d, w) or since an ISO time")
-]
+    str,
+    Field(min_length=1, max_length=64, description="Records scored since: a duration back from now "
+          "(24h, 30m, 7d; s, m, h, d or w) or an ISO 8601 time.", examples=["24h"]),
+]  # fmt: skip
 Level = Annotated[float, Field(ge=0.5, lt=1, description="Coverage of each estimate's interval.")]
 
 
@@ -308,6 +310,17 @@ class VerifyPlotRequest(VerifyRequest):
 
     plot: VerificationPlot
     format: ImageFormatField = "svg"  # type: ignore[assignment]
+
+
+class MonitorRequest(Strict):
+    name: Name
+    version: Version | None = None
+    alias: Alias | None = Field(None, description="Defaults to champion when no version is given.")
+    frames: Frames | None = Field(
+        None, description="Frames of the dataset to compare (default: the training dataset's frames not trained on)."
+    )
+    since: Since | None = None
+    dataset: Ref | None = Field(None, description="A dataset scored by the model (default: its training dataset).")
 
 
 class LineageRequest(Strict):

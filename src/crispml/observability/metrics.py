@@ -114,6 +114,23 @@ VERIFIED_KPI = Gauge(
     ("model", "version", "frame", "kpi"),
     multiprocess_mode="mostrecent",
 )
+DRIFT_PSI = Gauge(
+    "crispml_drift_psi",
+    "Population stability index of a feature (or feature=score) over the last monitoring, by model and version.",
+    ("model", "version", "feature"),
+    multiprocess_mode="mostrecent",
+)
+DRIFT_LEVEL = Gauge(
+    "crispml_drift_level",
+    "Drift level of a feature (or feature=score) over the last monitoring: 0 ok, 1 warning, 2 alarm "
+    "(none for a feature never judged).",
+    ("model", "version", "feature"),
+    multiprocess_mode="mostrecent",
+)
+INPUT_LOG_DROPPED = Counter(
+    "crispml_input_log_dropped_records",
+    "Records scored online whose inputs the input log did not keep (its buffer was full or a write failed).",
+)
 KPIS = ("roc_auc", "pr_auc", "precision", "recall", "f1")
 """The realized KPIs a verification row carries, as `crispml_verification_kpi` labels them."""
 # -- performance before labels (CBPE, crispml.services.estimation) ------------------------------------
@@ -252,6 +269,21 @@ def estimate_errors(rows: Iterable[Mapping[str, Any]]) -> None:
         for kpi, values in found["kpis"].items():
             if values["error"] is not None:
                 ESTIMATE_ERROR.labels(model, version, frame, kpi).set(values["error"])
+
+
+_DRIFT_LEVELS = ("ok", "warning", "alarm")
+
+
+def drift_measured(name: str, version: int, rows: Iterable[Mapping[str, Any]]) -> None:
+    """What a monitoring found overall, one series per feature of the model (bounded by its features)."""
+    for row in rows:
+        DRIFT_PSI.labels(name, str(version), row["feature"]).set(row["psi"])
+        if row["level"] in _DRIFT_LEVELS:
+            DRIFT_LEVEL.labels(name, str(version), row["feature"]).set(_DRIFT_LEVELS.index(row["level"]))
+
+
+def input_log_dropped(rows: int) -> None:
+    INPUT_LOG_DROPPED.inc(rows)
 
 
 @dataclass(frozen=True)

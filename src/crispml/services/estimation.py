@@ -9,9 +9,7 @@ saying so: such an estimate is only as good as the model's own probabilities.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -20,14 +18,13 @@ from crispml.domain import ModelRef, ModelVersion, parse_frames
 from crispml.errors import InvalidInput, NotFound
 from crispml.observability import metrics
 from crispml.ports import Storage, UnitOfWork
-from crispml.services.base import GroupedPerfService
+from crispml.services.base import GroupedPerfService, now
+from crispml.services.monitoring import parse_since
 from crispml.steps import calibration as calibrating
 from crispml.steps.calibration import Calibration
 from crispml.steps.cbpe import KPIS, estimate_groups
 
 DEFAULT_LEVEL = 0.99
-_SINCE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +47,7 @@ class EstimationService(GroupedPerfService):
         have no label yet, per model version and frame (then 'all'); `since` keeps scores of the last
         '24h' (s, m, h, d, w) or after an ISO time."""
         check_level(level)
-        cutoff = parse_since(since)
+        cutoff = parse_since(since, now()) if since is not None else None
         with self._perf("estimate") as span:
             with self.store.reading() as uow:
                 versions = model_versions(uow, model_ref)
@@ -159,21 +156,3 @@ def model_versions(uow: UnitOfWork, model_ref: str) -> list[ModelVersion]:
 def check_level(level: float) -> None:
     if not 0.5 <= level < 1:
         raise InvalidInput(f"interval level {level} must lie in [0.5, 1)", field="level")
-
-
-def parse_since(since: str | None) -> datetime | None:
-    """The start of '24h' (s, m, h, d or w) ago, or an ISO time (UTC when it names no zone)."""
-    if since is None:
-        return None
-    match = _SINCE.match(since)
-    try:
-        if match:
-            return datetime.now(UTC) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-        at = datetime.fromisoformat(since.strip())
-    except OverflowError:
-        raise InvalidInput(f"since {since!r} reaches before the year 1", field="since") from None
-    except ValueError:
-        raise InvalidInput(
-            f"since {since!r} is neither a duration like 24h, 30m, 7d nor an ISO time", field="since"
-        ) from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from crispml.domain import (
@@ -28,7 +30,7 @@ from crispml.services.model_cache import ModelCache
 from crispml.services.pool import DataPool
 from crispml.services.visibility import writable_project
 from crispml.steps import calibration as calibrating
-from crispml.steps import fast_path, model_codec, record_ids
+from crispml.steps import drift, fast_path, model_codec, record_ids
 from crispml.steps.algorithms import get_algorithm, resolve_params
 from crispml.steps.curate import SCALED_ALGORITHMS
 from crispml.steps.ingest import summarize
@@ -42,6 +44,8 @@ from crispml.storage.bounded_read import ReadLimits
 from crispml.storage.sources import DEFAULT_TIMEOUT_S, read_source
 
 DEFAULT_THRESHOLD = 0.5
+PROFILE_SCORED_ROWS = 50_000
+"""Training rows scored for the reference profile's score distribution (a seeded sample beyond that)."""
 
 
 class LifecycleService(Service):
@@ -300,7 +304,11 @@ class LifecycleService(Service):
             staged_calibration = (
                 [self.store.stage_model(calibrating.file_bytes(calibration), calibrating.SUFFIX)] if calibration else []
             )
-            with self.store.committing(staged, *staged_twin, *staged_calibration) as uow:
+            # The score distribution from a seeded sample: deciles need no more, and training stays quick.
+            scored = drift.sample_rows(np.flatnonzero(rows), PROFILE_SCORED_ROWS, seed)
+            reference = drift.profile(x[rows], features, model.predict_proba(x[scored])[:, 1], train_frames)
+            staged_profile = self.store.stage_profile(json.dumps(reference, allow_nan=False).encode())
+            with self.store.committing(staged, *staged_twin, *staged_calibration, staged_profile) as uow:
                 version = ModelVersion(
                     id=new_id("mv"),
                     name=name,
@@ -322,6 +330,7 @@ class LifecycleService(Service):
                     created_by=self.user,
                     created_at=now(),
                     project=dataset.project,  # a model belongs to its training data's project
+                    profile_sha256=staged_profile.sha256,
                 )
                 version = uow.models.add(version)
                 # Binds the row to its artifacts: scoring checks the row against this event at load.
@@ -333,6 +342,7 @@ class LifecycleService(Service):
                         "algorithm": algorithm,
                         "dataset_id": dataset.id,
                         "calibration_sha256": calibration.sha256 if calibration else None,
+                        "profile_sha256": version.profile_sha256,
                     },
                     principal=self.user,
                 )

@@ -18,7 +18,7 @@ import pandas as pd
 
 from crispml.domain import RECORD_ID, Dataset, ModelVersion
 from crispml.errors import InvalidInput
-from crispml.ports import Storage
+from crispml.ports import InputLog, Storage
 from crispml.services.base import Service, now
 from crispml.services.dataset_versions import check_live, dataset_state, derived_version, store_child
 from crispml.steps import privacy as steps
@@ -72,9 +72,11 @@ class Retention:
 
 
 class PrivacyService(Service):
-    def __init__(self, store: Storage, user: str, pseudonym_key: KeyProvider) -> None:
+    def __init__(self, store: Storage, user: str, pseudonym_key: KeyProvider, inputs: InputLog | None = None) -> None:
         super().__init__(store, user)
         self._pseudonym_key = pseudonym_key
+        self._inputs = inputs
+        """The input log of records scored online, whose subjects' records an erasure removes too."""
 
     # -- tags -----------------------------------------------------------------------------------
     def tag(self, dataset_ref: str, tags: Mapping[str, str | None]) -> Dataset:
@@ -228,6 +230,11 @@ class PrivacyService(Service):
                         "rows_removed": version.rows_removed, "labels_deleted": labels, "scores_deleted": scores},
                     )  # fmt: skip
             files = self.store.delete_frames({v.old.sha256 for v in versions})
+            if self._inputs is not None:  # the inputs scored online under the subject's record ids
+                inputs = self._inputs.erase(subject_ids)
+                with self.store.transaction() as uow:
+                    uow.audit.append(action="privacy.erase", resource="input-log",
+                                     after={"column": column, "records_deleted": inputs})  # fmt: skip
             affected = {v.old.id for v in versions}
             trained = [m for m in models if m.dataset_id in affected]
             span.rows_out = span.rows_in

@@ -21,7 +21,7 @@ from crispml.errors import Conflict, InvalidInput
 from crispml.identity import request_id
 from crispml.observability import metrics
 from crispml.observability.perf import PerfClock, Span, store_perf
-from crispml.ports import Storage
+from crispml.ports import InputLog, Storage
 from crispml.services.base import GroupedPerfService, Progress, new_id, no_progress, now
 from crispml.services.estimation import Estimation, EstimationService
 from crispml.services.kpi_floor import FloorPolicy, KpiFloor
@@ -89,11 +89,20 @@ class PendingScore:
 
 
 class ScoringService(GroupedPerfService):
-    def __init__(self, store: Storage, user: str, models: ModelCache, floor: FloorPolicy | None = None) -> None:
+    def __init__(
+        self,
+        store: Storage,
+        user: str,
+        models: ModelCache,
+        floor: FloorPolicy | None = None,
+        inputs: InputLog | None = None,
+    ) -> None:
         super().__init__(store, user)
         self._cache = models
         self.floor = KpiFloor(store, user, floor)
         """The fallback's KPI floor: its verdicts are worked out after label imports, never per request."""
+        self._inputs = inputs
+        """Where the inputs of records scored online are kept (memory only on this path), if anywhere."""
         self._refs = ModelRefs(store, models, self.floor.under)
         self._labels = LabelService(store, user)
         self._verification = VerificationService(store, user)
@@ -193,6 +202,9 @@ class ScoringService(GroupedPerfService):
                 return replay
             raise exc
         metrics.scores_written(model.name, model.version, result.batch.rows)
+        if self._inputs is not None and dataset is None and not result.replayed:
+            records = result.records
+            self._inputs.append(model.id, model.features, inputs.features, records.record_ids, records.scores)
         if fallback_reason is not None:
             metrics.fallback_scored(model.name, fallback_reason.partition(":")[0], result.batch.rows)
         span.rows_out = result.batch.rows
@@ -249,6 +261,10 @@ class ScoringService(GroupedPerfService):
             error = None if done.cancelled() else done.exception()
             if error is None:
                 metrics.scores_written(model.name, model.version, rows)
+                if self._inputs is not None and unit.records is not None:
+                    self._inputs.append(
+                        model.id, model.features, inputs.features, inputs.record_ids, unit.records.scores
+                    )
                 if reason is not None:
                     metrics.fallback_scored(model.name, reason.partition(":")[0], rows)
             store_perf(clock.finish(error), self._store_perf)

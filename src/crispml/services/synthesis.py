@@ -11,19 +11,22 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from crispml.errors import InvalidInput
-from crispml.steps.synthetic import synthesize
+from crispml.steps.synthetic import Drift, synthesize
 
 FORMATS = (".csv", ".zip", ".parquet")
 
 
-def write_synthetic(out: Path, rows: int, seed: int = 42) -> Path:
-    """Generate `rows` rows and write them to `out` (format by suffix); nothing is left on failure."""
+def write_synthetic(out: Path, rows: int, seed: int = 42, drift: Drift | None = None) -> Path:
+    """Generate `rows` rows (drifted as `drift` says) and write them to `out` (format by suffix);
+    nothing is left on failure."""
     suffix = out.suffix.lower()
     if suffix not in FORMATS:
         raise InvalidInput(f"cannot write {out.name}: use a .csv, .zip or .parquet file name", field="out")
     if rows < 12:
         raise InvalidInput("rows must be at least 12 (one per time frame)", field="rows")
-    table = pa.Table.from_pandas(synthesize(rows, seed), preserve_index=False)
+    if drift is not None and rows < drift.frames:
+        raise InvalidInput(f"rows must be at least {drift.frames} (one per time frame)", field="rows")
+    table = pa.Table.from_pandas(synthesize(rows, seed, drift), preserve_index=False)
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:

@@ -3,9 +3,17 @@
 Same schema (Time, V1..V28, Amount, Class), same size and fraud ratio (492 in 284,807). Fraud is
 learnable but not trivial: frauds shift a handful of the PCA-like components by a per-row strength, and
 a share of them look entirely ordinary, so a forest reaches a ROC AUC in the mid 0.90s, not 1.0.
+
+A `Drift` changes the data from a given time frame on (frames are the equal row-count slices that ingest
+cuts, in Time order): features shift by a number of standard deviations, the fraud rate is multiplied,
+or the fraud signal moves to other components. Without one the output is exactly what it always was.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -30,6 +38,46 @@ _SIGNAL = {
     "V2": 0.4,
 }
 _HIDDEN_FRAUD_SHARE = 0.05
+# Where `pattern="swap"` moves the fraud signal: the same directions on components that carried none.
+_SWAPPED_SIGNAL = dict(zip([f for f in FEATURES if f not in _SIGNAL], _SIGNAL.values(), strict=False))
+SHIFTABLE = [*FEATURES, "Amount"]
+PATTERNS = ("swap",)
+_DRIFT_STREAM = 0xD1F7  # the drift's own random stream, so the undrifted draws stay as they were
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How the data changes from frame `from_frame` (1-based, of `frames` equal row-count slices) on.
+
+    `shift` moves features by that many of their pre-drift standard deviations, `fraud_rate` multiplies
+    the number of frauds, `pattern="swap"` moves the fraud signal to components that carried none.
+    """
+
+    from_frame: int
+    shift: Mapping[str, float] = field(default_factory=dict)
+    fraud_rate: float = 1.0
+    pattern: Literal["swap"] | None = None
+    frames: int = 12
+
+    def __post_init__(self) -> None:
+        from crispml.errors import InvalidInput
+
+        if self.frames < 1:
+            raise InvalidInput("frames must be at least 1", field="frames")
+        if not 1 <= self.from_frame <= self.frames:
+            raise InvalidInput(f"drift frame {self.from_frame} is out of range 1..{self.frames}", field="drift_from")
+        unknown = sorted(set(self.shift) - set(SHIFTABLE))
+        if unknown:
+            raise InvalidInput(f"cannot shift {', '.join(unknown)}: shiftable are V1..V28 and Amount", field="shift")
+        for name, amount in self.shift.items():
+            if not np.isfinite(amount):
+                raise InvalidInput(f"shift of {name} must be a finite number", field="shift")
+        if not np.isfinite(self.fraud_rate) or self.fraud_rate < 0:
+            raise InvalidInput(f"fraud rate {self.fraud_rate} must be a multiplier >= 0", field="fraud_rate")
+        if self.pattern is not None and self.pattern not in PATTERNS:
+            raise InvalidInput(
+                f"unknown fraud pattern {self.pattern!r}: use one of {', '.join(PATTERNS)}", field="pattern"
+            )
 
 
 def fraud_count(rows: int) -> int:
@@ -37,10 +85,12 @@ def fraud_count(rows: int) -> int:
     return max(1 if rows >= 2 else 0, round(rows * REFERENCE_FRAUDS / REFERENCE_ROWS))
 
 
-def synthesize(rows: int = REFERENCE_ROWS, seed: int = 42) -> pd.DataFrame:
-    """Return `rows` rows of Time, V1..V28, Amount, Class, ordered by Time."""
+def synthesize(rows: int = REFERENCE_ROWS, seed: int = 42, drift: Drift | None = None) -> pd.DataFrame:
+    """Return `rows` rows of Time, V1..V28, Amount, Class, ordered by Time, drifted as `drift` says."""
     if rows < 1:
         raise ValueError("rows must be at least 1")
+    if drift is not None and rows < drift.frames:
+        raise ValueError(f"cannot cut {rows} rows into {drift.frames} frames")
     rng = np.random.default_rng(seed)
 
     # Transactions follow a day/night rhythm over two days; Time is increasing and spans 0..172792.
@@ -71,9 +121,73 @@ def synthesize(rows: int = REFERENCE_ROWS, seed: int = 42) -> pd.DataFrame:
     amount = np.round(rng.lognormal(mean=3.0, sigma=1.4, size=rows), 2)
     amount[fraud_rows] = np.round(rng.lognormal(mean=3.4, sigma=1.6, size=fraud_rows.size), 2)
     amount = np.clip(amount, 0.0, 25_691.16)
+    if drift is not None:
+        _apply_drift(components, amount, fraud, scales, drift, np.random.default_rng([seed, _DRIFT_STREAM]))
 
     frame = pd.DataFrame(components, columns=FEATURES)
     frame.insert(0, "Time", time)
     frame["Amount"] = amount
     frame["Class"] = fraud
     return frame
+
+
+def _apply_drift(
+    components: np.ndarray,
+    amount: np.ndarray,
+    fraud: np.ndarray,
+    scales: np.ndarray,
+    drift: Drift,
+    rng: np.random.Generator,
+) -> None:
+    """Change the rows of frames `drift.from_frame`.. in place (the frames ingest would cut)."""
+    rows = fraud.size
+    frame_of = np.minimum(np.arange(rows) // (rows // drift.frames) + 1, drift.frames)
+    region = frame_of >= drift.from_frame
+    before = ~region if (~region).any() else region
+    spread = {name: float(_column(components, amount, name)[before].std()) or 1.0 for name in drift.shift}
+
+    frauds = np.flatnonzero(region & (fraud == 1))
+    ordinary = np.flatnonzero(region & (fraud == 0))
+    wanted = min(round(frauds.size * drift.fraud_rate), frauds.size + ordinary.size)
+    if wanted < frauds.size:  # frauds that never happened: fresh ordinary rows
+        cleared = rng.choice(frauds, size=frauds.size - wanted, replace=False)
+        components[cleared] = _ordinary(rng, cleared.size, scales)
+        amount[cleared] = _amounts(rng, cleared.size, 3.0, 1.4)
+        fraud[cleared] = 0
+    elif wanted > frauds.size:  # more fraud: ordinary rows that now carry the signal
+        added = rng.choice(ordinary, size=wanted - frauds.size, replace=False)
+        fraud[added] = 1
+        amount[added] = _amounts(rng, added.size, 3.4, 1.6)
+        if drift.pattern is None:
+            _add_signal(rng, components, added, scales, _SIGNAL)
+
+    if drift.pattern == "swap":  # every fraud of the region, redrawn with the signal elsewhere
+        moved = np.flatnonzero(region & (fraud == 1))
+        components[moved] = _ordinary(rng, moved.size, scales)
+        _add_signal(rng, components, moved, scales, _SWAPPED_SIGNAL)
+
+    for name, sigmas in drift.shift.items():
+        _column(components, amount, name)[region] += sigmas * spread[name]
+    np.clip(amount, 0.0, None, out=amount)
+
+
+def _column(components: np.ndarray, amount: np.ndarray, name: str) -> np.ndarray:
+    return amount if name == "Amount" else components[:, FEATURES.index(name)]
+
+
+def _ordinary(rng: np.random.Generator, count: int, scales: np.ndarray) -> np.ndarray:
+    return rng.standard_t(df=6, size=(count, len(FEATURES))) * scales * 0.8
+
+
+def _amounts(rng: np.random.Generator, count: int, mean: float, sigma: float) -> np.ndarray:
+    return np.clip(np.round(rng.lognormal(mean=mean, sigma=sigma, size=count), 2), 0.0, 25_691.16)
+
+
+def _add_signal(
+    rng: np.random.Generator, components: np.ndarray, rows: np.ndarray, scales: np.ndarray, signal: Mapping[str, float]
+) -> None:
+    strength = rng.gamma(shape=3.0, scale=0.8, size=rows.size)
+    strength[rng.uniform(0, 1, rows.size) < _HIDDEN_FRAUD_SHARE] = 0.0
+    for name, direction in signal.items():
+        col = FEATURES.index(name)
+        components[rows, col] += direction * strength * rng.normal(1.0, 0.6, rows.size) * scales[col] * 3.0

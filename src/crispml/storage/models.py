@@ -111,10 +111,11 @@ class ModelRepository:
             created_at=row["created_at"],
             twin_sha256=row["twin_sha256"],
             project=row["project"],
+            profile_sha256=row["profile_sha256"],
         )
 
     def artifacts(self) -> set[str]:
-        """The sha256 of every model's file, ONNX twin and calibration."""
+        """The sha256 of every model's file, ONNX twin, calibration and reference profile."""
         shas = set(self.connection.scalars(select(t.model_versions.c.artifact_sha256)))
         twins = select(t.model_versions.c.twin_sha256).where(t.model_versions.c.twin_sha256.is_not(None))
         shas.update(self.connection.scalars(twins))
@@ -123,6 +124,8 @@ class ModelRepository:
             calibration = metrics.get("calibration") if isinstance(metrics, dict) else None
             if isinstance(calibration, dict) and calibration.get("sha256"):
                 shas.add(str(calibration["sha256"]))
+        profiles = select(t.model_versions.c.profile_sha256).where(t.model_versions.c.profile_sha256.is_not(None))
+        shas.update(self.connection.scalars(profiles))
         return shas
 
 
@@ -161,6 +164,7 @@ def _model_row(model: ModelVersion) -> dict[str, Any]:
         "artifact_sha256": model.artifact_sha256,
         "artifact_format": model.artifact_format,
         "twin_sha256": model.twin_sha256,
+        "profile_sha256": model.profile_sha256,
         "registered": model.registered,
         "created_by": model.created_by,
         "created_at": model.created_at,

@@ -69,6 +69,8 @@ model_versions = Table(
     Column("artifact_format", String(32), nullable=False),
     # The ONNX twin compiled at training time (migration 0004); NULL when the model does not compile.
     Column("twin_sha256", String(64)),
+    # The reference profile of its training frames, JSON (migration 0019); NULL for older versions.
+    Column("profile_sha256", String(64)),
     Column("registered", Boolean, nullable=False, default=False),
     Column("created_by", String(128), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),

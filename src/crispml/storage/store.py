@@ -28,6 +28,7 @@ DATASETS = "datasets"
 MODELS = "models"
 PARQUET = ".parquet"
 ONNX = ".onnx"
+PROFILE = ".profile.json"
 
 
 class Store:
@@ -145,6 +146,14 @@ class Store:
     def stage_twin(self, onnx: bytes) -> Staged:
         """Stage a model's ONNX twin (see `crispml.steps.fast_path`); it is data, never code."""
         return self.artifacts.stage_bytes(MODELS, ONNX, onnx)
+
+    def stage_profile(self, data: bytes) -> Staged:
+        """Stage a model version's reference profile (JSON, see `crispml.steps.drift`)."""
+        return self.artifacts.stage_bytes(MODELS, PROFILE, data)
+
+    def profile_bytes(self, sha256: str) -> bytes:
+        """A stored reference profile's bytes, after checking they hash to `sha256`."""
+        return self.artifacts.get_bytes(MODELS, sha256, PROFILE)
 
     def model_bytes(self, sha256: str, suffix: str) -> bytes:
         """A stored model's (or twin's, suffix '.onnx') bytes, after checking they hash to `sha256`."""

@@ -8,13 +8,20 @@ from fastapi import APIRouter, Path, Query, Response
 
 from crispml import reports
 from crispml.api import pictures
-from crispml.api.deps import JobsDep, LifecycleDep
+from crispml.api.deps import JobsDep, LifecycleDep, MonitoringDep
 from crispml.api.jobs_http import job_response, job_responses
 from crispml.api.pictures import PAGE_CONTENT
 from crispml.api.problems import problem_responses
 from crispml.contract import METHODS
 from crispml.contract import requests as req
-from crispml.contract.answers import LineageNodeAnswer, ModelAnswer, ModelVersionAnswer, Page, ReportAnswer
+from crispml.contract.answers import (
+    LineageNodeAnswer,
+    ModelAnswer,
+    ModelVersionAnswer,
+    MonitoringAnswer,
+    Page,
+    ReportAnswer,
+)
 from crispml.domain import ModelRef, check_name
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.worker import train_job
@@ -126,6 +133,23 @@ def alias(name: ModelName, alias: AliasName, lifecycle: LifecycleDep) -> ModelVe
 def delete_alias(name: ModelName, alias: AliasName, lifecycle: LifecycleDep) -> Response:
     lifecycle.delete_alias(name, alias)
     return Response(status_code=204)
+
+
+@router.get("/{name}/monitoring", summary=METHODS["monitor"].summary, responses=problem_responses(404, 422))
+def monitor(
+    name: ModelName,
+    monitoring: MonitoringDep,
+    version: Annotated[req.Version | None, Query()] = None,
+    alias: Annotated[req.Alias | None, Query(description="Defaults to champion when no version is given.")] = None,
+    frames: Annotated[req.Frames | None, Query()] = None,
+    since: Annotated[req.Since | None, Query()] = None,
+    dataset: Annotated[req.Ref | None, Query()] = None,
+) -> MonitoringAnswer:
+    """Per feature (and the score), per frame or hour and overall: PSI, Jensen-Shannon distance and
+    missing-value rates against the version's training profile, with warning and alarm levels."""
+    ref = str(ModelRef.of(name, version=version, alias=alias or (None if version else "champion")))
+    found = monitoring.monitor(ref, frames=frames, since=since, dataset=dataset)
+    return MonitoringAnswer.from_domain(found)
 
 
 @router.get("/{name}/lineage", summary=METHODS["lineage"].summary, responses=problem_responses(404, 422))

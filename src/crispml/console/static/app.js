@@ -15,6 +15,7 @@ const PAGES = [
   ["scoring", "Scoring", "score"],
   ["labels", "Labels", "label"],
   ["verification", "Verification", "verify"],
+  ["monitoring", "Monitoring", "verify"],
   ["performance", "Performance", "jobs"],
   ["users", "Users", "users.manage"],
   ["audit", "Audit log", "audit.read"],
