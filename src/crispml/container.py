@@ -66,7 +66,8 @@ class Container:
         )
         self.sources = SourceService(self.store, settings.user, settings.resolved_database_url,
                                      settings.resolved_data_dir, settings.source_timeout_s)  # fmt: skip
-        self.scoring = ScoringService(self.store, settings.user, self.model_cache)
+        shares = {"shadow_share": settings.shadow_share, "canary_share": settings.canary_share}
+        self.scoring = ScoringService(self.store, settings.user, self.model_cache, **shares)
         self.operations = OperationsService(
             self.store,
             settings.user,
@@ -122,6 +123,7 @@ class Container:
             self.store.group_commit.observer = self._perf_observer = None
         if "jobs" in self.__dict__:
             self.jobs.shutdown()
+        self.scoring.close()  # the shadow scores still queued
         self.store.flush()  # perf records handed over without waiting
         if self.influx is not None:
             self.influx.close()  # after the jobs, whose last records it still sends

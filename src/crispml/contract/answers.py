@@ -351,6 +351,8 @@ class _Verification(Protocol):
     def model(self) -> str: ...
     @property
     def rows(self) -> list[dict[str, Any]]: ...
+    @property
+    def comparison(self) -> dict[str, Any] | None: ...
 
 
 class VerificationAnswer(Answer):
@@ -360,6 +362,12 @@ class VerificationAnswer(Answer):
     rows: list[dict[str, Any]] = Field(
         description="One row per model version and frame (frame 'all' last): counts and KPIs beside the "
         "training report's roc_auc and pr_auc."
+    )
+    comparison: dict[str, Any] | None = Field(
+        None,
+        description="With compare: the two versions on the records both scored (shadow scores included) "
+        "and that have labels: records, positives, first_roc_auc, second_roc_auc, difference (second minus "
+        "first), std_error, p_value and interval of DeLong's paired test, and whether it is significant at level.",
     )
 
     @classmethod

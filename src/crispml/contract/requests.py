@@ -278,10 +278,21 @@ class LabelRequest(Strict):
     frames: Frames | None = None
 
 
+Compare = Annotated[
+    str,
+    Field(min_length=3, max_length=130, pattern=r"^[^,]+,[^,]+$", examples=["champion,challenger"],
+          description="Two aliases or versions of the model's name to compare on the same labelled records "
+          "with DeLong's paired test, e.g. champion,challenger or 3,5."),
+]  # fmt: skip
+Level = Annotated[float, Field(gt=0, lt=1, description="The significance level of the paired test.")]
+
+
 class VerifyRequest(Strict):
     model: ModelRefText
     frames: Frames | None = None
     format: PageFormatField = "json"
+    compare: Compare | None = None
+    level: Level = 0.05
 
 
 class VerifyPlotRequest(VerifyRequest):

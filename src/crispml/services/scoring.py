@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from crispml.domain import FRAME, RECORD_ID, ModelVersion, NewScoreBatch, ScoreBatch, ScoredRecords
+from crispml.domain import CANARY, FRAME, RECORD_ID, ModelVersion, NewScoreBatch, ScoreBatch, ScoredRecords
 from crispml.errors import Conflict, InvalidInput
 from crispml.identity import request_id
 from crispml.observability import metrics
 from crispml.observability.perf import PerfClock, Span, store_perf
 from crispml.ports import Storage
 from crispml.services.base import GroupedPerfService, Progress, new_id, no_progress, now
+from crispml.services.challengers import Asked, Challengers
 from crispml.services.labels import LabelReport, LabelService
 from crispml.services.model_cache import ModelCache
 from crispml.services.model_refs import ModelRefs, ModelUnavailable, ScoringModel
@@ -87,10 +88,13 @@ class PendingScore:
 
 
 class ScoringService(GroupedPerfService):
-    def __init__(self, store: Storage, user: str, models: ModelCache) -> None:
+    def __init__(
+        self, store: Storage, user: str, models: ModelCache, *, shadow_share: float = 0.0, canary_share: float = 0.0
+    ) -> None:
         super().__init__(store, user)
         self._cache = models
         self._refs = ModelRefs(store, models)
+        self._challengers = Challengers(store, self._refs, models, shadow_share=shadow_share, canary_share=canary_share)
         self._labels = LabelService(store, user)
         self._verification = VerificationService(store, user)
 
@@ -120,7 +124,7 @@ class ScoringService(GroupedPerfService):
         if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
             raise InvalidInput("an idempotency key has 1 to 200 characters", field="idempotency_key")
         with self._perf("score") as span:
-            by = partial(self._score, span, dataset, frames, file, records, table, idempotency_key, progress)
+            by = partial(self._score, model_ref, span, dataset, frames, file, records, table, idempotency_key, progress)
             try:
                 return by(*self._refs.resolve(model_ref))
             except ModelUnavailable as exc:
@@ -133,6 +137,7 @@ class ScoringService(GroupedPerfService):
 
     def _score(
         self,
+        model_ref: str,
         span: Span,
         dataset: str | None,
         frames: str | list[int] | None,
@@ -148,6 +153,7 @@ class ScoringService(GroupedPerfService):
         `ModelUnavailable` if it cannot be loaded, before anything is written."""
         model = scoring.model
         span.model = model.ref
+        asked, role = Asked(dataset, frames, file, records, table), None
         if dataset is not None:
             inputs, source, request = dataset_inputs(self.store, model, dataset, frames)
             span.dataset = source
@@ -162,6 +168,10 @@ class ScoringService(GroupedPerfService):
                     plain if plain is not None else record_inputs(scoring, read_records(file, records, (RECORD_ID,)))
                 )
             source = file or "records"
+            if fallback_reason is None and (canary := self._challengers.canary(model_ref, inputs, asked)):
+                (scoring, inputs), role = canary, CANARY
+                model = scoring.model
+                span.model = model.ref
             request = request_digest(model, source, inputs)
         span.rows_in = len(inputs.record_ids)
         if idempotency_key is not None:
@@ -175,7 +185,9 @@ class ScoringService(GroupedPerfService):
             )
         except Exception as exc:  # whatever keeps a model from memory: its fallback may answer
             raise ModelUnavailable(model, exc) from exc
-        result, write = self._scored(model, inputs, source, request, scorer, idempotency_key, progress, fallback_reason)
+        result, write = self._scored(
+            model, inputs, source, request, scorer, idempotency_key, progress, fallback_reason, role
+        )
         try:
             if result.batch.rows < SMALL:
                 # Concurrent small requests share one commit; each still waits for its own.
@@ -191,6 +203,7 @@ class ScoringService(GroupedPerfService):
         if fallback_reason is not None:
             metrics.fallback_scored(model.name, fallback_reason.partition(":")[0], result.batch.rows)
         span.rows_out = result.batch.rows
+        self._challengers.shadow(model_ref, result.batch, inputs, asked, self.user, request_id())
         progress("done", 1.0)
         return result
 
@@ -216,6 +229,17 @@ class ScoringService(GroupedPerfService):
         inputs = plain_inputs(scoring, records)
         if inputs is None:
             return None
+        challengers, role = self._challengers, None
+        if (
+            challengers.canary_share
+            and reason is None
+            and (canary := challengers.canary_ref(model_ref, inputs.record_ids[0]))
+        ):
+            found = challengers.canary_fresh(canary, records, inputs)
+            if found is None:
+                return None  # `score` resolves and loads the challenger
+            (scoring, inputs), role = found, CANARY
+            model = scoring.model
         rows = len(inputs.record_ids)
         scorer = self._cache.loaded_scorer(model.artifact_sha256, model.artifact_format, rows, model.twin_sha256)
         if scorer is None:
@@ -229,7 +253,7 @@ class ScoringService(GroupedPerfService):
                 inputs.record_ids,
                 inputs.frames,
                 inputs.features,
-                _new_batch(model, rows, "records", None, reason),
+                _new_batch(model, rows, "records", None, reason, role),
                 request_digest(model, "records", inputs),
                 self.user,
                 request_id=request_id(),
@@ -246,10 +270,18 @@ class ScoringService(GroupedPerfService):
                 metrics.scores_written(model.name, model.version, rows)
                 if reason is not None:
                     metrics.fallback_scored(model.name, reason.partition(":")[0], rows)
+                if challengers.shadow_share:
+                    challengers.shadow(
+                        model_ref, unit.batch, inputs, Asked(records=records), self.user, unit.request_id
+                    )
             store_perf(clock.finish(error), self._store_perf)
 
         durable.add_done_callback(committed)
         return PendingScore(durable, unit)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what the challengers' shadow still has queued, then stop its thread."""
+        self._challengers.close(timeout)
 
     def degraded(self) -> dict[str, str]:
         """Model references this process answers with their fallback version, each with the reason."""
@@ -277,9 +309,17 @@ class ScoringService(GroupedPerfService):
             file=file, records=records, dataset=dataset, frames=frames, id_column=id_column, label_column=label_column
         )
 
-    def verify(self, model_ref: str, *, frames: str | list[int] | None = None) -> Verification:
-        """Ledger joined with labels per model version and frame, beside the training report's KPIs."""
-        return self._verification.verify(model_ref, frames=frames)
+    def verify(
+        self,
+        model_ref: str,
+        *,
+        frames: str | list[int] | None = None,
+        compare: str | None = None,
+        level: float = 0.05,
+    ) -> Verification:
+        """Ledger joined with labels per model version and frame, beside the training report's KPIs; with
+        `compare`, two versions on the same labelled records (see `crispml.services.comparison`)."""
+        return self._verification.verify(model_ref, frames=frames, compare=compare, level=level)
 
     # -- helpers --------------------------------------------------------------------------------
     def _scored(
@@ -292,9 +332,10 @@ class ScoringService(GroupedPerfService):
         idempotency_key: str | None,
         progress: Progress,
         fallback_reason: str | None,
+        role: str | None,
     ) -> tuple[ScoreResult, ScoresWrite]:
         """The scored batch, and the write that commits it whole."""
-        batch = _new_batch(model, len(inputs.record_ids), source, idempotency_key, fallback_reason)
+        batch = _new_batch(model, len(inputs.record_ids), source, idempotency_key, fallback_reason, role)
         score = _predict(scorer, inputs.features, model.threshold, progress)
         rows = scored_records(inputs.record_ids, inputs.frames, score, model.threshold)
         progress("persist", 0.8)
@@ -316,7 +357,12 @@ class ScoringService(GroupedPerfService):
 
 
 def _new_batch(
-    model: ModelVersion, rows: int, source: str, idempotency_key: str | None, fallback_reason: str | None
+    model: ModelVersion,
+    rows: int,
+    source: str,
+    idempotency_key: str | None,
+    fallback_reason: str | None,
+    role: str | None = None,
 ) -> ScoreBatch:
     return ScoreBatch(
         id=new_id("sb"),
@@ -327,6 +373,7 @@ def _new_batch(
         rows=rows,
         created_at=now(),
         fallback_reason=fallback_reason,
+        role=role,
     )
 
 
