@@ -287,15 +287,20 @@ Compare = Annotated[
 Level = Annotated[float, Field(gt=0, lt=1, description="The significance level of the paired test.")]
 
 
-class VerifyRequest(Strict):
+class VerifiedFrames(Strict):
+    """What a verification and its pictures select: a model reference and frames."""
+
     model: ModelRefText
     frames: Frames | None = None
     format: PageFormatField = "json"
+
+
+class VerifyRequest(VerifiedFrames):
     compare: Compare | None = None
     level: Level = 0.05
 
 
-class VerifyPlotRequest(VerifyRequest):
+class VerifyPlotRequest(VerifiedFrames):
     """A picture of a verification (not a method of its own: the verification, drawn)."""
 
     plot: VerificationPlot
