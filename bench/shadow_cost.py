@@ -51,10 +51,14 @@ def run(rows: int) -> dict[str, Any]:
             f"median of {REPEATS} runs of {SECONDS} s after a {WARM_UP_SECONDS} s warm-up"
         ),
         "headline": [
-            {"benchmark": f"score c8 shadow {side}", "req_per_s": round(f["requests_per_s"]),
-             "p99_ms": round(f["p99_ms"], 2), "cpu_ms_per_request": round(f["cpu_ms_per_request"], 3)}
+            {
+                "benchmark": f"score c8 shadow {side}",
+                "req_per_s": round(f["requests_per_s"]),
+                "p99_ms": round(f["p99_ms"], 2),
+                "cpu_ms_per_request": round(f["cpu_ms_per_request"], 3),
+            }
             for side, f in figures.items()
-        ],  # fmt: skip
+        ],
         "one_record_c8": figures,
         "rounds": rounds,
         "ratios": {
@@ -64,8 +68,9 @@ def run(rows: int) -> dict[str, Any]:
                 figures["on"]["cpu_ms_per_request"], figures["off"]["cpu_ms_per_request"]
             ),
         },
-        "goals": [goal("one-record req/s with a shadow challenger over without", rps, GOAL_SHADOW_OVER_NONE,
-                       at_least=True)],  # fmt: skip
+        "goals": [
+            goal("one-record req/s with a shadow challenger over without", rps, GOAL_SHADOW_OVER_NONE, at_least=True)
+        ],
     }
 
 
