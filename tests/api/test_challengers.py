@@ -39,10 +39,13 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list
 
 
 def answers(server: Server, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One request per record (the hot path once the champion is in memory), answers without timing."""
+    """One request per record (the hot path once the champion is in memory)."""
     url = f"{server.url}/api/v1/models/fraud/score"
     with httpx.Client(timeout=60) as http:
-        found = [http.post(url, json={"records": [record]}).json() for record in records]
+        return [http.post(url, json={"records": [record]}).json() for record in records]
+
+
+def untimed(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in answer.items() if k not in TIMING} for answer in found]
 
 
@@ -59,12 +62,13 @@ def test_a_shadow_challenger_never_changes_an_answer(
     home, records, labels = store
     plain = Server(home, None).start()
     try:
-        without = answers(plain, records)
+        without = untimed(answers(plain, records))
     finally:
         plain.stop()
     shadowed = Server(home, None, {"CRISPML_SHADOW_SHARE": "1"}).start()
     try:
-        with_shadow = answers(shadowed, records)
+        with_shadow_timed = answers(shadowed, records)
+        with_shadow = untimed(with_shadow_timed)
         assert with_shadow == without
         assert {a["model"] for a in with_shadow} == {"fraud/1"}
         wait_for(lambda: shadow_scores(shadowed) == len(records), timeout=30)
@@ -74,7 +78,8 @@ def test_a_shadow_challenger_never_changes_an_answer(
             shadows = [e["after"] for e in events if e["after"].get("role") == "shadow"]
             assert len(shadows) == len(records)
             stored = api.batch(shadows[0]["batch"])
-            assert stored["model"] == "fraud/2"
+            assert (stored["model"], stored["role"]) == ("fraud/2", "shadow")
+            assert stored["shadow_of"] in {a["batch_id"] for a in with_shadow_timed}
             api.label(labels=[{"record_id": r["record_id"], "label": y} for r, y in zip(records, labels, strict=True)])
             verified = api.verify("fraud", compare="champion,challenger")
             # Both servers' answers count for the champion; the shadow scores only in the comparison.

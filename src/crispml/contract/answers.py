@@ -300,6 +300,12 @@ class ScoreBatchPage(Answer):
     limit: int
     offset: int
     next: int | None = Field(None, description="Offset of the next page; null on the last one.")
+    role: str | None = Field(
+        None,
+        description="A challenger's batch: shadow (scored beside the champion's batch shadow_of, never "
+        "answered) or canary (it answered instead of the champion); null for every other batch.",
+    )
+    shadow_of: str | None = Field(None, description="The champion's batch a shadow batch scored beside.")
 
     @staticmethod
     def dump(result: _ScoreResult, limit: int, offset: int) -> dict[str, Any]:
@@ -316,6 +322,8 @@ class ScoreBatchPage(Answer):
             "limit": limit,
             "offset": offset,
             "next": after if after < result.batch.rows else None,
+            "role": result.batch.role,
+            "shadow_of": result.batch.shadow_of,
         }
 
 
