@@ -26,13 +26,13 @@ TIMING = ("batch_id", "created_at")
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[dict[str, Any]], list[int]]]:
-    """A store with fraud/1 as champion and fraud/2 as challenger; 25 records to score and their labels."""
+    """A store with fraud/1 as champion and fraud/2 as challenger; 12 records to score and their labels."""
     home = tmp_path_factory.mktemp("challengers-http")
     source = home / "creditcard.csv"
     write_synthetic(source, 6_000)
     with crispml.connect(home=home / "home", user="tester") as cml:
         champion_and_challenger(cml, source, {**TINY, "max_depth": 2})
-        records = later_rows(cml, 25)
+        records = later_rows(cml, 12)
         raw = cml.lifecycle.dataset_frame("ccf").set_index("record_id")
         labels = raw.loc[records["record_id"], "Class"].astype(int).tolist()
     yield home / "home", records.to_dict("records"), labels
