@@ -98,3 +98,20 @@ def test_a_shadow_challenger_never_changes_an_answer(
         assert bad.status_code == 422
     finally:
         shadowed.stop()
+
+
+def test_a_canary_share_answers_on_the_hot_path_the_same_way_for_the_same_record(
+    store: tuple[Path, list[dict[str, Any]], list[int]],
+) -> None:
+    home, records, _ = store
+    server = Server(home, None, {"CRISPML_CANARY_SHARE": "0.5"}).start()
+    try:
+        first, second = answers(server, records), answers(server, records)
+        assert [a["model"] for a in first] == [a["model"] for a in second]
+        assert {a["model"] for a in first} == {"fraud/1", "fraud/2"}  # 12 records at 50 %: both answer
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            for answer in first + second:
+                stored = http.get(f"/api/v1/score-batches/{answer['batch_id']}").json()
+                assert stored["role"] == ("canary" if answer["model"] == "fraud/2" else None)
+    finally:
+        server.stop()
