@@ -1,5 +1,6 @@
-"""A challenger in the shadow over HTTP: the answers do not change, and its scores reach the ledger after
-them; `verify --compare` through REST, the Python client and the CLI."""
+"""A challenger over HTTP: in the shadow the answers do not change and its scores reach the ledger after
+them, `verify --compare` through REST, the Python client and the CLI; as a canary on the hot path it
+answers the same records every time, its batches marked."""
 
 from __future__ import annotations
 
