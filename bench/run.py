@@ -2,7 +2,7 @@
 
 The summary also keeps earlier results (same --rows) of benchmarks left out by --only.
 
-python -m bench.run [--only ingest,train,score,serve,demo,bulk,auth,observability] [--rows N] [--out DIR]
+python -m bench.run [--only ingest,train,score,serve,demo,bulk,auth,observability,shadow] [--rows N] [--out DIR]
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import auth_cost, bulk, demo, ingest, observability_cost, score, serve, train
+from bench import auth_cost, bulk, demo, ingest, observability_cost, score, serve, shadow_cost, train
 from bench.common import FULL_ROWS, RESULTS_DIR, machine_info, stamp, write_result
 
-NAMES = ("ingest", "train", "score", "serve", "demo", "bulk", "auth", "observability")
+NAMES = ("ingest", "train", "score", "serve", "demo", "bulk", "auth", "observability", "shadow")
 
 
 def _bare_floor(results: dict[str, dict[str, Any]]) -> float | None:
@@ -56,6 +56,7 @@ def _runners(rows: int, results: dict[str, dict[str, Any]]) -> dict[str, Callabl
         "bulk": lambda: bulk.run(rows),
         "auth": lambda: auth_cost.run(rows),
         "observability": lambda: observability_cost.run(rows),
+        "shadow": lambda: shadow_cost.run(rows),
     }
 
 

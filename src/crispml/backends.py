@@ -52,7 +52,7 @@ class Backend(Protocol):
               idempotency_key: str | None, progress: Progress = no_progress) -> J: ...  # fmt: skip
     def label(self, *, file: str | None, dataset: str | None, frames: str | None, id_column: str,
               label_column: str) -> J: ...  # fmt: skip
-    def verify(self, model: str, *, frames: str | None) -> J: ...
+    def verify(self, model: str, *, frames: str | None, compare: str | None = None, level: float = 0.05) -> J: ...
     def verify_page(self, model: str, *, frames: str | None) -> str: ...
     def estimate(self, model: str, *, frames: str | None, since: str | None, level: float) -> J: ...
     def verify_plot(self, model: str, plot: str, *, frames: str | None, image_format: ImageFormat) -> bytes: ...
@@ -142,7 +142,7 @@ class LocalBackend:
     def __init__(self, container: Container) -> None:
         self.c = container
         self._reports: dict[tuple[str, str | None, float | None], J] = {}
-        self._verifications: dict[tuple[str, str | None], J] = {}
+        self._verifications: dict[tuple[str, str | None, str | None, float], J] = {}
 
     def ingest(self, source: SourceSpec, progress: Progress = no_progress, **options: Any) -> J:
         return _json(a.DatasetAnswer.from_domain(self.c.lifecycle.ingest(source, progress=progress, **options)))
@@ -193,10 +193,10 @@ class LocalBackend:
                                       label_column=label_column)  # fmt: skip
         return _json(a.LabelReportAnswer.from_domain(report))
 
-    def verify(self, model: str, *, frames: str | None) -> J:
-        key = (model, frames)
+    def verify(self, model: str, *, frames: str | None, compare: str | None = None, level: float = 0.05) -> J:
+        key = (model, frames, compare, level)
         if key not in self._verifications:
-            found = self.c.scoring.verify(model, frames=frames)
+            found = self.c.scoring.verify(model, frames=frames, compare=compare, level=level)
             self._verifications[key] = _json(a.VerificationAnswer.from_domain(found))
         return self._verifications[key]
 
@@ -445,8 +445,8 @@ class RemoteBackend:
                   for r, v in zip(table[id_column], table[label_column], strict=True)]  # fmt: skip
         return dict(self.api.label(labels))
 
-    def verify(self, model: str, *, frames: str | None) -> J:
-        return dict(self.api.verify(model, frames=frames))
+    def verify(self, model: str, *, frames: str | None, compare: str | None = None, level: float = 0.05) -> J:
+        return dict(self.api.verify(model, frames=frames, compare=compare, level=level))
 
     def verify_page(self, model: str, *, frames: str | None) -> str:
         return str(self.api.verify(model, frames=frames, format="html"))

@@ -300,9 +300,19 @@ class _Calls:
         body = {"labels": labels} if labels is not None else {"dataset": dataset, "frames": frames}
         return self._call("PUT", "/api/v1/labels", json=body)
 
-    def verify(self, model: str, *, frames: str | None = None, format: str = "json") -> Any:
-        """NewDataReport as JSON; with format="html", a self-contained HTML page (text) with its pictures."""
-        params = _given(model=model, frames=frames, format=None if format == "json" else format)
+    def verify(
+        self,
+        model: str,
+        *,
+        frames: str | None = None,
+        format: str = "json",
+        compare: str | None = None,
+        level: float | None = None,
+    ) -> Any:
+        """NewDataReport as JSON; with format="html", a self-contained HTML page (text) with its pictures.
+        With compare="champion,challenger", also those two versions on the same labelled records."""
+        params = _given(model=model, frames=frames, format=None if format == "json" else format, compare=compare,
+                        level=level)  # fmt: skip
         return self._call("GET", "/api/v1/reports/verification", params=params,
                           answer="text" if format == "html" else "json")  # fmt: skip
 

@@ -96,8 +96,9 @@ class Container:
         )
         """Inputs of records scored online, for drift monitoring (see `crispml.storage.input_log`)."""
         self.scoring = ScoringService(
-            self.store, settings.user, self.model_cache, floor_policy(settings), self.input_log
-        )
+            self.store, settings.user, self.model_cache, floor_policy(settings), self.input_log,
+            shadow_share=settings.shadow_share, canary_share=settings.canary_share,
+        )  # fmt: skip
         self.monitoring = MonitoringService(self.store, settings.user, self.model_cache, self.input_log, Levels(
             settings.monitor_psi_warning, settings.monitor_psi_alarm,
             settings.monitor_missing_warning, settings.monitor_missing_alarm, settings.monitor_ignored,
@@ -220,6 +221,7 @@ class Container:
             self.store.group_commit.observer = self._perf_observer = None
         if "jobs" in self.__dict__:
             self.jobs.shutdown()
+        self.scoring.close()  # the shadow scores still queued
         self.store.flush()  # perf records handed over without waiting
         if self.input_log is not None:
             self.input_log.close()  # after the last scores committed: their inputs are written too

@@ -12,6 +12,10 @@ from crispml.errors import InvalidInput
 
 RECORD_ID = "record_id"
 FRAME = "frame"
+SHADOW = "shadow"
+"""The role of a challenger's score batch scored beside the champion's and never answered."""
+CANARY = "canary"
+"""The role of a challenger's score batch that answered a request instead of the champion."""
 RESERVED_COLUMNS = (RECORD_ID, FRAME)
 
 
@@ -119,6 +123,11 @@ class ScoreBatch:
     created_at: datetime
     fallback_reason: str | None = None
     """Why the fallback version answered instead of the one the request named (None: it did not)."""
+    role: str | None = None
+    """A challenger's batch: SHADOW (scored beside the champion's, never answered) or CANARY (it answered
+    instead of the champion); None for every other batch."""
+    shadow_of: str | None = None
+    """The champion's batch a shadow batch scored beside."""
 
 
 @dataclass(frozen=True)

@@ -195,9 +195,16 @@ class Crispml:
             file=file, records=records, dataset=dataset, frames=frames, id_column=id_column, label_column=label_column
         )
 
-    def verify(self, model_ref: str, *, frames: str | list[int] | None = None) -> Verification:
+    def verify(
+        self,
+        model_ref: str,
+        *,
+        frames: str | list[int] | None = None,
+        compare: str | None = None,
+        level: float = 0.05,
+    ) -> Verification:
         """9. NewDataReport: see `ScoringService.verify`."""
-        return self.scoring.verify(model_ref, frames=frames)
+        return self.scoring.verify(model_ref, frames=frames, compare=compare, level=level)
 
     def estimate(
         self, model_ref: str, *, frames: str | list[int] | None = None, since: str | None = None, level: float = 0.99

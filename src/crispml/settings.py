@@ -227,6 +227,14 @@ class Settings(BaseSettings):
     pool_k: int = Field(default=5, ge=2, le=10_000)
     """The k of the k-anonymity a `generalize` filter reaches."""
 
+    # --- Challengers (issue 16: shadow and canary; see crispml.services.challengers) ---
+    shadow_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    """The share of score requests on name@champion that name@challenger also scores in the shadow, after
+    the answer (0: none, 1: every one); chosen by the first record's id."""
+    canary_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    """The share of score requests on name@champion that name@challenger answers instead (a canary),
+    chosen by the first record's id so that a record always goes the same way."""
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _level_name(cls, level: object) -> object:

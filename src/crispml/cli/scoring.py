@@ -123,13 +123,22 @@ def verify(
     frames: FramesOption = None,
     html: HtmlOption = None,
     png: PngOption = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            "--compare",
+            help="Two aliases or versions to compare on the same labelled records with "
+            "DeLong's paired test, e.g. champion,challenger or 3,5.",
+        ),
+    ] = None,
+    level: Annotated[float, typer.Option("--level", help="The paired test's significance level.")] = 0.05,
     remote: RemoteOption = None,
     output: FormatOption = OutputFormat.TABLE,
     as_json: JsonOption = False,
 ) -> None:
     """9. NewDataReport: persisted scores against late ground truth, per model version and frame."""
     with backend(remote) as c:
-        result = c.verify(model, frames=frames)
+        result = c.verify(model, frames=frames, compare=compare, level=level)
         if html is not None:
             write_page(html, c.verify_page(model, frames=frames))
         if png is not None:
@@ -139,10 +148,13 @@ def verify(
                 write_picture(png / f"{stem}-verification-{plot}.png", picture)
     title = f"verification of {result['model']}"
     rows = [{**row, **_beside(row.get("estimate"))} for row in result["rows"]]
-    if not render.emit(result, rows, VERIFY_COLUMNS, output_format(output, as_json), keys=["model", "frame"],
-                       title=title):  # fmt: skip
+    done = render.emit(result, rows, VERIFY_COLUMNS, output_format(output, as_json), keys=["model", "frame"],
+                       title=title)  # fmt: skip
+    if not done:
         for warning in result.get("warnings", []):
             render.line(f"[yellow]{warning}[/]")
+        if result.get("comparison") is not None:
+            _comparison_line(result["comparison"])
 
 
 def estimate(
@@ -183,3 +195,18 @@ def _beside(found: dict[str, Any] | None) -> dict[str, Any]:
             None if values["within_interval"] is None else ("yes" if values["within_interval"] else "NO")
         )
     return flat
+
+
+def _comparison_line(found: dict[str, Any]) -> None:
+    """The paired comparison under the verification table."""
+    head = f"{found['second']} against {found['first']} on {found['records']:,} labelled records"
+    if found["difference"] is None:
+        render.line(f"{head} ({found['positives']:,} positive): a comparison needs both classes")
+        return
+    low, high = found["interval"]
+    verdict = "[bold]significant[/]" if found["significant"] else "not significant"
+    render.line(
+        f"{head}: ROC AUC {found['second_roc_auc']:.4f} vs {found['first_roc_auc']:.4f}, difference "
+        f"{found['difference']:+.4f} ({1 - found['level']:.0%} interval {low:+.4f}..{high:+.4f}), DeLong "
+        f"p={found['p_value']:.3g}: {verdict} at {found['level']:g}"
+    )

@@ -301,6 +301,12 @@ class ScoreBatchPage(Answer):
     limit: int
     offset: int
     next: int | None = Field(None, description="Offset of the next page; null on the last one.")
+    role: str | None = Field(
+        None,
+        description="A challenger's batch: shadow (scored beside the champion's batch shadow_of, never "
+        "answered) or canary (it answered instead of the champion); null for every other batch.",
+    )
+    shadow_of: str | None = Field(None, description="The champion's batch a shadow batch scored beside.")
 
     @staticmethod
     def dump(result: _ScoreResult, limit: int, offset: int) -> dict[str, Any]:
@@ -317,6 +323,8 @@ class ScoreBatchPage(Answer):
             "limit": limit,
             "offset": offset,
             "next": after if after < result.batch.rows else None,
+            "role": result.batch.role,
+            "shadow_of": result.batch.shadow_of,
         }
 
 
@@ -352,6 +360,8 @@ class _Verification(Protocol):
     def model(self) -> str: ...
     @property
     def rows(self) -> list[dict[str, Any]]: ...
+    @property
+    def comparison(self) -> dict[str, Any] | None: ...
 
 
 class VerificationAnswer(Answer):
@@ -361,6 +371,12 @@ class VerificationAnswer(Answer):
     rows: list[dict[str, Any]] = Field(
         description="One row per model version and frame (frame 'all' last): counts and KPIs beside the "
         "training report's roc_auc and pr_auc."
+    )
+    comparison: dict[str, Any] | None = Field(
+        None,
+        description="With compare: the two versions on the records both scored (shadow scores included) "
+        "and that have labels: records, positives, first_roc_auc, second_roc_auc, difference (second minus "
+        "first), std_error, p_value and interval of DeLong's paired test, and whether it is significant at level.",
     )
 
     warnings: list[str] = Field(default_factory=list,

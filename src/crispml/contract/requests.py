@@ -284,7 +284,18 @@ class LabelRequest(Strict):
     frames: Frames | None = None
 
 
-class VerifyRequest(Strict):
+Compare = Annotated[
+    str,
+    Field(min_length=3, max_length=130, pattern=r"^[^,]+,[^,]+$", examples=["champion,challenger"],
+          description="Two aliases or versions of the model's name to compare on the same labelled records "
+          "with DeLong's paired test, e.g. champion,challenger or 3,5."),
+]  # fmt: skip
+Significance = Annotated[float, Field(gt=0, lt=1, description="The significance level of the paired test.")]
+
+
+class VerifiedFrames(Strict):
+    """What a verification and its pictures select: a model reference and frames."""
+
     model: ModelRefText
     frames: Frames | None = None
     format: PageFormatField = "json"
@@ -295,17 +306,22 @@ Since = Annotated[
     Field(min_length=1, max_length=64, description="Records scored since: a duration back from now "
           "(24h, 30m, 7d; s, m, h, d or w) or an ISO 8601 time.", examples=["24h"]),
 ]  # fmt: skip
-Level = Annotated[float, Field(ge=0.5, lt=1, description="Coverage of each estimate's interval.")]
+Coverage = Annotated[float, Field(ge=0.5, lt=1, description="Coverage of each estimate's interval.")]
 
 
 class EstimateRequest(Strict):
     model: ModelRefText
     frames: Frames | None = None
     since: Since | None = None
-    level: Level = 0.99
+    level: Coverage = 0.99
 
 
-class VerifyPlotRequest(VerifyRequest):
+class VerifyRequest(VerifiedFrames):
+    compare: Compare | None = None
+    level: Significance = 0.05
+
+
+class VerifyPlotRequest(VerifiedFrames):
     """A picture of a verification (not a method of its own: the verification, drawn)."""
 
     plot: VerificationPlot

@@ -70,6 +70,11 @@ LABELS_IMPORTED = Counter(
     "versions counts for each).",
     ("model", "version"),
 )
+SHADOW_SCORES = Counter("crispml_shadow_scores", "Scores a challenger wrote in the shadow, by model version.",
+                        ("model",))  # fmt: skip
+SHADOW_DROPPED = Counter("crispml_shadow_dropped",
+                         "Records a challenger did not score in the shadow (queue full or a failure), by model name.",
+                         ("model",))  # fmt: skip
 LABELS_UNSCORED = Counter("crispml_labels_unscored", "Labels imported for records the ledger never scored.")
 GROUP_COMMIT_SIZE = Histogram(
     "crispml_group_commit_size",
@@ -206,6 +211,16 @@ def scores_written(model: str, version: int, rows: int) -> None:
 def fallback_scored(name: str, reason: str, rows: int) -> None:
     """`rows` scores of model `name` answered by its fallback version, because of `reason` (a bounded kind)."""
     _fallback_scores(name, reason).inc(rows)
+
+
+def shadow_scored(model_ref: str, rows: int) -> None:
+    """`rows` shadow scores written by the challenger version `model_ref` (name/version)."""
+    SHADOW_SCORES.labels(model_ref).inc(rows)
+
+
+def shadow_dropped(name: str, rows: int) -> None:
+    """`rows` records of model `name` its challenger did not score in the shadow."""
+    SHADOW_DROPPED.labels(name).inc(rows)
 
 
 def labels_imported(by_version: Mapping[tuple[str, int], int], unscored: int) -> None:

@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from crispml.domain import FRAME, RECORD_ID, ModelVersion, NewScoreBatch, ScoreBatch, ScoredRecords
+from crispml.domain import CANARY, FRAME, RECORD_ID, ModelVersion, NewScoreBatch, ScoreBatch, ScoredRecords
 from crispml.errors import Conflict, InvalidInput
 from crispml.identity import request_id
 from crispml.observability import metrics
 from crispml.observability.perf import PerfClock, Span, store_perf
 from crispml.ports import InputLog, Storage
 from crispml.services.base import GroupedPerfService, Progress, new_id, no_progress, now
+from crispml.services.challengers import Asked, Challengers
 from crispml.services.estimation import Estimation, EstimationService
 from crispml.services.kpi_floor import FloorPolicy, KpiFloor
 from crispml.services.labels import LabelReport, LabelService
@@ -96,6 +97,9 @@ class ScoringService(GroupedPerfService):
         models: ModelCache,
         floor: FloorPolicy | None = None,
         inputs: InputLog | None = None,
+        *,
+        shadow_share: float = 0.0,
+        canary_share: float = 0.0,
     ) -> None:
         super().__init__(store, user)
         self._cache = models
@@ -104,6 +108,7 @@ class ScoringService(GroupedPerfService):
         self._inputs = inputs
         """Where the inputs of records scored online are kept (memory only on this path), if anywhere."""
         self._refs = ModelRefs(store, models, self.floor.under)
+        self._challengers = Challengers(store, self._refs, models, shadow_share=shadow_share, canary_share=canary_share)
         self._labels = LabelService(store, user)
         self._verification = VerificationService(store, user)
         self._estimation = EstimationService(store, user)
@@ -134,7 +139,7 @@ class ScoringService(GroupedPerfService):
         if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
             raise InvalidInput("an idempotency key has 1 to 200 characters", field="idempotency_key")
         with self._perf("score") as span:
-            by = partial(self._score, span, dataset, frames, file, records, table, idempotency_key, progress)
+            by = partial(self._score, model_ref, span, dataset, frames, file, records, table, idempotency_key, progress)
             try:
                 return by(*self._refs.resolve(model_ref))
             except ModelUnavailable as exc:
@@ -147,6 +152,7 @@ class ScoringService(GroupedPerfService):
 
     def _score(
         self,
+        model_ref: str,
         span: Span,
         dataset: str | None,
         frames: str | list[int] | None,
@@ -162,6 +168,7 @@ class ScoringService(GroupedPerfService):
         `ModelUnavailable` if it cannot be loaded, before anything is written."""
         model = scoring.model
         span.model = model.ref
+        asked, role = Asked(dataset, frames, file, records, table), None
         if dataset is not None:
             inputs, source, request = dataset_inputs(self.store, model, dataset, frames)
             span.dataset = source
@@ -176,6 +183,10 @@ class ScoringService(GroupedPerfService):
                     plain if plain is not None else record_inputs(scoring, read_records(file, records, (RECORD_ID,)))
                 )
             source = file or "records"
+            if fallback_reason is None and (canary := self._challengers.canary(model_ref, inputs, asked)):
+                (scoring, inputs), role = canary, CANARY
+                model = scoring.model
+                span.model = model.ref
             request = request_digest(model, source, inputs)
         span.rows_in = len(inputs.record_ids)
         if idempotency_key is not None:
@@ -189,7 +200,9 @@ class ScoringService(GroupedPerfService):
             )
         except Exception as exc:  # whatever keeps a model from memory: its fallback may answer
             raise ModelUnavailable(model, exc) from exc
-        result, write = self._scored(model, inputs, source, request, scorer, idempotency_key, progress, fallback_reason)
+        result, write = self._scored(
+            model, inputs, source, request, scorer, idempotency_key, progress, fallback_reason, role
+        )
         try:
             if result.batch.rows < SMALL:
                 # Concurrent small requests share one commit; each still waits for its own.
@@ -208,6 +221,7 @@ class ScoringService(GroupedPerfService):
         if fallback_reason is not None:
             metrics.fallback_scored(model.name, fallback_reason.partition(":")[0], result.batch.rows)
         span.rows_out = result.batch.rows
+        self._challengers.shadow(model_ref, result.batch, inputs, asked, self.user, request_id())
         progress("done", 1.0)
         return result
 
@@ -233,6 +247,17 @@ class ScoringService(GroupedPerfService):
         inputs = plain_inputs(scoring, records)
         if inputs is None:
             return None
+        challengers, role = self._challengers, None
+        if (
+            challengers.canary_share
+            and reason is None
+            and (canary := challengers.canary_ref(model_ref, inputs.record_ids[0]))
+        ):
+            found = challengers.canary_fresh(canary, records, inputs)
+            if found is None:
+                return None  # `score` resolves and loads the challenger
+            (scoring, inputs), role = found, CANARY
+            model = scoring.model
         rows = len(inputs.record_ids)
         scorer = self._cache.loaded_scorer(model.artifact_sha256, model.artifact_format, rows, model.twin_sha256)
         if scorer is None:
@@ -246,7 +271,7 @@ class ScoringService(GroupedPerfService):
                 inputs.record_ids,
                 inputs.frames,
                 inputs.features,
-                _new_batch(model, rows, "records", None, reason),
+                _new_batch(model, rows, "records", None, reason, role),
                 request_digest(model, "records", inputs),
                 self.user,
                 request_id=request_id(),
@@ -267,10 +292,18 @@ class ScoringService(GroupedPerfService):
                     )
                 if reason is not None:
                     metrics.fallback_scored(model.name, reason.partition(":")[0], rows)
+                if challengers.shadow_share:
+                    challengers.shadow(
+                        model_ref, unit.batch, inputs, Asked(records=records), self.user, unit.request_id
+                    )
             store_perf(clock.finish(error), self._store_perf)
 
         durable.add_done_callback(committed)
         return PendingScore(durable, unit)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what the challengers' shadow still has queued, then stop its thread."""
+        self._challengers.close(timeout)
 
     def degraded(self) -> dict[str, str]:
         """Model references this process answers with their fallback version, each with the reason."""
@@ -300,9 +333,17 @@ class ScoringService(GroupedPerfService):
         self.floor.check_quietly()  # new labels may move a realized KPI across the fallback's floor
         return report
 
-    def verify(self, model_ref: str, *, frames: str | list[int] | None = None) -> Verification:
-        """Ledger joined with labels per model version and frame, beside the training report's KPIs."""
-        return self._verification.verify(model_ref, frames=frames)
+    def verify(
+        self,
+        model_ref: str,
+        *,
+        frames: str | list[int] | None = None,
+        compare: str | None = None,
+        level: float = 0.05,
+    ) -> Verification:
+        """Ledger joined with labels per model version and frame, beside the training report's KPIs; with
+        `compare`, two versions on the same labelled records (see `crispml.services.comparison`)."""
+        return self._verification.verify(model_ref, frames=frames, compare=compare, level=level)
 
     def estimate(
         self, model_ref: str, *, frames: str | list[int] | None = None, since: str | None = None, level: float = 0.99
@@ -321,9 +362,10 @@ class ScoringService(GroupedPerfService):
         idempotency_key: str | None,
         progress: Progress,
         fallback_reason: str | None,
+        role: str | None,
     ) -> tuple[ScoreResult, ScoresWrite]:
         """The scored batch, and the write that commits it whole."""
-        batch = _new_batch(model, len(inputs.record_ids), source, idempotency_key, fallback_reason)
+        batch = _new_batch(model, len(inputs.record_ids), source, idempotency_key, fallback_reason, role)
         score = _predict(scorer, inputs.features, model.threshold, progress)
         rows = scored_records(inputs.record_ids, inputs.frames, score, model.threshold)
         progress("persist", 0.8)
@@ -345,7 +387,12 @@ class ScoringService(GroupedPerfService):
 
 
 def _new_batch(
-    model: ModelVersion, rows: int, source: str, idempotency_key: str | None, fallback_reason: str | None
+    model: ModelVersion,
+    rows: int,
+    source: str,
+    idempotency_key: str | None,
+    fallback_reason: str | None,
+    role: str | None = None,
 ) -> ScoreBatch:
     return ScoreBatch(
         id=new_id("sb"),
@@ -356,6 +403,7 @@ def _new_batch(
         rows=rows,
         created_at=now(),
         fallback_reason=fallback_reason,
+        role=role,
     )
 
 

@@ -10,6 +10,7 @@ from crispml.errors import NotFound
 from crispml.observability import metrics
 from crispml.ports import UnitOfWork
 from crispml.services.base import GroupedPerfService
+from crispml.services.comparison import compare_versions
 from crispml.services.estimation import beside_realized
 from crispml.steps.verify import verify as verify_step
 
@@ -20,13 +21,24 @@ class Verification:
     rows: list[dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
     """Why an estimate beside the realized KPIs may be off (a model without a calibration)."""
+    comparison: dict[str, Any] | None = None
+    """Two versions on the same labelled records with a paired test, when asked (`compare_versions`)."""
 
 
 class VerificationService(GroupedPerfService):
-    def verify(self, model_ref: str, *, frames: str | list[int] | None = None) -> Verification:
-        """Ledger joined with labels per model version and frame, beside the training report's KPIs."""
+    def verify(
+        self,
+        model_ref: str,
+        *,
+        frames: str | list[int] | None = None,
+        compare: str | None = None,
+        level: float = 0.05,
+    ) -> Verification:
+        """Ledger joined with labels per model version and frame, beside the training report's KPIs; with
+        `compare` ("champion,challenger"), also those two versions on the same labelled records."""
         with self._perf("verify") as span:
             with self.store.reading() as uow:
+                comparison = None if compare is None else compare_versions(uow, model_ref, compare, frames, level)
                 versions = _versions(uow, model_ref)
                 chosen = None
                 if frames is not None:
@@ -50,7 +62,7 @@ class VerificationService(GroupedPerfService):
             metrics.verified(rows)
             warnings = beside_realized(self.store, versions, ledger, rows)
             span.rows_out = len(rows)
-            return Verification(model_ref, rows, warnings)
+            return Verification(model_ref, rows, warnings, comparison)
 
 
 def _versions(uow: UnitOfWork, model_ref: str) -> list[ModelVersion]:

@@ -7,9 +7,9 @@ from itertools import repeat
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, or_, select
 
-from crispml.domain import NewScoreBatch, ScoreBatch, ScoredRecords
+from crispml.domain import SHADOW, NewScoreBatch, ScoreBatch, ScoredRecords
 from crispml.errors import NotFound
 from crispml.storage import schema as t
 from crispml.storage.bulk_insert import COPY_FROM_ROWS, DriverInsert, scores_csv, sqlite_insert_values
@@ -81,6 +81,8 @@ class LedgerRepository:
                     "created_by": new.user,
                     "created_at": new.batch.created_at,
                     "fallback_reason": new.batch.fallback_reason,
+                    "role": new.batch.role,
+                    "shadow_of": new.batch.shadow_of,
                 }
                 for new, (first, last) in zip(batches, spans, strict=True)
             ],
@@ -134,8 +136,11 @@ class LedgerRepository:
         )
         return ScoredRecords(ids, frames, scores, decisions)
 
-    def joined_labels(self, model_ids: Iterable[str], frames: Sequence[int] | None) -> pd.DataFrame:
-        """Scores of the given model versions, each joined to its label (NaN where none is known)."""
+    def joined_labels(
+        self, model_ids: Iterable[str], frames: Sequence[int] | None, *, shadows: bool = False
+    ) -> pd.DataFrame:
+        """Scores of the given model versions, each joined to its label (NaN where none is known): the
+        scores that answered requests, and with `shadows` also those a challenger scored in the shadow."""
         batches = t.score_batches
         query = (
             select(
@@ -151,6 +156,8 @@ class LedgerRepository:
             .outerjoin(t.labels, t.labels.c.record_id == t.scores.c.record_id)
             .where(batches.c.model_version_id.in_(list(model_ids)))
         )
+        if not shadows:
+            query = query.where(or_(batches.c.role.is_(None), batches.c.role != SHADOW))
         if frames:
             query = query.where(t.scores.c.frame.in_(list(frames)))
         columns = ["record_id", "model_version_id", "frame", "score", "threshold", "scored_at", "label"]
@@ -174,4 +181,6 @@ def _batch(row: Any) -> ScoreBatch:
         rows=row["rows"],
         created_at=row["created_at"],
         fallback_reason=row["fallback_reason"],
+        role=row["role"],
+        shadow_of=row["shadow_of"],
     )

@@ -93,6 +93,16 @@ class HotScores:
 
 
 @dataclass(frozen=True)
+class BatchesWrite:
+    """Appends several scored batches with one insert (a challenger's shadow batches)."""
+
+    batches: tuple[NewScoreBatch, ...]
+
+    def __call__(self, uow: UnitOfWork) -> None:
+        append_batches(uow, list(self.batches))
+
+
+@dataclass(frozen=True)
 class PerfWrite:
     """Stores one perf record; a group's records share one insert."""
 
@@ -126,4 +136,8 @@ def _batch_event(new: NewScoreBatch) -> NewEvent:
         after["idempotency_key"] = batch.idempotency_key
     if batch.fallback_reason is not None:
         after["fallback_reason"] = batch.fallback_reason
+    if batch.role is not None:
+        after["role"] = batch.role
+    if batch.shadow_of is not None:
+        after["shadow_of"] = batch.shadow_of
     return NewEvent("score.batch", f"model:{batch.model_ref}", None, after, new.user, new.request_id)

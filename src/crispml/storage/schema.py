@@ -106,6 +106,10 @@ score_batches = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     # Why the name's fallback version answered instead of the version the request named (migration 0014).
     Column("fallback_reason", Text),
+    # A challenger's batch (migration 0021): 'shadow' (scored beside the champion's batch `shadow_of`,
+    # never answered) or 'canary' (answered instead of the champion); NULL for every other batch.
+    Column("role", String(16)),
+    Column("shadow_of", String(32)),
     Index("ix_score_batches_model", "model_version_id"),
 )
 

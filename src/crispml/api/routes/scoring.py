@@ -214,8 +214,10 @@ def verify(
     model: Annotated[req.ModelRefText, Query()],
     frames: Annotated[req.Frames | None, Query()] = None,
     format: Annotated[req.PageFormatField, Query()] = "json",
+    compare: Annotated[req.Compare | None, Query()] = None,
+    level: Annotated[req.Significance, Query()] = 0.05,
 ) -> Any:
-    answer = VerificationAnswer.from_domain(scoring.verify(model, frames=frames))
+    answer = VerificationAnswer.from_domain(scoring.verify(model, frames=frames, compare=compare, level=level))
     return pictures.page(reports.verification_page(answer.model_dump(mode="json"))) if format == "html" else answer
 
 
@@ -226,7 +228,7 @@ def estimate(
     model: Annotated[req.ModelRefText, Query()],
     frames: Annotated[req.Frames | None, Query()] = None,
     since: Annotated[req.Since | None, Query()] = None,
-    level: Annotated[req.Level, Query()] = 0.99,
+    level: Annotated[req.Coverage, Query()] = 0.99,
 ) -> EstimationAnswer:
     return EstimationAnswer.from_domain(scoring.estimate(model, frames=frames, since=since, level=level))
 

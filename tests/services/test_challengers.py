@@ -1,0 +1,117 @@
+"""Challengers through the Python API, on SQLite and PostgreSQL: shadow scores land in the ledger marked as
+such and stay out of the champion's verification; `verify --compare` tells a clearly worse challenger
+from a copy of the champion; a canary share answers its share of requests, recorded per batch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import crispml
+from crispml.domain import AuditQuery
+from crispml.errors import InvalidInput
+from crispml.local import Crispml
+from crispml.services.synthesis import write_synthetic
+from tests.conftest import crispml_source
+from tests.steps.test_fast_path import later_rows
+
+TINY = {"n_estimators": 5}
+STUMP = {"n_estimators": 1, "max_depth": 1, "max_features": 1}
+"""A clearly worse model: one tree of one split."""
+
+
+@pytest.fixture(scope="module")
+def tiny_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("challengers") / "creditcard.csv"
+    write_synthetic(path, 8_000)
+    return path
+
+
+def champion_and_challenger(cml: Crispml, source: Path, challenger: dict[str, int]) -> str:
+    """fraud/1 as champion (TINY) and fraud/2 with `challenger`'s parameters as challenger; the curated id."""
+    prepared = cml.prepare(cml.ingest(crispml_source(source), name="ccf").id)
+    curated = cml.curate(prepared.id, algorithm="rf", frames="1-6")
+    for params, alias in ((TINY, "champion"), (challenger, "challenger")):
+        model = cml.train(curated.id, algorithm="rf", frames="1-6", name="fraud", params=params)
+        cml.persist(model.ref, alias=alias)
+    return curated.id
+
+
+def shadow_events(cml: Crispml) -> list[dict[str, object]]:
+    events, _ = cml.audit.events(AuditQuery(action="score.batch"), limit=1000)
+    return [e.after for e in events if e.after.get("role") == "shadow"]
+
+
+def test_shadow_scores_are_marked_kept_out_of_verification_and_compared(
+    home: Path, database_url: str | None, small_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRISPML_SHADOW_SHARE", "1.0")
+    with crispml.connect(home=home, database_url=database_url, user="tester") as cml:
+        curated = champion_and_challenger(cml, small_csv, STUMP)
+        answered = cml.score("fraud@champion", dataset=curated, frames="7-12")
+        few = cml.score("fraud@champion", records=later_rows(cml, 5))
+        cml.label(dataset=curated, frames="7-12")
+        # closing flushes the shadow queue: the challenger's scores are written before the store closes
+    with crispml.connect(home=home, database_url=database_url, user="tester") as cml:
+        shadows = {e["shadow_of"]: e for e in shadow_events(cml)}
+        assert set(shadows) == {answered.batch.id, few.batch.id}
+        for champion in (answered, few):
+            shadow = cml.scoring.batch(str(shadows[champion.batch.id]["batch"]))
+            assert (shadow.batch.role, shadow.batch.shadow_of, shadow.batch.model_ref) == (
+                "shadow",
+                champion.batch.id,
+                "fraud/2",
+            )
+            assert shadow.records.record_ids == champion.records.record_ids
+            assert champion.batch.role is None
+
+        # The champion's verification (and the name's) counts only the answered scores.
+        rows = cml.verify("fraud").rows
+        assert {r["model"] for r in rows} == {"fraud/1"}
+        overall = next(r for r in rows if r["frame"] == "all")
+        assert overall["scored"] == answered.batch.rows  # the 5 records are among the dataset's
+        assert cml.verify("fraud@challenger").rows == []
+
+        comparison = cml.verify("fraud", compare="champion,challenger").comparison
+        assert comparison is not None
+        assert comparison["records"] == overall["labelled"]
+        assert comparison["first_roc_auc"] == pytest.approx(overall["roc_auc"])
+        assert comparison["difference"] < 0 and comparison["p_value"] < 0.01
+        assert comparison["significant"] is True
+        assert comparison["first"] == "champion (fraud/1)" and comparison["second"] == "challenger (fraud/2)"
+
+        # A copy of the champion (same data, same parameters) scoring the same records is no different.
+        copy = cml.train(curated, algorithm="rf", frames="1-6", name="fraud", params=TINY)
+        cml.score(copy.ref, dataset=curated, frames="7-12")
+        same = cml.verify("fraud", compare=f"1,{copy.version}", frames="7-12").comparison
+        assert same is not None and same["records"] == comparison["records"]
+        assert same["significant"] is False and same["p_value"] > 0.05
+        assert same["second_roc_auc"] == pytest.approx(same["first_roc_auc"], abs=0.01)
+
+        with pytest.raises(InvalidInput, match="compare two versions"):
+            cml.verify("fraud", compare="champion")
+        with pytest.raises(InvalidInput, match="significance level"):
+            cml.verify("fraud", compare="champion,challenger", level=1.5)
+
+
+def test_a_canary_share_answers_its_share_recorded_per_batch(
+    home: Path, database_url: str | None, tiny_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRISPML_CANARY_SHARE", "0.3")
+    with crispml.connect(home=home, database_url=database_url, user="tester") as cml:
+        champion_and_challenger(cml, tiny_csv, {**TINY, "max_depth": 3})
+        records = later_rows(cml, 120).to_dict("records")
+        answers = [cml.score("fraud@champion", records=[record]) for record in records]
+        canaries = [a for a in answers if a.batch.role == "canary"]
+        # 120 requests at 30 %: 36 expected (a standard deviation of 5); 36 +- 20 holds but once in 15,000
+        assert 16 <= len(canaries) <= 56
+        assert {a.batch.model_ref for a in canaries} == {"fraud/2"}
+        assert {(a.batch.model_ref, a.batch.role) for a in answers if a not in canaries} == {("fraud/1", None)}
+        stored = cml.scoring.batch(canaries[0].batch.id).batch
+        assert (stored.role, stored.model_ref) == ("canary", "fraud/2")
+        # The same record always goes the same way.
+        again = cml.score("fraud@champion", records=[records[answers.index(canaries[0])]])
+        assert (again.batch.role, again.batch.model_ref) == ("canary", "fraud/2")
+        # A request naming a version (or the challenger) is never a canary.
+        assert cml.score("fraud/1", records=records[:20]).batch.role is None
