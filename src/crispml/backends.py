@@ -69,6 +69,10 @@ class Backend(Protocol):
     def remove_source(self, name: str) -> None: ...
     def run_pipeline(self, pipeline: str | Pipeline, progress: Progress = no_progress) -> J: ...
     def resume_pipeline(self, job_id: str, progress: Progress = no_progress) -> J: ...
+    def export_model(self, ref: str) -> bytes: ...
+    def import_model(self, bundle: bytes, alias: str | None) -> J: ...
+    def promote(self, ref: str, to: str, alias: str) -> J: ...
+    def provenance(self, ref: str) -> J: ...
 
 
 def _first_line(exc: BaseException) -> str:
@@ -207,6 +211,18 @@ class LocalBackend:
 
     def resume_pipeline(self, job_id: str, progress: Progress = no_progress) -> J:
         return self._follow(self.c.pipelines.resume(job_id), progress)
+
+    def export_model(self, ref: str) -> bytes:
+        return self.c.promotion.export(ref)[0]
+
+    def import_model(self, bundle: bytes, alias: str | None) -> J:
+        return self.c.promotion.import_bundle(bundle, alias=alias)
+
+    def promote(self, ref: str, to: str, alias: str) -> J:
+        return self.c.promotion.promote(ref, to=to, alias=alias)
+
+    def provenance(self, ref: str) -> J:
+        return self.c.promotion.provenance(ref)
 
     def _follow(self, job: Job, progress: Progress) -> J:
         """Wait for a job of this process, reporting its phase; its result, or its error raised."""
@@ -460,6 +476,30 @@ class RemoteBackend:
     def resume_pipeline(self, job_id: str, progress: Progress = no_progress) -> J:
         job = self.api.resume_pipeline(job_id)
         return {"job": job["id"], **self._follow(job, progress)}
+
+    def export_model(self, ref: str) -> bytes:
+        name, version = _numbered(ref)
+        return bytes(self.api.export_model(name, version))
+
+    def import_model(self, bundle: bytes, alias: str | None) -> J:
+        return dict(self.api.import_model(bundle, alias=alias))
+
+    def promote(self, ref: str, to: str, alias: str) -> J:
+        name, version = _numbered(ref)
+        return dict(self.api.promote(name, version, to=to, alias=alias))
+
+    def provenance(self, ref: str) -> J:
+        name, version = _numbered(ref)
+        return dict(self.api.provenance(name, version))
+
+
+def _numbered(ref: str) -> tuple[str, int]:
+    """A model reference's name and version number; over HTTP, a bundle names one version (fraud/3)."""
+    parsed = ModelRef.parse(ref)
+    if parsed.version is None or parsed.name is None:
+        raise InvalidInput(f"name one version to export or promote, such as {parsed.name or 'fraud'}/3 (not {ref!r})",
+                           field="model")  # fmt: skip
+    return parsed.name, parsed.version
 
 
 def _all_items(page: Callable[[int], Any]) -> list[Any]:

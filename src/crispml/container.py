@@ -20,6 +20,7 @@ from crispml.services.model_cache import model_cache
 from crispml.services.operations import OperationsService
 from crispml.services.pipelines import PipelineService
 from crispml.services.privacy import PrivacyService
+from crispml.services.promotion import PromotionService
 from crispml.services.scoring import ScoringService
 from crispml.services.sources import SourceService
 from crispml.services.worker import Worker, handlers
@@ -115,6 +116,16 @@ class Container:
         """Pipelines as code: a declared cycle run as one durable job (see `crispml.services.pipelines`)."""
         return PipelineService(self.store, self.settings.user, self.lifecycle, self.scoring, lambda: self.jobs,
                                self.settings.resolved_data_dir)  # fmt: skip
+
+    @cached_property
+    def promotion(self) -> PromotionService:
+        """Model versions exported as signed bundles, imported and promoted (see `crispml.services.promotion`)."""
+        key = self.settings.promotion_key
+        return PromotionService(self.store, self.settings.user, self.lifecycle, self.model_cache,
+                                environment=self.settings.environment,
+                                key=None if key is None else key.get_secret_value().encode(),
+                                targets=self.settings.promotion_targets,
+                                gates=self.settings.promotion_gates)  # fmt: skip
 
     def close(self) -> None:
         if self._perf_observer is not None:

@@ -32,6 +32,7 @@ class Action(StrEnum):
     SOURCES_MANAGE = "sources.manage"
     USERS_MANAGE = "users.manage"
     PIPELINE_RUN = "pipeline.run"  # a whole cycle: ingest, train, move an alias, score, label, verify
+    PROMOTE = "promote"  # export a model version's bundle, import one, move an alias across environments
 
 
 _EVERYONE = frozenset(Role)
@@ -57,6 +58,7 @@ GRANTS: dict[Action, frozenset[Role]] = {
     Action.SOURCES_MANAGE: frozenset({Role.ADMIN}),
     Action.USERS_MANAGE: frozenset({Role.ADMIN}),
     Action.PIPELINE_RUN: frozenset({Role.ADMIN}),
+    Action.PROMOTE: frozenset({Role.ADMIN}),
 }
 
 
@@ -109,6 +111,11 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "run_pipeline": Action.PIPELINE_RUN,
     "resume_pipeline": Action.PIPELINE_RUN,
     "pipeline_schema": Action.PUBLIC,
+    # promotion between environments
+    "export_model": Action.PROMOTE,
+    "import_model": Action.PROMOTE,
+    "promote": Action.PROMOTE,
+    "provenance": Action.LINEAGE_READ,
     # jobs and operations
     "jobs": Action.JOBS,
     "job": Action.JOBS,

@@ -141,6 +141,11 @@ class SourceRepo(Protocol):
     def remove(self, name: str) -> None: ...
 
 
+class ImportRepo(Protocol):
+    def add(self, model_version_id: str, provenance: dict[str, Any], user: str, at: datetime) -> None: ...
+    def get(self, model_version_id: str) -> dict[str, Any] | None: ...
+
+
 class UnitOfWork(Protocol):
     """The repositories of one transaction."""
 
@@ -162,6 +167,8 @@ class UnitOfWork(Protocol):
     def principals(self) -> PrincipalRepo: ...
     @property
     def sources(self) -> SourceRepo: ...
+    @property
+    def imports(self) -> ImportRepo: ...
 
 
 class Staged(Protocol):

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from crispml.contract.promotion import PromotionGates, PromotionTarget
 from crispml.errors import InvalidInput
 
 _DATABASE_SCHEMES = ("sqlite", "postgresql")
@@ -167,6 +168,18 @@ class Settings(BaseSettings):
     """Rotated log files kept beside the current one."""
     access_log: bool = True
     """Whether every HTTP request writes an access line (method, route, status, duration, request id)."""
+
+    # --- Promotion between environments (issue 15: promotion; see crispml.services.promotion) ---
+    promotion_key: SecretStr | None = None
+    """The secret every environment shares to sign (HMAC-SHA256) and check promotion bundles; without it
+    this deployment neither exports nor imports. `crispml keys generate --file F` makes a good one."""
+    promotion_targets: dict[str, PromotionTarget] = Field(default_factory=dict)
+    """Where `crispml promote REF --to NAME` sends bundles, as JSON:
+    CRISPML_PROMOTION_TARGETS='{"qa": {"url": "https://crispml-qa", "api_key": "..."}}'."""
+    promotion_gates: PromotionGates | None = None
+    """What a version promoted into THIS environment must show before its alias moves, as JSON:
+    CRISPML_PROMOTION_GATES='{"dataset": "ccf", "frames": "7-12", "min_roc_auc": 0.9, "max_drop": 0.02,
+    "min_labelled": 500}'. None: no gates, the alias moves once the bundle checks out."""
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -30,6 +30,7 @@ from crispml.api.routes import (
     operations,
     pipelines,
     privacy,
+    promotion,
     scoring,
     sources,
     users,
@@ -81,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     # Routes are matched in order: scoring, the hot path, is tried first.
     for module in (scoring, health, datasets, models, jobs, pipelines, operations, compat, inference, audit, sources,
-                   privacy, users, console):  # fmt: skip
+                   privacy, users, promotion, console):  # fmt: skip
         app.include_router(module.router)
     docs.install(app)
     metrics.install(app)

@@ -23,6 +23,7 @@ from crispml.services.lifecycle import LifecycleService
 from crispml.services.operations import OperationsService
 from crispml.services.pipelines import PipelineService
 from crispml.services.privacy import PrivacyService
+from crispml.services.promotion import PromotionService
 from crispml.services.scoring import ScoringService
 from crispml.services.sources import SourceService
 from crispml.settings import Settings
@@ -47,13 +48,14 @@ class Services:
     sources: SourceService
     privacy: PrivacyService
     pipelines: PipelineService
+    promotion: PromotionService
 
     @classmethod
     def of(cls, container: Container) -> Services:
         pool = ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="crispml-http")
         return cls(container.settings, container.lifecycle, container.scoring, container.operations,
                    container.jobs, pool, container.audit, container.access, container.sources,
-                   container.privacy, container.pipelines)  # fmt: skip
+                   container.privacy, container.pipelines, container.promotion)  # fmt: skip
 
     async def blocking(self, call: Callable[[], T]) -> T:
         """Run a blocking call (one that waits for a commit) off the event loop.
@@ -89,6 +91,11 @@ async def scoring(request: Request) -> ScoringService:
 async def pipelines(request: Request) -> PipelineService:
     found: Services = request.app.state.services
     return found.pipelines
+
+
+async def promotion(request: Request) -> PromotionService:
+    found: Services = request.app.state.services
+    return found.promotion
 
 
 async def operations(request: Request) -> OperationsService:
@@ -137,4 +144,5 @@ AuditDep = Annotated[AuditService, Depends(audit)]
 SourcesDep = Annotated[SourceService, Depends(sources)]
 PrivacyDep = Annotated[PrivacyService, Depends(privacy)]
 PipelinesDep = Annotated[PipelineService, Depends(pipelines)]
+PromotionDep = Annotated[PromotionService, Depends(promotion)]
 AccessDep = Annotated[AccessService, Depends(access)]
