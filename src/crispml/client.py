@@ -86,6 +86,7 @@ def _raise_for(response: httpx.Response) -> None:
         raise TooManyAttempts(str(body.get("detail", response.reason_phrase)),
                               retry_after=int(retry_after) if retry_after.isdigit() else 60)  # fmt: skip
     kind = _ERRORS.get(response.status_code, CrispmlError)
+    kind = _error_kinds(kind).get(str(body.get("title", "")), kind)  # a refused gate is a Conflict titled GateFailed
     raise kind(str(body.get("detail", response.reason_phrase)), field=body.get("field"))
 
 

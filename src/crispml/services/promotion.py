@@ -140,8 +140,7 @@ class PromotionService(Service):
         with self.store.committing(*staged) as uow:
             for dataset in reversed(chain):  # the raw source first: each row's parent exists before it
                 if _dataset_or_none(uow, dataset.id) is None:
-                    uow.datasets.add(dataclasses.replace(dataset, removed=IMPORTED, removed_by=self.user,
-                                                         removed_at=at))  # fmt: skip
+                    uow.datasets.add(self._lineage_row(dataset, opened.manifest["source_environment"], at))
             added = uow.models.add(dataclasses.replace(model, aliases=(), registered=False))
             provenance = {
                 "source_environment": opened.manifest["source_environment"],
@@ -157,6 +156,13 @@ class PromotionService(Service):
                 "source_ref": model.ref, "bundle_sha256": opened.sha256})  # fmt: skip
         self.store.registry_changed()
         return added, True
+
+    def _lineage_row(self, dataset: Dataset, source: str, at: datetime) -> Dataset:
+        """A lineage dataset as imported: metadata only, marked imported, named after its environment
+        (`dev.ccf`) so that it never takes the place of this environment's own `ccf`."""
+        name = dataset.name if dataset.removed == IMPORTED else f"{source}.{dataset.name}"
+        return dataclasses.replace(dataset, name=name if len(name) <= 64 else dataset.name, removed=IMPORTED,
+                                   removed_by=self.user, removed_at=at)  # fmt: skip
 
     def _promote_here(self, model: ModelVersion, alias: str, opened: OpenedBundle) -> dict[str, Any]:
         ref = str(ModelRef.of(model.name, alias=alias))
