@@ -191,13 +191,13 @@ def test_tampered_unsigned_and_foreign_bundles_are_refused_with_nothing_written(
         "manifest": (
             _rewrite(bundle, {"manifest.json": manifest_text.replace('"fraud"', '"fraue"').encode()}),
             "does not match its signature",
-        ),  # fmt: skip
+        ),
         "unsigned": (_rewrite(bundle, {"signature.json": None}), "unsigned"),
         "foreign key": (build_bundle(body, files, b"another environment's key"), "signed with another promotion key"),
         "raw flip": (
             bundle[: len(bundle) // 2] + bytes([bundle[len(bundle) // 2] ^ 0xFF]) + bundle[len(bundle) // 2 + 1 :],
             "bundle",
-        ),  # fmt: skip
+        ),
     }
     prod = envs["prod"]
     before = _state(prod)
