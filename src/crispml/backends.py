@@ -478,27 +478,28 @@ class RemoteBackend:
         return {"job": job["id"], **self._follow(job, progress)}
 
     def export_model(self, ref: str) -> bytes:
-        name, version = _numbered(ref)
+        name, version = _numbered(self.api, ref)
         return bytes(self.api.export_model(name, version))
 
     def import_model(self, bundle: bytes, alias: str | None) -> J:
         return dict(self.api.import_model(bundle, alias=alias))
 
     def promote(self, ref: str, to: str, alias: str) -> J:
-        name, version = _numbered(ref)
+        name, version = _numbered(self.api, ref)
         return dict(self.api.promote(name, version, to=to, alias=alias))
 
     def provenance(self, ref: str) -> J:
-        name, version = _numbered(ref)
+        name, version = _numbered(self.api, ref)
         return dict(self.api.provenance(name, version))
 
 
-def _numbered(ref: str) -> tuple[str, int]:
-    """A model reference's name and version number; over HTTP, a bundle names one version (fraud/3)."""
+def _numbered(api: Client, ref: str) -> tuple[str, int]:
+    """A model reference's name and version number (an alias asked of the server): routes name one version."""
     parsed = ModelRef.parse(ref)
+    if parsed.name is not None and parsed.alias is not None:
+        return parsed.name, int(api.alias(parsed.name, parsed.alias)["version"])
     if parsed.version is None or parsed.name is None:
-        raise InvalidInput(f"name one version to export or promote, such as {parsed.name or 'fraud'}/3 (not {ref!r})",
-                           field="model")  # fmt: skip
+        raise InvalidInput(f"name one version, such as fraud/3 or fraud@champion (not {ref!r})", field="model")
     return parsed.name, parsed.version
 
 

@@ -14,6 +14,7 @@ halves over HTTP: export here, import at the named target.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -101,15 +102,18 @@ class PromotionService(Service):
         the alias (the old champion becomes `fallback`). GateFailed names the failed gate with its figures."""
         if alias is not None:
             check_name(alias, "alias")
-        try:
-            opened = open_bundle(data, self._signing_key())
-            model, chain = _checked_contents(opened)
-        except CrispmlError as exc:
-            with self.store.transaction() as uow:
-                uow.audit.append(action="bundle.refuse", resource="bundle:", after={"reason": exc.message,
-                                 "bytes": len(data), "environment": self.environment})  # fmt: skip
-            raise
-        imported, created = self._import(opened, model, chain)
+        with self._perf("import") as span:
+            try:
+                opened = open_bundle(data, self._signing_key())
+                model, chain = _checked_contents(opened)
+            except CrispmlError as exc:
+                with self.store.transaction() as uow:
+                    uow.audit.append(action="bundle.refuse", resource=f"bundle:{hashlib.sha256(data).hexdigest()}",
+                                     after={"reason": exc.message, "bytes": len(data),
+                                            "environment": self.environment})  # fmt: skip
+                raise
+            imported, created = self._import(opened, model, chain)
+            span.model = imported.ref
         answer: dict[str, Any] = {
             "model": imported.ref,
             "model_id": imported.id,
@@ -205,7 +209,9 @@ class PromotionService(Service):
         bundle, summary = self.export(model_ref)
         event = {**summary, "to": to, "url": target.url, "alias": alias}
         try:
-            answer = self._send(target, bundle, alias)
+            with self._perf("promote") as span:
+                span.model = summary["model"]
+                answer = self._send(target, bundle, alias)
         except CrispmlError as exc:
             with self.store.transaction() as uow:
                 uow.audit.append(action="promotion.refused", resource=f"model:{summary['model']}",

@@ -18,8 +18,8 @@ ZIP = "application/zip"
 _BUNDLE_BODY = {
     "requestBody": {
         "required": True,
-        "description": "A signed bundle, as `GET .../bundle` or `crispml bundle export` wrote it.",
-        "content": {ZIP: {"schema": {"type": "string", "format": "binary"}}},
+        "description": "A signed bundle (a zip file), as `GET .../bundle` or `crispml bundle export` wrote it.",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
 
