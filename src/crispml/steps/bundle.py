@@ -19,6 +19,7 @@ import hmac
 import io
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,7 +121,7 @@ def open_bundle(data: bytes, key: bytes) -> OpenedBundle:
 def _read(archive: zipfile.ZipFile, name: str) -> bytes:
     try:
         return archive.read(name)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:  # a CRC error is a BadZipFile
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:  # a CRC error is a BadZipFile
         raise InvalidInput(f"the bundle's {name} cannot be read ({exc}): it was altered or cut short") from None
 
 
