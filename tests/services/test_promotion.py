@@ -71,3 +71,14 @@ def test_a_bundle_imported_locally_keeps_its_provenance_and_scores(qa: Crispml, 
     scored = qa.score("fraud@champion", records=[{"Time": 0.0, "Amount": 1.0, **features}])
     assert scored.batch.model_ref == "fraud/1"
     assert qa.audit.verify() > 0
+
+
+def test_gates_naming_a_dataset_this_environment_lacks_refuse_before_anything_is_written(
+    bundle: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRISPML_PROMOTION_KEY", KEY)
+    monkeypatch.setenv("CRISPML_PROMOTION_GATES", '{"dataset": "nowhere", "min_roc_auc": 0.9}')
+    with crispml.connect(home=tmp_path / "prod", user="prod-user") as prod:
+        with pytest.raises(InvalidInput, match="CRISPML_PROMOTION_GATES names dataset 'nowhere'"):
+            prod.import_model(bundle, alias="champion")
+        assert prod.models() == [] and prod.datasets() == [] and _model_files(tmp_path / "prod") == []

@@ -106,6 +106,8 @@ class PromotionService(Service):
             try:
                 opened = open_bundle(data, self._signing_key())
                 model, chain = _checked_contents(opened)
+                if alias is not None and self.gates is not None:
+                    self._check_gate_data(self.gates)
             except CrispmlError as exc:
                 with self.store.transaction() as uow:
                     uow.audit.append(action="bundle.refuse", resource=f"bundle:{hashlib.sha256(data).hexdigest()}",
@@ -126,6 +128,13 @@ class PromotionService(Service):
         if alias is None:
             return answer
         return {**answer, **self._promote_here(imported, alias, opened)}
+
+    def _check_gate_data(self, gates: PromotionGates) -> None:
+        """Refuse before anything is written when the gates name a dataset this environment lacks."""
+        with self.store.reading() as uow:
+            if _dataset_or_none(uow, gates.dataset) is None:
+                message = f"CRISPML_PROMOTION_GATES names dataset {gates.dataset!r}, which {self.environment} lacks"
+                raise InvalidInput(message, field="CRISPML_PROMOTION_GATES")
 
     def _import(self, opened: OpenedBundle, model: ModelVersion, chain: list[Dataset]) -> tuple[ModelVersion, bool]:
         with self.store.reading() as uow:
@@ -177,7 +186,10 @@ class PromotionService(Service):
         if self.gates is not None:
             figures["candidate"] = realized(self.store, self._models, model, self.gates)
             if holder is not None and holder.id != model.id:
-                figures["champion"] = realized(self.store, self._models, holder, self.gates)
+                try:
+                    figures["champion"] = realized(self.store, self._models, holder, self.gates)
+                except CrispmlError as exc:  # a champion that cannot be scored sets no bar to replace it
+                    figures["champion"] = {"model": holder.ref, "roc_auc": None, "error": exc.message}
             try:
                 passed = check_gates(self.gates, figures["candidate"], figures.get("champion"))
             except GateFailed as exc:
