@@ -172,7 +172,7 @@ class Settings(BaseSettings):
     # --- Promotion between environments (issue 15: promotion; see crispml.services.promotion) ---
     promotion_key: SecretStr | None = None
     """The secret every environment shares to sign (HMAC-SHA256) and check promotion bundles; without it
-    this deployment neither exports nor imports. `crispml keys generate --file F` makes a good one."""
+    this deployment neither exports nor imports. Any long random text, e.g. `secrets.token_hex(32)`."""
     promotion_targets: dict[str, PromotionTarget] = Field(default_factory=dict)
     """Where `crispml promote REF --to NAME` sends bundles, as JSON:
     CRISPML_PROMOTION_TARGETS='{"qa": {"url": "https://crispml-qa", "api_key": "..."}}'."""
