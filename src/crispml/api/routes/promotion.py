@@ -15,18 +15,19 @@ router = APIRouter(prefix="/api/v1/models", tags=["promotion"])
 ModelName = Annotated[req.Name, Path(description="A model's name.")]
 VersionNumber = Annotated[req.Version, Path()]
 ZIP = "application/zip"
+BINARY = {"type": "string", "format": "binary"}
 _BUNDLE_BODY = {
     "requestBody": {
         "required": True,
         "description": "A signed bundle (a zip file), as `GET .../bundle` or `crispml bundle export` wrote it.",
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        "content": {"application/octet-stream": {"schema": BINARY}},
     }
 }
 
 
 @router.get("/{name}/versions/{version}/bundle", summary="A model version as one signed bundle (zip)",
-            response_class=Response, responses={200: {"content": {ZIP: {}}}, **problem_responses(404, 422)},
-            name="export_model")  # fmt: skip
+            response_class=Response, responses={200: {"content": {ZIP: {"schema": BINARY}}},
+                                                **problem_responses(404, 422)}, name="export_model")  # fmt: skip
 async def export_model(name: ModelName, version: VersionNumber, services: ServicesDep) -> Response:
     ref = str(ModelRef.of(name, version=version))
     bundle, summary = await services.blocking(lambda: services.promotion.export(ref))
