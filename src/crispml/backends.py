@@ -82,6 +82,10 @@ class Backend(Protocol):
     def webhooks(self) -> list[J]: ...
     def remove_webhook(self, target_id: str) -> None: ...
     def webhook_deliveries(self, status: str | None, limit: int) -> list[J]: ...
+    def export_model(self, ref: str) -> bytes: ...
+    def import_model(self, bundle: bytes, alias: str | None) -> J: ...
+    def promote(self, ref: str, to: str, alias: str) -> J: ...
+    def provenance(self, ref: str) -> J: ...
 
 
 def _first_line(exc: BaseException) -> str:
@@ -228,6 +232,18 @@ class LocalBackend:
 
     def resume_pipeline(self, job_id: str, progress: Progress = no_progress) -> J:
         return self._follow(self.c.pipelines.resume(job_id), progress)
+
+    def export_model(self, ref: str) -> bytes:
+        return self.c.promotion.export(ref)[0]
+
+    def import_model(self, bundle: bytes, alias: str | None) -> J:
+        return self.c.promotion.import_bundle(bundle, alias=alias)
+
+    def promote(self, ref: str, to: str, alias: str) -> J:
+        return self.c.promotion.promote(ref, to=to, alias=alias)
+
+    def provenance(self, ref: str) -> J:
+        return self.c.promotion.provenance(ref)
 
     def _follow(self, job: Job, progress: Progress) -> J:
         """Wait for a job of this process, reporting its phase; its result, or its error raised."""
@@ -551,6 +567,31 @@ class RemoteBackend:
     def resume_pipeline(self, job_id: str, progress: Progress = no_progress) -> J:
         job = self.api.resume_pipeline(job_id)
         return {"job": job["id"], **self._follow(job, progress)}
+
+    def export_model(self, ref: str) -> bytes:
+        name, version = _numbered(self.api, ref)
+        return bytes(self.api.export_model(name, version))
+
+    def import_model(self, bundle: bytes, alias: str | None) -> J:
+        return dict(self.api.import_model(bundle, alias=alias))
+
+    def promote(self, ref: str, to: str, alias: str) -> J:
+        name, version = _numbered(self.api, ref)
+        return dict(self.api.promote(name, version, to=to, alias=alias))
+
+    def provenance(self, ref: str) -> J:
+        name, version = _numbered(self.api, ref)
+        return dict(self.api.provenance(name, version))
+
+
+def _numbered(api: Client, ref: str) -> tuple[str, int]:
+    """A model reference's name and version number (an alias asked of the server): routes name one version."""
+    parsed = ModelRef.parse(ref)
+    if parsed.name is not None and parsed.alias is not None:
+        return parsed.name, int(api.alias(parsed.name, parsed.alias)["version"])
+    if parsed.version is None or parsed.name is None:
+        raise InvalidInput(f"name one version, such as fraud/3 or fraud@champion (not {ref!r})", field="model")
+    return parsed.name, parsed.version
 
 
 def _all_items(page: Callable[[int], Any]) -> list[Any]:

@@ -86,6 +86,7 @@ def _raise_for(response: httpx.Response) -> None:
         raise TooManyAttempts(str(body.get("detail", response.reason_phrase)),
                               retry_after=int(retry_after) if retry_after.isdigit() else 60)  # fmt: skip
     kind = _ERRORS.get(response.status_code, CrispmlError)
+    kind = _error_kinds(kind).get(str(body.get("title", "")), kind)  # a refused gate is a Conflict titled GateFailed
     raise kind(str(body.get("detail", response.reason_phrase)), field=body.get("field"))
 
 
@@ -230,6 +231,26 @@ class _Calls:
     def pipeline_schema(self) -> Any:
         """The JSON schema of a pipeline file."""
         return self._call("GET", "/api/v1/pipelines/schema")
+
+    # -- promotion between environments
+    def export_model(self, name: str, version: int) -> Any:
+        """A model version as one signed bundle (zip bytes): write it to a file for `import_model` elsewhere."""
+        return self._call("GET", f"/api/v1/models/{name}/versions/{version}/bundle", answer="bytes")
+
+    def import_model(self, bundle: bytes | Path, *, alias: str | None = None) -> Any:
+        """Import a signed bundle (its bytes or its file); with `alias`, the server's gates decide if it moves."""
+        data = bundle.read_bytes() if isinstance(bundle, Path) else bundle
+        return self._call("POST", "/api/v1/models/import", content=data, params=_given(alias=alias),
+                          headers={"Content-Type": "application/zip"})  # fmt: skip
+
+    def promote(self, name: str, version: int, *, to: str, alias: str = "champion") -> Any:
+        """Promote a model version to the server's configured target environment `to` (its gates decide)."""
+        return self._call("POST", f"/api/v1/models/{name}/versions/{version}/promote",
+                          params={"to": to, "alias": alias})  # fmt: skip
+
+    def provenance(self, name: str, version: int) -> Any:
+        """Where a model version came from: made here, or imported (source environment, version, bundle sha256)."""
+        return self._call("GET", f"/api/v1/models/{name}/versions/{version}/provenance")
 
     def models(self, *, limit: int = 100, offset: int = 0) -> Any:
         """A page of model names with their newest version and aliases."""

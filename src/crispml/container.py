@@ -25,6 +25,7 @@ from crispml.services.operations import OperationsService
 from crispml.services.pipelines import PipelineService
 from crispml.services.pool import DataPool
 from crispml.services.privacy import PrivacyService
+from crispml.services.promotion import PromotionService
 from crispml.services.retraining import RetrainService
 from crispml.services.scoring import ScoringService
 from crispml.services.sources import SourceService
@@ -211,6 +212,16 @@ class Container:
             thread = threading.Thread(target=serve, args=(self._stopping, every), name=name, daemon=True)
             thread.start()
             self._loops.append(thread)
+
+    @cached_property
+    def promotion(self) -> PromotionService:
+        """Model versions exported as signed bundles, imported and promoted (see `crispml.services.promotion`)."""
+        key = self.settings.promotion_key
+        return PromotionService(self.store, self.settings.user, self.lifecycle, self.model_cache,
+                                environment=self.settings.environment,
+                                key=None if key is None else key.get_secret_value().encode(),
+                                targets=self.settings.promotion_targets,
+                                gates=self.settings.promotion_gates)  # fmt: skip
 
     def close(self) -> None:
         self._stopping.set()

@@ -224,6 +224,23 @@ class Crispml:
         """Drift against the training profile: see `MonitoringService.monitor`."""
         return self.container.monitoring.monitor(model_ref, frames=frames, since=since, dataset=dataset)
 
+    def export_model(self, model_ref: str) -> bytes:
+        """A model version as one signed bundle (zip bytes; see `crispml.services.promotion`)."""
+        return self.container.promotion.export(model_ref)[0]
+
+    def import_model(self, bundle: bytes | Path, *, alias: str | None = None) -> dict[str, Any]:
+        """Import a signed bundle (its bytes or file); with `alias`, this environment's gates decide if it moves."""
+        data = bundle.read_bytes() if isinstance(bundle, Path) else bundle
+        return self.container.promotion.import_bundle(data, alias=alias)
+
+    def promote(self, model_ref: str, *, to: str, alias: str = "champion") -> dict[str, Any]:
+        """Export a model version and import it at the configured target environment `to`."""
+        return self.container.promotion.promote(model_ref, to=to, alias=alias)
+
+    def provenance(self, model_ref: str) -> dict[str, Any]:
+        """Where a model version came from: made here, or imported (source environment, version, bundle sha256)."""
+        return self.container.promotion.provenance(model_ref)
+
     def lineage(self, ref: str) -> list[LineageNode]:
         """The chain from a model (or dataset) back to its raw source, newest first."""
         return self.lifecycle.lineage(ref)

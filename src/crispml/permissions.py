@@ -35,6 +35,7 @@ class Action(StrEnum):
     RETRAIN_READ = "retrain.read"  # retraining policies and the triggers they fired
     RETRAIN_MANAGE = "retrain.manage"  # set or remove a policy, run the evaluator (it runs pipelines)
     WEBHOOKS_MANAGE = "webhooks.manage"  # targets (their URLs may carry tokens) and deliveries
+    PROMOTE = "promote"  # export a model version's bundle, import one, move an alias across environments
 
 
 _EVERYONE = frozenset(Role)
@@ -63,6 +64,7 @@ GRANTS: dict[Action, frozenset[Role]] = {
     Action.RETRAIN_READ: frozenset({Role.ADMIN, Role.SCIENTIST, Role.AUDITOR}),
     Action.RETRAIN_MANAGE: frozenset({Role.ADMIN}),
     Action.WEBHOOKS_MANAGE: frozenset({Role.ADMIN}),
+    Action.PROMOTE: frozenset({Role.ADMIN}),
 }
 
 
@@ -117,6 +119,11 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "run_pipeline": Action.PIPELINE_RUN,
     "resume_pipeline": Action.PIPELINE_RUN,
     "pipeline_schema": Action.PUBLIC,
+    # promotion between environments
+    "export_model": Action.PROMOTE,
+    "import_model": Action.PROMOTE,
+    "promote": Action.PROMOTE,
+    "provenance": Action.LINEAGE_READ,
     # jobs and operations
     "jobs": Action.JOBS,
     "job": Action.JOBS,

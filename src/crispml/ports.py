@@ -176,6 +176,11 @@ class WebhookRepo(Protocol):
     def list_deliveries(self, status: str | None, limit: int) -> list[WebhookDelivery]: ...
 
 
+class ImportRepo(Protocol):
+    def add(self, model_version_id: str, provenance: dict[str, Any], user: str, at: datetime) -> None: ...
+    def get(self, model_version_id: str) -> dict[str, Any] | None: ...
+
+
 class UnitOfWork(Protocol):
     """The repositories of one transaction."""
 
@@ -201,6 +206,8 @@ class UnitOfWork(Protocol):
     def retrain(self) -> RetrainRepo: ...
     @property
     def webhooks(self) -> WebhookRepo: ...
+    @property
+    def imports(self) -> ImportRepo: ...
 
 
 class InputLog(Protocol):

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from crispml.contract.promotion import PromotionGates, PromotionTarget
 from crispml.errors import InvalidInput
 
 _DATABASE_SCHEMES = ("sqlite", "postgresql")
@@ -234,6 +235,18 @@ class Settings(BaseSettings):
     canary_share: float = Field(default=0.0, ge=0.0, le=1.0)
     """The share of score requests on name@champion that name@challenger answers instead (a canary),
     chosen by the first record's id so that a record always goes the same way."""
+
+    # --- Promotion between environments (issue 15: promotion; see crispml.services.promotion) ---
+    promotion_key: SecretStr | None = None
+    """The secret every environment shares to sign (HMAC-SHA256) and check promotion bundles; without it
+    this deployment neither exports nor imports. Any long random text, e.g. `secrets.token_hex(32)`."""
+    promotion_targets: dict[str, PromotionTarget] = Field(default_factory=dict)
+    """Where `crispml promote REF --to NAME` sends bundles, as JSON:
+    CRISPML_PROMOTION_TARGETS='{"qa": {"url": "https://crispml-qa", "api_key": "..."}}'."""
+    promotion_gates: PromotionGates | None = None
+    """What a version promoted into THIS environment must show before its alias moves, as JSON:
+    CRISPML_PROMOTION_GATES='{"dataset": "ccf", "frames": "7-12", "min_roc_auc": 0.9, "max_drop": 0.02,
+    "min_labelled": 500}'. None: no gates, the alias moves once the bundle checks out."""
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -27,13 +27,14 @@ def test_gitlab_ci_passes_gitlab_schema_and_runs_crispml_commands_that_exist() -
     path = ROOT / ".gitlab-ci.yml"
     check_jsonschema("vendor.gitlab-ci", path)
     pipeline = yaml.safe_load(path.read_text())
-    assert pipeline["stages"] == ["test", "build", "deploy-dev"]
+    assert pipeline["stages"] == ["test", "build", "deploy-dev", "qa-pipeline", "promote-prod"]
     jobs = {name: job for name, job in pipeline.items() if isinstance(job, dict) and "script" in job}
     assert {job["stage"] for job in jobs.values()} == set(pipeline["stages"])
     calls = [call for name, job in jobs.items() for line in job["script"] for call in calls_in_script(line)]
     for call in calls:
         check_call(call, ".gitlab-ci.yml")
     assert calls, "the smoke test runs the image's crispml"
+    assert ["promote", "fraud@champion", "--to", "prod", "--remote", "$CRISPML_QA_URL", "--json"] in calls
 
 
 def _tekton() -> dict[str, dict[str, Any]]:

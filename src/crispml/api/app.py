@@ -30,6 +30,7 @@ from crispml.api.routes import (
     operations,
     pipelines,
     privacy,
+    promotion,
     retraining,
     scoring,
     sources,
@@ -84,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     # Routes are matched in order: scoring, the hot path, is tried first.
     for module in (scoring, health, datasets, models, jobs, pipelines, operations, compat, inference, audit, sources,
-                   privacy, users, retraining, console):  # fmt: skip
+                   privacy, users, retraining, promotion, console):  # fmt: skip
         app.include_router(module.router)
     docs.install(app)
     metrics.install(app)

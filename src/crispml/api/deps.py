@@ -24,6 +24,7 @@ from crispml.services.monitoring import MonitoringService
 from crispml.services.operations import OperationsService
 from crispml.services.pipelines import PipelineService
 from crispml.services.privacy import PrivacyService
+from crispml.services.promotion import PromotionService
 from crispml.services.retraining import RetrainService
 from crispml.services.scoring import ScoringService
 from crispml.services.sources import SourceService
@@ -53,6 +54,7 @@ class Services:
     retrain: RetrainService
     webhooks: WebhookService
     monitoring: MonitoringService
+    promotion: PromotionService
 
     @classmethod
     def of(cls, container: Container) -> Services:
@@ -60,7 +62,7 @@ class Services:
         return cls(container.settings, container.lifecycle, container.scoring, container.operations,
                    container.jobs, pool, container.audit, container.access, container.sources,
                    container.privacy, container.pipelines, container.retrain, container.webhooks,
-                   container.monitoring)  # fmt: skip
+                   container.monitoring, container.promotion)  # fmt: skip
 
     async def blocking(self, call: Callable[[], T]) -> T:
         """Run a blocking call (one that waits for a commit) off the event loop.
@@ -101,6 +103,11 @@ async def monitoring(request: Request) -> MonitoringService:
 async def pipelines(request: Request) -> PipelineService:
     found: Services = request.app.state.services
     return found.pipelines
+
+
+async def promotion(request: Request) -> PromotionService:
+    found: Services = request.app.state.services
+    return found.promotion
 
 
 async def operations(request: Request) -> OperationsService:
@@ -150,4 +157,5 @@ SourcesDep = Annotated[SourceService, Depends(sources)]
 PrivacyDep = Annotated[PrivacyService, Depends(privacy)]
 PipelinesDep = Annotated[PipelineService, Depends(pipelines)]
 MonitoringDep = Annotated[MonitoringService, Depends(monitoring)]
+PromotionDep = Annotated[PromotionService, Depends(promotion)]
 AccessDep = Annotated[AccessService, Depends(access)]

@@ -18,6 +18,7 @@ from crispml.cli import (
     operations,
     pipelines,
     privacy,
+    promotion,
     retraining,
     scoring,
     sources,
@@ -69,6 +70,8 @@ for command in (
     data.lineage,
     data.datasets,
     models.models,
+    promotion.promote,
+    promotion.provenance,
     operations.perf,
     operations.serve,
     console.console,
@@ -77,6 +80,7 @@ for command in (
 ):
     app.command()(command)
 app.add_typer(pipelines.app, name="pipeline")
+app.add_typer(promotion.app, name="bundle")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(audit.app, name="audit")
 app.add_typer(users.app, name="users")

@@ -33,7 +33,7 @@ _HEAD_FOR_UPDATE = f"{_HEAD} FOR UPDATE"
 _MOVE_HEAD_SQLITE = "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"
 _PG_ROWS_PER_STATEMENT = 1000
 _VERIFY_PAGE = 5000
-MODEL_BINDING_ACTIONS = ("model.train", "model.adopt")
+MODEL_BINDING_ACTIONS = ("model.train", "model.adopt", "model.import")
 """The events that record which artifact a model row was created with (see `check_model`)."""
 
 

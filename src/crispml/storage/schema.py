@@ -355,3 +355,20 @@ webhook_deliveries = Table(
     Column("delivered_at", UtcDateTime()),
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
 )
+
+# --- promotion between environments (migration 0016) ---
+
+# Where an imported model version came from: the environment, its name/version there, the signed
+# bundle's sha256, and the bundle's manifest (report, lineage, pipeline file). One row per imported version.
+model_imports = Table(
+    "model_imports",
+    metadata,
+    Column("model_version_id", String(32), ForeignKey("model_versions.id"), primary_key=True),
+    Column("source_environment", String(16), nullable=False),
+    Column("source_ref", String(80), nullable=False),
+    Column("bundle_sha256", String(64), nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Column("manifest", JSON, nullable=False),
+    Column("imported_by", String(128), nullable=False),
+    Column("imported_at", UtcDateTime(), nullable=False),
+)

@@ -10,6 +10,7 @@ from crispml.storage.datasets import DatasetRepository
 from crispml.storage.jobs import JobRepository
 from crispml.storage.labels import LabelRepository
 from crispml.storage.ledger import LedgerRepository
+from crispml.storage.model_imports import ModelImportRepository
 from crispml.storage.models import ModelRepository
 from crispml.storage.perf import PerfRepository
 from crispml.storage.principals import PrincipalRepository
@@ -42,6 +43,7 @@ class UnitOfWork:
         self.sources = SourceRepository(connection)
         self.retrain = RetrainRepository(connection)
         self.webhooks = WebhookRepository(connection)
+        self.imports = ModelImportRepository(connection)
 
     def referenced_artifacts(self) -> set[str]:
         """The sha256 of every file a dataset or model row names."""
