@@ -29,6 +29,7 @@ from crispml.services.promotion import PromotionService
 from crispml.services.retraining import RetrainService
 from crispml.services.scoring import ScoringService
 from crispml.services.sources import SourceService
+from crispml.services.watch import MonitorSchedule
 from crispml.services.webhooks import WebhookService
 from crispml.services.worker import Worker, handlers
 from crispml.settings import Settings
@@ -178,7 +179,7 @@ class Container:
         return Worker(
             jobs,
             self.access,
-            handlers(self.lifecycle, self.scoring, self.pipelines),
+            handlers(self.lifecycle, self.scoring, self.pipelines, self.retrain),
             concurrency,
             self.settings.job_lease_s,
         )
@@ -192,7 +193,13 @@ class Container:
     @cached_property
     def retrain(self) -> RetrainService:
         """Retraining policies, their evaluator and triggers (see `crispml.services.retraining`)."""
-        return RetrainService(self.store, self.settings.user, lambda: self.pipelines, lambda: self.jobs, self.scoring)
+        return RetrainService(self.store, self.settings.user, lambda: self.pipelines, lambda: self.jobs, self.scoring,
+                              self.monitoring)  # fmt: skip
+
+    @cached_property
+    def monitor_schedule(self) -> MonitorSchedule:
+        """The drift and estimate metrics of the champions, refreshed (see `crispml.services.watch`)."""
+        return MonitorSchedule(self.store, self.monitoring, self.scoring, self.settings.monitor_refresh_window)
 
     @cached_property
     def webhooks(self) -> WebhookService:
@@ -201,13 +208,15 @@ class Container:
         return WebhookService(self.store, s.user, s.webhook_max_attempts, s.webhook_backoff_s, s.webhook_timeout_s)
 
     def start_background(self) -> None:
-        """A server's loops: the retraining evaluator (when its interval is set) and the webhook dispatcher;
-        stopped by `close`."""
+        """A server's loops: the retraining evaluator and the monitoring refresh (when their intervals are set)
+        and the webhook dispatcher; stopped by `close`."""
         loops: list[tuple[str, Callable[[threading.Event, float], None], float]] = [
             ("crispml-webhooks", self.webhooks.serve, self.settings.webhook_poll_s)
         ]
         if self.settings.retrain_check_interval_s > 0:
             loops.append(("crispml-retrain", self.retrain.serve, self.settings.retrain_check_interval_s))
+        if self.settings.monitor_refresh_interval_s > 0:
+            loops.append(("crispml-monitor", self.monitor_schedule.serve, self.settings.monitor_refresh_interval_s))
         for name, serve, every in loops:
             thread = threading.Thread(target=serve, args=(self._stopping, every), name=name, daemon=True)
             thread.start()

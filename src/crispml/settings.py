@@ -304,6 +304,13 @@ class Settings(BaseSettings):
     input_log_buffer_rows: int = Field(default=200_000, ge=1, le=100_000_000)
     """Records the input log holds in memory between writes; beyond that records are dropped (counted)."""
 
+    # -- scheduled monitoring (issue 16, i16-triggers) ------------------------------------------------------
+    monitor_refresh_interval_s: float = Field(default=300.0, ge=0, le=86400)
+    """How often a server refreshes the drift and estimate metrics of every champion alias; 0: never."""
+    monitor_refresh_window: str = Field(default="1h", pattern=r"^\s*\d+(\.\d+)?\s*[smhdw]\s*$")
+    """The records a refresh looks at: those scored (online for drift; any unlabelled for estimates) this
+    long back, like 1h, 30m or 1d."""
+
     @property
     def input_log_root(self) -> Path:
         """The input log's folder: one folder per model version, one per hour below it."""

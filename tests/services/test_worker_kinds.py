@@ -30,7 +30,8 @@ def test_an_api_only_queues_ingest_and_scoring_and_a_killed_scoring_worker_is_re
     shutil.copy(small_csv, home / "data" / "creditcard.csv")
     services = cml.container
     jobs = JobService(cml.store, "tester")
-    worker = Worker(jobs, services.access, handlers(services.lifecycle, services.scoring, services.pipelines),
+    worker = Worker(jobs, services.access, handlers(services.lifecycle, services.scoring, services.pipelines,
+                                                              services.retrain),
                     lease_s=1, poll_s=0.05)  # fmt: skip
     app = create_app(Settings(home=home, user="tester", job_runner="workers"))
     with TestClient(app) as http:

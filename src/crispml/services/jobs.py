@@ -54,7 +54,7 @@ class JobReleased(Exception):
     stop: before anything the job staged commits, so it stores nothing and may run again elsewhere."""
 
 
-WORKER_KINDS = ("train", "ingest", "score", "pipeline")
+WORKER_KINDS = ("train", "ingest", "score", "pipeline", "retrain")
 """Kinds of job a `crispml worker` runs (rebuilt from the job's params): every durable job."""
 
 

@@ -1,6 +1,7 @@
 """The kinds of condition a retraining policy may hold: a small registry, one entry per kind.
 
-A condition is written as text (`new-labels>=500`, `realized-roc_auc<0.85`, `every 24h`), parsed by
+A condition is written as text (`new-labels>=500`, `realized-roc_auc<0.85`, `estimated-roc_auc<0.85`,
+`drift-alarm`, `drift-psi>0.25`, `every 24h`), parsed by
 the first kind that recognizes it into its canonical text, and checked against `Facts`: what the
 evaluator knows of one model now. A new kind (a drift alarm, an estimated KPI under a floor) is one
 class with `parse` and `check`, one line in `KINDS`, and, if it needs a new figure, one method of `Facts`.
@@ -18,6 +19,8 @@ from typing import Any, Protocol
 from crispml.errors import InvalidInput
 
 KPIS = ("roc_auc", "pr_auc", "precision", "recall", "f1")
+ESTIMATED_KPIS = ("roc_auc", "precision", "recall", "f1")
+"""The KPIs a CBPE estimate gives (`crispml.steps.cbpe`): no PR AUC."""
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
 }  # fmt: skip
@@ -37,6 +40,8 @@ class Facts(Protocol):
     def policy_since(self) -> datetime: ...
     def new_labels(self) -> tuple[int, datetime | None]: ...
     def realized(self) -> dict[str, Any] | None: ...
+    def drift(self) -> dict[str, Any]: ...
+    def estimated(self) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True)
@@ -93,23 +98,18 @@ class RealizedKpi:
     """`realized-KPI<FLOOR`: the champion's KPI on its labelled scores (the verification) is under a floor."""
 
     name = "realized"
+    kpis: tuple[str, ...] = KPIS
 
     def parse(self, text: str) -> str | None:
         found = _threshold(text, self.name)
         if found is None:
             return None
         kpi, op = found["kpi"], found["op"]
-        if kpi not in KPIS:
-            raise InvalidInput(f"condition {text!r}: the KPI must be one of {', '.join(KPIS)}", field="when")
+        if kpi not in self.kpis:
+            raise InvalidInput(f"condition {text!r}: the KPI must be one of {', '.join(self.kpis)}", field="when")
         if op not in ("<", "<="):
             raise InvalidInput(f"condition {text!r}: a KPI floor is written with < or <=", field="when")
-        try:
-            value = float(found["value"])
-        except ValueError:
-            value = -1.0
-        if not 0 <= value <= 1:
-            raise InvalidInput(f"condition {text!r}: the floor must be a number from 0 to 1", field="when")
-        return f"realized-{kpi}{op}{value:g}"
+        return f"{self.name}-{kpi}{op}{_share(text, found['value'], 'the floor'):g}"
 
     def check(self, condition: str, facts: Facts) -> Finding:
         found = _threshold(condition, self.name)
@@ -121,6 +121,81 @@ class RealizedKpi:
                    "labelled": None if row is None else row.get("labelled"),
                    "model_version": None if row is None else row.get("model")}  # fmt: skip
         return Finding(isinstance(value, int | float) and _COMPARE[op](float(value), floor), figures)
+
+
+class EstimatedKpi(RealizedKpi):
+    """`estimated-KPI<FLOOR`: the CBPE estimate of the champion's KPI over its scores without a label yet
+    (those since the policy last fired) is under a floor."""
+
+    name = "estimated"
+    kpis = ESTIMATED_KPIS
+
+    def check(self, condition: str, facts: Facts) -> Finding:
+        found = _threshold(condition, self.name)
+        assert found is not None
+        kpi, op, floor = found["kpi"], found["op"], float(found["value"])
+        row = facts.estimated()
+        value = None if row is None else row.get(kpi)
+        interval = None if row is None else (row.get("interval") or {}).get(kpi)
+        figures = {"kpi": kpi, "estimated": value, "interval": interval, "level": None if row is None else row["level"],
+                   "floor": floor, "op": op, "unlabelled": None if row is None else row.get("unlabelled"),
+                   "since": None if row is None else row.get("since"),
+                   "model_version": None if row is None else row.get("model")}  # fmt: skip
+        return Finding(isinstance(value, int | float) and _COMPARE[op](float(value), floor), figures)
+
+
+class DriftAlarm:
+    """`drift-alarm`: monitoring the champion finds a feature (or its score) at alarm level; `drift-psi>X`:
+    a feature's PSI over X. Over the records it scored online since the policy last fired (the input
+    log), else over the frames of its dataset it was not trained on."""
+
+    name = "drift"
+
+    def parse(self, text: str) -> str | None:
+        stripped = text.strip()
+        if not stripped.startswith("drift-"):
+            return None
+        if stripped == "drift-alarm":
+            return stripped
+        found = _threshold(stripped, "drift")
+        if found is None or found["kpi"] != "psi":
+            raise InvalidInput(f"condition {text!r}: write drift-alarm (the alarm level) or drift-psi>0.25",
+                               field="when")  # fmt: skip
+        if found["op"] not in (">", ">="):
+            raise InvalidInput(f"condition {text!r}: a PSI level is written with > or >=", field="when")
+        try:
+            value = float(found["value"])
+        except ValueError:
+            value = -1.0
+        if not 0 < value < 100:
+            raise InvalidInput(f"condition {text!r}: the PSI level must be a number above 0", field="when")
+        return f"drift-psi{found['op']}{value:g}"
+
+    def check(self, condition: str, facts: Facts) -> Finding:
+        seen = facts.drift()
+        overall: dict[str, dict[str, Any]] = seen.get("overall", {})
+        if condition == "drift-alarm":
+            chosen = {name: row for name, row in overall.items() if row["level"] == "alarm"}
+        else:
+            found = _threshold(condition, "drift")
+            assert found is not None
+            op, level = found["op"], float(found["value"])
+            chosen = {name: row for name, row in overall.items()
+                      if row["level"] != "ignored" and _COMPARE[op](float(row["psi"]), level)}  # fmt: skip
+        figures = {key: value for key, value in seen.items() if key != "overall"}
+        figures["features"] = {name: row["psi"] for name, row in chosen.items()}
+        figures["levels"] = {name: row["level"] for name, row in chosen.items()}
+        return Finding(bool(chosen), figures)
+
+
+def _share(text: str, value: str, what: str) -> float:
+    try:
+        found = float(value)
+    except ValueError:
+        found = -1.0
+    if not 0 <= found <= 1:
+        raise InvalidInput(f"condition {text!r}: {what} must be a number from 0 to 1", field="when")
+    return found
 
 
 class Schedule:
@@ -146,7 +221,9 @@ class Schedule:
         return Finding(facts.now >= due, {"interval": condition.split(None, 1)[1], "due_at": due.isoformat()})
 
 
-KINDS: dict[str, ConditionKind] = {kind.name: kind for kind in (NewLabels(), RealizedKpi(), Schedule())}
+KINDS: dict[str, ConditionKind] = {
+    kind.name: kind for kind in (NewLabels(), RealizedKpi(), EstimatedKpi(), DriftAlarm(), Schedule())
+}
 """Every kind of condition, by name (the label of its metrics and audit events)."""
 
 
@@ -158,7 +235,8 @@ def parse_condition(text: str) -> tuple[str, str]:
             return kind.name, canonical
     raise InvalidInput(
         f"condition {text!r} is of no known kind; write new-labels>=500, realized-roc_auc<0.85 "
-        f"(KPIs: {', '.join(KPIS)}) or every 24h",
+        f"(KPIs: {', '.join(KPIS)}), estimated-roc_auc<0.85 (KPIs: {', '.join(ESTIMATED_KPIS)}), drift-alarm, "
+        "drift-psi>0.25 or every 24h",
         field="when",
     )
 

@@ -31,9 +31,11 @@ from crispml.observability import metrics
 from crispml.ports import Storage
 from crispml.services.base import Progress, Service, new_id, now
 from crispml.services.jobs import JobService
+from crispml.services.monitoring import MonitoringService
 from crispml.services.pipelines import PipelineService, check_pipeline, parse_pipeline
 from crispml.services.retrain_conditions import KINDS, Finding, kind_of, parse_condition, parse_duration
 from crispml.services.scoring import ScoringService
+from crispml.services.watch import champion_drift, champion_estimate
 from crispml.services.webhooks import enqueue
 
 CHALLENGER = "challenger"
@@ -43,9 +45,12 @@ log = logging.getLogger("crispml.retrain")
 
 class RetrainService(Service):
     def __init__(self, store: Storage, user: str, pipelines: Callable[[], PipelineService],
-                 jobs: Callable[[], JobService], scoring: ScoringService) -> None:  # fmt: skip
+                 jobs: Callable[[], JobService], scoring: ScoringService,
+                 monitoring: MonitoringService | None = None) -> None:  # fmt: skip
         super().__init__(store, user)
         self._pipelines, self._jobs, self.scoring = pipelines, jobs, scoring
+        self.monitoring = monitoring
+        """Drift of the champion, for `drift-*` conditions (none: they never hold)."""
         self.evaluator = f"{socket.gethostname()}:{os.getpid()}"
         """Who fires this process's triggers (kept with each trigger)."""
 
@@ -193,21 +198,26 @@ class RetrainService(Service):
         params = {"root": trigger.job_id, "trigger": trigger.id, "model": trigger.model, "condition": trigger.condition,
                   "pipeline": pipeline.model_dump(mode="json", exclude_none=True)}  # fmt: skip
 
-        def work(progress: Progress) -> dict[str, Any]:
-            try:
-                state = self._pipelines().run(pipeline, progress, record=lambda s: self._record(trigger.job_id, s),
-                                              run_id=trigger.job_id)  # fmt: skip
-            except CrispmlError as exc:
-                self._finish(trigger, "failed", error=exc.message)
-                raise
-            except Exception as exc:
-                self._finish(trigger, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
-                raise
-            challenger = str(state["persist"]["model"])
-            self._finish(trigger, "succeeded", challenger=challenger)
-            return {"steps": state, "trigger": trigger.id, "challenger": challenger}
+        return self._jobs().submit("retrain", params, lambda progress: self._work(trigger, pipeline, progress),
+                                   job_id=trigger.job_id)  # fmt: skip
 
-        return self._jobs().submit("retrain", params, work, job_id=trigger.job_id)
+    def run_job(self, params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        """Run a queued retrain job from its params (what `crispml worker` does with CRISPML_JOB_RUNNER=workers)."""
+        return self._work(self.trigger(params["trigger"]), Pipeline.model_validate(params["pipeline"]), progress)
+
+    def _work(self, trigger: RetrainTrigger, pipeline: Pipeline, progress: Progress) -> dict[str, Any]:
+        try:
+            state = self._pipelines().run(pipeline, progress, record=lambda s: self._record(trigger.job_id, s),
+                                          run_id=trigger.job_id)  # fmt: skip
+        except CrispmlError as exc:
+            self._finish(trigger, "failed", error=exc.message)
+            raise
+        except Exception as exc:
+            self._finish(trigger, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+            raise
+        challenger = str(state["persist"]["model"])
+        self._finish(trigger, "succeeded", challenger=challenger)
+        return {"steps": state, "trigger": trigger.id, "challenger": challenger}
 
     def _record(self, job_id: str, state: dict[str, Any]) -> None:
         with self.store.jobs() as rows:
@@ -271,6 +281,18 @@ class _Facts:
             return None
         rows = self.service.scoring.verify(ref).rows
         return next((row for row in rows if row["frame"] == "all"), None)
+
+    def drift(self) -> dict[str, Any]:
+        """The champion's drift since the policy last fired (see `crispml.services.watch.champion_drift`)."""
+        ref = self._current()
+        if ref is None or self.service.monitoring is None:
+            return {"model_version": ref, "overall": {}, "error": "no model version or no monitoring to watch"}
+        return champion_drift(self.service.monitoring, ref, self.policy.last_fired_at)
+
+    def estimated(self) -> dict[str, Any] | None:
+        """The CBPE estimate ('all' row) of the champion's unlabelled scores since the policy last fired."""
+        ref = self._current()
+        return None if ref is None else champion_estimate(self.service.scoring, ref, self.policy.last_fired_at)
 
     @cached_property
     def labelled_frames(self) -> list[int]:

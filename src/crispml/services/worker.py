@@ -32,6 +32,7 @@ from crispml.services.base import Progress, now
 from crispml.services.jobs import WORKER_KINDS, JobService
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.pipelines import PipelineService
+from crispml.services.retraining import RetrainService
 from crispml.services.scoring import ScoringService
 
 log = logging.getLogger(__name__)
@@ -70,13 +71,15 @@ def score_job(scoring: ScoringService, params: dict[str, Any], progress: Progres
     return ScoreBatchAnswer.dump(result, with_scores=False)
 
 
-def handlers(lifecycle: LifecycleService, scoring: ScoringService, pipelines: PipelineService) -> dict[str, Handler]:
+def handlers(lifecycle: LifecycleService, scoring: ScoringService, pipelines: PipelineService,
+             retrain: RetrainService) -> dict[str, Handler]:  # fmt: skip
     """The job kinds a worker runs (WORKER_KINDS), each rebuilt from its params."""
     found: dict[str, Handler] = {
         "train": lambda params, progress: train_job(lifecycle, params, progress),
         "ingest": lambda params, progress: ingest_job(lifecycle, params, progress),
         "score": lambda params, progress: score_job(scoring, params, progress),
         "pipeline": pipelines.run_job,
+        "retrain": retrain.run_job,
     }
     assert set(found) == set(WORKER_KINDS)
     return found
