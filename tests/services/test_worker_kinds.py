@@ -1,19 +1,24 @@
 """Every durable job kind runs on `crispml worker`: an API with CRISPML_JOB_RUNNER=workers only queues
-ingest and dataset scoring jobs too, and a scoring job whose worker was killed is run again once."""
+ingest, dataset scoring and retrain jobs too, and a scoring job whose worker was killed is run again once."""
 
 from __future__ import annotations
 
 import shutil
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from crispml.container import Container
+from crispml.domain import JobStatus
 from crispml.local import Crispml
 from crispml.services.jobs import JobService
 from crispml.services.worker import Worker, handlers
+from crispml.settings import Settings
 from tests.conftest import wait_for
+from tests.services.test_retraining import PIPELINE as RETRAINED
 from tests.services.test_worker import FAST, job, start_worker
 
 
@@ -76,3 +81,28 @@ def test_an_api_only_queues_ingest_and_scoring_and_a_killed_scoring_worker_is_re
     with cml.store.reading() as uow:  # the killed attempt committed nothing: one batch's scores
         assert uow.ledger.get_batch(retried.result["batch_id"]).rows == retried.result["rows"] > 0
         assert uow.ledger.count() == retried.result["rows"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_retrain_job_fired_by_an_api_runs_on_a_worker(cml: Crispml, home: Path, small_csv: Path) -> None:
+    (home / "data").mkdir(parents=True, exist_ok=True)
+    shutil.copy(small_csv, home / "data" / "creditcard.csv")
+    with Container(Settings(home=home, user="tester", job_runner="workers")) as api:  # type: ignore[call-arg]
+        api.retrain.set_policy("fraud", [], RETRAINED, every="1s")
+        time.sleep(1.05)  # the policy is due
+        [trigger] = api.retrain.check()
+        assert api.jobs.get(trigger.job_id).status is JobStatus.QUEUED  # the API runs no retrain job itself
+        services = cml.container
+        run = handlers(services.lifecycle, services.scoring, services.pipelines, services.retrain)
+        worker = Worker(JobService(cml.store, "tester"), services.access, run, lease_s=5, poll_s=0.05)
+        thread = threading.Thread(target=worker.serve)
+        thread.start()
+        try:
+            wait_for(lambda: api.retrain.trigger(trigger.id).status != "running", timeout=60, poll=0.1)
+        finally:
+            worker.stop()
+            thread.join(30)
+        done, ran = api.retrain.trigger(trigger.id), api.jobs.get(trigger.job_id)
+        assert done.status == "succeeded" and done.challenger == "fraud/1", done.error
+        assert ran.kind == "retrain" and ran.status is JobStatus.SUCCEEDED and ran.owner == worker.name
+        assert api.lifecycle.get_model("fraud@challenger").ref == "fraud/1"
