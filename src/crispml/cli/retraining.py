@@ -49,8 +49,10 @@ def set_policy(
         list[str] | None,
         typer.Option(
             "--when",
-            help="A condition: new-labels>=500 or "
-            "realized-roc_auc<0.85 (KPIs: roc_auc, pr_auc, precision, recall, f1). Repeat for more.",
+            help="A condition: new-labels>=500, "
+            "realized-roc_auc<0.85 (KPIs: roc_auc, pr_auc, precision, recall, f1), "
+            "estimated-roc_auc<0.85 (the CBPE estimate of unlabelled scores; KPIs: roc_auc, precision, recall, f1), "
+            "drift-alarm (a feature of the champion at alarm level) or drift-psi>0.25. Repeat for more.",
         ),
     ] = None,
     every: Annotated[str | None, typer.Option("--every", help="Also retrain on a schedule: 30m, 24h, 7d.")] = None,

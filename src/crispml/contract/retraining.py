@@ -22,7 +22,8 @@ class RetrainPolicyBody(Strict):
 
     when: list[Condition] = Field(default_factory=list, max_length=20,
                                   description="new-labels>=N, realized-KPI<FLOOR (roc_auc, pr_auc, precision, "
-                                  "recall, f1).")  # fmt: skip
+                                  "recall, f1), estimated-KPI<FLOOR (roc_auc, precision, recall, f1), drift-alarm, "
+                                  "drift-psi>LEVEL.")  # fmt: skip
     every: Duration | None = Field(default=None, description="Also retrain on this schedule (e.g. 24h).")
     cooldown: Duration | None = Field(default=None, description="The shortest time between two triggers (1h).")
     pipeline: str | dict[str, Any] = Field(description="The pipeline to run: a pipeline file's YAML or JSON text, "

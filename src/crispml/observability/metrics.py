@@ -92,8 +92,8 @@ MODEL_CACHE_LOADS = Counter(
 )  # fmt: skip
 RETRAIN_TRIGGERS = Counter(
     "crispml_retrain_triggers",
-    "Retraining triggers by model, condition kind (new-labels, realized, schedule) and outcome (fired, succeeded, "
-    "failed).",
+    "Retraining triggers by model, condition kind (new-labels, realized, estimated, drift, schedule) and outcome "
+    "(fired, succeeded, failed).",
     ("model", "condition", "outcome"),
 )
 WEBHOOK_DELIVERIES = Counter(
