@@ -384,7 +384,8 @@ class _Calls:
     def set_retrain_policy(self, model: str, *, when: list[str] | None = None, pipeline: str | Path | dict[str, Any],
                            every: str | None = None, cooldown: str | None = None) -> Any:  # fmt: skip
         """Set (or replace) `model`'s retraining policy (admin): conditions such as `new-labels>=500`,
-        `realized-roc_auc<0.85`, `estimated-roc_auc<0.85` or `drift-alarm`, a schedule (`every="24h"`), and the pipeline (a `Path`, its text or mapping)."""
+        `realized-roc_auc<0.85`, `estimated-roc_auc<0.85` or `drift-alarm`, a schedule (`every="24h"`), and
+        the pipeline (a `Path`, its text or mapping)."""
         text = pipeline.read_text(encoding="utf-8") if isinstance(pipeline, Path) else pipeline
         body = {"when": when or [], "every": every, "cooldown": cooldown, "pipeline": text}
         return self._call("PUT", f"/api/v1/retrain/policies/{model}", json={k: v for k, v in body.items()
