@@ -1,8 +1,8 @@
-"""Retraining triggered by what monitoring sees, through the Python API on a real store: the generator
-shifts V3 and V11 from frame 7 on, a champion trained on frames 1-6 scores records of frame 12 online,
-and a `drift-alarm` policy retrains it into a challenger whose lineage names the trigger and the PSIs;
-an `estimated-KPI<FLOOR` policy fires on the CBPE estimate of its unlabelled scores; a server's loop
-refreshes the drift and estimate metrics of the champions by itself."""
+"""Retraining triggered by what monitoring sees, through the Python API and `crispml retrain check` on a
+real store: the generator shifts V3 and V11 from frame 7 on, a champion trained on frames 1-6 scores
+records of frame 12 online, and a `drift-alarm` policy retrains it into a challenger whose lineage names
+the trigger and the PSIs; an `estimated-KPI<FLOOR` policy fires on the CBPE estimate of its unlabelled
+scores; a server's loop refreshes the drift and estimate metrics of the champions by itself."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from prometheus_client import REGISTRY
 
 import crispml
 from crispml.domain import AuditQuery, JobStatus
@@ -20,7 +21,9 @@ from crispml.local import Crispml
 from crispml.observability import metrics
 from crispml.services.pipelines import parse_pipeline
 from crispml.services.synthesis import write_synthetic
+from crispml.settings import load_settings
 from crispml.steps.synthetic import Drift
+from tests.cli.conftest import run
 from tests.conftest import wait_for
 from tests.services.test_webhooks import SECRET, Receiver
 
@@ -41,7 +44,8 @@ persist: {alias: champion}
 @pytest.fixture(scope="module")
 def drifting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Crispml, str, pd.DataFrame]]:
     """Champion fraud/1, trained on frames 1-6 of drifted data by the pipeline the policies rerun; and
-    the raw dataset's id and the data."""
+    the raw dataset's id and the data. One store for the module (training is the cost): its tests run in
+    file order, each on what the one before left (records scored online, the policy's last firing)."""
     home = tmp_path_factory.mktemp("triggers") / "home"
     (home / "data").mkdir(parents=True)
     data = home / "data" / "drifted.csv"
@@ -69,7 +73,11 @@ def test_a_drift_alarm_triggers_a_retraining_into_a_challenger_whose_lineage_nam
 
         late = data.iloc[ROWS - ROWS // 12 :].drop(columns=["Class"])  # frame 12: V3 and V11 shifted
         cml.score("fraud@champion", records=late.to_dict(orient="records"))
-        [trigger] = cml.retrain.check()
+        cml.container.input_log.flush()  # type: ignore[union-attr]  # as its writer does every few seconds
+        # `crispml retrain check` on the same store: it fires, runs the pipeline here and sends the webhooks
+        env = {"CRISPML_HOME": str(cml.settings.home), "CRISPML_USER": "watcher", "CRISPML_DATABASE_URL": None}
+        [fired] = run(["retrain", "check", "--json"], env).json
+        trigger = cml.retrain.trigger(fired["id"])
         assert trigger.kind == "drift" and trigger.condition == "drift-alarm"
         figures = trigger.figures
         assert sorted(figures["features"]) == ["V11", "V3"]  # only the shifted features, by their PSI
@@ -79,8 +87,7 @@ def test_a_drift_alarm_triggers_a_retraining_into_a_challenger_whose_lineage_nam
         assert figures["rows"] == 2 * (ROWS // 12)  # both online batches: the policy never fired before
         print("drift-alarm fired:", figures["features"])  # the figures quoted in the closing note
 
-        [done] = cml.retrain.wait([trigger], 120)
-        assert done.status == "succeeded" and done.challenger == "fraud/2", done.error
+        assert trigger.status == "succeeded" and trigger.challenger == "fraud/2", trigger.error
         assert cml.container.jobs.get(trigger.job_id).kind == "retrain"
         assert cml.container.lifecycle.get_model("fraud@champion").ref == "fraud/1"
         assert cml.container.lifecycle.get_model("fraud@challenger").ref == "fraud/2"
@@ -90,8 +97,11 @@ def test_a_drift_alarm_triggers_a_retraining_into_a_challenger_whose_lineage_nam
 
         actions = {e.action for e in cml.audit.events(AuditQuery(action="retrain.*"), limit=100)[0]}
         assert {"retrain.policy.set", "retrain.triggered", "retrain.finished"} <= actions
-        cml.webhooks.drain(30)
-        sent = [json.loads(r.body) for r in receiver.requests]
+        counted = REGISTRY.get_sample_value(
+            "crispml_retrain_triggers_total", {"model": "fraud", "condition": "drift", "outcome": "succeeded"}
+        )
+        assert counted == 1
+        sent = [json.loads(r.body) for r in receiver.requests]  # sent before the command returned
         assert [b["event"] for b in sent] == ["retrain.triggered", "retrain.finished"]
         assert sent[0]["data"]["figures"]["features"] == figures["features"]
         assert sent[1]["data"]["challenger"] == "fraud/2"
@@ -101,8 +111,8 @@ def test_a_drift_alarm_triggers_a_retraining_into_a_challenger_whose_lineage_nam
 def test_an_estimated_kpi_under_its_floor_triggers_a_retraining(drifting: tuple[Crispml, str, pd.DataFrame]) -> None:
     cml, raw, _ = drifting
     cml.score("fraud@champion", dataset=raw, frames="7-12")  # no label yet: only an estimate says how it does
-    cml.retrain.set_policy("fraud", ["estimated-roc_auc<0.1"], PIPELINE, cooldown="0s")
-    assert cml.retrain.check() == []  # the estimate lies far above that floor
+    cml.retrain.set_policy("fraud", ["drift-psi>5", "estimated-roc_auc<0.1"], PIPELINE, cooldown="0s")
+    assert cml.retrain.check() == []  # no PSI reaches 5, and the estimate lies far above that floor
     fired = cml.retrain.get_policy("fraud").last_fired_at  # by the drift alarm: what it scored since counts
     assert fired is not None
     [estimate] = [r for r in cml.estimate("fraud/1", since=fired.isoformat()).rows if r["frame"] == "all"]
@@ -165,3 +175,8 @@ def test_bad_drift_and_estimate_conditions_are_refused_by_name_and_store_nothing
         assert cml.retrain.list_policies() == []
         assert cml.audit.events(AuditQuery(action="retrain.*"))[1] == 0
         assert cml.retrain.set_policy("fraud", ["drift-psi >= 0.5"], PIPELINE).conditions == ("drift-psi>=0.5",)
+
+
+def test_a_bad_refresh_window_is_refused_by_its_setting_name() -> None:
+    with pytest.raises(InvalidInput, match="setting CRISPML_MONITOR_REFRESH_WINDOW"):
+        load_settings(monitor_refresh_window="hourly")
