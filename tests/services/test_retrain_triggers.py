@@ -25,6 +25,7 @@ from crispml.settings import load_settings
 from crispml.steps.synthetic import Drift
 from tests.cli.conftest import run
 from tests.conftest import wait_for
+from tests.services.test_retraining import FAILING
 from tests.services.test_webhooks import SECRET, Receiver
 
 ROWS = 6_000
@@ -111,8 +112,8 @@ def test_a_drift_alarm_triggers_a_retraining_into_a_challenger_whose_lineage_nam
 def test_an_estimated_kpi_under_its_floor_triggers_a_retraining(drifting: tuple[Crispml, str, pd.DataFrame]) -> None:
     cml, raw, _ = drifting
     cml.score("fraud@champion", dataset=raw, frames="7-12")  # no label yet: only an estimate says how it does
-    cml.retrain.set_policy("fraud", ["drift-psi>5", "estimated-roc_auc<0.1"], PIPELINE, cooldown="0s")
-    assert cml.retrain.check() == []  # no PSI reaches 5, and the estimate lies far above that floor
+    cml.retrain.set_policy("fraud", ["drift-psi>50", "estimated-roc_auc<0.1"], PIPELINE, cooldown="0s")
+    assert cml.retrain.check() == []  # no PSI on ten bins reaches 50, and the estimate lies far above that floor
     fired = cml.retrain.get_policy("fraud").last_fired_at  # by the drift alarm: what it scored since counts
     assert fired is not None
     [estimate] = [r for r in cml.estimate("fraud/1", since=fired.isoformat()).rows if r["frame"] == "all"]
@@ -130,6 +131,21 @@ def test_an_estimated_kpi_under_its_floor_triggers_a_retraining(drifting: tuple[
     [done] = cml.retrain.wait([trigger], 120)
     assert done.status == "succeeded", done.error
     assert cml.container.lifecycle.get_model("fraud@champion").ref == "fraud/1"
+
+
+def test_with_nothing_scored_online_since_it_fired_a_drift_policy_watches_the_unseen_frames(
+    drifting: tuple[Crispml, str, pd.DataFrame],
+) -> None:
+    cml, _, _ = drifting
+    cml.retrain.set_policy("fraud", ["drift-psi>=0.3"], FAILING.replace("NAME", "fraud"), cooldown="0s")
+    [trigger] = cml.retrain.check()
+    assert trigger.kind == "drift" and trigger.condition == "drift-psi>=0.3"
+    figures = trigger.figures
+    assert sorted(figures["features"]) == ["V11", "V3"] and min(figures["features"].values()) >= 0.3
+    assert figures["rows"] == 6 * (ROWS // 12) and not figures["source"].startswith("records scored")
+    print("drift-psi>=0.3 fired over frames 7-12:", figures["features"])
+    [done] = cml.retrain.wait([trigger], 60)
+    assert done.status == "failed" and "ds-missing" in (done.error or "")  # its pipeline's failure, recorded
 
 
 def test_a_server_refreshes_the_champions_drift_and_estimate_metrics_by_itself(
