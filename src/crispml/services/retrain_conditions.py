@@ -1,10 +1,10 @@
 """The kinds of condition a retraining policy may hold: a small registry, one entry per kind.
 
 A condition is written as text (`new-labels>=500`, `realized-roc_auc<0.85`, `estimated-roc_auc<0.85`,
-`drift-alarm`, `drift-psi>0.25`, `every 24h`), parsed by
-the first kind that recognizes it into its canonical text, and checked against `Facts`: what the
-evaluator knows of one model now. A new kind (a drift alarm, an estimated KPI under a floor) is one
-class with `parse` and `check`, one line in `KINDS`, and, if it needs a new figure, one method of `Facts`.
+`drift-alarm`, `drift-psi>0.25`, `every 24h`), parsed by the first kind that recognizes it into its
+canonical text, and checked against `Facts`: what the evaluator knows of one model now. A new kind is
+one class with `parse` and `check`, one line in `KINDS`, and, if it needs a new figure, one method of
+`Facts` (drift and estimates read theirs through `crispml.services.watch`).
 """
 
 from __future__ import annotations
