@@ -332,6 +332,7 @@ def watch_and_promote(page: Page, server: Server, api: Client) -> None:
     visit(page, "estimates", "?model=fraud")
     page.get_by_label("Version or alias").select_option("alias=champion")
     page.get_by_role("button", name="Estimate").click()
+    expect(page.get_by_role("button", name="Estimate")).to_be_enabled()  # this answer drawn, not the first one
     rows = page.locator("table.estimates tbody tr")
     expect(rows).to_have_count(len(estimated["rows"]))
     for i, row in enumerate(estimated["rows"]):
@@ -348,6 +349,7 @@ def watch_and_promote(page: Page, server: Server, api: Client) -> None:
     visit(page, "verification", "?model=fraud&compare=champion,challenger")
     page.get_by_label("Version or alias").select_option("alias=champion")
     page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("button", name="Verify")).to_be_enabled()
     compared = verified["comparison"]
     table = page.locator("table.comparison")
     expect(table.locator("tr", has_text="DeLong p-value")).to_contain_text(shown(compared["p_value"]))
@@ -364,6 +366,7 @@ def watch_and_promote(page: Page, server: Server, api: Client) -> None:
     expect(cells.first.locator('td[data-key="roc_auc_estimated"]')).to_have_text(
         interval_text(first["estimated"], first["interval"])
     )
+    table.scroll_into_view_if_needed()
     check_page(page, "verification-compare")
 
     # Provenance, and a promotion its target's gate refuses: the problem's detail in words, nothing moved.

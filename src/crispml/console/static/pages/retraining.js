@@ -49,11 +49,11 @@ export async function render(page, ctx) {
             ["model", "Model"],
             ["kind", "Kind"],
             ["condition", "Condition"],
-            ["figures", "Figures", figures],
             ["status", "Status"],
-            ["challenger", "Challenger", (c) => c || "–"],
             ["job_id", "Job"],
+            ["challenger", "Challenger", (c) => c || "–"],
             ["error", "Error", (e) => e || "–"],
+            ["figures", "Figures", figures],
           ], triggers.items, { class: "triggers" })
           : note("No triggers fired yet.")),
     ),

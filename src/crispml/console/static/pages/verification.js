@@ -124,8 +124,9 @@ function comparison(found) {
   ];
   return section(
     "Champion and challenger",
-    note(`${head}: the difference is ${verdict} (DeLong p = ${fmt(found.p_value)}, level ${fmt(found.level)}).`,
-      found.significant ? "ok" : "info"),
+    note(`${head}: the difference is ${verdict} (DeLong p = ${fmt(found.p_value)}, level ${fmt(found.level)})` +
+      (found.significant ? `; ${found.second} ranks ${found.difference > 0 ? "better" : "worse"}.` : "."),
+    !found.significant ? "info" : found.difference > 0 ? "ok" : "warn"),
     table(`${found.second} against ${found.first}`, [["what", "Figure"], ["value", "Value", (v) => v]], rows, { class: "comparison" }),
   );
 }
