@@ -23,6 +23,8 @@ from crispml.container import Container
 from crispml.settings import Settings
 from tests.api.conftest import CRISPML, Server, free_port
 from tests.conftest import SMALL_ROWS, wait_for
+from tests.services.test_retraining import FAILING
+from tests.services.test_webhooks import SECRET, Receiver
 
 CHROMIUM = "/usr/bin/chromium"
 # The README's pictures are refreshed on request only (a test run leaves the working tree as it was):
@@ -44,8 +46,18 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server on a fresh SQLite store for the whole scenario (its state flows from page to page)."""
-    started = Server(tmp_path_factory.mktemp("console") / "home", None).start()
+    """One server on a fresh SQLite store for the whole scenario (its state flows from page to page). It
+    promotes to itself as `self` (its gate asks more labels than exist, so the console shows a refusal), a
+    fallback answers for an alias whose realized ROC AUC is under 1, and webhooks sign with HOOK_SECRET."""
+    started = Server(tmp_path_factory.mktemp("console") / "home", None)
+    started.env.update({
+        "CRISPML_PROMOTION_KEY": "a-promotion-key-for-the-console-test",
+        "CRISPML_PROMOTION_TARGETS": json.dumps({"self": {"url": started.url}}),
+        "CRISPML_PROMOTION_GATES": json.dumps({"dataset": "ccf", "frames": "7-12", "min_labelled": 10**9}),
+        "CRISPML_FALLBACK_KPI": "roc_auc", "CRISPML_FALLBACK_FLOOR": "1", "CRISPML_FALLBACK_MIN_LABELS": "1",
+        "HOOK_SECRET": SECRET, "CRISPML_WEBHOOK_POLL_S": "0.1",
+    })  # fmt: skip
+    started.start()
     yield started
     started.stop()
 
@@ -60,6 +72,8 @@ def shown(value: Any) -> str:
     """A number as the console writes it (ui.js `fmt`): integers with separators, else 4 significant digits."""
     if value is None:
         return "–"
+    if isinstance(value, str):
+        return value
     if isinstance(value, int) or float(value).is_integer():
         return f"{int(value):,}"
     return repr(float(f"{value:.4g}")).removesuffix(".0")
@@ -286,6 +300,7 @@ def test_the_reference_scenario_in_the_console(browser: Browser, server: Server,
     page.get_by_role("button", name="Check the hash chain").click()
     expect(page.locator(".page")).to_contain_text("The chain is intact")
     check_page(page, "audit")
+    watch_and_promote(page, server, api)
     assert errors == []
 
     # A narrow screen: one column, nothing wider than the window.
@@ -295,6 +310,113 @@ def test_the_reference_scenario_in_the_console(browser: Browser, server: Server,
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), name
     photograph(page, "narrow-train")
     page.close()
+
+
+def interval_text(value: float | None, interval: list[float] | None) -> str:
+    """An estimate with its interval as the console writes it (estimates.js `withInterval`)."""
+    if value is None:
+        return "–"
+    return f"{shown(value)} ({shown(interval[0])}–{shown(interval[1])})" if interval else shown(value)
+
+
+def watch_and_promote(page: Page, server: Server, api: Client) -> None:
+    """The pages of issues 15 and 16: estimates before labels, estimate beside realized and the paired
+    comparison of champion and challenger, retraining and webhooks, provenance and a gate's refusal,
+    and the header's readiness once a fallback answers for the champion."""
+    api.persist("fraud", 2, alias="challenger")
+    api.score("fraud", alias="challenger", dataset="ccf", frames="7-12")  # the same records, both versions
+    api.score("fraud", alias="champion", dataset="ccf", frames="5-6")  # scores without labels yet
+
+    # Estimates (CBPE) of the scores without labels, per frame, with their intervals.
+    estimated = api.estimate("fraud@champion")
+    visit(page, "estimates", "?model=fraud")
+    page.get_by_label("Version or alias").select_option("alias=champion")
+    page.get_by_role("button", name="Estimate").click()
+    expect(page.get_by_role("button", name="Estimate")).to_be_enabled()  # this answer drawn, not the first one
+    rows = page.locator("table.estimates tbody tr")
+    expect(rows).to_have_count(len(estimated["rows"]))
+    for i, row in enumerate(estimated["rows"]):
+        expect(rows.nth(i).locator("th")).to_have_text(shown(row["frame"]))
+        for kpi in ("roc_auc", "f1"):
+            expect(rows.nth(i).locator(f'td[data-key="{kpi}"]')).to_have_text(
+                interval_text(row[kpi], row["interval"][kpi])
+            )
+        expect(rows.nth(i).locator('td[data-key="expected_positives"]')).to_have_text(shown(row["expected_positives"]))
+    check_page(page, "estimates")
+
+    # Verification: the estimate beside the realized KPIs, and DeLong's test of champion and challenger.
+    verified = api.verify("fraud@champion", frames="7-12", compare="champion,challenger")
+    visit(page, "verification", "?model=fraud&compare=champion,challenger")
+    page.get_by_label("Version or alias").select_option("alias=champion")
+    page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("button", name="Verify")).to_be_enabled()
+    compared = verified["comparison"]
+    table = page.locator("table.comparison")
+    expect(table.locator("tr", has_text="DeLong p-value")).to_contain_text(shown(compared["p_value"]))
+    expect(table.locator("tr", has_text="Difference")).to_contain_text(shown(compared["difference"]))
+    expect(table.locator("tr", has_text="Records compared")).to_contain_text(shown(compared["records"]))
+    verdict = "significant" if compared["significant"] else "not significant"
+    expect(table.locator("tr", has_text="Verdict")).to_contain_text(f"{verdict} at {shown(compared['level'])}")
+    beside = [r for r in verified["rows"] if r["estimate"]]
+    assert beside, verified["rows"]  # the frames with labels got an estimate made without them
+    cells = page.locator("table.estimate-beside tbody tr")
+    expect(cells).to_have_count(len(beside))
+    first = beside[0]["estimate"]["kpis"]["roc_auc"]
+    expect(cells.first.locator('td[data-key="roc_auc_realized"]')).to_have_text(shown(first["realized"]))
+    expect(cells.first.locator('td[data-key="roc_auc_estimated"]')).to_have_text(
+        interval_text(first["estimated"], first["interval"])
+    )
+    table.scroll_into_view_if_needed()
+    check_page(page, "verification-compare")
+
+    # Provenance, and a promotion its target's gate refuses: the problem's detail in words, nothing moved.
+    visit(page, "registry", "?model=fraud")
+    section = page.locator("section", has_text="Provenance and promotion")
+    section.get_by_label("Version", exact=True).select_option("2")
+    expect(section.locator(".provenance dl")).to_contain_text(
+        f"made here, in {api.provenance('fraud', 2)['environment']}"
+    )
+    section.get_by_label("Target environment").fill("self")
+    section.get_by_role("button", name="Promote").click()
+    refusal = section.locator(".outcome [role=alert]")
+    expect(refusal).to_contain_text("Refused: promotion of fraud/2 to self refused")
+    expect(refusal).to_contain_text("gate min_labelled 1000000000 failed")
+    assert api.alias("fraud", "champion")["version"] == 1
+    check_page(page, "registry-promotion")
+
+    # Retraining: a policy fires (its pipeline fails at once), its events reach a webhook target.
+    with Receiver() as receiver:
+        hook = receiver.url
+        api.add_webhook(hook, events=["retrain.triggered", "retrain.finished"], secret_env="HOOK_SECRET")
+        api.set_retrain_policy("fraud", when=["new-labels>=1"], pipeline=FAILING.replace("NAME", "fraud"))
+        [fired] = api.retrain_check()["items"]
+        api.job(fired["job_id"], wait=True, timeout=60)
+        wait_for(lambda: {d["status"] for d in api.webhook_deliveries()["items"]} == {"delivered"}
+                 and len(api.webhook_deliveries()["items"]) == 2, timeout=30)  # fmt: skip
+    triggers = api.retrain_triggers()["items"]
+    visit(page, "retraining")
+    expect(page.locator("table.policies tbody tr")).to_contain_text("new-labels>=1")
+    trigger = page.locator("table.triggers tbody tr")
+    expect(trigger).to_have_count(len(triggers))
+    expect(trigger.first.locator('td[data-key="job_id"]')).to_have_text(triggers[0]["job_id"])
+    expect(trigger.first.locator('td[data-key="status"]')).to_have_text(triggers[0]["status"])
+    expect(page.locator("table.webhooks tbody tr")).to_contain_text(hook)
+    deliveries = page.locator("table.deliveries tbody tr")
+    expect(deliveries).to_have_count(2)
+    expect(deliveries.locator('td[data-key="status"]')).to_have_text(["delivered", "delivered"])
+    check_page(page, "retraining")
+
+    # A fallback answers for the champion (its realized ROC AUC is under the floor of 1): the header says why.
+    api.persist("fraud", 2, alias="fallback")
+    api.label(dataset="ccf", frames="7")  # new labels: the floor is checked again
+    ready = httpx.get(f"{server.url}/readyz").json()
+    assert ready["status"] == "degraded" and "fraud@champion" in ready["degraded"], ready
+    visit(page, "data")
+    expect(page.locator("#readiness [data-status]")).to_have_text("degraded")
+    expect(page.locator('#readiness li[data-ref="fraud@champion"]')).to_have_text(
+        f"fraud@champion: {ready['degraded']['fraud@champion']}"
+    )
+    accessible(page)
 
 
 def test_with_keys_a_viewer_sees_pages_read_only_through_the_remote_console(browser: Browser, tmp_path: Path) -> None:
@@ -338,6 +460,10 @@ def test_with_keys_a_viewer_sees_pages_read_only_through_the_remote_console(brow
             assert page.locator(".page form").count() == 0
         visit(page, "users")  # not in the menu, and said so when asked for
         expect(page.locator(".page")).to_contain_text("Your role (viewer) may not see this page.")
+        visit(page, "retraining")  # refused reads (403) are said in words; webhooks are for admins only
+        expect(page.locator(".page")).to_contain_text("Your role (viewer) may not see retraining policies.")
+        expect(page.locator(".page")).to_contain_text("Your role (viewer) may not see webhook targets")
+        expect(who.locator("[data-status]")).to_have_text("ready")  # /readyz of the remote server
         visit(page, "registry")
         expect(page.locator(".page")).to_contain_text("No model versions yet")
         accessible(page)

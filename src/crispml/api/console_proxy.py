@@ -41,7 +41,7 @@ TIMEOUT_S = 330.0
 
 
 def create_console_proxy(remote: str, verify: bool | str | Path | ssl.SSLContext | None = None) -> ASGIApp:
-    """The console at /console and /api/* forwarded to `remote` (https verified as the client does)."""
+    """The console at /console, /api/* and /readyz forwarded to `remote` (https verified as the client does)."""
     base = remote.rstrip("/")
     http = httpx.AsyncClient(base_url=base, verify=tls_verify(verify), timeout=httpx.Timeout(TIMEOUT_S, connect=10))
 
@@ -62,8 +62,15 @@ def create_console_proxy(remote: str, verify: bool | str | Path | ssl.SSLContext
 
     @app.api_route("/api/{path:path}", methods=METHODS, include_in_schema=False)
     async def forward(request: Request, path: str) -> Response:
+        return await _forward(request, f"/api/{path}")
+
+    @app.get("/readyz", include_in_schema=False)  # the header's readiness (degraded references) of the remote
+    async def readyz(request: Request) -> Response:
+        return await _forward(request, "/readyz")
+
+    async def _forward(request: Request, path: str) -> Response:
         headers = [(k, v) for k, v in request.headers.raw if k.decode("latin-1").lower() not in _NOT_FORWARDED]
-        url = httpx.URL(f"/api/{path}", query=request.url.query.encode("latin-1"))
+        url = httpx.URL(path, query=request.url.query.encode("latin-1"))
         body = request.stream() if request.method in ("POST", "PUT", "PATCH") else None
         outgoing = http.build_request(request.method, url, headers=headers, content=body)
         try:

@@ -77,6 +77,19 @@ export async function call(method, path, { json, form, body, type, query } = {})
 
 export const get = (path, query) => call("GET", path, { query });
 
+/**
+ * The server's readiness (/readyz: status ready, degraded or unavailable, its checks, the references its
+ * fallback answers and why); null when it cannot be read. Public: sent without the key.
+ */
+export async function readiness() {
+  try {
+    const response = await fetch("/readyz");
+    return response.ok || response.status === 503 ? await response.json() : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Every item of a paged list (limit 1000 a page, at most `most`). */
 export async function all(path, query = {}, most = 5000) {
   const items = [];

@@ -1,6 +1,6 @@
 // The console's shell: who is logged in, the header, the navigation and the page router (#/page?x=y).
 
-import { ApiError, apiKey, forgetApiKey, get, server, setApiKey } from "./api.js";
+import { ApiError, apiKey, forgetApiKey, get, readiness, server, setApiKey } from "./api.js";
 import { button, field, h, input, note, outcome, words } from "./ui.js";
 
 /** [id, title, action the page is about]: pages a role may not use say so; users and audit are hidden. */
@@ -16,6 +16,8 @@ const PAGES = [
   ["labels", "Labels", "label"],
   ["verification", "Verification", "verify"],
   ["monitoring", "Monitoring", "verify"],
+  ["estimates", "Estimates", "verify"],
+  ["retraining", "Retraining", "retrain.read"],
   ["performance", "Performance", "jobs"],
   ["users", "Users", "users.manage"],
   ["audit", "Audit log", "audit.read"],
@@ -44,6 +46,7 @@ function showHeader() {
     parts.push(h("span", { class: "environment" }, "Environment ",
       h("strong", { class: `env env-${me.environment}`, "data-environment": me.environment }, me.environment)));
   }
+  parts.push(h("div", { class: "readiness", id: "readiness", "aria-live": "polite" }));
   parts.push(h("span", { class: "user" }, "User ", h("strong", {}, me.name), " ", h("span", { class: "role" }, me.role)));
   if (apiKey()) parts.push(button("Log out", logout, { class: "secondary" }));
   who.replaceChildren(...parts);
@@ -52,6 +55,24 @@ function showHeader() {
   );
   nav.replaceChildren(h("ul", {}, links));
   nav.hidden = false;
+}
+
+/** The server's /readyz in the header: ready, or degraded with each reference its fallback answers and why. */
+async function showReadiness() {
+  const found = await readiness();
+  const where = document.getElementById("readiness");
+  if (!where) return;
+  if (!found) {
+    where.replaceChildren();
+    return;
+  }
+  const degraded = Object.entries(found.degraded || {});
+  const failed = Object.entries(found.checks || {}).filter(([, check]) => !check.ok).map(([name]) => name);
+  const status = h("strong", { class: `ready ready-${found.status}`, "data-status": found.status }, found.status);
+  const why = degraded.length
+    ? h("ul", { class: "degraded" }, degraded.map(([ref, reason]) => h("li", { "data-ref": ref }, `${ref}: ${reason}`)))
+    : failed.length ? ` (${failed.join(", ")} failing)` : "";
+  where.replaceChildren("Readiness ", status, why);
 }
 
 async function route() {
@@ -65,6 +86,7 @@ async function route() {
     else link.removeAttribute("aria-current");
   }
   document.title = `${title} · crispml console`;
+  showReadiness();
   const heading = h("h1", { tabindex: "-1" }, title);
   const body = h("div", { class: "page", "data-page": id });
   main.replaceChildren(heading, body);
