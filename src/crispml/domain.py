@@ -575,3 +575,26 @@ class WebhookDelivery:
     created_at: datetime
     last_error: str | None = None
     delivered_at: datetime | None = None
+
+
+# --- the challenger promotion policy (issue 16) ---
+
+
+@dataclass(frozen=True)
+class ChallengerProposal:
+    """A challenger the promotion policy proposed to replace its champion, awaiting a person's approval."""
+
+    id: str
+    model: str
+    champion_id: str
+    challenger_id: str
+    champion: str
+    challenger: str
+    status: str
+    """open, approved, rejected, or superseded (the champion or challenger moved before anyone decided)."""
+    figures: dict[str, Any]
+    proposed_by: str
+    proposed_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    reason: str | None = None
