@@ -140,7 +140,7 @@ def test_propose_mode_waits_for_a_person_who_rejects_or_approves(
         [again] = cml.challenger_policy.check("fraud")
         assert (again.outcome, again.proposal, again.recorded) == ("proposed", proposed.proposal, False)
         [open_one] = cml.challenger_policy.proposals("fraud", "open")
-        assert (open_one.champion, open_one.challenger) == ("fraud/1", "fraud/2")
+        assert (open_one.champion, open_one.challenger, open_one.proposed_by) == ("fraud/1", "fraud/2", "tester")
 
         rejected = cml.challenger_policy.reject("fraud", reason="not before the audit")
         assert rejected.outcome == "rejected" and _champion(cml) == "fraud/1"
@@ -156,7 +156,7 @@ def test_propose_mode_waits_for_a_person_who_rejects_or_approves(
         assert _champion(cml) == "fraud/4"
         assert cml.lifecycle.get_model("fraud@fallback").ref == "fraud/1"
         [closed] = cml.challenger_policy.proposals("fraud", "approved")
-        assert (closed.decided_by, closed.reason) == ("tester", "looks right")
+        assert (closed.decided_by, closed.reason) == ("tester", "looks right") and closed.decided_at is not None
         assert _events(cml) == ["challenger.proposed", "challenger.rejected", "challenger.proposed",
                                 "challenger.approved"]  # fmt: skip
         assert _queued(cml) == sorted(_events(cml))

@@ -22,13 +22,11 @@ approving or rejecting a conditional update of an open proposal.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
-
-from sqlalchemy.exc import IntegrityError
 
 from crispml.contract.promotion import ChallengerPolicy, PromotionGates
 from crispml.domain import AuditQuery, ChallengerProposal, ModelRef, ModelVersion, check_name
+from crispml.domain import ChallengerDecision as Decision
 from crispml.errors import Conflict, CrispmlError, GateFailed, InvalidInput, NotFound
 from crispml.observability import metrics
 from crispml.ports import Storage, UnitOfWork
@@ -43,27 +41,6 @@ OUTCOMES = ("wait", "kept", "refused", "promoted", "proposed", "approved", "reje
 """Every decision the policy (or a person, for a proposal) takes; `challenger.<outcome>` is its event."""
 _ONCE_PER_PAIR = ("wait", "kept", "refused")
 log = logging.getLogger("crispml.challenger")
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What the policy decided for one model name, and the figures it decided on."""
-
-    model: str
-    outcome: str
-    reason: str
-    champion: str | None = None
-    challenger: str | None = None
-    figures: dict[str, Any] = field(default_factory=dict)
-    gate: str | None = None
-    proposal: str | None = None
-    recorded: bool = False
-    """Whether this call recorded it (audit, metric, webhook): False when an earlier check already had."""
-
-    def event(self) -> dict[str, Any]:
-        return {"model": self.model, "outcome": self.outcome, "reason": self.reason, "champion": self.champion,
-                "challenger": self.challenger, "gate": self.gate, "proposal": self.proposal,
-                "figures": self.figures}  # fmt: skip
 
 
 class ChallengerPolicyService(Service):
@@ -178,12 +155,10 @@ class ChallengerPolicyService(Service):
         proposal = ChallengerProposal(new_id("cp"), decision.model, champion.id, challenger.id, champion.ref,
                                       challenger.ref, "open", decision.figures, self.user, now())  # fmt: skip
         proposed = _as(decision, "proposed", f"proposed for approval: {decision.reason}", proposal=proposal.id)
-        try:
-            with self.store.transaction() as uow:
-                uow.proposals.add(proposal)  # first: a pair proposed by another process rolls back everything
-                self._record(uow, proposed)
-        except IntegrityError:
-            return _as(decision, "proposed", "proposed by another process meanwhile")
+        with self.store.transaction() as uow:
+            if not uow.proposals.add(proposal):
+                return _as(decision, "proposed", "proposed by another process meanwhile")
+            self._record(uow, proposed)
         metrics.challenger_decided(proposed.model, proposed.outcome)
         return proposed
 

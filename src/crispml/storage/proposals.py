@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from crispml.domain import ChallengerProposal
 from crispml.errors import NotFound
@@ -17,9 +18,15 @@ class ProposalRepository:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
-    def add(self, proposal: ChallengerProposal) -> None:
-        """Insert a proposal; IntegrityError (rolling the transaction back) if its pair was proposed before."""
-        self.connection.execute(insert(_PROPOSAL).values(**vars(proposal)))
+    def add(self, proposal: ChallengerProposal) -> bool:
+        """Insert a proposal; False (nothing written) if its pair was proposed before, by anyone: of several
+        processes proposing the same pair at once, exactly one sees True (the unique constraint)."""
+        try:
+            with self.connection.begin_nested():
+                self.connection.execute(insert(_PROPOSAL).values(**vars(proposal)))
+        except IntegrityError:
+            return False
+        return True
 
     def of_pair(self, model: str, champion_id: str, challenger_id: str) -> ChallengerProposal | None:
         query = select(_PROPOSAL).where(_PROPOSAL.c.model == model, _PROPOSAL.c.champion_id == champion_id,
