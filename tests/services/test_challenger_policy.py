@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,11 +18,13 @@ import pytest
 from prometheus_client import REGISTRY
 
 import crispml
+from crispml.container import Container
+from crispml.contract.promotion import ChallengerPolicy
 from crispml.domain import AuditQuery
 from crispml.errors import InvalidInput, NotFound
 from crispml.local import Crispml
 from crispml.services.challenger_policy import OUTCOMES
-from crispml.settings import load_settings
+from crispml.settings import Settings, load_settings
 from tests.conftest import FAST_RF, crispml_source
 from tests.services.test_challengers import STUMP
 
@@ -187,3 +190,55 @@ def test_without_a_policy_the_check_says_which_setting_to_set(tmp_path: Path, mo
     monkeypatch.setenv("CRISPML_CHALLENGER_POLICY", '{"mode": "sometimes"}')
     with pytest.raises(InvalidInput, match="CRISPML_CHALLENGER_POLICY"):
         load_settings()
+
+
+def test_of_two_processes_deciding_at_once_on_postgresql_only_one_acts(postgres_url: str, tmp_path: Path,
+                                                                      small_csv: Path) -> None:  # fmt: skip
+    with crispml.connect(home=tmp_path / "setup", database_url=postgres_url, user="tester") as cml:
+        curated = cml.curate(cml.prepare(cml.ingest(crispml_source(small_csv), name="ccf").id).id, algorithm="rf",
+                             frames="1-6").id  # fmt: skip
+        for params, alias in ((STUMP, "champion"), (FAST_RF, "challenger"), (DEEPER, None)):
+            model = cml.train(curated, algorithm="rf", frames="1-6", name="fraud", params=params)
+            if alias is not None:
+                cml.persist(model.ref, alias=alias)
+            cml.score(model.ref, dataset=curated, frames="10-12")
+        cml.label(dataset=curated, frames="10-12")
+
+    def at_once(mode: str) -> list[str]:
+        policy = ChallengerPolicy(**{**POLICY, "min_labelled": 100, "mode": mode})
+        processes = [Container(Settings(home=tmp_path / name, user=name, database_url=postgres_url,  # type: ignore[call-arg]
+                                        challenger_policy=policy)) for name in ("api-1", "api-2")]  # fmt: skip
+        start = threading.Barrier(2)
+        said: list[str] = []
+
+        def decide(c: Container) -> None:
+            start.wait()
+            try:
+                found = c.challenger_policy.check("fraud")
+            except NotFound:  # the other one promoted first: no challenger left to decide on
+                return
+            said.extend(f"{d.outcome}: {d.reason}" for d in found if "meanwhile" not in d.reason)
+
+        try:
+            threads = [threading.Thread(target=decide, args=(c,)) for c in processes]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+        finally:
+            for c in processes:
+                c.close()
+        return said
+
+    [promoted] = at_once("auto")
+    assert promoted.startswith("promoted"), promoted
+    with crispml.connect(home=tmp_path / "setup", database_url=postgres_url, user="tester") as cml:
+        assert _events(cml) == ["challenger.promoted"] and _champion(cml) == "fraud/2"
+        assert cml.lifecycle.get_model("fraud@fallback").ref == "fraud/1"
+        cml.persist("fraud/1", alias="champion")  # the stump back, against the deeper forest
+        cml.persist("fraud/3", alias="challenger")
+    [proposed] = at_once("propose")
+    assert proposed.startswith("proposed"), proposed
+    with crispml.connect(home=tmp_path / "setup", database_url=postgres_url, user="tester") as cml:
+        assert _events(cml) == ["challenger.promoted", "challenger.proposed"]
+        assert [p.challenger for p in cml.challenger_policy.proposals("fraud")] == ["fraud/3"]
