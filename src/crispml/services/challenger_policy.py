@@ -140,12 +140,12 @@ class ChallengerPolicyService(Service):
 
     # -- acting on a decision
     def _promote(self, decision: Decision, champion: ModelVersion, challenger: ModelVersion) -> Decision:
-        promoted = _as(decision, "promoted", f"promoted: {decision.reason}")
+        promoted = _as(decision, "promoted", f"promoted: {decision.reason}", recorded=True)
         with self.store.transaction() as uow:
             uow.audit.check_model(challenger)
             if not _move_champion(uow, self.user, champion, challenger):
-                return _as(decision, "kept", f"{champion.name}'s champion moved meanwhile (another process "
-                           "decided); nothing done here")  # fmt: skip
+                moved = f"{champion.name}'s champion or challenger moved meanwhile (another process decided)"
+                return _as(decision, "kept", f"{moved}; nothing done here")
             self._record(uow, promoted)
         self.store.registry_changed()
         metrics.challenger_decided(promoted.model, promoted.outcome)
@@ -154,7 +154,9 @@ class ChallengerPolicyService(Service):
     def _propose(self, decision: Decision, champion: ModelVersion, challenger: ModelVersion) -> Decision:
         proposal = ChallengerProposal(new_id("cp"), decision.model, champion.id, challenger.id, champion.ref,
                                       challenger.ref, "open", decision.figures, self.user, now())  # fmt: skip
-        proposed = _as(decision, "proposed", f"proposed for approval: {decision.reason}", proposal=proposal.id)
+        proposed = _as(
+            decision, "proposed", f"proposed for approval: {decision.reason}", proposal=proposal.id, recorded=True
+        )
         with self.store.transaction() as uow:
             if not uow.proposals.add(proposal):
                 return _as(decision, "proposed", "proposed by another process meanwhile")
@@ -185,9 +187,7 @@ class ChallengerPolicyService(Service):
             if not uow.proposals.decide(proposal.id, "approved", self.user, now(), reason):
                 raise Conflict(f"proposal {proposal.id} was decided by someone else meanwhile", field="model")
             uow.audit.check_model(challenger)
-            current = _target(uow, model, CHALLENGER)
-            moved = current is None or current["model_id"] != challenger.id
-            if moved or not _move_champion(uow, self.user, champion, challenger):
+            if not _move_champion(uow, self.user, champion, challenger):
                 raise Conflict(
                     f"{model}'s champion or challenger moved since proposal {proposal.id} ({champion.ref} -> "
                     f"{challenger.ref}); check again to decide on the new pair",
@@ -242,10 +242,13 @@ class ChallengerPolicyService(Service):
 
 
 def _move_champion(uow: UnitOfWork, user: str, champion: ModelVersion, challenger: ModelVersion) -> bool:
-    """Move `champion` from `champion` to `challenger` (False, nothing written, if it points elsewhere now); the
-    old champion becomes the fallback and the `challenger` alias goes. Audited as alias moves are."""
+    """Move `champion` from `champion` to `challenger` (False, nothing written, if either alias points elsewhere
+    now); the old champion becomes the fallback and the `challenger` alias goes. Audited as alias moves are."""
     at = now()
     name = champion.name
+    current = _target(uow, name, CHALLENGER)
+    if current is None or current["model_id"] != challenger.id:
+        return False  # a newer challenger was set meanwhile: it is decided on at the next check
     if not uow.models.move_alias(challenger, CHAMPION, champion.id, user, at):
         return False
     fallback_before = _target(uow, name, FALLBACK)
