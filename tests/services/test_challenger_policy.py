@@ -154,15 +154,23 @@ def test_propose_mode_waits_for_a_person_who_rejects_or_approves(
         cml.persist("fraud/4", alias="challenger")  # a new challenger: a new pair, decided anew
         [bigger] = cml.challenger_policy.check("fraud")
         assert bigger.outcome == "proposed" and bigger.challenger == "fraud/4", bigger.reason
+        # Another challenger before anyone decided: that proposal is superseded, the new pair proposed.
+        cml.persist("fraud/3", alias="challenger")
+        [latest] = cml.challenger_policy.check("fraud")
+        assert latest.outcome == "proposed" and latest.challenger == "fraud/3" and latest.proposal != bigger.proposal
+        [superseded] = cml.challenger_policy.proposals("fraud", "superseded")
+        assert superseded.id == bigger.proposal and superseded.challenger == "fraud/4"
+
         approved = cml.challenger_policy.approve("fraud", reason="looks right")
-        assert approved.outcome == "approved" and approved.proposal == bigger.proposal
-        assert _champion(cml) == "fraud/4"
+        assert approved.outcome == "approved" and approved.proposal == latest.proposal
+        assert _champion(cml) == "fraud/3"
         assert cml.lifecycle.get_model("fraud@fallback").ref == "fraud/1"
         [closed] = cml.challenger_policy.proposals("fraud", "approved")
         assert (closed.decided_by, closed.reason) == ("tester", "looks right") and closed.decided_at is not None
-        assert _events(cml) == ["challenger.proposed", "challenger.rejected", "challenger.proposed",
-                                "challenger.approved"]  # fmt: skip
-        assert _queued(cml) == sorted(_events(cml))
+        decided = ["challenger.proposed", "challenger.rejected", "challenger.proposed", "challenger.proposed",
+                   "challenger.approved"]  # fmt: skip
+        assert _events(cml) == [*decided[:3], "challenger.proposal.superseded", *decided[3:]]
+        assert _queued(cml) == sorted(decided)  # the webhooks hear of decisions
         with pytest.raises(InvalidInput, match="status 'done'"):
             cml.challenger_policy.proposals("fraud", "done")
 
