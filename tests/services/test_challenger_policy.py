@@ -34,7 +34,7 @@ DEEPER = {**FAST_RF, "max_depth": 8}
 """(A forest of 5 trees, test_challengers' TINY, took 25-30 s to train here; one of 20 about 2 s.)"""
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # also the REST test's (tests/api/test_challenger_policy_routes.py)
 def template(tmp_path_factory: pytest.TempPathFactory, small_csv: Path) -> Path:
     """A store, made once: fraud/1 (a one-split stump) champion, fraud/2 (a forest) challenger,
     fraud/3 (a copy of fraud/2) and fraud/4 (a forest of deeper trees), each of them scored on frames 7-12 (as a
