@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from crispml.client import Client, job_result
 from crispml.container import Container, connect
 from crispml.contract import answers as a
+from crispml.contract import challengers as ch
 from crispml.contract import retraining as r
 from crispml.contract.pipeline import Pipeline
 from crispml.contract.requests import ImageFormat
@@ -82,6 +83,10 @@ class Backend(Protocol):
     def webhooks(self) -> list[J]: ...
     def remove_webhook(self, target_id: str) -> None: ...
     def webhook_deliveries(self, status: str | None, limit: int) -> list[J]: ...
+    def challenger_check(self, model: str | None) -> list[J]: ...
+    def challenger_proposals(self, model: str | None, status: str | None, limit: int) -> list[J]: ...
+    def approve_challenger(self, model: str, reason: str | None) -> J: ...
+    def reject_challenger(self, model: str, reason: str | None) -> J: ...
     def export_model(self, ref: str) -> bytes: ...
     def import_model(self, bundle: bytes, alias: str | None) -> J: ...
     def promote(self, ref: str, to: str, alias: str) -> J: ...
@@ -337,6 +342,23 @@ class LocalBackend:
     def webhook_deliveries(self, status: str | None, limit: int) -> list[J]:
         return [_json(r.WebhookDeliveryAnswer.from_domain(d)) for d in self.c.webhooks.deliveries(status, limit)]
 
+    def challenger_check(self, model: str | None) -> list[J]:
+        """Check once; this process then sends the decisions' webhooks (for a while, as `retrain_check` does)."""
+        decided = [_json(ch.ChallengerDecisionAnswer.from_domain(d)) for d in self.c.challenger_policy.check(model)]
+        if any(d["recorded"] for d in decided) and self.c.webhooks.list_targets():
+            self.c.webhooks.drain(60.0)
+        return decided
+
+    def challenger_proposals(self, model: str | None, status: str | None, limit: int) -> list[J]:
+        found = self.c.challenger_policy.proposals(model, status, limit)
+        return [_json(ch.ChallengerProposalAnswer.from_domain(p)) for p in found]
+
+    def approve_challenger(self, model: str, reason: str | None) -> J:
+        return _json(ch.ChallengerDecisionAnswer.from_domain(self.c.challenger_policy.approve(model, reason)))
+
+    def reject_challenger(self, model: str, reason: str | None) -> J:
+        return _json(ch.ChallengerDecisionAnswer.from_domain(self.c.challenger_policy.reject(model, reason)))
+
 
 class RemoteBackend:
     """A crispml server; files named on the command line are read here and sent over HTTP.
@@ -559,6 +581,18 @@ class RemoteBackend:
 
     def webhook_deliveries(self, status: str | None, limit: int) -> list[J]:
         return list(_items(self.api.webhook_deliveries(status=status, limit=limit)))
+
+    def challenger_check(self, model: str | None) -> list[J]:
+        return list(_items(self.api.challenger_check(model)))
+
+    def challenger_proposals(self, model: str | None, status: str | None, limit: int) -> list[J]:
+        return list(_items(self.api.challenger_proposals(model=model, status=status, limit=limit)))
+
+    def approve_challenger(self, model: str, reason: str | None) -> J:
+        return dict(self.api.approve_challenger(model, reason=reason))
+
+    def reject_challenger(self, model: str, reason: str | None) -> J:
+        return dict(self.api.reject_challenger(model, reason=reason))
 
     def run_pipeline(self, pipeline: str | Pipeline, progress: Progress = no_progress) -> J:
         job = self.api.run_pipeline(pipeline if isinstance(pipeline, str) else pipeline.model_dump(mode="json"))

@@ -409,6 +409,24 @@ class _Calls:
         """Retraining triggers, newest first."""
         return self._call("GET", "/api/v1/retrain/triggers", params=_given(model=model, limit=limit))
 
+    # -- the challenger promotion policy
+    def challenger_check(self, model: str | None = None) -> Any:
+        """Apply the server's challenger policy once (admin), to `model` or every name with a challenger:
+        each decision (wait, kept, refused, promoted, proposed) with its figures, in the list envelope."""
+        return self._call("POST", "/api/v1/challenger/check", params=_given(model=model))
+
+    def challenger_proposals(self, *, model: str | None = None, status: str | None = None, limit: int = 100) -> Any:
+        """Challengers proposed for approval, newest first (status open, approved, rejected, superseded)."""
+        return self._call("GET", "/api/v1/challenger/proposals", params=_given(model=model, status=status, limit=limit))
+
+    def approve_challenger(self, model: str, *, reason: str | None = None) -> Any:
+        """Approve `model`'s open proposal (admin): its challenger becomes champion, the old one the fallback."""
+        return self._call("POST", f"/api/v1/models/{model}/challenger/approve", json={"reason": reason})
+
+    def reject_challenger(self, model: str, *, reason: str | None = None) -> Any:
+        """Reject `model`'s open proposal (admin): the champion stays and the pair is not proposed again."""
+        return self._call("POST", f"/api/v1/models/{model}/challenger/reject", json={"reason": reason})
+
     def add_webhook(self, url: str, *, events: list[str], secret_env: str) -> Any:
         """Register a webhook target (admin); `secret_env` names the server's variable holding its secret."""
         return self._call("POST", "/api/v1/webhooks", json={"url": url, "events": events, "secret_env": secret_env})

@@ -16,6 +16,7 @@ from crispml.observability.logs import log_config
 from crispml.observability.perf import PerfObserver, add_perf_observer, remove_perf_observer
 from crispml.services.access import AccessService
 from crispml.services.audit import AuditService
+from crispml.services.challenger_policy import ChallengerPolicyService
 from crispml.services.jobs import JobService
 from crispml.services.kpi_floor import FloorPolicy
 from crispml.services.lifecycle import LifecycleService
@@ -207,6 +208,13 @@ class Container:
         s = self.settings
         return WebhookService(self.store, s.user, s.webhook_max_attempts, s.webhook_backoff_s, s.webhook_timeout_s)
 
+    @cached_property
+    def challenger_policy(self) -> ChallengerPolicyService:
+        """This environment's challenger promotion policy (see `crispml.services.challenger_policy`)."""
+        s = self.settings
+        return ChallengerPolicyService(self.store, s.user, self.model_cache, environment=s.environment,
+                                       policy=s.challenger_policy, gates=s.promotion_gates)  # fmt: skip
+
     def start_background(self) -> None:
         """A server's loops: the retraining evaluator and the monitoring refresh (when their intervals are set)
         and the webhook dispatcher; stopped by `close`."""
@@ -214,13 +222,17 @@ class Container:
             ("crispml-webhooks", self.webhooks.serve, self.settings.webhook_poll_s)
         ]
         if self.settings.retrain_check_interval_s > 0:
-            loops.append(("crispml-retrain", self.retrain.serve, self.settings.retrain_check_interval_s))
+            loops.append(("crispml-retrain", self._evaluate, self.settings.retrain_check_interval_s))
         if self.settings.monitor_refresh_interval_s > 0:
             loops.append(("crispml-monitor", self.monitor_schedule.serve, self.settings.monitor_refresh_interval_s))
         for name, serve, every in loops:
             thread = threading.Thread(target=serve, args=(self._stopping, every), name=name, daemon=True)
             thread.start()
             self._loops.append(thread)
+
+    def _evaluate(self, stopping: threading.Event, interval_s: float) -> None:
+        """The one evaluator loop: the retraining policies, then the challenger promotion policy."""
+        self.retrain.serve(stopping, interval_s, then=self.challenger_policy.check_quietly)
 
     @cached_property
     def promotion(self) -> PromotionService:

@@ -575,3 +575,47 @@ class WebhookDelivery:
     created_at: datetime
     last_error: str | None = None
     delivered_at: datetime | None = None
+
+
+# --- the challenger promotion policy (issue 16) ---
+
+
+@dataclass(frozen=True)
+class ChallengerProposal:
+    """A challenger the promotion policy proposed to replace its champion, awaiting a person's approval."""
+
+    id: str
+    model: str
+    champion_id: str
+    challenger_id: str
+    champion: str
+    challenger: str
+    status: str
+    """open, approved, rejected, or superseded (the champion or challenger moved before anyone decided)."""
+    figures: dict[str, Any]
+    proposed_by: str
+    proposed_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ChallengerDecision:
+    """What the policy decided for one model name, and the figures it decided on."""
+
+    model: str
+    outcome: str
+    reason: str
+    champion: str | None = None
+    challenger: str | None = None
+    figures: dict[str, Any] = field(default_factory=dict)
+    gate: str | None = None
+    proposal: str | None = None
+    recorded: bool = False
+    """Whether this call recorded it (audit, metric, webhook): False when an earlier check already had."""
+
+    def event(self) -> dict[str, Any]:
+        return {"model": self.model, "outcome": self.outcome, "reason": self.reason, "champion": self.champion,
+                "challenger": self.challenger, "gate": self.gate, "proposal": self.proposal,
+                "figures": self.figures}  # fmt: skip

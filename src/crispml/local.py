@@ -18,6 +18,7 @@ from crispml.domain import RECORD_ID, Dataset, LineageNode, ModelVersion, Source
 from crispml.ports import Storage
 from crispml.services.audit import AuditService
 from crispml.services.base import Progress, no_progress
+from crispml.services.challenger_policy import ChallengerPolicyService
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import DEFAULT_THRESHOLD, LifecycleService
 from crispml.services.model_cache import ModelCache
@@ -77,6 +78,11 @@ class Crispml:
     def retrain(self) -> RetrainService:
         """Retraining policies: `set_policy`, `list_policies`, `remove_policy`, `check`, `triggers`."""
         return self.container.retrain
+
+    @property
+    def challenger_policy(self) -> ChallengerPolicyService:
+        """This environment's challenger promotion policy: `check`, `proposals`, `approve`, `reject`."""
+        return self.container.challenger_policy
 
     @property
     def webhooks(self) -> WebhookService:

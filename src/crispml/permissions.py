@@ -180,4 +180,9 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "add_webhook": Action.WEBHOOKS_MANAGE,
     "remove_webhook": Action.WEBHOOKS_MANAGE,
     "webhook_deliveries": Action.WEBHOOKS_MANAGE,
+    # the challenger promotion policy: its check and a person's word move the champion
+    "challenger_check": Action.MODEL_ALIAS,
+    "approve_challenger": Action.MODEL_ALIAS,
+    "reject_challenger": Action.MODEL_ALIAS,
+    "challenger_proposals": Action.RETRAIN_READ,
 }

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from crispml.contract.promotion import PromotionGates, PromotionTarget
+from crispml.contract.promotion import ChallengerPolicy, PromotionGates, PromotionTarget
 from crispml.errors import InvalidInput
 
 _DATABASE_SCHEMES = ("sqlite", "postgresql")
@@ -315,6 +315,13 @@ class Settings(BaseSettings):
     def input_log_root(self) -> Path:
         """The input log's folder: one folder per model version, one per hour below it."""
         return self.home / "input-log"
+
+    # --- Challenger promotion policy (issue 16; see crispml.services.challenger_policy) ---
+    challenger_policy: ChallengerPolicy | None = None
+    """When THIS environment's challenger replaces its champion, as JSON:
+    CRISPML_CHALLENGER_POLICY='{"min_labelled": 500, "margin": 0.01, "significance": 0.05, "mode": "auto"}'
+    (mode auto or propose). Checked by `crispml challenger check` and the server's retraining loop; None:
+    challengers are never promoted by a policy."""
 
 
 def _read_secret_file(path: Path, what: str, setting: str) -> bytes:

@@ -20,6 +20,7 @@ from crispml.api.origin import HostOriginCheck
 from crispml.api.request_end import RequestEnd, RequestObserver
 from crispml.api.routes import (
     audit,
+    challengers,
     compat,
     console,
     datasets,
@@ -85,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     # Routes are matched in order: scoring, the hot path, is tried first.
     for module in (scoring, health, datasets, models, jobs, pipelines, operations, compat, inference, audit, sources,
-                   privacy, users, retraining, promotion, console):  # fmt: skip
+                   privacy, users, retraining, challengers, promotion, console):  # fmt: skip
         app.include_router(module.router)
     docs.install(app)
     metrics.install(app)

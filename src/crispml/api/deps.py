@@ -18,6 +18,7 @@ from fastapi import Depends, Request
 from crispml.container import Container
 from crispml.services.access import AccessService
 from crispml.services.audit import AuditService
+from crispml.services.challenger_policy import ChallengerPolicyService
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.monitoring import MonitoringService
@@ -55,6 +56,7 @@ class Services:
     webhooks: WebhookService
     monitoring: MonitoringService
     promotion: PromotionService
+    challenger_policy: ChallengerPolicyService
 
     @classmethod
     def of(cls, container: Container) -> Services:
@@ -62,7 +64,7 @@ class Services:
         return cls(container.settings, container.lifecycle, container.scoring, container.operations,
                    container.jobs, pool, container.audit, container.access, container.sources,
                    container.privacy, container.pipelines, container.retrain, container.webhooks,
-                   container.monitoring, container.promotion)  # fmt: skip
+                   container.monitoring, container.promotion, container.challenger_policy)  # fmt: skip
 
     async def blocking(self, call: Callable[[], T]) -> T:
         """Run a blocking call (one that waits for a commit) off the event loop.

@@ -8,6 +8,7 @@ import typer
 
 from crispml.cli import (
     audit,
+    challengers,
     console,
     data,
     db,
@@ -89,6 +90,7 @@ app.add_typer(privacy.app, name="privacy")
 app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
 app.add_typer(retraining.app, name="retrain")
+app.add_typer(challengers.app, name="challenger")
 app.add_typer(webhooks.app, name="webhooks")
 
 

@@ -17,6 +17,13 @@ Duration = Annotated[str, Field(min_length=2, max_length=32, pattern=r"^\s*\d+(\
                                 description="A duration: 30s, 15m, 24h or 7d.")]  # fmt: skip
 
 
+WebhookEvent = Literal[
+    "retrain.triggered", "retrain.finished", "challenger.wait", "challenger.kept", "challenger.refused",
+    "challenger.promoted", "challenger.proposed", "challenger.approved", "challenger.rejected",
+]  # fmt: skip
+"""What a webhook target may subscribe to (`crispml.services.webhooks.EVENTS`)."""
+
+
 class RetrainPolicyBody(Strict):
     """A model's retraining policy: when it retrains (any condition holding fires a trigger) and how."""
 
@@ -34,7 +41,7 @@ class WebhookAddBody(Strict):
     """A webhook target to register (admin)."""
 
     url: str = Field(min_length=1, max_length=2048, description="An http:// or https:// URL.")
-    events: list[Literal["retrain.triggered", "retrain.finished"]] = Field(min_length=1)
+    events: list[WebhookEvent] = Field(min_length=1)
     secret_env: str = Field(min_length=1, max_length=128,
                             description="The server's environment variable holding the signing secret.")  # fmt: skip
 

@@ -96,6 +96,12 @@ RETRAIN_TRIGGERS = Counter(
     "(fired, succeeded, failed).",
     ("model", "condition", "outcome"),
 )
+CHALLENGER_DECISIONS = Counter(
+    "crispml_challenger_decisions",
+    "Decisions of the challenger promotion policy by model and outcome (wait, kept, refused, promoted, proposed, "
+    "approved, rejected).",
+    ("model", "outcome"),
+)
 WEBHOOK_DELIVERIES = Counter(
     "crispml_webhook_deliveries", "Webhook delivery attempts by event and outcome (delivered, retried, failed).",
     ("event", "outcome"),
@@ -234,6 +240,11 @@ def labels_imported(by_version: Mapping[tuple[str, int], int], unscored: int) ->
 def retrain_triggered(model: str, condition: str, outcome: str) -> None:
     """A retraining trigger of `model` by a condition of kind `condition` fired, succeeded or failed."""
     RETRAIN_TRIGGERS.labels(model, condition, outcome).inc()
+
+
+def challenger_decided(model: str, outcome: str) -> None:
+    """The challenger promotion policy (or a person, on its proposal) decided `outcome` for `model`."""
+    CHALLENGER_DECISIONS.labels(model, outcome).inc()
 
 
 def webhook_delivered(event: str, outcome: str) -> None:

@@ -126,13 +126,16 @@ class RetrainService(Service):
             self._jobs().wait(trigger.job_id, timeout_s)
         return [self.trigger(t.id) for t in triggers]
 
-    def serve(self, stopping: threading.Event, interval_s: float) -> None:
-        """Check the policies every `interval_s` until `stopping` is set (the server's background loop)."""
+    def serve(self, stopping: threading.Event, interval_s: float, then: Callable[[], None] | None = None) -> None:
+        """Check the policies every `interval_s` until `stopping` is set (the server's background loop), and
+        after each check call `then` (the challenger promotion policy's check), which must not raise."""
         while not stopping.wait(interval_s):
             try:
                 self.check()
             except Exception:  # the loop must outlive a database hiccup
                 log.exception("retraining check failed; trying again at the next interval")
+            if then is not None:
+                then()
 
     def _evaluate(self, policy: RetrainPolicy) -> RetrainTrigger | None:
         at = now()

@@ -32,7 +32,8 @@ from crispml.observability import metrics
 from crispml.ports import Storage, UnitOfWork
 from crispml.services.base import Service, new_id, now
 
-EVENTS = ("retrain.triggered", "retrain.finished")
+_CHALLENGER = ("wait", "kept", "refused", "promoted", "proposed", "approved", "rejected")
+EVENTS = ("retrain.triggered", "retrain.finished", *(f"challenger.{outcome}" for outcome in _CHALLENGER))
 """What a target may subscribe to."""
 SIGNATURE_HEADER = "X-Crispml-Signature"
 TIMESTAMP_HEADER = "X-Crispml-Timestamp"

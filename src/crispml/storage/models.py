@@ -63,6 +63,14 @@ class ModelRepository:
             )
         )
 
+    def move_alias(self, model: ModelVersion, alias: str, expected_id: str, user: str, at: datetime) -> bool:
+        """Point `alias` at `model` if it still points at `expected_id`: of several processes that read the
+        same alias, exactly one sees True (the others' conditional update matches no row)."""
+        key = and_(t.model_aliases.c.name == model.name, t.model_aliases.c.alias == alias,
+                   t.model_aliases.c.model_version_id == expected_id)  # fmt: skip
+        query = update(t.model_aliases).where(key).values(model_version_id=model.id, updated_by=user, updated_at=at)
+        return bool(self.connection.execute(query).rowcount == 1)
+
     def delete_alias(self, name: str, alias: str) -> None:
         key = and_(t.model_aliases.c.name == name, t.model_aliases.c.alias == alias)
         if self.connection.execute(delete(t.model_aliases).where(key)).rowcount == 0:

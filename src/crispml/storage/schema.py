@@ -372,3 +372,27 @@ model_imports = Table(
     Column("imported_by", String(128), nullable=False),
     Column("imported_at", UtcDateTime(), nullable=False),
 )
+
+# --- challenger promotion policy (migration 0023) ---
+
+# A challenger proposed for a person's approval: one row per (model, champion, challenger) pair ever, so of
+# several evaluators that decide the same pair only the first insert stands; approving or rejecting is a
+# conditional update of an `open` row.
+challenger_proposals = Table(
+    "challenger_proposals",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model", String(64), nullable=False),
+    Column("champion_id", String(32), nullable=False),
+    Column("challenger_id", String(32), nullable=False),
+    Column("champion", String(80), nullable=False),
+    Column("challenger", String(80), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("figures", JSON, nullable=False),
+    Column("proposed_by", String(200), nullable=False),
+    Column("proposed_at", UtcDateTime(), nullable=False),
+    Column("decided_by", String(128)),
+    Column("decided_at", UtcDateTime()),
+    Column("reason", Text),
+    UniqueConstraint("model", "champion_id", "challenger_id", name="uq_challenger_proposals_pair"),
+)

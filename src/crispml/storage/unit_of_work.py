@@ -14,6 +14,7 @@ from crispml.storage.model_imports import ModelImportRepository
 from crispml.storage.models import ModelRepository
 from crispml.storage.perf import PerfRepository
 from crispml.storage.principals import PrincipalRepository
+from crispml.storage.proposals import ProposalRepository
 from crispml.storage.retrain import RetrainRepository
 from crispml.storage.source_registry import SourceRepository
 from crispml.storage.webhooks import WebhookRepository
@@ -44,6 +45,7 @@ class UnitOfWork:
         self.retrain = RetrainRepository(connection)
         self.webhooks = WebhookRepository(connection)
         self.imports = ModelImportRepository(connection)
+        self.proposals = ProposalRepository(connection)
 
     def referenced_artifacts(self) -> set[str]:
         """The sha256 of every file a dataset or model row names."""
