@@ -72,5 +72,6 @@ _.msg  # LogRecord.msg, read by logging's getMessage (observability/logs.py rend
 _.levelno  # LogRecord fields of an AccessRecord, read by logging's handlers (observability/logs.py)
 _.stack_info
 _._line  # a record's formatted line, read back by LineFormatter.format through the record's __dict__
+_.dequeue  # QueueListener._monitor calls it (observability/logs.py Writer: lines gather once drained)
 
 pytest_configure  # pytest hook (tests/conftest.py): pytest calls it by name

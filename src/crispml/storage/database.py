@@ -29,7 +29,11 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # The server's worker threads each hold a connection while they read; opening one costs more
         # than a request, so the pool keeps as many as there are threads instead of closing extras.
-        engine = create_engine(url, connect_args={"timeout": 30}, pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
+        # LIFO: the group commit's writer gets back the connection it used last, whose page cache is
+        # still good (it wrote the pages since); FIFO handed it the oldest, whose cache another
+        # connection's writes had made stale, and SQLite read those pages again at every commit.
+        engine = create_engine(url, connect_args={"timeout": 30}, pool_size=POOL_SIZE, max_overflow=POOL_SIZE,
+                               pool_use_lifo=True)  # fmt: skip
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
