@@ -215,8 +215,9 @@ def crash_command(point: str, cml: Crispml, small_csv: Path) -> list[str]:
     return ["score", "fraud@champion", "--dataset", "ccf", "--frames", "7-12", "--json"]
 
 
-# A dataset stages its Parquet file; a model its artifact, its ONNX twin and its reference profile.
-STAGED_FILES = {"datasets": 1, "models": 3}
+# A dataset stages its Parquet file; a model its artifact, its ONNX twin, its calibration (the small data's
+# holdout has frauds enough) and its reference profile.
+STAGED_FILES = {"datasets": 1, "models": 4}
 
 
 @pytest.mark.parametrize("point", ["datasets.before_commit", "models.before_commit", "scores.before_commit"])
@@ -263,7 +264,9 @@ def test_crash_before_promote_is_finished_by_recovery(
             (model,) = again.lifecycle.list_models()
             address = f"models/{model.artifact_sha256}{model_codec.SUFFIX[model.artifact_format]}"
             profile = f"models/{model.profile_sha256}.profile.json"
-            assert after.files == before.files | {address, f"models/{model.twin_sha256}.onnx", profile}
+            calibration = f"models/{model.metrics['calibration']['sha256']}.calibration.json"
+            made = {address, f"models/{model.twin_sha256}.onnx", profile, calibration}
+            assert after.files == before.files | made
             assert again.score(model.ref, dataset="ccf", frames="7-12").batch.rows == 12_000
 
 
