@@ -68,8 +68,9 @@ def test_every_report_picture_over_http(served: Server) -> None:
 
 def test_the_html_report_shows_the_json_reports_numbers_and_fetches_nothing(served: Server, api: Client) -> None:
     report = api.report("fraud", 1)
-    # The JSON answer stays what it was: no picture, no new key.
-    assert set(report) == {"model", "algorithm", "frames", "overall", "per_frame", "curves", "importance", "seed"}
+    # The JSON answer holds no picture: the figures and the calibration fitted at training, nothing drawn.
+    keys = {"model", "algorithm", "frames", "overall", "per_frame", "curves", "importance", "seed", "calibration"}
+    assert set(report) == keys
     page = api.report("fraud", 1, format="html")
     answer = httpx.get(f"{served.url}/api/v1/models/fraud/versions/1/report", params={"format": "html"}, timeout=60)
     assert answer.headers["content-type"].startswith("text/html") and answer.text == page

@@ -41,8 +41,10 @@ def test_privacy_tools_are_audited_and_an_erasure_does_not_log_the_subject(cml: 
         ("privacy.tag", f"dataset:{dataset.id}"),
         ("privacy.retention.set", "dataset-name:people"),
         ("privacy.erase", f"dataset:{dataset.id}"),
+        ("privacy.erase", "input-log"),  # the sweep of the online inputs is on record, even when it finds none
     ]
-    tag_event, erase_event = events[2], events[0]
+    assert events[0].after == {"column": "email", "records_deleted": 0}
+    tag_event, erase_event = events[3], events[1]
     assert (tag_event.before, tag_event.after) == (
         {"cust": "personal"},
         {"cust": "personal", "age": "quasi-identifier"},
@@ -50,7 +52,7 @@ def test_privacy_tools_are_audited_and_an_erasure_does_not_log_the_subject(cml: 
     assert erase_event.after["rows_removed"] == 1 and erase_event.after["column"] == "email"
     assert erase_event.after["sha256"] == erasure.versions[0].new.sha256
     assert "user7@example.org" not in repr([(e.before, e.after) for e in events])
-    assert cml.audit.verify() == 4
+    assert cml.audit.verify() == 5
 
 
 def test_reading_personal_columns_is_audited_and_other_reads_are_not(cml: Crispml, tmp_path: Path) -> None:
