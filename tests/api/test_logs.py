@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from alembic.script import ScriptDirectory
 
 import crispml
 from crispml import storage
@@ -24,7 +25,8 @@ from tests.conftest import crispml_source, wait_for
 
 ADMIN = "ops"
 MAX_UPLOAD = 100_000
-NEWEST_MIGRATION = max(p.name[:4] for p in (Path(storage.__file__).parent / "migrations" / "versions").glob("0*.py"))
+# The head of the chain, not the highest number: revisions are numbered when written and chained when merged.
+NEWEST_MIGRATION = ScriptDirectory(str(Path(storage.__file__).parent / "migrations")).get_current_head()
 
 
 class LoggedServer:

@@ -89,6 +89,8 @@ def _all_dropped() -> float:
 
 
 def test_each_method_call_is_a_point_with_the_reference_fields(run: Crispml, influxd: Influxd) -> None:
+    # The fixture waited for each method's first point; the later scores' points may still be on their way.
+    wait_for(lambda: len(influxd.rows(f'SELECT * FROM "{MEASUREMENT}"', DATABASE)) >= 8, timeout=30)
     points = influxd.rows(f'SELECT * FROM "{MEASUREMENT}"', DATABASE)
     exporter = run.container.influx
     assert exporter is not None and exporter.stats.written >= len(points) >= 8
