@@ -127,8 +127,9 @@ class Challengers:
         self._lock = threading.Lock()
         self._names: dict[str, str | None] = {}
         """Model references seen: the name when the reference is name@champion, else None."""
-        self._absent: dict[str, float] = {}
-        """Names found without a challenger, until when that is believed (monotonic time)."""
+        self._absent: dict[str, tuple[int, float]] = {}
+        """Names found without a challenger: the registry's version then, and until when that is believed
+        (monotonic time); an alias set by this process since (the registry's version moved) ends it at once."""
 
     # -- which requests --------------------------------------------------------------------------
     def champion_of(self, model_ref: str) -> str | None:
@@ -147,8 +148,11 @@ class Challengers:
         return name
 
     def _has_challenger(self, name: str) -> bool:
-        until = self._absent.get(name)
-        return until is None or time.monotonic() >= until
+        absent = self._absent.get(name)
+        return absent is None or absent[0] != self._store.registry_version or time.monotonic() >= absent[1]
+
+    def _found_absent(self, name: str) -> None:
+        self._absent[name] = (self._store.registry_version, time.monotonic() + REF_TTL_S)
 
     def canary_ref(self, model_ref: str, record_id: str) -> str | None:
         """name@challenger when this request on name@champion is one of the canary share, else None."""
@@ -174,7 +178,7 @@ class Challengers:
             self._models.scorer(model.artifact_sha256, model.artifact_format, 1, model.twin_sha256)
             theirs = asked.inputs(self._store, challenger)
         except NotFound:
-            self._absent[ref.partition("@")[0]] = time.monotonic() + REF_TTL_S
+            self._found_absent(ref.partition("@")[0])
             return None
         except Exception:  # a challenger that cannot answer never keeps the champion from answering
             log.warning("the canary %s cannot answer; the champion does", ref, exc_info=True)
@@ -282,7 +286,7 @@ class Challengers:
             try:
                 challenger, reason = self._refs.resolve(f"{name}@{CHALLENGER}")
             except NotFound:
-                self._absent[name] = time.monotonic() + REF_TTL_S
+                self._found_absent(name)
                 continue
             except ModelUnavailable:
                 log.warning("the challenger of %s cannot be loaded; its shadow scores are dropped", name)
