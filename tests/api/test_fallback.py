@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,34 @@ from tests.services.test_fallback import champion_and_fallback, tamper
 from tests.steps.test_fast_path import later_rows
 
 CLIENTS = 4
+
+
+Answers = list[list[tuple[int, dict[str, Any]]]]
+
+
+@contextmanager
+def scoring_under_load(url: str, records: list[dict[str, Any]], clients: int) -> Iterator[Answers]:
+    """`clients` threads posting `records` to the score route `url` until the block ends, each keeping its
+    (status, answer) pairs in order; the block starts once every client has had 5 answers."""
+    stop = threading.Event()
+    answers: Answers = [[] for _ in range(clients)]
+
+    def client(mine: list[tuple[int, dict[str, Any]]]) -> None:
+        with httpx.Client(timeout=60) as http:
+            while not stop.is_set():
+                response = http.post(url, json={"records": records})
+                mine.append((response.status_code, response.json()))
+
+    threads = [threading.Thread(target=client, args=(mine,)) for mine in answers]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for(lambda: all(len(mine) >= 5 for mine in answers))
+        yield answers
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -43,27 +72,10 @@ def test_tampering_with_the_champion_under_load_fails_no_request(
     ready = httpx.get(f"{server.url}/readyz").json()
     assert (ready["status"], ready["environment"], ready["degraded"]) == ("ready", "qa", {})
 
-    stop = threading.Event()
-    answers: list[list[tuple[int, dict[str, Any]]]] = [[] for _ in range(CLIENTS)]
-
-    def client(mine: list[tuple[int, dict[str, Any]]]) -> None:
-        with httpx.Client(timeout=60) as http:
-            while not stop.is_set():
-                response = http.post(url, json={"records": records})
-                mine.append((response.status_code, response.json()))
-
-    threads = [threading.Thread(target=client, args=(mine,)) for mine in answers]
-    for thread in threads:
-        thread.start()
-    try:
-        wait_for(lambda: all(len(mine) >= 5 for mine in answers))
+    with scoring_under_load(url, records, CLIENTS) as answers:
         tamper(path)
         # Every client gets fallback answers, and goes on getting them.
         wait_for(lambda: all(sum(a.get("model") == "fraud/2" for _, a in mine) >= 20 for mine in answers))
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=60)
 
     every = [answer for mine in answers for answer in mine]
     assert [status for status, _ in every if status != 200] == []

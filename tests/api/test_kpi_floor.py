@@ -3,9 +3,7 @@ the fallback with no request failing; /readyz, the metrics and the audit log say
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -13,6 +11,7 @@ import crispml
 from crispml.domain import FRAME, RECORD_ID
 from crispml.services.synthesis import write_synthetic
 from tests.api.conftest import Server
+from tests.api.test_fallback import scoring_under_load
 from tests.conftest import wait_for
 from tests.services.test_fallback import champion_and_fallback
 from tests.steps.test_fast_path import later_rows
@@ -36,27 +35,10 @@ def test_labels_under_the_floor_switch_a_loaded_server_to_the_fallback(tmp_path:
     try:
         url = f"{server.url}/api/v1/models/fraud/score"
         assert httpx.get(f"{server.url}/readyz").json()["status"] == "ready"
-        stop = threading.Event()
-        answers: list[list[tuple[int, dict[str, Any]]]] = [[] for _ in range(CLIENTS)]
-
-        def client(mine: list[tuple[int, dict[str, Any]]]) -> None:
-            with httpx.Client(timeout=60) as http:
-                while not stop.is_set():
-                    response = http.post(url, json={"records": records})
-                    mine.append((response.status_code, response.json()))
-
-        threads = [threading.Thread(target=client, args=(mine,)) for mine in answers]
-        for thread in threads:
-            thread.start()
-        try:
-            wait_for(lambda: all(len(mine) >= 5 for mine in answers))
+        with scoring_under_load(url, records, CLIENTS) as answers:
             imported = httpx.put(f"{server.url}/api/v1/labels", json={"labels": wrong}, timeout=60)
             assert imported.status_code == 200
             wait_for(lambda: all(sum(a.get("model") == fallback.ref for _, a in mine) >= 10 for mine in answers))
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=60)
 
         every = [answer for mine in answers for answer in mine]
         assert [status for status, _ in every if status != 200] == []
