@@ -16,6 +16,7 @@ import crispml
 from crispml.api import docs, metrics, problems
 from crispml.api.auth import authorize
 from crispml.api.deps import Services
+from crispml.api.hot_lane import HotLane
 from crispml.api.origin import HostOriginCheck
 from crispml.api.request_end import RequestEnd, RequestObserver
 from crispml.api.routes import (
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     docs.install(app)
     metrics.install(app)
+    app.add_middleware(HotLane)  # innermost of the app's own: the body limit and origin checks run first
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     # A request another web page made is refused before anything reads it (RequestId reads no body).
     app.add_middleware(HostOriginCheck, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins)
