@@ -115,3 +115,29 @@ def test_a_canary_share_answers_its_share_recorded_per_batch(
         assert (again.batch.role, again.batch.model_ref) == ("canary", "fraud/2")
         # A request naming a version (or the challenger) is never a canary.
         assert cml.score("fraud/1", records=records[:20]).batch.role is None
+
+
+@pytest.mark.parametrize(("algorithm", "params"), [("rf", STUMP), ("logreg", None)])
+def test_each_shadow_score_is_the_challengers_own_answer(
+    home: Path, small_csv: Path, monkeypatch: pytest.MonkeyPatch, algorithm: str, params: dict[str, int] | None
+) -> None:
+    """A second forest shares the champion's feature pipeline (the shadow reuses the champion's features);
+    logistic regression's curation scales them (the shadow reads the records again its own way). Either
+    way each shadow score is what the challenger answers for that record when asked itself."""
+    monkeypatch.setenv("CRISPML_SHADOW_SHARE", "1.0")
+    with crispml.connect(home=home, user="tester") as cml:
+        prepared = cml.prepare(cml.ingest(crispml_source(small_csv), name="ccf").id)
+        for alias, trained_by, options in (("champion", "rf", TINY), ("challenger", algorithm, params)):
+            curated = cml.curate(prepared.id, algorithm=trained_by, frames="1-6")
+            model = cml.train(curated.id, algorithm=trained_by, frames="1-6", name="fraud", params=options)
+            cml.persist(model.ref, alias=alias)
+        records = later_rows(cml, 5)
+        answered = cml.score("fraud@champion", records=records)
+    with crispml.connect(home=home, user="tester") as cml:
+        shadow_id = next(e["batch"] for e in shadow_events(cml) if e["shadow_of"] == answered.batch.id)
+        shadow = cml.scoring.batch(str(shadow_id))
+        own = cml.score("fraud@challenger", records=records)
+    assert shadow.batch.model_ref == own.batch.model_ref == "fraud/2"
+    assert shadow.records.record_ids == own.records.record_ids == answered.records.record_ids
+    assert shadow.records.scores == pytest.approx(own.records.scores)
+    assert shadow.records.scores != pytest.approx(answered.records.scores)

@@ -82,6 +82,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         generate_unique_id_function=operation_id,
+        # crispml measures itself (Prometheus, InfluxDB, its perf log); FastAPI's OpenTelemetry bridge
+        # would otherwise look up the global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         dependencies=[Depends(authorize)],  # every route: see crispml.api.auth
     )
     problems.install(app)

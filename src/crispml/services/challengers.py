@@ -80,12 +80,18 @@ class Asked:
 class _Shadow:
     name: str
     batch_id: str
-    record_ids: list[str]
-    frames: list[int | None]
+    inputs: ScoreInputs
+    """The champion's inputs: record ids and frames always, features when the challenger's pipeline is the same."""
+    pipeline: str
+    """The champion's pipeline signature (`FeaturePipeline.signature`)."""
     asked: Asked
     source: str
     user: str
     request_id: str | None
+
+    @property
+    def record_ids(self) -> list[str]:
+        return self.inputs.record_ids
 
 
 def same_records(inputs: ScoreInputs, record_ids: list[str], frames: list[int | None]) -> ScoreInputs:
@@ -201,10 +207,10 @@ class Challengers:
         return answer[0], same_records(theirs, inputs.record_ids, inputs.frames)
 
     # -- the shadow --------------------------------------------------------------------------------
-    def shadow(self, model_ref: str, batch: ScoreBatch, inputs: ScoreInputs, asked: Asked, user: str,
-               request_id: str | None) -> None:  # fmt: skip
-        """Queue a committed batch of name@champion for the challenger, when this request is in the shadow
-        share; never blocks (a full queue drops it, counted)."""
+    def shadow(self, model_ref: str, batch: ScoreBatch, scoring: ScoringModel, inputs: ScoreInputs, asked: Asked,
+               user: str, request_id: str | None) -> None:  # fmt: skip
+        """Queue a committed batch of name@champion (scored by `scoring` from `inputs`) for the challenger,
+        when this request is in the shadow share; never blocks (a full queue drops it, counted)."""
         if self.shadow_share <= 0.0 or batch.role is not None or batch.fallback_reason is not None:
             return
         name = self.champion_of(model_ref)
@@ -212,7 +218,7 @@ class Challengers:
             return
         if not picked(inputs.record_ids[0], self.shadow_share, "shadow"):
             return
-        item = _Shadow(name, batch.id, inputs.record_ids, inputs.frames, asked, batch.source, user, request_id)
+        item = _Shadow(name, batch.id, inputs, scoring.pipeline.signature, asked, batch.source, user, request_id)
         if self._thread is None:
             self._start()
         try:
@@ -304,6 +310,10 @@ class Challengers:
         model = challenger.model
         inputs, kept = [], []
         for item in items:
+            if item.pipeline == challenger.pipeline.signature:  # the same features: no second reading
+                inputs.append(item.inputs)
+                kept.append(item)
+                continue
             try:
                 found = item.asked.inputs(self._store, challenger)
             except Exception as exc:  # e.g. records without a column only the challenger needs
@@ -311,7 +321,7 @@ class Challengers:
                 metrics.shadow_dropped(item.name, len(item.record_ids))
                 continue
             if len(found.record_ids) == len(item.record_ids):
-                inputs.append(same_records(found, item.record_ids, item.frames))
+                inputs.append(same_records(found, item.record_ids, item.inputs.frames))
                 kept.append(item)
         if not kept:
             return []

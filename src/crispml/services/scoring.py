@@ -221,7 +221,7 @@ class ScoringService(GroupedPerfService):
         if fallback_reason is not None:
             metrics.fallback_scored(model.name, fallback_reason.partition(":")[0], result.batch.rows)
         span.rows_out = result.batch.rows
-        self._challengers.shadow(model_ref, result.batch, inputs, asked, self.user, request_id())
+        self._challengers.shadow(model_ref, result.batch, scoring, inputs, asked, self.user, request_id())
         progress("done", 1.0)
         return result
 
@@ -294,7 +294,7 @@ class ScoringService(GroupedPerfService):
                     metrics.fallback_scored(model.name, reason.partition(":")[0], rows)
                 if challengers.shadow_share:
                     challengers.shadow(
-                        model_ref, unit.batch, inputs, Asked(records=records), self.user, unit.request_id
+                        model_ref, unit.batch, scoring, inputs, Asked(records=records), self.user, unit.request_id
                     )
             store_perf(clock.finish(error), self._store_perf)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from typing import Any
 
@@ -28,6 +29,12 @@ class FeaturePipeline:
         """The raw columns a record must carry."""
         self.numeric_columns = numeric_columns(steps, self.features)
         """The columns read as numbers, the columns of `transform_numbers`' matrix."""
+
+    @cached_property
+    def signature(self) -> str:
+        """The pipeline's steps and features as canonical text: two versions with the same signature turn
+        the same records into the same feature matrix (a challenger in the shadow reuses its champion's)."""
+        return json.dumps([self.steps, self.features], sort_keys=True, default=str)
 
     @cached_property
     def numeric_positions(self) -> list[int]:
