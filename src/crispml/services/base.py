@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
+import os
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -22,7 +23,14 @@ def no_progress(_phase: str, _fraction: float) -> None:
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+    """`prefix-` then 24 hex digits: the time in milliseconds (12), then 48 random bits (12).
+
+    Time first, as in UUIDv7: rows keyed by new ids append at the right edge of their primary key's index
+    instead of landing on a random page each (a group commit of score batches wrote one page per batch
+    into the WAL). The random part makes a collision unlikely even between ids of one millisecond; 48
+    random bits alone (the old scheme) were likely to collide after some million score batches.
+    """
+    return f"{prefix}-{time.time_ns() // 1_000_000:012x}{os.urandom(6).hex()}"
 
 
 def now() -> datetime:
