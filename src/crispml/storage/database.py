@@ -55,7 +55,9 @@ def make_engine(url: str) -> Engine:
             # when it upgrades a stale read snapshot (e.g. both computing the next version number).
             # A transaction that only reads (READ_ONLY) takes a snapshot and never waits for writers.
             read_only = connection.get_execution_options().get(READ_ONLY, False)
-            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            # On the driver's connection: SQLAlchemy's statement machinery cost the group commit more
+            # than the statement (about 20 us of the 60 a write transaction took around its writes).
+            connection.connection.driver_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):
