@@ -116,38 +116,3 @@ def test_a_canary_share_answers_on_the_hot_path_the_same_way_for_the_same_record
                 assert stored["role"] == ("canary" if answer["model"] == "fraud/2" else None)
     finally:
         server.stop()
-
-
-def test_on_the_hot_path_the_shadow_is_written_with_the_champions_batch(tmp_path: Path) -> None:
-    """Once the challenger is in memory, a hot request's shadow batch is scored in the champion's own group
-    commit: it is in the ledger when the answer arrives, at the champion batch's time, with the scores the
-    challenger gives those records when asked itself."""
-    from fastapi.testclient import TestClient
-
-    from crispml.api.app import create_app
-    from crispml.settings import Settings
-
-    source = tmp_path / "creditcard.csv"
-    write_synthetic(source, 6_000)
-    with crispml.connect(home=tmp_path / "home", user="tester") as cml:
-        champion_and_challenger(cml, source, {**TINY, "max_depth": 2})
-        records = later_rows(cml, 6).to_dict("records")
-    app = create_app(Settings(home=tmp_path / "home", shadow_share=1.0))
-    score = "/api/v1/models/fraud/score"
-    with TestClient(app) as http:
-        http.post(score, json={"records": records[:1]})  # the route reads the champion (its shadow is queued)
-        for record in records:
-            # The challenger's own answer; this also keeps it resolved lately, which the hot path needs.
-            theirs = http.post(score, params={"alias": "challenger"}, json={"records": [record]}).json()
-            answer = http.post(score, json={"records": [record]}).json()
-            events = http.get("/api/v1/audit", params={"action": "score.batch", "limit": 1000}).json()["items"]
-            shadow = [e["after"]["batch"] for e in events if e["after"].get("shadow_of") == answer["batch_id"]]
-            assert len(shadow) == 1, "the shadow batch is committed with the champion's"
-            stored = http.get(f"/api/v1/score-batches/{shadow[0]}").json()
-            assert (stored["model"], stored["role"], stored["created_at"]) == (
-                "fraud/2",
-                "shadow",
-                answer["created_at"],
-            )
-            assert [s["record_id"] for s in stored["scores"]] == [s["record_id"] for s in answer["scores"]]
-            assert [s["score"] for s in stored["scores"]] == pytest.approx([s["score"] for s in theirs["scores"]])

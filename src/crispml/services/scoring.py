@@ -264,7 +264,6 @@ class ScoringService(GroupedPerfService):
             return None
         clock.span.model, clock.span.rows_in = model.ref, rows
         try:
-            batch = _new_batch(model, rows, "records", None, reason, role)
             unit = HotScores(
                 model.id,
                 scorer.positive,
@@ -272,11 +271,10 @@ class ScoringService(GroupedPerfService):
                 inputs.record_ids,
                 inputs.frames,
                 inputs.features,
-                batch,
+                _new_batch(model, rows, "records", None, reason, role),
                 request_digest(model, "records", inputs),
                 self.user,
                 request_id=request_id(),
-                beside=challengers.beside(model_ref, scoring, inputs, batch) if challengers.shadow_share else None,
             )
             durable = self.store.submit_grouped(unit)
         except Exception as exc:
@@ -294,12 +292,7 @@ class ScoringService(GroupedPerfService):
                     )
                 if reason is not None:
                     metrics.fallback_scored(model.name, reason.partition(":")[0], rows)
-                if unit.beside is not None:  # shadowed in the same transaction, or dropped if it failed
-                    if unit.beside_records is not None:
-                        metrics.shadow_scored(unit.beside.batch.model_ref, rows)
-                    else:
-                        metrics.shadow_dropped(model.name, rows)
-                elif challengers.shadow_share:
+                if challengers.shadow_share:
                     challengers.shadow(
                         model_ref, unit.batch, scoring, inputs, Asked(records=records), self.user, unit.request_id
                     )

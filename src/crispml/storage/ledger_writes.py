@@ -8,7 +8,6 @@ a unit carries is the scoring function it was handed, such as a scorer's bound m
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,8 +17,6 @@ from crispml.domain import NewScoreBatch, PerfRecord, ScoreBatch, ScoredRecords
 from crispml.faults import crash_point
 from crispml.storage.audit import NewEvent
 from crispml.storage.unit_of_work import UnitOfWork
-
-log = logging.getLogger("crispml.storage")
 
 ScoreGroup = Callable[[np.ndarray, float], np.ndarray]
 """Scores a feature matrix: P(class 1) per row, given the decision threshold."""
@@ -47,19 +44,6 @@ class ScoresWrite:
         append_batches(uow, [unit.new for unit in units])
 
 
-@dataclass(frozen=True)
-class Beside:
-    """A challenger in the shadow that scores a hot unit's own features in the unit's group: its scores are
-    written as a batch of role `shadow` in the same transaction as the champion's (see
-    `crispml.services.challengers`). A failure of its scoring drops the shadow, never the champion's batch."""
-
-    group_key: str
-    score: ScoreGroup
-    threshold: float
-    batch: ScoreBatch
-    request_sha256: str
-
-
 @dataclass
 class HotScores:
     """Scores a few records, then appends them as one batch (the hot path).
@@ -82,10 +66,6 @@ class HotScores:
     """The batch's rows, once scored (they are committed when the unit's future completes)."""
     request_id: str | None = None
     """The HTTP request it serves, for the audit log (the writer thread runs outside its context)."""
-    beside: Beside | None = None
-    """A challenger scoring the same records in the shadow, in this unit's transaction."""
-    beside_records: ScoredRecords | None = None
-    """The challenger's rows, once scored (None: not asked, or its scoring failed and the shadow was dropped)."""
 
     def __call__(self, uow: UnitOfWork) -> None:
         self.together(uow, [self])
@@ -109,35 +89,7 @@ class HotScores:
                 )
                 written.append(new)
                 start = end
-        written += _scored_beside([unit for unit in units if unit.beside is not None])
         append_batches(uow, written)
-
-
-def _scored_beside(units: list[HotScores]) -> list[NewScoreBatch]:
-    """The shadow batches of units with a challenger beside them: one scoring call per challenger."""
-    by_challenger: dict[str, list[HotScores]] = {}
-    for unit in units:
-        by_challenger.setdefault(unit.beside.group_key, []).append(unit)  # type: ignore[union-attr]
-    written = []
-    for same in by_challenger.values():
-        first = same[0].beside
-        assert first is not None
-        features = np.concatenate([u.features for u in same]) if len(same) > 1 else same[0].features
-        try:
-            score = first.score(features, first.threshold)
-        except Exception:  # the champion's answer never depends on its challenger
-            log.warning("the challenger %s failed in the shadow; dropped", first.batch.model_ref, exc_info=True)
-            continue
-        start = 0
-        for unit in same:
-            end = start + len(unit.record_ids)
-            unit.beside_records = scored_records(unit.record_ids, unit.frames, score[start:end], first.threshold)
-            beside = unit.beside
-            assert beside is not None
-            written.append(NewScoreBatch(beside.batch, unit.beside_records, beside.request_sha256, unit.user,
-                                         first.threshold, unit.request_id))  # fmt: skip
-            start = end
-    return written
 
 
 @dataclass(frozen=True)
