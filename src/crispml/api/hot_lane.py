@@ -27,7 +27,7 @@ import orjson
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from crispml.api.fast_json import OrjsonResponse
+from crispml.api.fast_json import PARSED_BODY, OrjsonResponse
 from crispml.api.problems import for_error
 from crispml.contract.answers import ScoreBatchAnswer
 from crispml.domain import ModelRef
@@ -68,7 +68,7 @@ class HotLane:
             return
         body = await _read_body(receive)
         replay = _replaying(body, receive)
-        records = _records(body)
+        records = _records(body, scope)
         hot = None
         if records is not None and _acting(services, scope["headers"]):
             hot = services.scoring.score_hot(str(ModelRef.of(name, alias="champion")), records)
@@ -116,12 +116,14 @@ def _hot_name(scope: Scope) -> str | None:
     return name
 
 
-def _records(body: bytes) -> list[Any] | None:
-    """The records of a `{"records": [...]}` body, else None (the route reads every other shape)."""
+def _records(body: bytes, scope: Scope) -> list[Any] | None:
+    """The records of a `{"records": [...]}` body, else None (the route reads every other shape). The
+    parsed body is left in the scope for the route, should the request go on to it."""
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
+    scope[PARSED_BODY] = parsed
     if type(parsed) is not dict or len(parsed) != 1:
         return None
     records = parsed.get("records")
