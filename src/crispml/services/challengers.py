@@ -54,8 +54,7 @@ _GROUP = 256
 """At most this many queued requests are scored together and appended with one commit."""
 _GATHER_S = 0.025
 """How long the shadow gathers requests after the first before scoring them: at a thousand requests a second,
-some 25 share one scoring call and one write instead of three or four, and the thread wakes (and takes
-the GIL from the event loop) a few dozen times a second, not hundreds. A write of 25 batches adds about a
+some 25 share one scoring call and one write instead of three or four. A write of 25 batches adds about a
 millisecond to the group commit it rides with."""
 
 
