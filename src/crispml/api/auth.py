@@ -18,11 +18,11 @@ from crispml.identity import act_for_this_request
 from crispml.permissions import GRANTS, ROUTE_ACTIONS, Action
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header is None:
+def bearer_key(authorization: str | None) -> str | None:
+    """The key of an `Authorization: Bearer <key>` header's value, else None."""
+    if authorization is None:
         return None
-    scheme, _, key = header.partition(" ")
+    scheme, _, key = authorization.partition(" ")
     return key.strip() if scheme.lower() == "bearer" and key.strip() else None
 
 
@@ -36,7 +36,7 @@ async def authorize(request: Request) -> None:
     services: Services = request.app.state.services
     if action is Action.PUBLIC or not services.settings.require_keys:
         return
-    key = _bearer(request)
+    key = bearer_key(request.headers.get("authorization"))
     if key is None:
         raise Unauthorized("an API key is required: send Authorization: Bearer <key>")
     principal = services.access.cached(key)

@@ -27,9 +27,11 @@ import orjson
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from crispml.api.auth import bearer_key
 from crispml.api.fast_json import PARSED_BODY, OrjsonResponse
 from crispml.api.problems import for_error
 from crispml.contract.answers import ScoreBatchAnswer
+from crispml.contract.requests import MAX_NAME
 from crispml.domain import ModelRef
 from crispml.errors import CrispmlError
 from crispml.identity import act_for_this_request
@@ -37,8 +39,6 @@ from crispml.permissions import GRANTS, Action
 
 PREFIX = "/api/v1/models/"
 SUFFIX = "/score"
-MAX_NAME = 64
-"""The route's limit on a model name (`crispml.contract.requests.Name`)."""
 _SCORERS = GRANTS[Action.SCORE]
 
 
@@ -90,7 +90,8 @@ def _acting(services: Any, headers: list[tuple[bytes, bytes]]) -> bool:
     may score; False leaves the request to the route, which authenticates (or refuses) it itself."""
     if not services.settings.require_keys:
         return True
-    key = _bearer(headers)
+    authorization = next((value.decode("latin-1") for name, value in headers if name == b"authorization"), None)
+    key = bearer_key(authorization)
     principal = None if key is None else services.access.cached(key)
     if principal is None or principal.role not in _SCORERS:
         return False
@@ -128,14 +129,6 @@ def _records(body: bytes, scope: Scope) -> list[Any] | None:
         return None
     records = parsed.get("records")
     return records if type(records) is list and records else None
-
-
-def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
-    for name, value in headers:
-        if name == b"authorization":
-            scheme, _, key = value.decode("latin-1").partition(" ")
-            return key.strip() if scheme.lower() == "bearer" and key.strip() else None
-    return None
 
 
 async def _read_body(receive: Receive) -> bytes:

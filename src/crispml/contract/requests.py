@@ -18,7 +18,10 @@ from crispml.errors import InvalidInput
 MAX_INT = 2**53  # bounded so a database never sees an integer it cannot hold (SQLite's are 64-bit)
 MAX_WAIT_S = 3600.0
 
-Name = Annotated[str, Field(min_length=1, max_length=64, description="A name: a letter, then letters, digits, _ . -")]
+MAX_NAME = 64
+Name = Annotated[
+    str, Field(min_length=1, max_length=MAX_NAME, description="A name: a letter, then letters, digits, _ . -")
+]
 Ref = Annotated[str, Field(min_length=1, max_length=200, description="A reference: name, name/version or an id.")]
 ModelRefText = Annotated[
     str, Field(min_length=1, max_length=200, description="fraud@champion, fraud/3, fraud or a model version id.")
