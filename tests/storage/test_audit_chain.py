@@ -149,3 +149,33 @@ def test_concurrent_writers_in_two_processes_keep_one_valid_chain(logged: Crispm
     events, _ = logged.audit.events(AuditQuery(), limit=1000)
     assert sorted(e.seq for e in events) == list(range(1, 86))
     assert {e.principal for e in events} == {"tester", "p1", "p2"}
+
+
+@pytest.mark.parametrize(
+    ("principal", "request_id", "before", "environment"),
+    [
+        ("admin", "req-1", None, None),
+        ('ana\u00efs "quoted" \\ back', None, "ab" * 32, "prod"),
+        ("ctrl\x01\n\t\u2028", "r\u00e9q", None, "dev"),
+        ("", "", "", ""),
+    ],
+)
+def test_event_hashes_are_the_sha256_of_the_canonical_field_list(
+    principal: str, request_id: str | None, before: str | None, environment: str | None
+) -> None:
+    """The chain's format is part of every stored hash: the direct writing of the field list must give
+    exactly the text `canonical` gives for it, escapes, nulls and the optional environment included."""
+    import hashlib
+    from datetime import UTC, datetime
+
+    from crispml.storage.audit_chain import canonical, event_hash
+
+    at = datetime(2026, 11, 30, 11, 59, 1, 123456, tzinfo=UTC)
+    fields: list[object] = [41, at.isoformat(), principal, "score.batch", "model:fraud/1", request_id, before,
+                            "cd" * 32, "ef" * 32]  # fmt: skip
+    if environment is not None:
+        fields.append(environment)
+    expected = hashlib.sha256(canonical(fields).encode()).hexdigest()
+    resource = "model:fraud/1"
+    got = event_hash(41, at, principal, "score.batch", resource, request_id, before, "cd" * 32, "ef" * 32, environment)
+    assert got == expected

@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -80,8 +80,9 @@ class Asked:
         )
 
 
-@dataclass(frozen=True)
-class _Shadow:
+class _Shadow(NamedTuple):
+    """A committed champion batch for the challenger (a tuple: one is built on the writer thread per request)."""
+
     name: str
     batch_id: str
     inputs: ScoreInputs
@@ -308,8 +309,11 @@ class Challengers:
             written.extend(self._scored(challenger, same))
         if written:
             self._store.write_grouped(BatchesWrite(tuple(written)))
+            rows: dict[str, int] = {}
             for new in written:
-                metrics.shadow_scored(new.batch.model_ref, new.batch.rows)
+                rows[new.batch.model_ref] = rows.get(new.batch.model_ref, 0) + new.batch.rows
+            for model_ref, count in rows.items():
+                metrics.shadow_scored(model_ref, count)
 
     def _scored(self, challenger: ScoringModel, items: list[_Shadow]) -> list[NewScoreBatch]:
         model = challenger.model
@@ -334,7 +338,7 @@ class Challengers:
         scorer = self._models.scorer(model.artifact_sha256, model.artifact_format, rows, model.twin_sha256)
         features = [x.features for x in inputs]
         score = scorer.positive(np.concatenate(features) if len(features) > 1 else features[0], model.threshold)
-        written, start = [], 0
+        written, start, created_at = [], 0, now()
         for item, x in zip(kept, inputs, strict=True):
             end = start + len(x.record_ids)
             records = scored_records(x.record_ids, x.frames, score[start:end], model.threshold)
@@ -346,7 +350,7 @@ class Challengers:
                 idempotency_key=None,
                 source=item.source,
                 rows=len(x.record_ids),
-                created_at=now(),
+                created_at=created_at,
                 role=SHADOW,
                 shadow_of=item.batch_id,
             )

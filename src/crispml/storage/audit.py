@@ -21,7 +21,7 @@ from crispml.domain import AuditEvent, AuditQuery, ModelVersion
 from crispml.errors import IntegrityFailure
 from crispml.identity import acting, request_id
 from crispml.storage import schema as t
-from crispml.storage.audit_chain import StoredEvent, canonical, digest, event_hash, walk
+from crispml.storage.audit_chain import StoredEvent, canonical, digest, hashed_fields, walk
 from crispml.storage.bulk_insert import DriverInsert
 
 _INSERT_EVENTS = DriverInsert(t.audit_events)
@@ -80,15 +80,25 @@ class AuditRepository:
 
     def append_many(self, new: Sequence[NewEvent]) -> list[AuditEvent]:
         """Append events in order with one insert (a group commit's score batches)."""
+        events: list[AuditEvent] = []
+        self._append(new, events)
+        return events
+
+    def append_quietly(self, new: Sequence[NewEvent]) -> None:
+        """`append_many` for a writer that does not read the events back (the group commit's score batches)."""
+        self._append(new, None)
+
+    def _append(self, new: Sequence[NewEvent], events: list[AuditEvent] | None) -> None:
         if not new:
-            return []
+            return
         seq, previous = self._locked_head()
         at = datetime.now(UTC)
+        at_text = at.isoformat()  # one time for the whole group, written once
         acting_now = acting()
         fallback = self._default_principal if acting_now is None else acting_now.name
         current_request = request_id()
         environment = self._environment
-        rows, events = [], []
+        rows = []
         for each in new:
             seq += 1
             principal = each.principal or fallback
@@ -96,9 +106,10 @@ class AuditRepository:
             before = None if each.before is None else canonical(each.before)
             after = None if each.after is None else canonical(each.after)
             before_sha, after_sha = digest(before), digest(after)
-            hashed = event_hash(
-                seq, at, principal, each.action, each.resource, request, before_sha, after_sha, previous, environment
-            )
+            hashed = hashed_fields(
+                seq, at_text, principal, each.action, each.resource, request, before_sha, after_sha, previous,
+                environment,
+            )  # fmt: skip
             rows.append(
                 {
                     "seq": seq,
@@ -116,12 +127,12 @@ class AuditRepository:
                     "environment": environment,
                 }
             )
-            events.append(AuditEvent(seq, at, principal, each.action, each.resource, request, each.before,
-                                     each.after, before_sha, after_sha, hashed, environment))  # fmt: skip
+            if events is not None:
+                events.append(AuditEvent(seq, at, principal, each.action, each.resource, request, each.before,
+                                         each.after, before_sha, after_sha, hashed, environment))  # fmt: skip
             previous = hashed
         self._write(rows, seq, previous)
         self._head = (seq, previous)
-        return events
 
     def _locked_head(self) -> tuple[int, str]:
         if self._head is None:
