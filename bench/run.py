@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import auth_cost, bulk, demo, ingest, observability_cost, score, serve, shadow_cost, train
+from bench import auth_cost, bulk, demo, ingest, observability_cost, paired_noise, score, serve, shadow_cost, train
 from bench.common import FULL_ROWS, RESULTS_DIR, machine_info, stamp, write_result
 
-NAMES = ("ingest", "train", "score", "serve", "demo", "bulk", "auth", "observability", "shadow")
+NAMES = ("ingest", "train", "score", "serve", "demo", "bulk", "noise", "auth", "observability", "shadow")
 
 
 def _bare_floor(results: dict[str, dict[str, Any]]) -> float | None:
@@ -54,6 +54,7 @@ def _runners(rows: int, results: dict[str, dict[str, Any]]) -> dict[str, Callabl
         "serve": lambda: serve.run(rows),
         "demo": lambda: demo.run(rows, _bare_floor(results)),
         "bulk": lambda: bulk.run(rows),
+        "noise": lambda: paired_noise.run(rows),
         "auth": lambda: auth_cost.run(rows),
         "observability": lambda: observability_cost.run(rows),
         "shadow": lambda: shadow_cost.run(rows),

@@ -1,9 +1,9 @@
 """Benchmark 9: what a challenger in the shadow costs the hot path. One-record scoring of the forest at
 c=8 on SQLite with fraud@challenger (a second forest) beside fraud@champion, the server started with
-CRISPML_SHADOW_SHARE=0 (off) and =1 (on, every request scored again by the challenger after its answer),
-alternated round by round as `bench.switched` does so that a noisy machine hits both alike.
+CRISPML_SHADOW_SHARE=0 (off) beside one with =1 (on, every request scored again by the challenger after
+its answer), both up at once and loaded in turn (`bench.paired`) so that a drifting machine hits both alike.
 
-Beside req/s and latency: the server's CPU milliseconds per answered request within each wrk run (its
+Beside req/s and latency: each server's CPU milliseconds per answered request within each slice (its
 user and system time, children included), the machine's load average at each round, and how many shadow
 scores the challenger wrote and dropped (its queue is bounded: a shadow never slows an answer, it is
 dropped instead). Goal (issue 16): the shadow costs at most 10 % of requests/s.
@@ -22,13 +22,12 @@ import psutil
 
 import crispml
 from bench.common import goal, ratio, scratch, synthetic_csv
-from bench.load import REPEATS, SECONDS, WARM_UP_SECONDS, wrk
+from bench.load import WARM_UP_SECONDS
+from bench.paired import SCORE_PATH, SLICE_SECONDS, SLICES, alternate, both_up, kept, summary
 from bench.serve import _champions
-from bench.servers import crispml_server
-from bench.switched import ROUNDS, _environment
+from bench.switched import ROUNDS
 
 GOAL_SHADOW_OVER_NONE = 0.90
-FIGURES = ("requests_per_s", "p50_ms", "p99_ms", "cpu_ms_per_request")
 
 
 def run(rows: int) -> dict[str, Any]:
@@ -37,18 +36,19 @@ def run(rows: int) -> dict[str, Any]:
         home = tmp / "sqlite"
         _models, records = _champions(home, None, csv, ("rf",))
         _challenger(home)
-        one = {"records": records[:1]}
-        rounds = [
-            {side: _round(home, tmp, one, share) for side, share in (("off", "0"), ("on", "1"))} for _ in range(ROUNDS)
-        ]
-    figures = {side: {key: median(r[side][key] for r in rounds) for key in FIGURES} for side in ("off", "on")}
-    rps = ratio(figures["on"]["requests_per_s"], figures["off"]["requests_per_s"])
+        rounds = [_round(home, tmp, {"records": records[:1]}) for _ in range(ROUNDS)]
+    found = summary([r["slices"] for r in rounds])
+    figures = found["figures"]
+    cpu = {side: median(s["cpu_ms_per_request"] for r in rounds for s in r["slices"][side]) for side in ("off", "on")}
+    for side, value in cpu.items():
+        figures[side]["cpu_ms_per_request"] = value
     return {
         "name": "shadow",
         "rows": rows,
         "load": (
-            f"wrk -t1 -c8, one record per request, {ROUNDS} alternating rounds of the shadow off and on, each the "
-            f"median of {REPEATS} runs of {SECONDS} s after a {WARM_UP_SECONDS} s warm-up"
+            f"wrk -t1 -c8, one record per request; {ROUNDS} rounds of a server with the shadow off beside one with "
+            f"it on, both up at once, each loaded in turn for {SLICES} slices of {SLICE_SECONDS} s (ABBA order) "
+            f"after a {WARM_UP_SECONDS} s warm-up"
         ),
         "headline": [
             {
@@ -60,16 +60,29 @@ def run(rows: int) -> dict[str, Any]:
             for side, f in figures.items()
         ],
         "one_record_c8": figures,
-        "rounds": rounds,
+        "rounds": [
+            {
+                "shadow_scores": r["shadow_scores"],
+                "shadow_dropped": r["shadow_dropped"],
+                "load_average_1m": r["load_average_1m"],
+                **{side: [_kept(s) for s in r["slices"][side]] for side in ("off", "on")},
+            }
+            for r in rounds
+        ],
         "ratios": {
-            "on_over_off_req_per_s": rps,
-            "on_over_off_p99": ratio(figures["on"]["p99_ms"], figures["off"]["p99_ms"]),
-            "on_over_off_cpu_ms_per_request": ratio(
-                figures["on"]["cpu_ms_per_request"], figures["off"]["cpu_ms_per_request"]
-            ),
+            "on_over_off_req_per_s": found["rps_ratio"],
+            "on_over_off_req_per_s_of_medians": found["rps_ratio_of_medians"],
+            "on_over_off_p99": found["p99_ratio"],
+            "on_over_off_cpu_ms_per_request": ratio(cpu["on"], cpu["off"]),
+            "slice_ratios": found["slice_ratios"],
         },
         "goals": [
-            goal("one-record req/s with a shadow challenger over without", rps, GOAL_SHADOW_OVER_NONE, at_least=True)
+            goal(
+                "one-record req/s with a shadow challenger over without",
+                found["rps_ratio"],
+                GOAL_SHADOW_OVER_NONE,
+                at_least=True,
+            )
         ],
     }
 
@@ -82,25 +95,26 @@ def _challenger(home: Path) -> None:
         cml.persist(model.ref, alias="challenger")
 
 
-def _round(home: Path, tmp: Path, body: dict[str, Any], share: str) -> dict[str, Any]:
-    with _environment({"CRISPML_SHADOW_SHARE": share}), crispml_server(home, None, 1, tmp) as url:
-        score = f"{url}/api/v1/models/fraud/score"
-        server = _server_process(url)
-        wrk(score, body, 8, WARM_UP_SECONDS, tmp)
-        runs = []
-        for _ in range(REPEATS):
-            before = _cpu_s(server)
-            found = wrk(score, body, 8, SECONDS, tmp)
-            found["cpu_ms_per_request"] = round((_cpu_s(server) - before) * 1000 / max(1, found["requests"]), 3)
-            runs.append(found)
-        shadow = _metric(url, "crispml_shadow_scores_total"), _metric(url, "crispml_shadow_dropped_total")
-    if any(r["non_2xx"] for r in runs):
-        raise RuntimeError(f"{score} answered requests with an error")
-    result: dict[str, Any] = {key: median(r[key] for r in runs) for key in FIGURES}
-    result["load_average_1m"] = round(os.getloadavg()[0], 2)
-    result["shadow_scores"], result["shadow_dropped"] = shadow
-    result["runs"] = [{key: r[key] for key in FIGURES} for r in runs]
-    return result
+def _round(home: Path, tmp: Path, body: dict[str, Any]) -> dict[str, Any]:
+    """One pair of servers (share 0 and 1) loaded in turn; each slice with the server's CPU ms per request."""
+    sides = {"off": {"CRISPML_SHADOW_SHARE": "0"}, "on": {"CRISPML_SHADOW_SHARE": "1"}}
+    with both_up(home, tmp, sides) as urls:
+        servers = {side: _server_process(url) for side, url in urls.items()}
+        slices = alternate(urls, SCORE_PATH, body, tmp, hook=lambda side: _cpu_s(servers[side]))
+        shadow = _metric(urls["on"], "crispml_shadow_scores_total"), _metric(urls["on"], "crispml_shadow_dropped_total")
+    for side in slices.values():
+        for found in side:
+            found["cpu_ms_per_request"] = round(found.pop("hook") * 1000 / max(1, found["requests"]), 3)
+    return {
+        "slices": slices,
+        "shadow_scores": shadow[0],
+        "shadow_dropped": shadow[1],
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def _kept(slice_: dict[str, Any]) -> dict[str, Any]:
+    return {**kept(slice_), "cpu_ms_per_request": slice_["cpu_ms_per_request"]}
 
 
 def _server_process(url: str) -> psutil.Process:

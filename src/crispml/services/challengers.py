@@ -338,10 +338,13 @@ class Challengers:
         scorer = self._models.scorer(model.artifact_sha256, model.artifact_format, rows, model.twin_sha256)
         features = [x.features for x in inputs]
         score = scorer.positive(np.concatenate(features) if len(features) > 1 else features[0], model.threshold)
+        every = scored_records(
+            [r for x in inputs for r in x.record_ids], [f for x in inputs for f in x.frames], score, model.threshold
+        )  # plain values once for the window; each batch takes its page
         written, start, created_at = [], 0, now()
         for item, x in zip(kept, inputs, strict=True):
             end = start + len(x.record_ids)
-            records = scored_records(x.record_ids, x.frames, score[start:end], model.threshold)
+            records = every.page(start, end)
             start = end
             batch = ScoreBatch(
                 id=new_id("sb"),

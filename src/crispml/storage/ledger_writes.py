@@ -30,6 +30,18 @@ def scored_records(
     return ScoredRecords(record_ids, frames, score.tolist(), decisions)
 
 
+def _together_rows(units: list[HotScores], score: np.ndarray, threshold: float) -> ScoredRecords:
+    """The rows of units scored by one call, converted to plain values once (each unit then takes its page)."""
+    if len(units) == 1:
+        return scored_records(units[0].record_ids, units[0].frames, score, threshold)
+    record_ids: list[str] = []
+    frames: list[int | None] = []
+    for unit in units:
+        record_ids += unit.record_ids
+        frames += unit.frames
+    return scored_records(record_ids, frames, score, threshold)
+
+
 @dataclass(frozen=True)
 class ScoresWrite:
     """Appends one scored batch; a group's batches share one insert (`together`)."""
@@ -80,10 +92,11 @@ class HotScores:
             first = same[0]
             features = np.concatenate([u.features for u in same]) if len(same) > 1 else first.features
             score = first.score(features, first.threshold)
+            rows = _together_rows(same, score, first.threshold)
             start = 0
             for unit in same:
                 end = start + len(unit.record_ids)
-                unit.records = scored_records(unit.record_ids, unit.frames, score[start:end], first.threshold)
+                unit.records = rows.page(start, end)
                 new = NewScoreBatch(
                     unit.batch, unit.records, unit.request_sha256, unit.user, first.threshold, unit.request_id
                 )

@@ -1,0 +1,124 @@
+"""Two servers, one switch: both up at once, wrk loading them in turn in short slices.
+
+A shared machine's speed drifts by a tenth and more over minutes (other tenants, the host). Two servers
+measured one after the other see two different machines, and a 5 % switch drowns in that. Up together
+and loaded in turn every few seconds (off, on, on, off, ...: neither side always goes first), both see
+the same drift, and the ratio of each slice to its neighbour on the other side is what the switch costs.
+An A/A pair (the same settings on both sides) shows the method's own noise: see the README's figures.
+
+Both servers share one home: the one not loaded idles (a few background ticks), and each one's ledger
+rows are counted to check that every answer was persisted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import httpx
+
+from bench.common import ratio
+from bench.load import WARM_UP_SECONDS, wrk
+from bench.servers import crispml_server
+
+SCORE_PATH = "/api/v1/models/fraud/score"
+SLICES = int(os.environ.get("CRISPML_BENCH_SLICES", "8"))
+"""Slices per side and round."""
+SLICE_SECONDS = int(os.environ.get("CRISPML_BENCH_SLICE_SECONDS", "3"))
+FIGURES = ("requests_per_s", "p50_ms", "p99_ms")
+SideHook = Callable[[str], float]
+"""Read before and after every slice of a side (say, the server's CPU seconds): the slice gets the difference."""
+
+
+@contextmanager
+def environment(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Servers started in the block see `values` (None: unset); the environment is restored after."""
+    saved = {name: os.environ.get(name) for name in values}
+    try:
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def both_up(home: Path, tmp: Path, sides: Mapping[str, Mapping[str, str | None]]) -> Iterator[dict[str, str]]:
+    """A crispml server per side, started in order with that side's environment; the last side's
+    environment stays on while the block runs (what a server started with it hands wrk, such as an API
+    key, is then still there)."""
+    with ExitStack() as stack:
+        urls: dict[str, str] = {}
+        names = list(sides)
+        for name in names:
+            values = environment(sides[name])
+            if name == names[-1]:
+                stack.enter_context(values)
+                urls[name] = stack.enter_context(crispml_server(home, None, 1, tmp))
+            else:
+                with values:
+                    urls[name] = stack.enter_context(crispml_server(home, None, 1, tmp))
+        yield urls
+
+
+def alternate(
+    urls: Mapping[str, str],
+    path: str,
+    body: dict[str, Any],
+    tmp: Path,
+    *,
+    concurrency: int = 8,
+    hook: SideHook | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """`SLICES` wrk slices of `SLICE_SECONDS` per side, each POSTing `body` to `path`, after a warm-up of
+    each, in ABBA order; each slice's figures (with `hook`'s difference as "hook" when given). Raises if
+    any answer was an error, quoting one."""
+    sides = list(urls)
+    for url in urls.values():
+        wrk(url + path, body, concurrency, WARM_UP_SECONDS, tmp)
+    slices: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+    for index in range(SLICES):
+        for side in sides if index % 2 == 0 else reversed(sides):
+            before = hook(side) if hook else 0.0
+            found = wrk(urls[side] + path, body, concurrency, SLICE_SECONDS, tmp)
+            if hook:
+                found["hook"] = hook(side) - before
+            if found["non_2xx"]:
+                answer = httpx.post(urls[side] + path, json=body, timeout=30)
+                raise RuntimeError(
+                    f"{urls[side]} answered {found['non_2xx']} requests with an error, such as "
+                    f"{answer.status_code} {answer.text[:500]}"
+                )
+            slices[side].append(found)
+    return slices
+
+
+def summary(rounds: list[dict[str, list[dict[str, Any]]]], off: str = "off", on: str = "on") -> dict[str, Any]:
+    """Each side's median figures over every slice of every round, and the switch's ratios: the median of
+    the slice pairs' ratios (the headline) beside the ratio of the medians."""
+    every = {side: [s for r in rounds for s in r[side]] for side in (off, on)}
+    figures = {side: {key: median(s[key] for s in slices) for key in FIGURES} for side, slices in every.items()}
+    pairs = [b["requests_per_s"] / a["requests_per_s"] for r in rounds for a, b in zip(r[off], r[on], strict=True)]
+    return {
+        "figures": figures,
+        "rps_ratio": round(median(pairs), 3),
+        "rps_ratio_of_medians": ratio(figures[on]["requests_per_s"], figures[off]["requests_per_s"]),
+        "p99_ratio": ratio(figures[on]["p99_ms"], figures[off]["p99_ms"]),
+        "slice_ratios": [round(p, 3) for p in pairs],
+    }
+
+
+def kept(slice_: dict[str, Any]) -> dict[str, Any]:
+    """What the results file keeps of a slice."""
+    return {key: slice_[key] for key in (*FIGURES, "requests")}
