@@ -163,8 +163,9 @@ def test_concurrent_writers_in_two_processes_keep_one_valid_chain(logged: Crispm
 def test_event_hashes_are_the_sha256_of_the_canonical_field_list(
     principal: str, request_id: str | None, before: str | None, environment: str | None
 ) -> None:
-    """The chain's format is part of every stored hash: the direct writing of the field list must give
-    exactly the text `canonical` gives for it, escapes, nulls and the optional environment included."""
+    """The chain's format is part of every stored hash: the sha256 of the canonical JSON list of the fields,
+    escapes, nulls and the optional environment included (events a group commit hashes with one written
+    time included)."""
     import hashlib
     from datetime import UTC, datetime
 

@@ -44,7 +44,7 @@ from crispml.services.score_inputs import (
     request_digest,
     table_inputs,
 )
-from crispml.storage.ledger_writes import BatchesWrite, scored_records
+from crispml.storage.ledger_writes import BatchesWrite, scored_together
 
 log = logging.getLogger("crispml.challengers")
 
@@ -338,9 +338,7 @@ class Challengers:
         scorer = self._models.scorer(model.artifact_sha256, model.artifact_format, rows, model.twin_sha256)
         features = [x.features for x in inputs]
         score = scorer.positive(np.concatenate(features) if len(features) > 1 else features[0], model.threshold)
-        every = scored_records(
-            [r for x in inputs for r in x.record_ids], [f for x in inputs for f in x.frames], score, model.threshold
-        )  # plain values once for the window; each batch takes its page
+        every = scored_together(inputs, score, model.threshold)
         written, start, created_at = [], 0, now()
         for item, x in zip(kept, inputs, strict=True):
             end = start + len(x.record_ids)

@@ -8,8 +8,9 @@ a unit carries is the scoring function it was handed, such as a scorer's bound m
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -30,15 +31,26 @@ def scored_records(
     return ScoredRecords(record_ids, frames, score.tolist(), decisions)
 
 
-def _together_rows(units: list[HotScores], score: np.ndarray, threshold: float) -> ScoredRecords:
-    """The rows of units scored by one call, converted to plain values once (each unit then takes its page)."""
-    if len(units) == 1:
-        return scored_records(units[0].record_ids, units[0].frames, score, threshold)
+class Keyed(Protocol):
+    """Records under their ids and frames (a request's inputs, a hot unit)."""
+
+    @property
+    def record_ids(self) -> list[str]: ...
+
+    @property
+    def frames(self) -> list[int | None]: ...
+
+
+def scored_together(parts: Sequence[Keyed], score: np.ndarray, threshold: float) -> ScoredRecords:
+    """The rows of several requests scored by one call (`score` in their order), made plain values once:
+    each request then takes its `page`."""
+    if len(parts) == 1:
+        return scored_records(parts[0].record_ids, parts[0].frames, score, threshold)
     record_ids: list[str] = []
     frames: list[int | None] = []
-    for unit in units:
-        record_ids += unit.record_ids
-        frames += unit.frames
+    for part in parts:
+        record_ids += part.record_ids
+        frames += part.frames
     return scored_records(record_ids, frames, score, threshold)
 
 
@@ -92,7 +104,7 @@ class HotScores:
             first = same[0]
             features = np.concatenate([u.features for u in same]) if len(same) > 1 else first.features
             score = first.score(features, first.threshold)
-            rows = _together_rows(same, score, first.threshold)
+            rows = scored_together(same, score, first.threshold)
             start = 0
             for unit in same:
                 end = start + len(unit.record_ids)
