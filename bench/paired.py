@@ -39,18 +39,27 @@ def environment(values: Mapping[str, str | None]) -> Iterator[None]:
     """Servers started in the block see `values` (None: unset); the environment is restored after."""
     saved = {name: os.environ.get(name) for name in values}
     try:
-        for name, value in values.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _put(values)
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _put(saved)
+
+
+def _put(values: Mapping[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def described(rounds: int, what: str) -> str:
+    """The results' "load" text: how the pairs of servers with `what` off and on were loaded."""
+    return (
+        f"wrk -t1 -c8, one record per request; {rounds} rounds of a server with {what} off beside one with "
+        f"it on, both up at once, each loaded in turn for {SLICES} slices of {SLICE_SECONDS} s (ABBA order) "
+        f"after a {WARM_UP_SECONDS} s warm-up"
+    )
 
 
 @contextmanager

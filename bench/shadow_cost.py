@@ -22,8 +22,7 @@ import psutil
 
 import crispml
 from bench.common import goal, ratio, scratch, synthetic_csv
-from bench.load import WARM_UP_SECONDS
-from bench.paired import SCORE_PATH, SLICE_SECONDS, SLICES, alternate, both_up, kept, summary
+from bench.paired import SCORE_PATH, alternate, both_up, described, kept, summary
 from bench.serve import _champions
 from bench.switched import ROUNDS
 
@@ -45,11 +44,7 @@ def run(rows: int) -> dict[str, Any]:
     return {
         "name": "shadow",
         "rows": rows,
-        "load": (
-            f"wrk -t1 -c8, one record per request; {ROUNDS} rounds of a server with the shadow off beside one with "
-            f"it on, both up at once, each loaded in turn for {SLICES} slices of {SLICE_SECONDS} s (ABBA order) "
-            f"after a {WARM_UP_SECONDS} s warm-up"
-        ),
+        "load": described(ROUNDS, "the shadow"),
         "headline": [
             {
                 "benchmark": f"score c8 shadow {side}",

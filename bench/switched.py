@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bench.common import goal, scratch, synthetic_csv
-from bench.load import WARM_UP_SECONDS
-from bench.paired import SCORE_PATH, SLICE_SECONDS, SLICES, alternate, both_up, kept, summary
+from bench.paired import SCORE_PATH, alternate, both_up, described, kept, summary
 from bench.serve import _champions, _ledger_batches
 
 ROUNDS = int(os.environ.get("CRISPML_BENCH_ROUNDS", "3"))
@@ -54,11 +53,7 @@ def compare(
     return {
         "name": name,
         "rows": rows,
-        "load": (
-            f"wrk -t1 -c8, one record per request; {ROUNDS} rounds of a server with {what} off beside one with "
-            f"them on, both up at once, each loaded in turn for {SLICES} slices of {SLICE_SECONDS} s (ABBA order) "
-            f"after a {WARM_UP_SECONDS} s warm-up"
-        ),
+        "load": described(ROUNDS, what),
         "settings": {"off": dict(off), "on": dict(on)},
         "headline": [_headline(what, side, f) for side, f in figures.items()],
         "one_record_c8": figures,
