@@ -126,8 +126,9 @@ class ScoreBatch:
     role: str | None = None
     """A challenger's batch: SHADOW (scored beside the champion's, never answered) or CANARY (it answered
     instead of the champion); None for every other batch."""
-    shadow_of: str | None = None
-    """The champion's batch a shadow batch scored beside."""
+    shadow_of: tuple[str, ...] = ()
+    """The champion's batches a shadow batch scored beside: every request the shadow gathered in one
+    window (see `crispml.services.challengers`); empty for every other batch."""
 
 
 @dataclass(frozen=True)

@@ -77,10 +77,14 @@ def test_a_shadow_challenger_never_changes_an_answer(
         with Client(shadowed.url, timeout=60) as api:
             events = api.audit(action="score.batch", limit=1000)["items"]
             shadows = [e["after"] for e in events if e["after"].get("role") == "shadow"]
-            assert len(shadows) == len(records)
+            # The requests a window gathered share a shadow batch; each answered batch is in exactly one.
+            covered = [batch for shadow in shadows for batch in shadow["shadow_of"]]
+            assert sorted(covered) == sorted(a["batch_id"] for a in with_shadow_timed)
+            assert sum(shadow["rows"] for shadow in shadows) == len(records)
             stored = api.batch(shadows[0]["batch"])
             assert (stored["model"], stored["role"]) == ("fraud/2", "shadow")
-            assert stored["shadow_of"] in {a["batch_id"] for a in with_shadow_timed}
+            assert stored["shadow_of"] == shadows[0]["shadow_of"]
+            assert stored["rows"] == len(stored["shadow_of"])  # one record per request
             api.label(labels=[{"record_id": r["record_id"], "label": y} for r, y in zip(records, labels, strict=True)])
             verified = api.verify("fraud", compare="champion,challenger")
             # Both servers' answers count for the champion; the shadow scores only in the comparison.

@@ -5,6 +5,7 @@ from a copy of the champion; a canary share answers its share of requests, recor
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,7 @@ import crispml
 from crispml.domain import AuditQuery
 from crispml.errors import InvalidInput
 from crispml.local import Crispml
+from crispml.services import challengers
 from crispml.services.synthesis import write_synthetic
 from tests.conftest import crispml_source
 from tests.steps.test_fast_path import later_rows
@@ -38,9 +40,19 @@ def champion_and_challenger(cml: Crispml, source: Path, challenger: dict[str, in
     return curated.id
 
 
-def shadow_events(cml: Crispml) -> list[dict[str, object]]:
+def shadow_events(cml: Crispml) -> list[dict[str, Any]]:
     events, _ = cml.audit.events(AuditQuery(action="score.batch"), limit=1000)
     return [e.after for e in events if e.after.get("role") == "shadow"]
+
+
+def shadows_by_champion(cml: Crispml) -> dict[str, str]:
+    """The shadow batch of each champion batch, by the shadow's audit events; no champion batch twice."""
+    found: dict[str, str] = {}
+    for event in shadow_events(cml):
+        for champion in event["shadow_of"]:
+            assert champion not in found, f"{champion} was shadowed twice"
+            found[champion] = event["batch"]
+    return found
 
 
 def test_shadow_scores_are_marked_kept_out_of_verification_and_compared(
@@ -54,15 +66,13 @@ def test_shadow_scores_are_marked_kept_out_of_verification_and_compared(
         cml.label(dataset=curated, frames="7-12")
         # closing flushes the shadow queue: the challenger's scores are written before the store closes
     with crispml.connect(home=home, database_url=database_url, user="tester") as cml:
-        shadows = {e["shadow_of"]: e for e in shadow_events(cml)}
+        shadows = shadows_by_champion(cml)
         assert set(shadows) == {answered.batch.id, few.batch.id}
         for champion in (answered, few):
-            shadow = cml.scoring.batch(str(shadows[champion.batch.id]["batch"]))
-            assert (shadow.batch.role, shadow.batch.shadow_of, shadow.batch.model_ref) == (
-                "shadow",
-                champion.batch.id,
-                "fraud/2",
-            )
+            shadow = cml.scoring.batch(shadows[champion.batch.id])
+            assert (shadow.batch.role, shadow.batch.model_ref) == ("shadow", "fraud/2")
+            assert champion.batch.id in shadow.batch.shadow_of
+            # A dataset's batch and a request's differ in source: each gets a shadow batch of its own.
             assert shadow.records.record_ids == champion.records.record_ids
             assert champion.batch.role is None
 
@@ -134,10 +144,31 @@ def test_each_shadow_score_is_the_challengers_own_answer(
         records = later_rows(cml, 5)
         answered = cml.score("fraud@champion", records=records)
     with crispml.connect(home=home, user="tester") as cml:
-        shadow_id = next(e["batch"] for e in shadow_events(cml) if e["shadow_of"] == answered.batch.id)
-        shadow = cml.scoring.batch(str(shadow_id))
+        shadow = cml.scoring.batch(shadows_by_champion(cml)[answered.batch.id])
         own = cml.score("fraud@challenger", records=records)
     assert shadow.batch.model_ref == own.batch.model_ref == "fraud/2"
     assert shadow.records.record_ids == own.records.record_ids == answered.records.record_ids
     assert shadow.records.scores == pytest.approx(own.records.scores)
     assert shadow.records.scores != pytest.approx(answered.records.scores)
+
+
+def test_one_shadow_batch_holds_the_requests_of_a_window_in_order(
+    home: Path, tiny_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests the shadow gathers together get one shadow batch, which names each champion batch and
+    holds their records in the same order; every score is still the challenger's own answer."""
+    monkeypatch.setenv("CRISPML_SHADOW_SHARE", "1.0")
+    monkeypatch.setattr(challengers, "_GATHER_S", 30.0)  # one window takes every request below
+    with crispml.connect(home=home, user="tester") as cml:
+        champion_and_challenger(cml, tiny_csv, {**TINY, "max_depth": 3})
+        records = later_rows(cml, 12).to_dict("records")
+        answers = [cml.score("fraud@champion", records=records[i : i + 3]) for i in range(0, 12, 3)]
+    with crispml.connect(home=home, user="tester") as cml:
+        (event,) = shadow_events(cml)
+        shadow = cml.scoring.batch(event["batch"])
+        own = cml.score("fraud@challenger", records=records)
+    assert event["shadow_of"] == list(shadow.batch.shadow_of) == [a.batch.id for a in answers]
+    assert event["rows"] == shadow.batch.rows == 12
+    assert shadow.records.record_ids == [r for a in answers for r in a.records.record_ids]
+    assert shadow.records.record_ids == own.records.record_ids
+    assert shadow.records.scores == pytest.approx(own.records.scores)

@@ -303,10 +303,14 @@ class ScoreBatchPage(Answer):
     next: int | None = Field(None, description="Offset of the next page; null on the last one.")
     role: str | None = Field(
         None,
-        description="A challenger's batch: shadow (scored beside the champion's batch shadow_of, never "
+        description="A challenger's batch: shadow (scored beside the champion's batches shadow_of, never "
         "answered) or canary (it answered instead of the champion); null for every other batch.",
     )
-    shadow_of: str | None = Field(None, description="The champion's batch a shadow batch scored beside.")
+    shadow_of: list[str] | None = Field(
+        None,
+        description="The champion's batches a shadow batch scored beside (the requests one gathering window "
+        "of the shadow took together); null for every other batch.",
+    )
 
     @staticmethod
     def dump(result: _ScoreResult, limit: int, offset: int) -> dict[str, Any]:
@@ -324,7 +328,7 @@ class ScoreBatchPage(Answer):
             "offset": offset,
             "next": after if after < result.batch.rows else None,
             "role": result.batch.role,
-            "shadow_of": result.batch.shadow_of,
+            "shadow_of": list(result.batch.shadow_of) or None,
         }
 
 

@@ -82,7 +82,7 @@ class LedgerRepository:
                     "created_at": new.batch.created_at,
                     "fallback_reason": new.batch.fallback_reason,
                     "role": new.batch.role,
-                    "shadow_of": new.batch.shadow_of,
+                    "shadow_of": " ".join(new.batch.shadow_of) or None,
                 }
                 for new, (first, last) in zip(batches, spans, strict=True)
             ],
@@ -182,5 +182,5 @@ def _batch(row: Any) -> ScoreBatch:
         created_at=row["created_at"],
         fallback_reason=row["fallback_reason"],
         role=row["role"],
-        shadow_of=row["shadow_of"],
+        shadow_of=tuple(row["shadow_of"].split()) if row["shadow_of"] else (),
     )

@@ -163,6 +163,6 @@ def _batch_event(new: NewScoreBatch) -> NewEvent:
         after["fallback_reason"] = batch.fallback_reason
     if batch.role is not None:
         after["role"] = batch.role
-    if batch.shadow_of is not None:
-        after["shadow_of"] = batch.shadow_of
+    if batch.shadow_of:
+        after["shadow_of"] = list(batch.shadow_of)
     return NewEvent("score.batch", f"model:{batch.model_ref}", None, after, new.user, new.request_id)

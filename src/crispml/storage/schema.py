@@ -106,10 +106,12 @@ score_batches = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     # Why the name's fallback version answered instead of the version the request named (migration 0014).
     Column("fallback_reason", Text),
-    # A challenger's batch (migration 0021): 'shadow' (scored beside the champion's batch `shadow_of`,
+    # A challenger's batch (migration 0021): 'shadow' (scored beside the champion's batches `shadow_of`,
     # never answered) or 'canary' (answered instead of the champion); NULL for every other batch.
     Column("role", String(16)),
-    Column("shadow_of", String(32)),
+    # The champion's batch ids a shadow batch scored beside, space-separated: one shadow batch serves
+    # every request of a gathering window (migration 0024; one id before).
+    Column("shadow_of", Text),
     Index("ix_score_batches_model", "model_version_id"),
 )
 
