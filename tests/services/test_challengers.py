@@ -153,17 +153,18 @@ def test_each_shadow_score_is_the_challengers_own_answer(
 
 
 def test_one_shadow_batch_holds_the_requests_of_a_window_in_order(
-    home: Path, tiny_csv: Path, monkeypatch: pytest.MonkeyPatch
+    home: Path, database_url: str | None, tiny_csv: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Requests the shadow gathers together get one shadow batch, which names each champion batch and
-    holds their records in the same order; every score is still the challenger's own answer."""
+    holds their records in the same order; every score is still the challenger's own answer. (Four ids
+    outgrow the column's former 32 characters, which PostgreSQL enforced: migration 0024.)"""
     monkeypatch.setenv("CRISPML_SHADOW_SHARE", "1.0")
     monkeypatch.setattr(challengers, "_GATHER_S", 30.0)  # one window takes every request below
-    with crispml.connect(home=home, user="tester") as cml:
+    with crispml.connect(home=home, database_url=database_url, user="tester") as cml:
         champion_and_challenger(cml, tiny_csv, {**TINY, "max_depth": 3})
         records = later_rows(cml, 12).to_dict("records")
         answers = [cml.score("fraud@champion", records=records[i : i + 3]) for i in range(0, 12, 3)]
-    with crispml.connect(home=home, user="tester") as cml:
+    with crispml.connect(home=home, database_url=database_url, user="tester") as cml:
         (event,) = shadow_events(cml)
         shadow = cml.scoring.batch(event["batch"])
         own = cml.score("fraud@challenger", records=records)
