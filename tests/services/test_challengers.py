@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
+from sqlalchemy import text
 
 import crispml
 from crispml.domain import AuditQuery
@@ -15,6 +17,7 @@ from crispml.errors import InvalidInput
 from crispml.local import Crispml
 from crispml.services import challengers
 from crispml.services.synthesis import write_synthetic
+from crispml.storage.database import alembic_config, make_engine
 from tests.conftest import crispml_source
 from tests.steps.test_fast_path import later_rows
 
@@ -173,3 +176,16 @@ def test_one_shadow_batch_holds_the_requests_of_a_window_in_order(
     assert shadow.records.record_ids == [r for a in answers for r in a.records.record_ids]
     assert shadow.records.record_ids == own.records.record_ids
     assert shadow.records.scores == pytest.approx(own.records.scores)
+
+    # Down to one id per shadow batch (migration 0024's downgrade keeps the first) and up again.
+    engine = make_engine(database_url or f"sqlite:///{home / 'crispml.db'}")
+    try:
+        command.downgrade(alembic_config(engine), "0023")
+        with engine.connect() as connection:
+            kept = connection.execute(text("SELECT shadow_of FROM score_batches WHERE role = 'shadow'")).scalars().all()
+        assert kept == [answers[0].batch.id]
+        command.upgrade(alembic_config(engine), "head")
+    finally:
+        engine.dispose()
+    with crispml.connect(home=home, database_url=database_url, user="tester") as cml:
+        assert cml.scoring.batch(event["batch"]).batch.shadow_of == (answers[0].batch.id,)

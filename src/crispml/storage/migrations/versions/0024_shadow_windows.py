@@ -1,7 +1,8 @@
 """shadow windows: a shadow batch names every champion batch it scored beside
 
 One shadow batch now serves every request the shadow gathered in a window, so `shadow_of` holds their
-ids, space-separated (a batch written before holds one id, which reads the same way).
+ids, space-separated (a batch written before holds one id, which reads the same way). SQLite copies the
+table to change a column's type: the upgrade takes as long as copying every score batch row once.
 
 Revision ID: 0024
 Revises: 0023
@@ -37,7 +38,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # A window's list does not fit the old column: keep its first champion batch.
-    op.execute("UPDATE score_batches SET shadow_of = substr(shadow_of, 1, 32) WHERE length(shadow_of) > 32")
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    first = "split_part(shadow_of, ' ', 1)" if postgresql else "substr(shadow_of, 1, instr(shadow_of, ' ') - 1)"
+    op.execute(f"UPDATE score_batches SET shadow_of = {first} WHERE shadow_of LIKE '% %'")
     op.execute("DROP VIEW score_ledger")
     with op.batch_alter_table("score_batches") as batch:
         batch.alter_column("shadow_of", type_=sa.String(32), existing_type=sa.Text(), existing_nullable=True)
