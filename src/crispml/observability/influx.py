@@ -26,7 +26,7 @@ from functools import lru_cache
 import httpx
 from prometheus_client import Counter
 
-from crispml.domain import PerfRecord
+from crispml.domain import Outcome, PerfRecord
 from crispml.observability.perf import add_perf_observer, remove_perf_observer
 
 log = logging.getLogger("crispml.influx")
@@ -97,7 +97,7 @@ def perf_line(record: PerfRecord, measurement: str, host: str | None = None) -> 
 
 @lru_cache(maxsize=4096)  # a few methods, models and datasets, one host and measurement
 def _series(measurement: str, host: str | None, dataset: str | None, method: str, model: str | None,
-            outcome: object) -> str:  # fmt: skip
+            outcome: Outcome) -> str:  # fmt: skip
     """The measurement and tags of a point, tags sorted by key as InfluxDB prefers; an empty one is left out."""
     line = measurement
     if dataset and (dataset := _tag(dataset)):

@@ -3,10 +3,10 @@
 Shadow: once the champion's batch has committed, the same records go to a bounded queue, and one
 background thread gathers them for a moment, scores them with the challenger in one call and appends
 them to the ledger as one batch of role `shadow` (per source and user) that names every champion batch
-it shadows, through the group commit like any other write. The
-answer never waits for any of it: a full queue drops the shadow (counted in
-`crispml_shadow_dropped_total`), and closing the service flushes what is queued. Verification leaves
-shadow scores out; `verify --compare champion,challenger` pairs them with the champion's.
+it shadows, through the group commit like any other write. The answer never waits for any of it: a full
+queue drops the shadow (counted in `crispml_shadow_dropped_total`), and closing the service flushes what
+is queued. Verification leaves shadow scores out; `verify --compare champion,challenger` pairs them with
+the champion's.
 
 Canary: a share of the requests on `name@champion` is answered by `name@challenger` instead, chosen by
 the first record's id (the same record always goes the same way); its batch has role `canary`.
@@ -341,7 +341,7 @@ class Challengers:
         for (source, user), group in groupby(pairs, key=_source_and_user):
             same = list(group)
             end = start + sum(len(x.record_ids) for _, x in same)
-            records = every.page(start, end) if (start, end) != (0, rows) else every
+            records = every.page(start, end)
             together = ScoreInputs(records.record_ids, records.frames, features[start:end])
             start = end
             batch = ScoreBatch(
