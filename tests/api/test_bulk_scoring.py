@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import crispml
+from crispml import score_stream
 from crispml.backends import RemoteBackend
 from crispml.client import AsyncClient, Client, arrow_stream
 from crispml.errors import InvalidInput
@@ -134,6 +135,56 @@ def test_an_idempotent_retry_answers_the_first_batch_and_writes_nothing(server: 
     assert ledger_rows(server) == written == before + len(rows)
 
 
+def test_a_table_that_accepts_arrow_gets_its_scores_as_an_arrow_stream(
+    server: Server, client: Client, rows: pd.DataFrame
+) -> None:
+    named = rows.head(40).assign(record_id=[f"a-{i:03d}" for i in range(40)])
+    as_json = client.score("fraud", table=named)
+    answer = client.score("fraud", table=named, scores_as="table")
+    scores = answer.pop("scores")
+    assert isinstance(scores, pa.Table) and scores.schema.metadata is None
+    assert scores.schema.names == ["record_id", "frame", "score", "decision"]
+    assert scores.schema.field("decision").type == pa.int8()
+    # The rest of the answer is the JSON answer's, less the scores; the rows are its rows, as stored.
+    assert set(answer) == set(as_json) - {"scores"} and answer["rows"] == 40 and answer["model"] == "fraud/1"
+    assert answer["flagged"] == sum(s["decision"] for s in as_json["scores"]) and not answer["replayed"]
+    assert scores.to_pylist() == [{**s, "score": pytest.approx(s["score"])} for s in as_json["scores"]]
+    stored = client.batch(answer["batch_id"], limit=1000)["scores"]
+    assert [(s["record_id"], s["frame"], s["score"], s["decision"]) for s in stored] == [
+        (r["record_id"], r["frame"], r["score"], r["decision"]) for r in scores.to_pylist()
+    ]
+    # A retry with the same key answers the first batch as a stream too.
+    body = arrow_stream(named)
+    first = post(server, body, ARROW, accept=ARROW, **{"Idempotency-Key": "arrow-answer-1"})
+    again = post(server, body, ARROW, accept=ARROW, **{"Idempotency-Key": "arrow-answer-1"})
+    assert first.headers["content-type"] == again.headers["content-type"] == ARROW
+    replay = score_stream.decode(again.content)
+    assert replay["replayed"] and replay["batch_id"] == score_stream.decode(first.content)["batch_id"]
+    assert replay["scores"].equals(score_stream.decode(first.content)["scores"])
+
+
+@pytest.mark.parametrize(
+    ("accept", "media_type"),
+    [
+        (None, "application/json"),
+        ("application/json", "application/json"),
+        ("*/*", "application/json"),
+        (ARROW, ARROW),
+        (ARROW.upper(), ARROW),
+        (f"application/json;q=0.5, {ARROW}", ARROW),
+        (f"{ARROW};q=0.4, application/json;q=0.9", "application/json"),
+        (f"{ARROW};q=0", "application/json"),
+        (f"{ARROW};q=nonsense, application/json", "application/json"),
+    ],
+)
+def test_the_accept_header_chooses_the_answer(
+    server: Server, rows: pd.DataFrame, accept: str | None, media_type: str
+) -> None:
+    headers = {} if accept is None else {"accept": accept}
+    response = post(server, arrow_stream(rows.head(3)), ARROW, **headers)
+    assert response.status_code == 200 and response.headers["content-type"].startswith(media_type)
+
+
 def test_every_bad_body_is_one_problem_and_writes_nothing(server: Server, rows: pd.DataFrame) -> None:
     before = ledger_rows(server)
     text = rows.head(3).astype(object)
@@ -176,6 +227,7 @@ def test_the_openapi_documents_the_table_media_types(server: Server) -> None:
     content = operation["requestBody"]["content"]
     assert set(content) == {"application/json", ARROW, "application/vnd.apache.parquet", "application/x-parquet",
                             "text/csv"}  # fmt: skip
+    assert set(operation["responses"]["200"]["content"]) == {"application/json", ARROW}
     assert "dataframe_split" in str(content["application/json"]) or "ScoreBody" in str(content["application/json"])
     assert "415" in operation["responses"]
 

@@ -81,6 +81,36 @@ def test_idempotency_key_never_writes_twice(trained: Crispml) -> None:
     assert count_scores(trained) == len(first.scores)
 
 
+def test_an_idempotent_retry_of_records_replays_and_other_values_conflict(trained: Crispml, small_csv: Path) -> None:
+    records = pd.read_csv(small_csv).iloc[HALF : HALF + 20].drop(columns="Class")
+    records.insert(0, RECORD_ID, [f"k-{i}" for i in range(20)])
+    first = trained.score("fraud@champion", records=records.to_dict("records"), idempotency_key="batch-k")
+    again = trained.score("fraud@champion", records=records.to_dict("records"), idempotency_key="batch-k")
+    assert again.replayed and again.batch.id == first.batch.id
+    changed = records.assign(Amount=records["Amount"] + 1)  # the same ids, other values
+    with pytest.raises(Conflict, match="batch-k"):
+        trained.score("fraud@champion", records=changed.to_dict("records"), idempotency_key="batch-k")
+    assert count_scores(trained) == 20
+
+
+def test_a_retry_matches_a_batch_written_with_the_earlier_request_digest(
+    trained: Crispml, small_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches written before the XXH3 digest hold SHA-256 of the whole matrix; their retries still replay
+    (without the fallback in `_replay` this retry would be refused as a different request)."""
+    from crispml.services import score_inputs, scoring
+
+    records = pd.read_csv(small_csv).iloc[HALF : HALF + 30].drop(columns="Class").to_dict("records")
+    with monkeypatch.context() as earlier:  # as crispml wrote batches before
+        earlier.setattr(scoring, "request_digest", score_inputs.legacy_request_digest)
+        first = trained.score("fraud@champion", records=records, idempotency_key="before-upgrade")
+    again = trained.score("fraud@champion", records=records, idempotency_key="before-upgrade")
+    assert again.replayed and again.batch.id == first.batch.id
+    with pytest.raises(Conflict, match="before-upgrade"):
+        trained.score("fraud@champion", records=records[:29], idempotency_key="before-upgrade")
+    assert count_scores(trained) == 30
+
+
 def test_labels_from_a_dataset_and_unknown_ids_are_counted(trained: Crispml, tmp_path: Path) -> None:
     trained.score("fraud@champion", dataset="ccf", frames="7-12")
     imported = trained.label(dataset="ccf", frames="7-12")

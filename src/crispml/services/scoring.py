@@ -7,6 +7,7 @@ units are plain data in `crispml.storage.ledger_writes`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cached_property, partial
@@ -32,6 +33,7 @@ from crispml.services.model_refs import ModelRefs, ModelUnavailable, ScoringMode
 from crispml.services.score_inputs import (
     ScoreInputs,
     dataset_inputs,
+    legacy_request_digest,
     plain_inputs,
     read_records,
     record_inputs,
@@ -169,6 +171,7 @@ class ScoringService(GroupedPerfService):
         model = scoring.model
         span.model = model.ref
         asked, role = Asked(dataset, frames, file, records, table), None
+        legacy: Callable[[], str] | None = None
         if dataset is not None:
             inputs, source, request = dataset_inputs(self.store, model, dataset, frames)
             span.dataset = source
@@ -188,9 +191,10 @@ class ScoringService(GroupedPerfService):
                 model = scoring.model
                 span.model = model.ref
             request = request_digest(model, source, inputs)
+            legacy = partial(legacy_request_digest, model, source, inputs)
         span.rows_in = len(inputs.record_ids)
         if idempotency_key is not None:
-            replay = self._replay(idempotency_key, request)
+            replay = self._replay(idempotency_key, request, legacy)
             if replay is not None:
                 span.rows_out = replay.batch.rows
                 return replay
@@ -211,7 +215,7 @@ class ScoringService(GroupedPerfService):
                 self.store.write_alone(write)
         except Exception as exc:
             # A concurrent retry with the same key won the race: answer with its batch.
-            if idempotency_key is not None and (replay := self._replay(idempotency_key, request)) is not None:
+            if idempotency_key is not None and (replay := self._replay(idempotency_key, request, legacy)) is not None:
                 return replay
             raise exc
         metrics.scores_written(model.name, model.version, result.batch.rows)
@@ -372,13 +376,15 @@ class ScoringService(GroupedPerfService):
         write = ScoresWrite(NewScoreBatch(batch, rows, request, self.user, model.threshold, request_id()))
         return ScoreResult(batch, rows, imputed=inputs.imputed), write
 
-    def _replay(self, idempotency_key: str, request: str) -> ScoreResult | None:
+    def _replay(self, idempotency_key: str, request: str, legacy: Callable[[], str] | None) -> ScoreResult | None:
+        """The batch an earlier request with this key wrote, if any; `legacy` gives the request's digest
+        as batches written by an earlier crispml hold it (None: it has not changed)."""
         with self.store.reading() as uow:
             found = uow.ledger.find_batch(idempotency_key)
             if found is None:
                 return None
             batch, digest = found
-            if digest != request:
+            if digest != request and (legacy is None or digest != legacy()):
                 raise Conflict(
                     f"idempotency key {idempotency_key!r} was used for a different request (batch {batch.id})",
                     field="idempotency_key",

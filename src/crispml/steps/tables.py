@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 
 from crispml.domain import RECORD_ID
 from crispml.errors import InvalidInput
+from crispml.score_stream import ARROW_STREAM
 
-ARROW_STREAM = "application/vnd.apache.arrow.stream"
 PARQUET = "application/vnd.apache.parquet"
 CSV = "text/csv"
 TABLE_MEDIA_TYPES: dict[str, str] = {

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 
-from crispml import reports
+from crispml import reports, score_stream
 from crispml.api import pictures
 from crispml.api.auth import authorize
 from crispml.api.deps import ScoringDep, Services, ServicesDep
@@ -28,8 +28,9 @@ from crispml.contract.answers import (
 )
 from crispml.domain import ModelRef
 from crispml.errors import InvalidInput
+from crispml.score_stream import ARROW_STREAM
 from crispml.services.worker import score_job
-from crispml.steps.tables import ARROW_STREAM, CSV, PARQUET, TABLE_MEDIA_TYPES, read_table_body
+from crispml.steps.tables import CSV, PARQUET, TABLE_MEDIA_TYPES, read_table_body
 
 router = APIRouter(prefix="/api/v1", tags=["scoring"], route_class=OrjsonRoute)
 
@@ -134,7 +135,27 @@ async def score_table(
     result = await services.blocking(
         lambda: scoring.score(ref, table=read_table_body(data, media_type), idempotency_key=idempotency_key)
     )
+    if _asks_for_arrow(request.headers.get("accept")):
+        answer = ScoreBatchAnswer.dump(result, with_scores=False)
+        return Response(score_stream.encode(answer, result.records), media_type=ARROW_STREAM)
     return OrjsonResponse(ScoreBatchAnswer.dump(result))
+
+
+def _asks_for_arrow(accept: str | None) -> bool:
+    """Whether Accept names the Arrow stream, and rates it no lower than JSON (q, 1 when not given)."""
+    accept = (accept or "").lower()
+    if ARROW_STREAM not in accept:
+        return False
+    quality = {ARROW_STREAM: 0.0, "application/json": 0.0}
+    for media_range in accept.split(","):
+        media_type, *params = (part.strip() for part in media_range.split(";"))
+        if media_type in quality:
+            q = next((p.partition("=")[2] for p in params if p.startswith("q=")), "1")
+            try:
+                quality[media_type] = float(q)
+            except ValueError:
+                continue
+    return quality[ARROW_STREAM] > 0 and quality[ARROW_STREAM] >= quality["application/json"]
 
 
 router.add_api_route(
@@ -147,8 +168,11 @@ router.add_api_route(
     response_class=OrjsonResponse,
     response_model=None,
     responses={
-        200: {"model": ScoreBatchAnswer, "description": "Records scored and committed.",
-              "content": {"application/json": {"example": _SCORE_EXAMPLE}}},
+        200: {"model": ScoreBatchAnswer, "description": "Records scored and committed. A table's request "
+              f"that accepts {ARROW_STREAM} gets its scores as an Arrow stream (record_id, frame, score, "
+              "decision), the rest of the answer as JSON in the schema's metadata under crispml.answer.",
+              "content": {"application/json": {"example": _SCORE_EXAMPLE},
+                          ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}}}},
         202: {"model": JobAnswer, "description": "A dataset's frames are being scored as a job."},
         **problem_responses(404, 409, 413, 415, 422),
     },
