@@ -70,8 +70,9 @@ def writer_us(handler: logs.BackgroundHandler) -> float:
                     "duration_ms": 1.234, "request_id": "a140158e3b2c7d9bfaa40a61", "principal": "scorer",
                     "client": "127.0.0.1", "at": time.time()} for _ in range(BATCH)]  # fmt: skip
         started = time.perf_counter()
-        for entry in entries:
-            handler.listener.handle(entry)
+        handler.listener.write(entries)  # what the thread does with a turn of lines
+        for line_handler in handler.listener.handlers:
+            line_handler.flush()
         best = min(best, time.perf_counter() - started)
     return best / BATCH * 1e6
 

@@ -166,7 +166,7 @@ class InfluxExporter:
         self,
         target: InfluxTarget,
         *,
-        batch_size: int = 500,
+        batch_size: int = 5_000,
         flush_s: float = 5.0,
         buffer_size: int = 10_000,
         timeout_s: float = 2.0,
