@@ -72,25 +72,38 @@ def perf_line(record: PerfRecord, measurement: str, host: str | None = None) -> 
 
     `measurement` comes escaped (`escape_measurement`); tag and field values are escaped here. Runs on the
     flusher thread for every record, under the GIL the requests need: the series (measurement and tags)
-    is built once per distinct one, and the usual fields by one f-string.
+    is built once per distinct one, and a request's usual record (finite figures, rows, a request id
+    needing no escape) is one f-string.
     """
     series = _series(measurement, host, record.dataset, record.method, record.model, record.outcome)
     duration, cpu, rss = record.duration_s, record.cpu_s, record.peak_rss_mb
-    if math.isfinite(duration) and math.isfinite(cpu) and math.isfinite(rss):
-        fields = f"duration_s={duration!r},cpu_s={cpu!r},peak_rss_mb={rss!r},gc_runs={record.gc_runs}i"
-    else:  # a field InfluxDB cannot hold (NaN, an infinity) is left out
-        fields = _float("duration_s", duration) + _float("cpu_s", cpu) + _float("peak_rss_mb", rss)
-        fields = f"{fields},gc_runs={record.gc_runs}i"[1:]
-    if record.rows_in is not None:
-        fields += f",rows_in={record.rows_in}i"
-    if record.rows_out is not None:
-        fields += f",rows_out={record.rows_out}i"
-    fields += f",pid={record.pid}i"
+    rows_in, rows_out = record.rows_in, record.rows_out
     request_id = getattr(record, "request_id", None)  # carried by records of HTTP requests, when known
+    started = record.started_at
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    exit_us = (started - _EPOCH) // _MICROSECOND  # exact, where a float timestamp may round
+    if (
+        math.isfinite(duration) and math.isfinite(cpu) and math.isfinite(rss) and rows_in is not None
+        and rows_out is not None and type(request_id) is str and request_id and '"' not in request_id
+        and "\\" not in request_id
+    ):  # fmt: skip
+        return (
+            f"{series} duration_s={duration!r},cpu_s={cpu!r},peak_rss_mb={rss!r},gc_runs={record.gc_runs}i,"
+            f'rows_in={rows_in}i,rows_out={rows_out}i,pid={record.pid}i,request_id="{request_id}" '
+            f"{exit_us * 1000 + round(duration * 1e9)}"
+        )
+    # Any other record: a figure InfluxDB cannot hold (NaN, an infinity) is left out, and so are the rows
+    # and request id it does not carry.
+    fields = _float("duration_s", duration) + _float("cpu_s", cpu) + _float("peak_rss_mb", rss)
+    fields = f"{fields},gc_runs={record.gc_runs}i"[1:]
+    if rows_in is not None:
+        fields += f",rows_in={rows_in}i"
+    if rows_out is not None:
+        fields += f",rows_out={rows_out}i"
+    fields += f",pid={record.pid}i"
     if request_id:
         fields += f',request_id="{str(request_id).translate(_STRING_ESCAPES)}"'
-    started = record.started_at if record.started_at.tzinfo else record.started_at.replace(tzinfo=UTC)
-    exit_us = (started - _EPOCH) // _MICROSECOND  # exact, where a float timestamp may round
     duration_ns = round(duration * 1e9) if math.isfinite(duration) else 0
     return f"{series} {fields} {exit_us * 1000 + duration_ns}"
 
