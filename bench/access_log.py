@@ -1,7 +1,7 @@
 """Microbenchmark: what an access line costs a request, and what writing it costs the writer thread.
 
 Per-request microseconds (best of many paced batches) of `RequestId` around a trivial app, with and
-without `RequestEnd` writing the access line, the log configured as `crispml serve` configures it (JSON to
+without the access line as its observer, the log configured as `crispml serve` configures it (JSON to
 stdout, here /dev/null); and per-line microseconds of the writer thread formatting and writing it.
 Not part of `bench.run`: it explains a figure, it does not measure the product.
 
@@ -20,8 +20,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from crispml.api.app import RequestId
-from crispml.api.request_end import RequestEnd
+from crispml.api.request_end import RequestId
 from crispml.observability import logs
 
 BATCHES, BATCH = 200, 100
@@ -82,7 +81,7 @@ def run() -> dict[str, Any]:
     try:
         logging.config.dictConfig(logs.log_config("json", "INFO"))
         plain = asyncio.run(per_request_us(RequestId(_app)))
-        logged = asyncio.run(per_request_us(RequestId(RequestEnd(_app, (logs.access,)))))
+        logged = asyncio.run(per_request_us(RequestId(_app, (logs.access,))))
         background = logging.getLogger().handlers[0]
         assert isinstance(background, logs.BackgroundHandler)
         written = writer_us(background)

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -18,7 +16,7 @@ from crispml.api.auth import authorize
 from crispml.api.deps import Services
 from crispml.api.hot_lane import HotLane
 from crispml.api.origin import HostOriginCheck
-from crispml.api.request_end import RequestEnd, RequestObserver
+from crispml.api.request_end import RequestId, RequestObserver
 from crispml.api.routes import (
     audit,
     challengers,
@@ -39,7 +37,6 @@ from crispml.api.routes import (
     users,
 )  # fmt: skip
 from crispml.container import Container
-from crispml.identity import serving_request
 from crispml.observability.logs import access
 from crispml.observability.metrics import process_ended
 from crispml.settings import Settings
@@ -105,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 class CrispmlApp(FastAPI):
-    """FastAPI with `RequestId` and `RequestEnd` outside Starlette's error middleware: the answer to an
+    """FastAPI with `RequestId` (and its observers) outside Starlette's error middleware: the answer to an
     unexpected error carries its request id too, its log line names the request, and its access line and
     latency say 500."""
 
@@ -115,39 +112,7 @@ class CrispmlApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
-        return RequestId(RequestEnd(stack, self.request_observers) if self.request_observers else stack)
-
-
-class RequestId:
-    """Give every HTTP request an id the audit log records (`crispml.identity.request_id`), echoed in the
-    `X-Request-ID` response header: the caller's own if it sent a short printable one, else a new one.
-
-    Pure ASGI and a few microseconds: it runs on the one-record scoring path too.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                request = value
-                break
-        if request is None or not 0 < len(request) <= MAX_REQUEST_ID or not _PRINTABLE.fullmatch(request):
-            request = os.urandom(12).hex().encode()
-        header = (b"x-request-id", request)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
-
-        with serving_request(request.decode()):
-            await self.app(scope, receive, send_with_id)
+        return RequestId(stack, self.request_observers)
 
 
 class BodySizeLimit:
@@ -193,12 +158,6 @@ class BodySizeLimit:
     async def _too_large(self, send: Send) -> None:
         body = problems.problem(413, "too-large", "TooLarge", f"the request body exceeds {self.max_bytes} bytes")
         await body({"type": "http"}, _empty_receive, send)
-
-
-MAX_REQUEST_ID = 64
-"""Longest `X-Request-ID` taken from a caller (the audit log's column holds 64 characters)."""
-_PRINTABLE = re.compile(rb"[\x21-\x7e]+")
-"""Visible ASCII: an id that goes into logs and headers as it came, without spaces or controls."""
 
 
 class _TooLarge(Exception):

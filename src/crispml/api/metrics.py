@@ -34,7 +34,7 @@ def install(app: FastAPI) -> None:
 def request_timer() -> RequestObserver:
     """Time every HTTP request into `crispml_http_request_duration_seconds` by the template of the route
     that served it (`/api/v1/models/{name}/score`, never the raw path), its method and status; a request no
-    route matched is `unmatched`. Told by `crispml.api.request_end.RequestEnd` once the app ran (the router
+    route matched is `unmatched`. Told by `crispml.api.request_end.RequestId` once the app ran (the router
     wrote the route into the scope)."""
     observe = request_observer()
 
