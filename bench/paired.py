@@ -20,6 +20,7 @@ from statistics import median
 from typing import Any
 
 import httpx
+import psutil
 
 from bench.common import ratio
 from bench.load import WARM_UP_SECONDS, wrk
@@ -113,21 +114,62 @@ def alternate(
     return slices
 
 
+def alternate_timing_cpu(
+    urls: Mapping[str, str], path: str, body: dict[str, Any], tmp: Path
+) -> dict[str, list[dict[str, Any]]]:
+    """`alternate`, each slice also with its server's CPU milliseconds per answered request
+    (`cpu_ms_per_request`): in a server bound by one GIL, what a switch costs is CPU per answer first."""
+    servers = {side: server_process(url) for side, url in urls.items()}
+    slices = alternate(urls, path, body, tmp, hook=lambda side: cpu_s(servers[side]))
+    for side in slices.values():
+        for found in side:
+            found["cpu_ms_per_request"] = round(found.pop("hook") * 1000 / max(1, found["requests"]), 3)
+    return slices
+
+
+def server_process(url: str) -> psutil.Process:
+    """The `crispml serve` process this benchmark started for `url`."""
+    port = url.rsplit(":", 1)[1]
+    for process in psutil.Process().children(recursive=True):
+        command = process.cmdline()
+        if "serve" in command and port in command:
+            return process
+    raise RuntimeError(f"no crispml serve process on port {port}")
+
+
+def cpu_s(process: psutil.Process) -> float:
+    """User and system CPU seconds of the server and its children so far."""
+    total = 0.0
+    for each in [process, *process.children(recursive=True)]:
+        times = each.cpu_times()
+        total += times.user + times.system
+    return total
+
+
 def summary(rounds: list[dict[str, list[dict[str, Any]]]], off: str = "off", on: str = "on") -> dict[str, Any]:
     """Each side's median figures over every slice of every round, and the switch's ratios: the median of
-    the slice pairs' ratios (the headline) beside the ratio of the medians."""
+    the slice pairs' ratios (the headline) beside the ratio of the medians; for slices with CPU per
+    answer (`alternate_timing_cpu`), its medians and the median of its slice pairs' ratios too."""
     every = {side: [s for r in rounds for s in r[side]] for side in (off, on)}
-    figures = {side: {key: median(s[key] for s in slices) for key in FIGURES} for side, slices in every.items()}
+    keys = (*FIGURES, *(("cpu_ms_per_request",) if all(_CPU in s for s in every[off] + every[on]) else ()))
+    figures = {side: {key: median(s[key] for s in slices) for key in keys} for side, slices in every.items()}
     pairs = [b["requests_per_s"] / a["requests_per_s"] for r in rounds for a, b in zip(r[off], r[on], strict=True)]
-    return {
+    found = {
         "figures": figures,
         "rps_ratio": round(median(pairs), 3),
         "rps_ratio_of_medians": ratio(figures[on]["requests_per_s"], figures[off]["requests_per_s"]),
         "p99_ratio": ratio(figures[on]["p99_ms"], figures[off]["p99_ms"]),
         "slice_ratios": [round(p, 3) for p in pairs],
     }
+    if _CPU in keys:
+        cpu = [b[_CPU] / a[_CPU] for r in rounds for a, b in zip(r[off], r[on], strict=True)]
+        found["cpu_ratio"] = round(median(cpu), 3)
+    return found
+
+
+_CPU = "cpu_ms_per_request"
 
 
 def kept(slice_: dict[str, Any]) -> dict[str, Any]:
     """What the results file keeps of a slice."""
-    return {key: slice_[key] for key in (*FIGURES, "requests")}
+    return {key: slice_[key] for key in (*FIGURES, "requests", _CPU) if key in slice_}

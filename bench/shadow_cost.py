@@ -14,15 +14,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from statistics import median
 from typing import Any
 
 import httpx
-import psutil
 
 import crispml
-from bench.common import goal, ratio, scratch, synthetic_csv
-from bench.paired import SCORE_PATH, alternate, both_up, described, kept, summary
+from bench.common import goal, scratch, synthetic_csv
+from bench.paired import SCORE_PATH, alternate_timing_cpu, both_up, described, kept, summary
 from bench.serve import _champions
 from bench.switched import ROUNDS
 
@@ -38,9 +36,6 @@ def run(rows: int) -> dict[str, Any]:
         rounds = [_round(home, tmp, {"records": records[:1]}) for _ in range(ROUNDS)]
     found = summary([r["slices"] for r in rounds])
     figures = found["figures"]
-    cpu = {side: median(s["cpu_ms_per_request"] for r in rounds for s in r["slices"][side]) for side in ("off", "on")}
-    for side, value in cpu.items():
-        figures[side]["cpu_ms_per_request"] = value
     return {
         "name": "shadow",
         "rows": rows,
@@ -60,7 +55,7 @@ def run(rows: int) -> dict[str, Any]:
                 "shadow_scores": r["shadow_scores"],
                 "shadow_dropped": r["shadow_dropped"],
                 "load_average_1m": r["load_average_1m"],
-                **{side: [_kept(s) for s in r["slices"][side]] for side in ("off", "on")},
+                **{side: [kept(s) for s in r["slices"][side]] for side in ("off", "on")},
             }
             for r in rounds
         ],
@@ -68,7 +63,7 @@ def run(rows: int) -> dict[str, Any]:
             "on_over_off_req_per_s": found["rps_ratio"],
             "on_over_off_req_per_s_of_medians": found["rps_ratio_of_medians"],
             "on_over_off_p99": found["p99_ratio"],
-            "on_over_off_cpu_ms_per_request": ratio(cpu["on"], cpu["off"]),
+            "on_over_off_cpu_ms_per_request": found["cpu_ratio"],
             "slice_ratios": found["slice_ratios"],
         },
         "goals": [
@@ -94,41 +89,14 @@ def _round(home: Path, tmp: Path, body: dict[str, Any]) -> dict[str, Any]:
     """One pair of servers (share 0 and 1) loaded in turn; each slice with the server's CPU ms per request."""
     sides = {"off": {"CRISPML_SHADOW_SHARE": "0"}, "on": {"CRISPML_SHADOW_SHARE": "1"}}
     with both_up(home, tmp, sides) as urls:
-        servers = {side: _server_process(url) for side, url in urls.items()}
-        slices = alternate(urls, SCORE_PATH, body, tmp, hook=lambda side: _cpu_s(servers[side]))
+        slices = alternate_timing_cpu(urls, SCORE_PATH, body, tmp)
         shadow = _metric(urls["on"], "crispml_shadow_scores_total"), _metric(urls["on"], "crispml_shadow_dropped_total")
-    for side in slices.values():
-        for found in side:
-            found["cpu_ms_per_request"] = round(found.pop("hook") * 1000 / max(1, found["requests"]), 3)
     return {
         "slices": slices,
         "shadow_scores": shadow[0],
         "shadow_dropped": shadow[1],
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
-
-
-def _kept(slice_: dict[str, Any]) -> dict[str, Any]:
-    return {**kept(slice_), "cpu_ms_per_request": slice_["cpu_ms_per_request"]}
-
-
-def _server_process(url: str) -> psutil.Process:
-    """The `crispml serve` process this benchmark started for `url`."""
-    port = url.rsplit(":", 1)[1]
-    for process in psutil.Process().children(recursive=True):
-        command = process.cmdline()
-        if "serve" in command and port in command:
-            return process
-    raise RuntimeError(f"no crispml serve process on port {port}")
-
-
-def _cpu_s(process: psutil.Process) -> float:
-    """User and system CPU seconds of the server and its children so far."""
-    total = 0.0
-    for each in [process, *process.children(recursive=True)]:
-        times = each.cpu_times()
-        total += times.user + times.system
-    return total
 
 
 def _metric(url: str, name: str) -> float:

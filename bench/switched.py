@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bench.common import goal, scratch, synthetic_csv
-from bench.paired import SCORE_PATH, alternate, both_up, described, kept, summary
+from bench.paired import SCORE_PATH, alternate_timing_cpu, both_up, described, kept, summary
 from bench.serve import _champions, _ledger_batches
 
 ROUNDS = int(os.environ.get("CRISPML_BENCH_ROUNDS", "3"))
@@ -37,7 +37,7 @@ def compare(
         for _ in range(ROUNDS):
             before = _ledger_batches(home, None)
             with both_up(home, tmp, {"off": off, "on": on}) as urls:
-                slices = alternate(urls, SCORE_PATH, body, tmp)
+                slices = alternate_timing_cpu(urls, SCORE_PATH, body, tmp)
             answered = sum(s["requests"] for side in slices.values() for s in side)
             persisted = _ledger_batches(home, None) - before
             # wrk counts answers within its slices only; warm-up requests persisted too, hence >=.
@@ -62,6 +62,7 @@ def compare(
             "on_over_off_req_per_s": found["rps_ratio"],
             "on_over_off_req_per_s_of_medians": found["rps_ratio_of_medians"],
             "on_over_off_p99": found["p99_ratio"],
+            "on_over_off_cpu_ms_per_request": found["cpu_ratio"],
             "slice_ratios": found["slice_ratios"],
         },
         "goals": goals,
@@ -70,4 +71,5 @@ def compare(
 
 def _headline(what: str, side: str, figures: dict[str, float]) -> dict[str, Any]:
     return {"benchmark": f"score c8 {what} {side}", "req_per_s": round(figures["requests_per_s"]),
-            "p99_ms": round(figures["p99_ms"], 2)}  # fmt: skip
+            "p99_ms": round(figures["p99_ms"], 2),
+            "cpu_ms_per_request": round(figures["cpu_ms_per_request"], 3)}  # fmt: skip
