@@ -1,10 +1,12 @@
 """Perf records to InfluxDB as line protocol, as the reference's perfLogExit wrote them.
 
-The observer a measured call runs (`InfluxExporter.observe`) only appends the record to a bounded
-buffer: a full buffer drops the record and counts it. A daemon thread turns records into lines and
-writes them in batches, every `flush_s` or as soon as `batch_size` records wait, with a short timeout;
-a failed write is retried a few times, then its points are dropped and counted, and the next attempt
-waits for the next interval. A slow or dead InfluxDB therefore never slows or fails a request.
+The observer a measured call runs (`InfluxExporter.observe`) turns the record into its line and appends
+the line to a bounded buffer: a full buffer drops the record and counts it. The buffer holds text, not
+records: the garbage collector never walks a string, where thousands of buffered records (two tracked
+objects each) were promoted to its oldest generation and walked by every full collection. A daemon
+thread writes the lines in batches, every `flush_s` or as soon as `batch_size` lines wait, with a short
+timeout; a failed write is retried a few times, then its points are dropped and counted, and the next
+attempt waits for the next interval. A slow or dead InfluxDB therefore never slows or fails a request.
 
 One point per finished call, at its exit time: measurement `crispml_perf` (configurable), tags
 `method`, `dataset`, `model`, `outcome`, `host` (absent when empty), fields `duration_s`, `cpu_s`,
@@ -70,10 +72,10 @@ def _float(name: str, value: float) -> str:
 def perf_line(record: PerfRecord, measurement: str, host: str | None = None) -> str:
     """One perf record as one line of InfluxDB line protocol, timestamped at the call's exit (ns).
 
-    `measurement` comes escaped (`escape_measurement`); tag and field values are escaped here. Runs on the
-    flusher thread for every record, under the GIL the requests need: the series (measurement and tags)
-    is built once per distinct one, and a request's usual record (finite figures, rows, a request id
-    needing no escape) is one f-string.
+    `measurement` comes escaped (`escape_measurement`); tag and field values are escaped here. Runs for
+    every record, under the GIL the requests need: the series (measurement and tags) is built once per
+    distinct one, and a request's usual record (finite figures, rows, a request id needing no escape) is
+    one f-string.
     """
     series = _series(measurement, host, record.dataset, record.method, record.model, record.outcome)
     duration, cpu, rss = record.duration_s, record.cpu_s, record.peak_rss_mb
@@ -194,7 +196,7 @@ class InfluxExporter:
         self._close_timeout_s = close_timeout_s
         self._host = socket.gethostname() if host is None else host
         self._measurement = escape_measurement(target.measurement)
-        self._buffer: deque[PerfRecord] = deque()
+        self._buffer: deque[str] = deque()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -204,12 +206,19 @@ class InfluxExporter:
 
     # -- the measured call's side: microseconds, never blocks, never raises --------------------------
     def observe(self, record: PerfRecord) -> None:
-        """Take one finished perf record (a perf observer); a full buffer drops it and counts it."""
+        """Take one finished perf record (a perf observer) as its line; a full buffer drops it and counts it,
+        and so does a record no line can say."""
         buffer = self._buffer
         if len(buffer) >= self._buffer_size:
             self._drop(1, "buffer_full")
             return
-        buffer.append(record)
+        try:
+            line = perf_line(record, self._measurement, self._host)
+        except Exception:
+            log.warning("could not write the perf record of %s as line protocol", record.method, exc_info=True)
+            self._drop(1, "write_failed")
+            return
+        buffer.append(line)
         if len(buffer) >= self._batch_size and not self._wake.is_set():
             self._wake.set()
 
@@ -258,9 +267,7 @@ class InfluxExporter:
         """Write what waits, a batch at a time; False when a batch could not be written."""
         buffer = self._buffer
         while buffer and time.monotonic() < deadline:
-            lines = self._lines(_take(buffer, self._batch_size))
-            if not lines:
-                continue
+            lines = _take(buffer, self._batch_size)
             if self._write(http, "\n".join(lines).encode(), deadline):
                 with self._counts_lock:
                     self._written += len(lines)
@@ -270,16 +277,6 @@ class InfluxExporter:
             self._drop(len(lines), "write_failed")
             return False
         return True
-
-    def _lines(self, batch: list[PerfRecord]) -> list[str]:
-        lines = []
-        for record in batch:
-            try:
-                lines.append(perf_line(record, self._measurement, self._host))
-            except Exception:  # a record no line can say is dropped, not the flusher
-                log.warning("could not write the perf record of %s as line protocol", record.method, exc_info=True)
-                self._drop(1, "write_failed")
-        return lines
 
     def _write(self, http: httpx.Client, body: bytes, deadline: float) -> bool:
         target = self.target
@@ -322,9 +319,9 @@ class InfluxExporter:
         return f"{where}, measurement {target.measurement}"
 
 
-def _take(buffer: deque[PerfRecord], most: int) -> list[PerfRecord]:
-    """Up to `most` records from the front of `buffer` (which `close` may empty meanwhile)."""
-    batch: list[PerfRecord] = []
+def _take(buffer: deque[str], most: int) -> list[str]:
+    """Up to `most` lines from the front of `buffer` (which `close` may empty meanwhile)."""
+    batch: list[str] = []
     try:
         while len(batch) < most:
             batch.append(buffer.popleft())
