@@ -158,7 +158,8 @@ def _given(**params: Any) -> dict[str, Any]:
 
 
 Answer = Literal["json", "text", "bytes", "arrow"]
-"""How an answer's body is handed back: decoded JSON, text (a page) or bytes (a picture)."""
+"""How an answer's body is handed back: decoded JSON, text (a page), bytes (a picture), or a score answer's
+Arrow stream (its scores a pyarrow Table; JSON when the server answered JSON)."""
 
 
 class _Calls:
@@ -309,6 +310,9 @@ class _Calls:
 
         With a table and `scores_as="table"`, the answer's `scores` is a pyarrow Table (record_id, frame,
         score, decision), sent as an Arrow stream: for 10,000 records a sixth of the JSON answer's cost."""
+        if scores_as not in ("records", "table") or (scores_as == "table" and table is None):
+            raise InvalidInput("scores_as is 'records', or 'table' for the scores of a table (table=...)",
+                               field="scores_as")  # fmt: skip
         params = {k: v for k, v in {"version": version, "alias": alias}.items() if v is not None}
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         path = f"/api/v1/models/{name}/score"

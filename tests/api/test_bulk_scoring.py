@@ -153,6 +153,9 @@ def test_a_table_that_accepts_arrow_gets_its_scores_as_an_arrow_stream(
     assert [(s["record_id"], s["frame"], s["score"], s["decision"]) for s in stored] == [
         (r["record_id"], r["frame"], r["score"], r["decision"]) for r in scores.to_pylist()
     ]
+    for wrong in ({"records": named.to_dict("records"), "scores_as": "table"}, {"table": named, "scores_as": "rows"}):
+        with pytest.raises(InvalidInput, match="scores_as"):
+            client.score("fraud", **wrong)
     # A retry with the same key answers the first batch as a stream too.
     body = arrow_stream(named)
     first = post(server, body, ARROW, accept=ARROW, **{"Idempotency-Key": "arrow-answer-1"})

@@ -2,11 +2,11 @@
 
 The observer a measured call runs (`InfluxExporter.observe`) turns the record into its line and appends
 the line to a bounded buffer: a full buffer drops the record and counts it. The buffer holds text, not
-records: the garbage collector never walks a string, where thousands of buffered records (two tracked
-objects each) were promoted to its oldest generation and walked by every full collection. A daemon
-thread writes the lines in batches, every `flush_s` or as soon as `batch_size` lines wait, with a short
-timeout; a failed write is retried a few times, then its points are dropped and counted, and the next
-attempt waits for the next interval. A slow or dead InfluxDB therefore never slows or fails a request.
+records: the garbage collector never tracks a string, where thousands of buffered records (two tracked
+objects each) kept it collecting and were promoted through its generations. A daemon thread writes the
+lines in batches, every `flush_s` or as soon as `batch_size` lines wait, with a short timeout; a failed
+write is retried a few times, then its points are dropped and counted, and the next attempt waits for
+the next interval. A slow or dead InfluxDB therefore never slows or fails a request.
 
 One point per finished call, at its exit time: measurement `crispml_perf` (configurable), tags
 `method`, `dataset`, `model`, `outcome`, `host` (absent when empty), fields `duration_s`, `cpu_s`,
