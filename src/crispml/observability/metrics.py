@@ -25,7 +25,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from crispml.domain import Outcome, PerfRecord
+from crispml.domain import PerfRecord
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """Where worker processes keep their values (prometheus-client's multiprocess mode), when set."""
@@ -161,56 +161,42 @@ ESTIMATE_ERROR = Gauge(
 ESTIMATED_KPIS = ("roc_auc", "precision", "recall", "f1")
 
 
-class _Children:
-    """A metric's children by label values, looked up by a plain dict read: `labels()` takes a lock and
-    checks its arguments on every call, which the per-request paths need not pay for."""
+class _Children(dict[Any, Any]):
+    """A metric's children by key, found by one dict read of the key as it comes (a tuple of the values,
+    an int or enum among them; a single label's value alone); a key seen first is made by `labels()` from
+    its values as text. `labels()` takes a lock and checks its arguments on every call, and building the
+    label values first (`str(status)`, a tuple) cost as much again as a histogram's own observe: the
+    per-request paths pay for neither."""
 
     def __init__(self, metric: Any) -> None:
+        super().__init__()
         self._metric = metric
-        self._children: dict[tuple[str, ...], Any] = {}
 
-    def __call__(self, *values: str) -> Any:
-        child = self._children.get(values)
-        if child is None:
-            child = self._children[values] = self._metric.labels(*values)
+    def __missing__(self, key: Any) -> Any:
+        values = key if isinstance(key, tuple) else (key,)
+        child = self[key] = self._metric.labels(*map(str, values))
         return child
 
 
 def request_observer() -> Callable[[str, str, int, float], None]:
-    """A recorder of one HTTP request's (route template, method, status, seconds), for the API middleware.
-
-    Its children are found by one dict read of the arguments as they come (the status an int): building
-    the label values first (`str(status)`, a tuple) cost as much again as the histogram's own observe.
-    """
-    children: dict[tuple[str, str, int], Any] = {}
+    """A recorder of one HTTP request's (route template, method, status, seconds), for the API middleware."""
+    children = _Children(HTTP_REQUEST_DURATION)
 
     def observe(route: str, method: str, status: int, seconds: float) -> None:
         if method not in _HTTP_METHODS:
             method = "OTHER"  # a client's method names are not a bounded label
-        child = children.get((route, method, status))
-        if child is None:
-            child = children[route, method, status] = HTTP_REQUEST_DURATION.labels(route, method, str(status))
-        child.observe(seconds)
+        children[route, method, status].observe(seconds)
 
     return observe
 
 
 def perf_observer() -> Callable[[PerfRecord], None]:
-    """A perf-record observer (see `crispml.observability.perf.add_perf_observer`) for the method series;
-    its children found as `request_observer`'s are."""
-    durations: dict[tuple[str, Outcome], Any] = {}
-    peaks: dict[str, Any] = {}
+    """A perf-record observer (see `crispml.observability.perf.add_perf_observer`) for the method series."""
+    durations, peaks = _Children(METHOD_DURATION), _Children(METHOD_PEAK_RSS)
 
     def observe(record: PerfRecord) -> None:
-        method, outcome = record.method, record.outcome
-        duration = durations.get((method, outcome))
-        if duration is None:
-            duration = durations[method, outcome] = METHOD_DURATION.labels(method, str(outcome))
-        duration.observe(record.duration_s)
-        peak = peaks.get(method)
-        if peak is None:
-            peak = peaks[method] = METHOD_PEAK_RSS.labels(method)
-        peak.set(record.peak_rss_mb * _MIB)
+        durations[record.method, record.outcome].observe(record.duration_s)
+        peaks[record.method].set(record.peak_rss_mb * _MIB)
 
     return observe
 
@@ -221,25 +207,19 @@ def observe_group_commit(units: int, waited_s: float) -> None:
     GROUP_COMMIT_WAIT.observe(waited_s)
 
 
+_scores, _batches = _Children(SCORES), _Children(SCORE_BATCHES)
 _fallback_scores = _Children(FALLBACK_SCORES)
-_written: dict[tuple[str, int], tuple[Any, Any]] = {}
-"""The scores and batches children of a model version (by name and version as they come)."""
 
 
 def scores_written(model: str, version: int, rows: int) -> None:
     """One score batch of `rows` rows committed by model `model`, version `version`."""
-    children = _written.get((model, version))
-    if children is None:
-        labels = (model, str(version))
-        children = _written[model, version] = (SCORES.labels(*labels), SCORE_BATCHES.labels(*labels))
-    scores, batches = children
-    scores.inc(rows)
-    batches.inc()
+    _scores[model, version].inc(rows)
+    _batches[model, version].inc()
 
 
 def fallback_scored(name: str, reason: str, rows: int) -> None:
     """`rows` scores of model `name` answered by its fallback version, because of `reason` (a bounded kind)."""
-    _fallback_scores(name, reason).inc(rows)
+    _fallback_scores[name, reason].inc(rows)
 
 
 def shadow_scored(model_ref: str, rows: int) -> None:
