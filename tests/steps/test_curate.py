@@ -98,3 +98,20 @@ def test_a_curation_is_plain_json_that_rebuilds_itself() -> None:
     as_json = curation.to_json()
     assert as_json["step"] == "curate" and as_json["fit_frames"] == [1, 4]
     assert Curation(**as_json) == curation
+
+
+def test_the_worked_out_curation_gives_the_column_by_column_definitions_bits() -> None:
+    """log1p of the amount clipped at zero, then (x - mean) / scale, column by column: the definition,
+    as stored curations were always replayed; the vectorised curator must give the very same bits."""
+    data = training(rows=300, seed=3)
+    curation = fit_curation(data, FEATURES, "logreg", [1])
+    assert curation.log1p == ["amount"] and set(curation.center) == set(FEATURES)
+    matrix = data[FEATURES].to_numpy(dtype=np.float64, copy=True)
+    matrix[:5, 0] = [-3.0, 0.0, -0.0, 1e-300, 1e300]  # below, at and far from the training domain
+    expected = matrix.copy()
+    expected[:, 0] = np.log1p(np.clip(expected[:, 0], 0, None))
+    for j, column in enumerate(FEATURES):
+        expected[:, j] = (expected[:, j] - curation.center[column]) / curation.scale[column]
+    assert curate_matrix(matrix, FEATURES, curation).tobytes() == expected.tobytes()
+    one = matrix[7:8]  # the one-record request
+    assert curate_matrix(one, FEATURES, curation).tobytes() == expected[7:8].tobytes()

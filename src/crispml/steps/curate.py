@@ -7,6 +7,7 @@ log1p, then every feature is standardised with the training frames' mean and dev
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -52,16 +53,34 @@ def apply_curation(features: pd.DataFrame, curation: Curation) -> pd.DataFrame:
 
 
 def curate_matrix(matrix: np.ndarray, columns: list[str], curation: Curation) -> np.ndarray:
-    """Apply a fitted curation to a float64 matrix whose columns are named `columns` (a new matrix)."""
+    """Apply a fitted curation to a float64 matrix whose columns are named `columns` (a new matrix, or
+    `matrix` itself when the curation changes nothing)."""
+    return curator(columns, curation)(matrix)
+
+
+def curator(columns: list[str], curation: Curation) -> Callable[[np.ndarray], np.ndarray]:
+    """`curate_matrix` worked out once for a column order: the columns' positions and the means and
+    scales as arrays, so each call is a few whole-matrix operations. Looping over a scaled model's 30
+    columns took 180 us for a one-record request; this takes a few."""
     if not curation.center and not curation.log1p:
-        return matrix
-    data = np.array(matrix, dtype=np.float64)
+        return _unchanged
     position = {c: i for i, c in enumerate(columns)}
-    for column in curation.log1p:
-        # Negative amounts cannot be log-transformed; clip to the training domain instead of failing.
-        j = position[column]
-        data[:, j] = np.log1p(np.clip(data[:, j], 0, None))
-    for column, mean in curation.center.items():
-        j = position[column]
-        data[:, j] = (data[:, j] - mean) / curation.scale[column]
-    return data
+    logged = np.array([position[c] for c in curation.log1p], dtype=np.intp)
+    centred = np.array([position[c] for c in curation.center], dtype=np.intp)
+    means = np.array(list(curation.center.values()), dtype=np.float64)
+    scales = np.array([curation.scale[c] for c in curation.center], dtype=np.float64)
+
+    def curate(matrix: np.ndarray) -> np.ndarray:
+        data = np.array(matrix, dtype=np.float64)
+        if logged.size:
+            # Negative amounts cannot be log-transformed; clip to the training domain instead of failing.
+            data[:, logged] = np.log1p(np.clip(data[:, logged], 0, None))
+        if centred.size:
+            data[:, centred] = (data[:, centred] - means) / scales
+        return data
+
+    return curate
+
+
+def _unchanged(matrix: np.ndarray) -> np.ndarray:
+    return matrix

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -11,8 +12,11 @@ import pandas as pd
 
 from crispml.errors import InvalidInput
 from crispml.steps.columns import as_numeric, refuse_missing, require_columns
-from crispml.steps.curate import Curation, curate_matrix
+from crispml.steps.curate import Curation, curator
 from crispml.steps.prepare import Preparation
+
+Stage = Callable[[np.ndarray], np.ndarray]
+"""One step of a worked-out replay: a float64 matrix in, the next one out."""
 
 
 class FeaturePipeline:
@@ -42,9 +46,15 @@ class FeaturePipeline:
         position = {c: j for j, c in enumerate(self.input_columns)}
         return [position[c] for c in self.numeric_columns]
 
+    @cached_property
+    def _replay(self) -> Stage:
+        # Worked out at the first transform, not at construction: a pipeline that cannot run is refused
+        # when records meet it, as it always was.
+        return replay_plan(self.numeric_columns, self.steps, self.features)
+
     def transform_numbers(self, matrix: np.ndarray) -> np.ndarray:
         """The feature matrix of a float64 matrix whose columns are `numeric_columns` (NaN: missing)."""
-        return replay(matrix, self.numeric_columns, self.steps, self.features)
+        return self._replay(matrix)
 
     def transform_inputs(self, matrix: np.ndarray) -> np.ndarray:
         """The feature matrix of a float64 matrix whose columns are `input_columns`."""
@@ -93,43 +103,81 @@ def numeric_columns(steps: list[dict[str, Any]], features: list[str]) -> list[st
 
 
 def replay(matrix: np.ndarray, columns: list[str], steps: list[dict[str, Any]], features: list[str]) -> np.ndarray:
-    """Run `steps` on a float64 matrix (NaN for missing values) whose columns are `numeric_columns`."""
-    data = matrix
+    """Run `steps` on a float64 matrix (NaN for missing values) whose columns are `columns`."""
+    return replay_plan(columns, steps, features)(matrix)
+
+
+def replay_plan(columns: list[str], steps: list[dict[str, Any]], features: list[str]) -> Stage:
+    """`replay` worked out once for matrices whose columns are `columns`: the steps parsed, the columns'
+    positions, fill values and curation arrays built, so that each call runs only array operations.
+
+    A matrix is checked for gaps after the preparation fills what it fills, and once at the end: a
+    curation keeps a gap a gap (NaN stays NaN through its clip, log1p and scaling), so the last check
+    names the same record and column a check before the curation would.
+    """
+    stages: list[Stage] = []
     for step in steps:
         kind = step["step"]
         if kind == "prepare":
             preparation = Preparation(**step)
-            data, columns = _select(data, columns, preparation.columns_out), preparation.columns_out
-            data = _fill(data, columns, preparation.fill)
-            _refuse_gaps(data, columns, "has missing values and the preparation fills none")
+            stages.append(_selection(columns, preparation.columns_out))
+            columns = preparation.columns_out
+            stages.append(_filling(columns, preparation.fill))
+            stages.append(_gap_check(columns, "has missing values and the preparation fills none"))
         elif kind == "curate":
-            data, columns = _select(data, columns, features), list(features)
-            _refuse_gaps(data, columns, "has missing values")
-            data = curate_matrix(data, columns, Curation(**step))
+            stages.append(_selection(columns, features))
+            columns = list(features)
+            stages.append(curator(columns, Curation(**step)))
         else:
             raise InvalidInput(f"unknown pipeline step {kind!r}")
-    data = _select(data, columns, features)
-    _refuse_gaps(data, list(features), "has missing values")
-    return data
+    stages.append(_selection(columns, features))
+    stages.append(_gap_check(list(features), "has missing values"))
+    work = tuple(stage for stage in stages if stage is not _same)
 
-
-def _select(matrix: np.ndarray, columns: list[str], wanted: list[str]) -> np.ndarray:
-    if columns == wanted:
+    def run(matrix: np.ndarray) -> np.ndarray:
+        for stage in work:
+            matrix = stage(matrix)
         return matrix
+
+    return run
+
+
+def _same(matrix: np.ndarray) -> np.ndarray:
+    return matrix
+
+
+def _selection(columns: list[str], wanted: list[str]) -> Stage:
+    if columns == wanted:
+        return _same
     position = {c: i for i, c in enumerate(columns)}
     refuse_missing([c for c in wanted if c not in position])
-    return matrix[:, [position[c] for c in wanted]]
+    picked = np.array([position[c] for c in wanted], dtype=np.intp)
+    return lambda matrix: matrix[:, picked]
 
 
-def _fill(matrix: np.ndarray, columns: list[str], fill: dict[str, float]) -> np.ndarray:
-    gaps = np.isnan(matrix)
-    if not fill or not gaps.any():
+def _filling(columns: list[str], fill: dict[str, float]) -> Stage:
+    filled = [(j, value) for j, column in enumerate(columns) if (value := fill.get(column)) is not None]
+    if not filled:
+        return _same
+
+    def fill_gaps(matrix: np.ndarray) -> np.ndarray:
+        gaps = np.isnan(matrix)
+        if not gaps.any():
+            return matrix
+        out = matrix.copy()
+        for j, value in filled:
+            out[gaps[:, j], j] = value
+        return out
+
+    return fill_gaps
+
+
+def _gap_check(columns: list[str], problem: str) -> Stage:
+    def refuse_gaps(matrix: np.ndarray) -> np.ndarray:
+        _refuse_gaps(matrix, columns, problem)
         return matrix
-    filled = matrix.copy()
-    for j, column in enumerate(columns):
-        if column in fill:
-            filled[gaps[:, j], j] = fill[column]
-    return filled
+
+    return refuse_gaps
 
 
 def _refuse_gaps(matrix: np.ndarray, columns: list[str], problem: str) -> None:
