@@ -22,8 +22,9 @@ Stage = Callable[[np.ndarray], np.ndarray]
 class FeaturePipeline:
     """A model's feature pipeline (the `steps` still to run, then its `features`), asked once.
 
-    What the pipeline reads (`input_columns`, `numeric_columns`) is worked out when it is built, so a
-    caller that scores many requests with one model builds it once and pays nothing per request.
+    What the pipeline reads (`input_columns`, `numeric_columns`) is worked out when it is built, and how
+    it replays its steps (`replay_plan`) at its first transform, so a caller that scores many requests
+    with one model builds it once and pays for neither again.
     """
 
     def __init__(self, steps: list[dict[str, Any]], features: list[str] | tuple[str, ...]) -> None:
