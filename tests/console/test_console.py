@@ -128,6 +128,7 @@ def check_pictures(page: Page, drawn: bool) -> None:
             expect(figure).to_contain_text("Plot unavailable")
 
 
+@pytest.mark.slow  # over a minute: started first (see tests/conftest.py)
 def test_the_reference_scenario_in_the_console(browser: Browser, server: Server, api: Client, small_csv: Path,
                                                tmp_path: Path) -> None:  # fmt: skip
     page = browser.new_page(viewport=WIDE)
