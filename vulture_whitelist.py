@@ -68,10 +68,6 @@ _.train_on_a_sample
 _.process_exit_code
 
 background_handler  # logging.config.dictConfig calls it by its dotted name (observability/logs.py log_config)
-_.msg  # LogRecord.msg, read by logging's getMessage (observability/logs.py renders it on the caller's thread)
-_.levelno  # LogRecord fields of an AccessRecord, read by logging's handlers (observability/logs.py)
-_.stack_info
-_._line  # a record's formatted line, read back by LineFormatter.format through the record's __dict__
-_.dequeue  # QueueListener._monitor calls it (observability/logs.py Writer: lines gather once drained)
 
 pytest_configure  # pytest hook (tests/conftest.py): pytest calls it by name
+pytest_collection_modifyitems  # pytest hook (tests/conftest.py): orders the tests, slow ones first
