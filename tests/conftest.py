@@ -29,10 +29,11 @@ def pytest_configure() -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked slow run first. `make test` hands its two workers a file at a time (--dist loadfile),
-    and the reference-quality file alone takes four to five minutes: collected last, it ran alone at the
-    end of the run while the other worker sat idle (CI 30 min on a slow evening)."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep their order
+    """Files marked `early` run first. `make test` hands its two workers a file at a time (--dist
+    loadfile), and the reference-quality file alone takes three to five minutes: collected last, it ran
+    alone at the end of the run while the other worker sat idle (CI 30 min on a slow evening). Started
+    first, the long files run beside the many short ones, which fill both workers to the end."""
+    items.sort(key=lambda item: item.get_closest_marker("early") is None)  # stable: the rest keep their order
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 60, poll: float = 0.01) -> None:

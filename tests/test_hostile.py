@@ -39,6 +39,8 @@ from crispml.services.synthesis import write_synthetic
 from tests.api.conftest import Server, make_server
 from tests.conftest import SMALL_ROWS
 
+pytestmark = pytest.mark.early  # 123 cases, a server and the CLI: a minute in all
+
 HUGE = "1-999999999999"
 MAX_BODY = 2 * 1024 * 1024
 MAX_SOURCE = 5 * 1024 * 1024

@@ -13,7 +13,7 @@ from crispml.domain import SourceSpec
 from crispml.services.synthesis import write_synthetic
 from crispml.steps.synthetic import REFERENCE_FRAUDS, REFERENCE_ROWS
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.early]
 
 
 @pytest.fixture(scope="module")

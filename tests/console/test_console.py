@@ -26,6 +26,8 @@ from tests.conftest import SMALL_ROWS, wait_for
 from tests.services.test_retraining import FAILING
 from tests.services.test_webhooks import SECRET, Receiver
 
+pytestmark = pytest.mark.early  # two browser scenarios: a minute and a half in all
+
 CHROMIUM = "/usr/bin/chromium"
 # The README's pictures are refreshed on request only (a test run leaves the working tree as it was):
 # CRISPML_SCREENSHOTS=docs/screenshots .venv/bin/pytest tests/console
@@ -128,7 +130,6 @@ def check_pictures(page: Page, drawn: bool) -> None:
             expect(figure).to_contain_text("Plot unavailable")
 
 
-@pytest.mark.slow  # over a minute: started first (see tests/conftest.py)
 def test_the_reference_scenario_in_the_console(browser: Browser, server: Server, api: Client, small_csv: Path,
                                                tmp_path: Path) -> None:  # fmt: skip
     page = browser.new_page(viewport=WIDE)
