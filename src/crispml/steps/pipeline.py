@@ -12,7 +12,7 @@ import pandas as pd
 
 from crispml.errors import InvalidInput
 from crispml.steps.columns import as_numeric, refuse_missing, require_columns
-from crispml.steps.curate import Curation, curator
+from crispml.steps.curate import Curation, curator, unchanged
 from crispml.steps.prepare import Preparation
 
 Stage = Callable[[np.ndarray], np.ndarray]
@@ -133,7 +133,7 @@ def replay_plan(columns: list[str], steps: list[dict[str, Any]], features: list[
             raise InvalidInput(f"unknown pipeline step {kind!r}")
     stages.append(_selection(columns, features))
     stages.append(_gap_check(list(features), "has missing values"))
-    work = tuple(stage for stage in stages if stage is not _same)
+    work = tuple(stage for stage in stages if stage is not unchanged)
 
     def run(matrix: np.ndarray) -> np.ndarray:
         for stage in work:
@@ -143,13 +143,9 @@ def replay_plan(columns: list[str], steps: list[dict[str, Any]], features: list[
     return run
 
 
-def _same(matrix: np.ndarray) -> np.ndarray:
-    return matrix
-
-
 def _selection(columns: list[str], wanted: list[str]) -> Stage:
     if columns == wanted:
-        return _same
+        return unchanged
     position = {c: i for i, c in enumerate(columns)}
     refuse_missing([c for c in wanted if c not in position])
     picked = np.array([position[c] for c in wanted], dtype=np.intp)
@@ -159,7 +155,7 @@ def _selection(columns: list[str], wanted: list[str]) -> Stage:
 def _filling(columns: list[str], fill: dict[str, float]) -> Stage:
     filled = [(j, value) for j, column in enumerate(columns) if (value := fill.get(column)) is not None]
     if not filled:
-        return _same
+        return unchanged
 
     def fill_gaps(matrix: np.ndarray) -> np.ndarray:
         gaps = np.isnan(matrix)
