@@ -12,7 +12,9 @@ import inspect
 import pytest
 import typer.main
 
-from crispml.backends import Backend, LocalBackend, RemoteBackend
+from crispml.backends import Backend
+from crispml.backends.local_backend import LocalBackend
+from crispml.backends.remote_backend import RemoteBackend
 from crispml.cli import app
 from crispml.client import AsyncClient, Client
 from crispml.contract import METHODS

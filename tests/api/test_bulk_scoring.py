@@ -20,7 +20,7 @@ import pytest
 
 import crispml
 from crispml import score_stream
-from crispml.backends import RemoteBackend
+from crispml.backends.remote_backend import RemoteBackend
 from crispml.client import AsyncClient, Client, arrow_stream
 from crispml.errors import InvalidInput
 from tests.api.conftest import Server

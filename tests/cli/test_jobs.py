@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from crispml.backends import RemoteBackend
+from crispml.backends.remote_backend import RemoteBackend
 from crispml.client import Client
 from crispml.errors import NotFound
 from tests.api.conftest import CRISPML, Server

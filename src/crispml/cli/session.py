@@ -12,7 +12,8 @@ from crispml.cli.render import stderr
 from crispml.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from crispml.backends import Backend, LocalBackend
+    from crispml.backends import Backend
+    from crispml.backends.local_backend import LocalBackend
 
 ProgressCallback = Callable[[str, float], None]
 
