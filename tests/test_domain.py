@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crispml.domain import DatasetRef, ModelRef
+from crispml.domain.refs import DatasetRef, ModelRef
 from crispml.errors import InvalidInput
 
 

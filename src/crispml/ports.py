@@ -19,7 +19,6 @@ from crispml.domain import (
     ApiUser,
     AuditEvent,
     AuditQuery,
-    ChallengerProposal,
     Dataset,
     DataSource,
     Job,
@@ -27,14 +26,11 @@ from crispml.domain import (
     ModelVersion,
     NewScoreBatch,
     PerfRecord,
-    RetrainPolicy,
-    RetrainTrigger,
     ScoreBatch,
     ScoredRecords,
     Stage,
-    WebhookDelivery,
-    WebhookTarget,
 )
+from crispml.domain.policies import ChallengerProposal, RetrainPolicy, RetrainTrigger, WebhookDelivery, WebhookTarget
 
 
 class DatasetRepo(Protocol):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crispml.domain import parse_frames
+from crispml.domain.refs import parse_frames
 from crispml.errors import InvalidInput
 from crispml.steps.ingest import assign_frames
 

@@ -32,7 +32,7 @@ from crispml.api.fast_json import PARSED_BODY, OrjsonResponse
 from crispml.api.problems import for_error
 from crispml.contract.answers import ScoreBatchAnswer
 from crispml.contract.requests import MAX_NAME
-from crispml.domain import ModelRef
+from crispml.domain.refs import ModelRef
 from crispml.errors import CrispmlError
 from crispml.identity import act_for_this_request
 from crispml.permissions import GRANTS, Action

@@ -13,7 +13,8 @@ from crispml.backends.plain import JOB_POLL_S, J
 from crispml.client import Client, job_result
 from crispml.contract.pipeline import Pipeline
 from crispml.contract.requests import ImageFormat
-from crispml.domain import RECORD_ID, ModelRef, SourceSpec
+from crispml.domain import RECORD_ID, SourceSpec
+from crispml.domain.refs import ModelRef
 from crispml.errors import InvalidInput, NotFound
 from crispml.services.base import Progress, no_progress
 

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from crispml.contract.answers import Answer, Timestamp
 from crispml.contract.requests import Strict
-from crispml.domain import ChallengerDecision, ChallengerProposal
+from crispml.domain.policies import ChallengerDecision, ChallengerProposal
 
 
 class ChallengerDecisionBody(Strict):

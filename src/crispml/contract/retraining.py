@@ -10,7 +10,7 @@ from pydantic import Field
 
 from crispml.contract.answers import Answer, Timestamp
 from crispml.contract.requests import Strict
-from crispml.domain import RetrainPolicy, RetrainTrigger, WebhookDelivery, WebhookTarget
+from crispml.domain.policies import RetrainPolicy, RetrainTrigger, WebhookDelivery, WebhookTarget
 
 Condition = Annotated[str, Field(min_length=1, max_length=200, examples=["new-labels>=500", "realized-roc_auc<0.85"])]
 Duration = Annotated[str, Field(min_length=2, max_length=32, pattern=r"^\s*\d+(\.\d+)?\s*[smhd]$",

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 from crispml.contract.requests import ImageFormat
-from crispml.domain import format_frames
+from crispml.domain.refs import format_frames
 from crispml.errors import InvalidInput
 from crispml.reports.drawing import (
     BLUE,

@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from crispml.domain import ApiUser, check_name
+from crispml.domain import ApiUser
+from crispml.domain.refs import check_name
 from crispml.errors import AdminRequired, InvalidInput, TooManyAttempts, Unauthorized
 from crispml.identity import Principal, Role
 from crispml.ports import Storage

@@ -25,8 +25,10 @@ import logging
 from typing import Any
 
 from crispml.contract.promotion import ChallengerPolicy, PromotionGates
-from crispml.domain import AuditQuery, ChallengerProposal, ModelRef, ModelVersion, check_name
-from crispml.domain import ChallengerDecision as Decision
+from crispml.domain import AuditQuery, ModelVersion
+from crispml.domain.policies import ChallengerDecision as Decision
+from crispml.domain.policies import ChallengerProposal
+from crispml.domain.refs import ModelRef, check_name
 from crispml.errors import Conflict, CrispmlError, GateFailed, InvalidInput, NotFound
 from crispml.observability import metrics
 from crispml.ports import Storage, UnitOfWork

@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from crispml.domain import RECORD_ID, SHADOW, ModelRef, NewScoreBatch, ScoreBatch
+from crispml.domain import RECORD_ID, SHADOW, NewScoreBatch, ScoreBatch
+from crispml.domain.refs import ModelRef
 from crispml.errors import NotFound
 from crispml.observability import metrics
 from crispml.ports import Storage

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from crispml.domain import ModelRef, ModelVersion, parse_frames
+from crispml.domain import ModelVersion
+from crispml.domain.refs import ModelRef, parse_frames
 from crispml.errors import InvalidInput
 from crispml.ports import UnitOfWork
 from crispml.steps.compare import compare, paired

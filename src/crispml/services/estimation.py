@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from crispml.domain import ModelRef, ModelVersion, parse_frames
+from crispml.domain import ModelVersion
+from crispml.domain.refs import ModelRef, parse_frames
 from crispml.errors import InvalidInput, NotFound
 from crispml.observability import metrics
 from crispml.ports import Storage, UnitOfWork

@@ -13,7 +13,8 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from crispml.domain import AuditQuery, ModelRef
+from crispml.domain import AuditQuery
+from crispml.domain.refs import ModelRef
 from crispml.identity import acting_as
 from crispml.ports import Storage
 from crispml.services.base import Service

@@ -8,7 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from crispml.domain import FRAME, RECORD_ID, parse_frames
+from crispml.domain import FRAME, RECORD_ID
+from crispml.domain.refs import parse_frames
 from crispml.errors import InvalidInput
 from crispml.observability import metrics
 from crispml.services.base import GroupedPerfService, new_id, now

@@ -9,18 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crispml.domain import (
-    FRAME,
-    RECORD_ID,
-    Dataset,
-    LineageNode,
-    ModelRef,
-    ModelVersion,
-    SourceSpec,
-    Stage,
-    check_name,
-    parse_frames,
-)
+from crispml.domain import FRAME, RECORD_ID, Dataset, LineageNode, ModelVersion, SourceSpec, Stage
+from crispml.domain.refs import ModelRef, check_name, parse_frames
 from crispml.errors import InvalidInput, NotFound
 from crispml.ports import Storage, UnitOfWork
 from crispml.services.base import Progress, Service, new_id, no_progress, now

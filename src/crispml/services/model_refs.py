@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from crispml.domain import ModelRef, ModelVersion
+from crispml.domain import ModelVersion
+from crispml.domain.refs import ModelRef
 from crispml.errors import IntegrityFailure, NotFound
 from crispml.ports import Storage
 from crispml.services.model_cache import ModelCache

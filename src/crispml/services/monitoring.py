@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from crispml.domain import parse_frames
+from crispml.domain.refs import parse_frames
 from crispml.errors import InvalidInput, NotFound
 from crispml.observability import metrics
 from crispml.ports import InputLog, Storage

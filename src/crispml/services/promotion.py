@@ -20,7 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from crispml.contract.promotion import PromotionGates, PromotionTarget
-from crispml.domain import Dataset, ModelRef, ModelVersion, Stage, check_name
+from crispml.domain import Dataset, ModelVersion, Stage
+from crispml.domain.refs import ModelRef, check_name
 from crispml.errors import Conflict, CrispmlError, GateFailed, InvalidInput, NotFound
 from crispml.ports import Storage, UnitOfWork
 from crispml.services.base import Service, now

@@ -8,7 +8,8 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from crispml.contract.promotion import PromotionGates
-from crispml.domain import ModelVersion, parse_frames
+from crispml.domain import ModelVersion
+from crispml.domain.refs import parse_frames
 from crispml.errors import GateFailed
 from crispml.ports import Storage
 from crispml.services.model_cache import ModelCache

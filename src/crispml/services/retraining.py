@@ -24,7 +24,9 @@ from functools import cached_property
 from typing import Any
 
 from crispml.contract.pipeline import Persist, Pipeline
-from crispml.domain import Job, RetrainPolicy, RetrainTrigger, check_name, parse_frames
+from crispml.domain import Job
+from crispml.domain.policies import RetrainPolicy, RetrainTrigger
+from crispml.domain.refs import check_name, parse_frames
 from crispml.errors import CrispmlError, InvalidInput, NotFound
 from crispml.identity import acting
 from crispml.observability import metrics

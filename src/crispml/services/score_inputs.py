@@ -13,7 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import xxhash
 
-from crispml.domain import FRAME, RECORD_ID, ModelVersion, SourceSpec, parse_frames
+from crispml.domain import FRAME, RECORD_ID, ModelVersion, SourceSpec
+from crispml.domain.refs import parse_frames
 from crispml.errors import InvalidInput
 from crispml.ports import Storage
 from crispml.services.model_refs import ScoringModel

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crispml.domain import DataSource, SourceKind, SourceSpec, SourceTable, check_name
+from crispml.domain import DataSource, SourceKind, SourceSpec, SourceTable
+from crispml.domain.refs import check_name
 from crispml.errors import InvalidInput
 from crispml.ports import Storage
 from crispml.services.base import Service, now

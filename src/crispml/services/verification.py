@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from crispml.domain import ModelRef, ModelVersion, parse_frames
+from crispml.domain import ModelVersion
+from crispml.domain.refs import ModelRef, parse_frames
 from crispml.errors import NotFound
 from crispml.observability import metrics
 from crispml.ports import UnitOfWork

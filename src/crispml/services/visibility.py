@@ -8,7 +8,7 @@ in memory across principals (resolved model references) is checked here; jobs ar
 
 from __future__ import annotations
 
-from crispml.domain import check_name
+from crispml.domain.refs import check_name
 from crispml.errors import Forbidden
 from crispml.identity import Role, acting
 

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import orjson
 
-from crispml.domain import WebhookDelivery, WebhookTarget
+from crispml.domain.policies import WebhookDelivery, WebhookTarget
 from crispml.errors import InvalidInput, NotFound
 from crispml.observability import metrics
 from crispml.ports import Storage, UnitOfWork

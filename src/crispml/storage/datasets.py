@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from crispml.domain import Dataset, DatasetRef, Stage
+from crispml.domain import Dataset, Stage
+from crispml.domain.refs import DatasetRef
 from crispml.errors import NotFound
 from crispml.storage import schema as t
 from crispml.storage.versioned import insert_versioned

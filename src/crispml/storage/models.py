@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
-from crispml.domain import ModelRef, ModelVersion
+from crispml.domain import ModelVersion
+from crispml.domain.refs import ModelRef
 from crispml.errors import NotFound
 from crispml.storage import schema as t
 from crispml.storage.versioned import insert_versioned

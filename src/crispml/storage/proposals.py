@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from crispml.domain import ChallengerProposal
+from crispml.domain.policies import ChallengerProposal
 from crispml.errors import NotFound
 from crispml.storage import schema as t
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 
-from crispml.domain import RetrainPolicy, RetrainTrigger
+from crispml.domain.policies import RetrainPolicy, RetrainTrigger
 from crispml.errors import NotFound
 from crispml.storage import schema as t
 

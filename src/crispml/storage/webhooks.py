@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 
-from crispml.domain import WebhookDelivery, WebhookTarget
+from crispml.domain.policies import WebhookDelivery, WebhookTarget
 from crispml.errors import NotFound
 from crispml.storage import schema as t
 

@@ -16,7 +16,8 @@ from fastapi import APIRouter, Query
 
 from crispml.api.deps import LifecycleDep, ScoringDep, SettingsDep
 from crispml.api.problems import problem_responses
-from crispml.domain import ModelRef, SourceSpec
+from crispml.domain import SourceSpec
+from crispml.domain.refs import ModelRef
 from crispml.services.reference import ensure_reference_source
 
 router = APIRouter(prefix="/crispml", tags=["reference compatibility"], responses=problem_responses(404, 409, 422))

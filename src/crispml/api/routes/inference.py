@@ -25,7 +25,8 @@ from crispml.api.deps import LifecycleDep, ScoringDep, ServicesDep, SettingsDep
 from crispml.api.fast_json import OrjsonRoute
 from crispml.api.problems import oip_error_responses, problem_responses
 from crispml.contract import requests as req
-from crispml.domain import RECORD_ID, ModelRef, ModelVersion
+from crispml.domain import RECORD_ID, ModelVersion
+from crispml.domain.refs import ModelRef
 from crispml.errors import InvalidInput, NotFound
 from crispml.services.lifecycle import LifecycleService
 from crispml.steps.pipeline import input_columns

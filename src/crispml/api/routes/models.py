@@ -22,7 +22,7 @@ from crispml.contract.answers import (
     Page,
     ReportAnswer,
 )
-from crispml.domain import ModelRef, check_name
+from crispml.domain.refs import ModelRef, check_name
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.worker import train_job
 from crispml.steps.algorithms import get_algorithm, params_doc, resolve_params

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from crispml.api.deps import PromotionDep, ServicesDep
 from crispml.api.problems import problem_responses
 from crispml.contract import requests as req
-from crispml.domain import ModelRef
+from crispml.domain.refs import ModelRef
 
 router = APIRouter(prefix="/api/v1/models", tags=["promotion"])
 ModelName = Annotated[req.Name, Path(description="A model's name.")]

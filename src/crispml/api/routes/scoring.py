@@ -26,7 +26,7 @@ from crispml.contract.answers import (
     ScoreBatchPage,
     VerificationAnswer,
 )
-from crispml.domain import ModelRef
+from crispml.domain.refs import ModelRef
 from crispml.errors import InvalidInput
 from crispml.score_stream import ARROW_STREAM
 from crispml.services.worker import score_job
