@@ -28,7 +28,7 @@ import crispml
 from bench.common import goal, median, ratio, scratch, synthetic_csv
 from bench.servers import crispml_server
 from crispml import score_stream
-from crispml.client import ARROW_STREAM, arrow_stream
+from crispml.client.wire import ARROW_STREAM, arrow_stream
 from crispml.domain import FRAME, RECORD_ID, SourceSpec
 from crispml.steps import fast_path, record_ids
 from crispml.steps.pipeline import FeaturePipeline

@@ -21,7 +21,8 @@ import pytest
 import crispml
 from crispml import score_stream
 from crispml.backends.remote_backend import RemoteBackend
-from crispml.client import AsyncClient, Client, arrow_stream
+from crispml.client import AsyncClient, Client
+from crispml.client.wire import arrow_stream
 from crispml.errors import InvalidInput
 from tests.api.conftest import Server
 from tests.cli.conftest import run

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp
 from crispml.api import problems
 from crispml.api.origin import HostOriginCheck
 from crispml.api.routes import console
-from crispml.client import tls_verify
+from crispml.client.wire import tls_verify
 
 SERVER_HEADER = "x-crispml-server"
 """Tells the console which server its answers come from (it shows it in its header)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crispml.backends.plain import JOB_POLL_S, J, as_json
-from crispml.client import job_result
+from crispml.client.wire import job_result
 from crispml.container import Container
 from crispml.contract import answers as a
 from crispml.contract import challengers as ch

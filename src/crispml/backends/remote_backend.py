@@ -10,7 +10,8 @@ from typing import Any
 import pandas as pd
 
 from crispml.backends.plain import JOB_POLL_S, J
-from crispml.client import Client, job_result
+from crispml.client import Client
+from crispml.client.wire import job_result
 from crispml.contract.pipeline import Pipeline
 from crispml.contract.requests import ImageFormat
 from crispml.domain import RECORD_ID, SourceSpec

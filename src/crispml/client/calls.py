@@ -1,168 +1,25 @@
-"""Python client of the crispml REST API (httpx), synchronous and asynchronous.
-
-Both clients share one set of method definitions: each method describes its request and hands it to
-`_call`, which the sync client runs at once and the async client returns as an awaitable. Errors come
-back as the same `crispml.errors` classes the service raises; a server that cannot be reached (refused
-connection, unknown host, timeout) raises `Unavailable` naming the URL.
-
-A server that requires keys gets the `api_key` given, else the environment's `CRISPML_API_KEY`, as
-`Authorization: Bearer <key>` on every request.
-
-Long calls (ingest, upload, train, dataset scoring) run as jobs. By default the client blocks until
-the job ends and hands back its result; `Client(url, wait_for_jobs=False)` hands back the queued job
-instead, to follow with `job(id, wait=True, timeout=...)` and stop with `cancel_job(id)`.
-
-An https URL is verified against the system's certificate authorities, or against the CA file named
-by `verify=` or by `CRISPML_CA_FILE` (a server with a certificate of its own making).
-"""
+"""The API's calls, one method each, declared once for both clients."""
 
 from __future__ import annotations
 
-import os
-import ssl
-from collections.abc import Awaitable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-import httpx
 import orjson
 
 from crispml.errors import (
-    Conflict,
-    CrispmlError,
-    Erased,
-    Forbidden,
-    IntegrityFailure,
     InvalidInput,
-    NotFound,
-    TooLarge,
-    TooManyAttempts,
-    Unauthorized,
-    Unavailable,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-_ERRORS: dict[int, type[CrispmlError]] = {
-    401: Unauthorized,
-    403: Forbidden,
-    404: NotFound,
-    409: Conflict,
-    410: Erased,
-    413: TooLarge,
-    415: InvalidInput,
-    422: InvalidInput,
-    500: IntegrityFailure,
-    503: Unavailable,
-}
-_JOB_TIMEOUT_S = 3600.0
-_LONG_POLL: dict[str, str | float] = {"wait": "true", "timeout": _JOB_TIMEOUT_S}
-ARROW_STREAM = "application/vnd.apache.arrow.stream"
-"""`crispml.score_stream.ARROW_STREAM`, spelled again so that the client starts without pyarrow."""
+
+from crispml.client.wire import ARROW_STREAM, Answer, arrow_stream, given
 
 
-def arrow_stream(table: pd.DataFrame | pa.Table) -> bytes:
-    """A table as the bytes of an Arrow IPC stream (a DataFrame's index is left out)."""
-    import pyarrow as pa  # here, not at import: the client (and the CLI's help) starts without it
-
-    if not isinstance(table, pa.Table):
-        table = pa.Table.from_pandas(table, preserve_index=False)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
-def _raise_for(response: httpx.Response) -> None:
-    if response.status_code < 400:
-        return
-    try:
-        body = response.json()
-    except ValueError:
-        body = {"detail": response.text}
-    if response.status_code == 429:
-        retry_after = response.headers.get("retry-after", "60")
-        raise TooManyAttempts(str(body.get("detail", response.reason_phrase)),
-                              retry_after=int(retry_after) if retry_after.isdigit() else 60)  # fmt: skip
-    kind = _ERRORS.get(response.status_code, CrispmlError)
-    kind = _error_kinds(kind).get(str(body.get("title", "")), kind)  # a refused gate is a Conflict titled GateFailed
-    raise kind(str(body.get("detail", response.reason_phrase)), field=body.get("field"))
-
-
-def job_result(job: dict[str, Any]) -> Any:
-    """A finished job's result, or its error raised as the service would have raised it."""
-    if job["status"] == "succeeded":
-        return job["result"]
-    error = job.get("error") or {}
-    kinds = _error_kinds(CrispmlError)  # a problem's title is its class
-    detail = error.get("detail") or f"job {job['id']} ended {job['status']}"
-    raise kinds.get(error.get("title", ""), CrispmlError)(detail, field=error.get("field"))
-
-
-def _error_kinds(kind: type[CrispmlError]) -> dict[str, type[CrispmlError]]:
-    """Every crispml error class by name (subclasses of subclasses too, such as GateFailed)."""
-    found = {kind.__name__: kind}
-    for sub in kind.__subclasses__():
-        found.update(_error_kinds(sub))
-    return found
-
-
-CA_FILE_ENV = "CRISPML_CA_FILE"
-
-
-def tls_verify(verify: bool | str | Path | ssl.SSLContext | None) -> bool | ssl.SSLContext:
-    """What httpx verifies an https server with: `verify` as given, a CA file's context, or by default
-    `CRISPML_CA_FILE`'s, else the system's authorities (True). False turns verification off."""
-    if verify is None:
-        verify = os.environ.get(CA_FILE_ENV) or True
-    if isinstance(verify, (str, Path)):
-        try:
-            return ssl.create_default_context(cafile=str(verify))
-        except (OSError, ssl.SSLError) as exc:
-            raise InvalidInput(f"cannot read the CA file {verify}: {getattr(exc, 'strerror', None) or exc}",
-                               field="verify") from None  # fmt: skip
-    return verify
-
-
-def _unreachable(base_url: object, exc: httpx.TransportError) -> Unavailable:
-    reason = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException):
-        reason = f"timed out ({type(exc).__name__})"
-    if "CERTIFICATE_VERIFY_FAILED" in reason:
-        reason += f"; if the server's certificate is your own, name its CA with {CA_FILE_ENV} or verify="
-    return Unavailable(f"cannot reach the crispml server at {base_url}: {reason}", field="url")
-
-
-API_KEY_ENV = "CRISPML_API_KEY"
-
-
-def _auth_headers(api_key: str | None, httpx_options: dict[str, Any]) -> dict[str, Any]:
-    """httpx options with `Authorization: Bearer` from `api_key`, else from CRISPML_API_KEY, if either is set."""
-    key = api_key or os.environ.get(API_KEY_ENV)
-    if not key:
-        return httpx_options
-    return {**httpx_options, "headers": {**(httpx_options.get("headers") or {}), "Authorization": f"Bearer {key}"}}
-
-
-def _close_files(kwargs: dict[str, Any]) -> None:
-    for _name, handle, *_rest in (kwargs.get("files") or {}).values():
-        if hasattr(handle, "close"):
-            handle.close()
-
-
-def _given(**params: Any) -> dict[str, Any]:
-    """Query parameters, those not given (None or empty) left out."""
-    return {k: v for k, v in params.items() if v is not None and v != ""}
-
-
-Answer = Literal["json", "text", "bytes", "arrow"]
-"""How an answer's body is handed back: decoded JSON, text (a page), bytes (a picture), or a score answer's
-Arrow stream (its scores a pyarrow Table; JSON when the server answered JSON)."""
-
-
-class _Calls:
+class Calls:
     """The API's calls, one method each; `_call` decides whether they run now or are awaited."""
 
     wait_for_jobs = True
@@ -242,7 +99,7 @@ class _Calls:
     def import_model(self, bundle: bytes | Path, *, alias: str | None = None) -> Any:
         """Import a signed bundle (its bytes or its file); with `alias`, the server's gates decide if it moves."""
         data = bundle.read_bytes() if isinstance(bundle, Path) else bundle
-        return self._call("POST", "/api/v1/models/import", content=data, params=_given(alias=alias),
+        return self._call("POST", "/api/v1/models/import", content=data, params=given(alias=alias),
                           headers={"Content-Type": "application/zip"})  # fmt: skip
 
     def promote(self, name: str, version: int, *, to: str, alias: str = "champion") -> Any:
@@ -273,14 +130,14 @@ class _Calls:
                format: str = "json") -> Any:  # fmt: skip
         """ModelReport as JSON; with format="html", a self-contained HTML page (text) with every picture.
         `threshold` sets the confusion matrix, precision, recall and F1 (default: the model's)."""
-        params = _given(frames=frames, threshold=threshold, format=None if format == "json" else format)
+        params = given(frames=frames, threshold=threshold, format=None if format == "json" else format)
         path = f"/api/v1/models/{name}/versions/{version}/report"
         return self._call("GET", path, params=params, answer="text" if format == "html" else "json")
 
     def report_plot(self, name: str, version: int, plot: str, *, format: str = "svg", frames: str | None = None,
                     threshold: float | None = None) -> Any:  # fmt: skip
         """A picture of ModelReport as SVG or PNG bytes: roc, pr, confusion, kpi-by-frame or importances."""
-        params = _given(format=format, frames=frames, threshold=threshold)
+        params = given(format=format, frames=frames, threshold=threshold)
         path = f"/api/v1/models/{name}/versions/{version}/report/plots/{plot}"
         return self._call("GET", path, params=params, answer="bytes")
 
@@ -293,7 +150,7 @@ class _Calls:
     def monitor(self, name: str, *, version: int | None = None, alias: str | None = None, frames: str | None = None,
                 since: str | None = None, dataset: str | None = None) -> Any:  # fmt: skip
         """Drift against the training profile: a dataset's frames, or records scored online `since` (24h)."""
-        params = _given(version=version, alias=alias, frames=frames, since=since, dataset=dataset)
+        params = given(version=version, alias=alias, frames=frames, since=since, dataset=dataset)
         return self._call("GET", f"/api/v1/models/{name}/monitoring", params=params)
 
     def lineage(self, name: str, *, version: int | None = None, alias: str | None = None) -> Any:
@@ -344,19 +201,19 @@ class _Calls:
     ) -> Any:
         """NewDataReport as JSON; with format="html", a self-contained HTML page (text) with its pictures.
         With compare="champion,challenger", also those two versions on the same labelled records."""
-        params = _given(model=model, frames=frames, format=None if format == "json" else format, compare=compare,
+        params = given(model=model, frames=frames, format=None if format == "json" else format, compare=compare,
                         level=level)  # fmt: skip
         return self._call("GET", "/api/v1/reports/verification", params=params,
                           answer="text" if format == "html" else "json")  # fmt: skip
 
     def estimate(self, model: str, *, frames: str | None = None, since: str | None = None, level: float = 0.99) -> Any:
         """Performance before labels: CBPE estimates of the unlabelled scores per model version and frame."""
-        params = _given(model=model, frames=frames, since=since, level=None if level == 0.99 else level)
+        params = given(model=model, frames=frames, since=since, level=None if level == 0.99 else level)
         return self._call("GET", "/api/v1/reports/estimate", params=params)
 
     def verify_plot(self, model: str, plot: str, *, format: str = "svg", frames: str | None = None) -> Any:
         """A picture of NewDataReport as SVG or PNG bytes: kpi-by-frame or labelled."""
-        params = _given(model=model, format=format, frames=frames)
+        params = given(model=model, format=format, frames=frames)
         return self._call("GET", f"/api/v1/reports/verification/plots/{plot}", params=params, answer="bytes")
 
     # -- jobs and operations
@@ -419,17 +276,17 @@ class _Calls:
 
     def retrain_triggers(self, *, model: str | None = None, limit: int = 100) -> Any:
         """Retraining triggers, newest first."""
-        return self._call("GET", "/api/v1/retrain/triggers", params=_given(model=model, limit=limit))
+        return self._call("GET", "/api/v1/retrain/triggers", params=given(model=model, limit=limit))
 
     # -- the challenger promotion policy
     def challenger_check(self, model: str | None = None) -> Any:
         """Apply the server's challenger policy once (admin), to `model` or every name with a challenger:
         each decision (wait, kept, refused, promoted, proposed) with its figures, in the list envelope."""
-        return self._call("POST", "/api/v1/challenger/check", params=_given(model=model))
+        return self._call("POST", "/api/v1/challenger/check", params=given(model=model))
 
     def challenger_proposals(self, *, model: str | None = None, status: str | None = None, limit: int = 100) -> Any:
         """Challengers proposed for approval, newest first (status open, approved, rejected, superseded)."""
-        return self._call("GET", "/api/v1/challenger/proposals", params=_given(model=model, status=status, limit=limit))
+        return self._call("GET", "/api/v1/challenger/proposals", params=given(model=model, status=status, limit=limit))
 
     def approve_challenger(self, model: str, *, reason: str | None = None) -> Any:
         """Approve `model`'s open proposal (admin): its challenger becomes champion, the old one the fallback."""
@@ -451,7 +308,7 @@ class _Calls:
 
     def webhook_deliveries(self, *, status: str | None = None, limit: int = 100) -> Any:
         """Webhook deliveries, newest first, with their attempts and last error."""
-        return self._call("GET", "/api/v1/webhooks/deliveries", params=_given(status=status, limit=limit))
+        return self._call("GET", "/api/v1/webhooks/deliveries", params=given(status=status, limit=limit))
 
     def cancel(self, job_id: str) -> Any:
         """Same as `cancel_job` (kept for existing callers)."""
@@ -510,102 +367,3 @@ class _Calls:
     def apply_retention(self, *, force: bool = False) -> Any:
         """Delete the rows of versions past their retention period."""
         return self._call("POST", "/api/v1/privacy/retention/apply", json={"force": force})
-
-
-def _prepare(job: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
-    if job:  # long calls block on the server until their job ends, then hand back its result
-        kwargs["params"] = {**kwargs.get("params", {}), "wait": "true", "timeout": _JOB_TIMEOUT_S}
-    return kwargs
-
-
-def _decode(response: httpx.Response, job: bool, answer: Answer = "json") -> Any:
-    _raise_for(response)
-    if response.status_code == 204:
-        return None
-    if answer == "bytes":
-        return response.content
-    if answer == "text":
-        return response.text
-    if answer == "arrow" and response.headers.get("content-type", "").startswith(ARROW_STREAM):
-        from crispml import score_stream  # here: the client starts without pyarrow
-
-        return score_stream.decode(response.content)
-    # orjson: a 10,000-score answer decodes in half the time the standard library's json takes.
-    body = orjson.loads(response.content)
-    return job_result(body) if job else body
-
-
-class Client(_Calls):
-    """Synchronous client: `Client("http://127.0.0.1:8000").train("ccf-cur", name="fraud", weight=10)`."""
-
-    def __init__(
-        self, base_url: str, *, timeout: float = _JOB_TIMEOUT_S + 60, wait_for_jobs: bool = True,
-        api_key: str | None = None, verify: bool | str | Path | ssl.SSLContext | None = None,
-        **httpx_options: Any,
-    ) -> None:  # fmt: skip
-        self.http = httpx.Client(
-            base_url=base_url, timeout=timeout, verify=tls_verify(verify), **_auth_headers(api_key, httpx_options)
-        )
-        self.wait_for_jobs = wait_for_jobs
-
-    def _call(self, method: str, path: str, *, job: bool = False, answer: Answer = "json", **kwargs: Any) -> Any:
-        job = job and self.wait_for_jobs
-        try:
-            response = self.http.request(method, path, **_prepare(job, kwargs))
-            while job and response.status_code == 202:  # the server holds a wait for a while only
-                response = self.http.get(response.headers["Location"], params=_LONG_POLL)
-        except httpx.TransportError as exc:
-            raise _unreachable(self.http.base_url, exc) from None
-        finally:
-            _close_files(kwargs)
-        return _decode(response, job, answer)
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-
-class AsyncClient(_Calls):
-    """Asynchronous client: the same methods, each returning an awaitable."""
-
-    def __init__(
-        self, base_url: str, *, timeout: float = _JOB_TIMEOUT_S + 60, wait_for_jobs: bool = True,
-        api_key: str | None = None, verify: bool | str | Path | ssl.SSLContext | None = None,
-        **httpx_options: Any,
-    ) -> None:  # fmt: skip
-        self.http = httpx.AsyncClient(
-            base_url=base_url, timeout=timeout, verify=tls_verify(verify), **_auth_headers(api_key, httpx_options)
-        )
-        self.wait_for_jobs = wait_for_jobs
-
-    def _call(
-        self, method: str, path: str, *, job: bool = False, answer: Answer = "json", **kwargs: Any
-    ) -> Awaitable[Any]:
-        job = job and self.wait_for_jobs
-
-        async def run() -> Any:
-            try:
-                response = await self.http.request(method, path, **_prepare(job, kwargs))
-                while job and response.status_code == 202:  # the server holds a wait for a while only
-                    response = await self.http.get(response.headers["Location"], params=_LONG_POLL)
-            except httpx.TransportError as exc:
-                raise _unreachable(self.http.base_url, exc) from None
-            finally:
-                _close_files(kwargs)
-            return _decode(response, job, answer)
-
-        return run()
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-    async def __aenter__(self) -> AsyncClient:
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        await self.aclose()
