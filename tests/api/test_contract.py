@@ -14,8 +14,8 @@ from crispml.api.app import create_app
 from crispml.api.routes import scoring
 from crispml.client import AsyncClient, Client
 from crispml.contract import METHODS
-from crispml.contract.answers import ScoreBatchAnswer, ScoreBatchPage
 from crispml.contract.requests import ReportPlotRequest, VerifyPlotRequest
+from crispml.contract.scoring import ScoreBatchAnswer, ScoreBatchPage
 from crispml.settings import Settings
 
 

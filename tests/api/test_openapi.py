@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from crispml.client import Client
-from crispml.contract.answers import ScoreBatchAnswer, ScoreBatchPage
+from crispml.contract.scoring import ScoreBatchAnswer, ScoreBatchPage
 from tests.api.conftest import Server
 
 

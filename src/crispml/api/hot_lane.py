@@ -30,8 +30,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from crispml.api.auth import bearer_key
 from crispml.api.fast_json import PARSED_BODY, OrjsonResponse
 from crispml.api.problems import for_error
-from crispml.contract.answers import ScoreBatchAnswer
 from crispml.contract.requests import MAX_NAME
+from crispml.contract.scoring import ScoreBatchAnswer
 from crispml.domain.refs import ModelRef
 from crispml.errors import CrispmlError
 from crispml.identity import act_for_this_request

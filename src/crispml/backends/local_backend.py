@@ -10,6 +10,7 @@ from crispml.container import Container
 from crispml.contract import answers as a
 from crispml.contract import challengers as ch
 from crispml.contract import retraining as r
+from crispml.contract import scoring as sc
 from crispml.contract.pipeline import Pipeline
 from crispml.contract.requests import ImageFormat
 from crispml.domain import Job, SourceSpec, Stage
@@ -70,24 +71,24 @@ class LocalBackend:
               idempotency_key: str | None, progress: Progress = no_progress) -> J:  # fmt: skip
         result = self.c.scoring.score(model, dataset=dataset, frames=frames, file=file,
                                       idempotency_key=idempotency_key, progress=progress)  # fmt: skip
-        return a.ScoreBatchAnswer.dump(result)
+        return sc.ScoreBatchAnswer.dump(result)
 
     def label(self, *, file: str | None, dataset: str | None, frames: str | None, id_column: str,
               label_column: str) -> J:  # fmt: skip
         report = self.c.scoring.label(file=file, dataset=dataset, frames=frames, id_column=id_column,
                                       label_column=label_column)  # fmt: skip
-        return as_json(a.LabelReportAnswer.from_domain(report))
+        return as_json(sc.LabelReportAnswer.from_domain(report))
 
     def verify(self, model: str, *, frames: str | None, compare: str | None = None, level: float = 0.05) -> J:
         key = (model, frames, compare, level)
         if key not in self._verifications:
             found = self.c.scoring.verify(model, frames=frames, compare=compare, level=level)
-            self._verifications[key] = as_json(a.VerificationAnswer.from_domain(found))
+            self._verifications[key] = as_json(sc.VerificationAnswer.from_domain(found))
         return self._verifications[key]
 
     def estimate(self, model: str, *, frames: str | None, since: str | None, level: float) -> J:
         found = self.c.scoring.estimate(model, frames=frames, since=since, level=level)
-        return as_json(a.EstimationAnswer.from_domain(found))
+        return as_json(sc.EstimationAnswer.from_domain(found))
 
     def verify_page(self, model: str, *, frames: str | None) -> str:
         from crispml import reports
@@ -101,7 +102,7 @@ class LocalBackend:
 
     def monitor(self, model: str, *, frames: str | None, since: str | None, dataset: str | None) -> J:
         found = self.c.monitoring.monitor(model, frames=frames, since=since, dataset=dataset)
-        return as_json(a.MonitoringAnswer.from_domain(found))
+        return as_json(sc.MonitoringAnswer.from_domain(found))
 
     def lineage(self, ref: str) -> list[J]:
         return [as_json(a.LineageNodeAnswer.from_domain(n)) for n in self.c.lifecycle.lineage(ref)]

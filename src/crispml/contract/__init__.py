@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from crispml.contract import answers as a
 from crispml.contract import requests as r
+from crispml.contract import scoring as sc
 
 
 @dataclass(frozen=True)
@@ -41,19 +42,19 @@ _SPECS = (
     MethodSpec("persist", "ModelPersist: register a model version and point an alias at it",
                r.PersistRequest, a.ModelVersionAnswer),
     MethodSpec("score", "NewDataScore: score records at once, or a dataset's frames as a job; every score persisted",
-               r.ScoreRequest, a.ScoreBatchAnswer, job=True),
+               r.ScoreRequest, sc.ScoreBatchAnswer, job=True),
     MethodSpec("label", "NewDataLabel: upsert ground truth by record id",
-               r.LabelRequest, a.LabelReportAnswer),
+               r.LabelRequest, sc.LabelReportAnswer),
     MethodSpec("verify", "NewDataReport: persisted scores against labels per model version and frame",
-               r.VerifyRequest, a.VerificationAnswer),
+               r.VerifyRequest, sc.VerificationAnswer),
     MethodSpec("estimate", "Performance before labels: CBPE estimates of unlabelled scores per model version and frame",
-               r.EstimateRequest, a.EstimationAnswer),
+               r.EstimateRequest, sc.EstimationAnswer),
     MethodSpec("monitor", "Drift of a model version's inputs and scores against its training frames' profile",
-               r.MonitorRequest, a.MonitoringAnswer),
+               r.MonitorRequest, sc.MonitoringAnswer),
     MethodSpec("lineage", "Lineage of a model version back to its raw source",
                r.LineageRequest, a.Page[a.LineageNodeAnswer]),
     MethodSpec("batch", "The persisted scores of one batch, a page at a time",
-               r.BatchRequest, a.ScoreBatchPage),
+               r.BatchRequest, sc.ScoreBatchPage),
     MethodSpec("datasets", "Dataset versions, newest last",
                r.DatasetsRequest, a.Page[a.DatasetAnswer]),
     MethodSpec("models", "Model names with their newest version and aliases",

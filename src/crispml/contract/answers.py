@@ -1,8 +1,9 @@
 """Answer models: one JSON shape per resource, built from the services' domain objects.
 
 REST, the CLI's `--json` (local and remote) and the Python client all answer with these shapes. Each
-model's `from_domain` takes the domain object; the score batch also has `dump`, a plain-dict builder
-for the hot scoring path, which answers without pydantic (its keys are the model's, a test holds them).
+model's `from_domain` takes the domain object. The scoring side's answers (score batches, labels,
+verification, estimation, monitoring) are in `crispml.contract.scoring`; this module holds the shapes
+they share (`Answer`, `Page`, `Timestamp`) and the training and governance side's.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, Protocol, Self, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
@@ -25,8 +26,6 @@ from crispml.domain import (
     ModelVersion,
     Outcome,
     PerfRecord,
-    ScoreBatch,
-    ScoredRecords,
     SourceKind,
     SourceTable,
     Stage,
@@ -49,7 +48,7 @@ class Answer(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-def _fields(value: Any) -> dict[str, Any]:
+def field_values(value: Any) -> dict[str, Any]:
     """A dataclass's fields as a dict, values as they are (pydantic turns them into JSON)."""
     return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
 
@@ -78,7 +77,7 @@ class LineageNodeAnswer(Answer):
 
     @classmethod
     def from_domain(cls, node: LineageNode) -> Self:
-        return cls(**_fields(node))
+        return cls(**field_values(node))
 
 
 class SourceAnswer(Answer):
@@ -140,7 +139,7 @@ class DatasetAnswer(Answer):
 
     @classmethod
     def from_domain(cls, dataset: Dataset) -> Self:
-        return cls(**_fields(dataset), features=dataset.features)
+        return cls(**field_values(dataset), features=dataset.features)
 
 
 class DatasetDetail(DatasetAnswer):
@@ -151,7 +150,7 @@ class DatasetDetail(DatasetAnswer):
     @classmethod
     def with_lineage(cls, dataset: Dataset, lineage: Sequence[LineageNode]) -> Self:
         return cls(
-            **_fields(dataset),
+            **field_values(dataset),
             features=dataset.features,
             lineage=[LineageNodeAnswer.from_domain(n) for n in lineage],
         )
@@ -185,7 +184,7 @@ class ModelVersionAnswer(Answer):
 
     @classmethod
     def from_domain(cls, model: ModelVersion) -> Self:
-        return cls(**_fields(model), ref=model.ref)
+        return cls(**field_values(model), ref=model.ref)
 
 
 class ModelAnswer(Answer):
@@ -226,219 +225,6 @@ class ReportAnswer(Answer):
         return cls.model_validate(report)
 
 
-class ScoreRow(Answer):
-    record_id: str
-    frame: int | None
-    score: float
-    decision: int
-
-
-class _ScoreResult(Protocol):
-    """What the scoring service answers (services.scoring.ScoreResult), seen from here."""
-
-    @property
-    def batch(self) -> ScoreBatch: ...
-    @property
-    def records(self) -> ScoredRecords: ...
-    @property
-    def replayed(self) -> bool: ...
-    @property
-    def imputed(self) -> tuple[str, ...]: ...
-
-
-class ScoreBatchAnswer(Answer):
-    """NewDataScore: a committed score batch; `scores` when records were scored, null for a dataset's
-    batch (page through it with the batch route)."""
-
-    batch_id: str = Field(examples=["sb-51c0ab2e"])
-    model: str = Field(examples=["fraud/1"], description="The model version that scored.")
-    fallback_reason: str | None = Field(
-        None,
-        description="Why the name's fallback version scored instead of the version the request named (which "
-        "could not be loaded); null when the version named scored.",
-    )
-    rows: int
-    flagged: int = Field(description="Records whose decision is 1.")
-    created_at: Timestamp
-    replayed: bool = Field(description="True when an idempotency key matched: nothing new was written.")
-    scores: list[ScoreRow] | None
-    imputed: list[str] = Field(
-        default_factory=list,
-        description="Columns whose missing values (null) were filled by the model's recorded missing-value "
-        "policy (its preparation's median or zero fill); a gap the policy does not fill is refused (422).",
-    )
-
-    @staticmethod
-    def dump(result: _ScoreResult, *, with_scores: bool = True) -> dict[str, Any]:
-        """The answer as plain JSON values, built without validation (the hot path answers this)."""
-        return {
-            "batch_id": result.batch.id,
-            "model": result.batch.model_ref,
-            "fallback_reason": result.batch.fallback_reason,
-            "rows": result.batch.rows,
-            "flagged": sum(result.records.decisions),
-            "created_at": iso_time(result.batch.created_at),
-            "replayed": result.replayed,
-            "scores": result.records.as_dicts() if with_scores else None,
-            "imputed": list(result.imputed),
-        }
-
-    @classmethod
-    def from_domain(cls, result: _ScoreResult, *, with_scores: bool = True) -> Self:
-        return cls.model_validate(cls.dump(result, with_scores=with_scores))
-
-
-class ScoreBatchPage(Answer):
-    """A page of a persisted score batch."""
-
-    batch_id: str
-    model: str
-    fallback_reason: str | None = Field(None, description="Why the name's fallback version scored, if it did.")
-    rows: int = Field(description="Scores in the whole batch.")
-    flagged: int = Field(description="Records of this page whose decision is 1.")
-    created_at: Timestamp
-    scores: list[ScoreRow]
-    limit: int
-    offset: int
-    next: int | None = Field(None, description="Offset of the next page; null on the last one.")
-    role: str | None = Field(
-        None,
-        description="A challenger's batch: shadow (scored beside the champion's batches shadow_of, never "
-        "answered) or canary (it answered instead of the champion); null for every other batch.",
-    )
-    shadow_of: list[str] | None = Field(
-        None,
-        description="The champion's batches a shadow batch scored beside (the requests one gathering window "
-        "of the shadow took together); null for every other batch.",
-    )
-
-    @staticmethod
-    def dump(result: _ScoreResult, limit: int, offset: int) -> dict[str, Any]:
-        page = result.records.page(offset, offset + limit)
-        after = offset + len(page)
-        return {
-            "batch_id": result.batch.id,
-            "model": result.batch.model_ref,
-            "fallback_reason": result.batch.fallback_reason,
-            "rows": result.batch.rows,
-            "flagged": sum(page.decisions),
-            "created_at": iso_time(result.batch.created_at),
-            "scores": page.as_dicts(),
-            "limit": limit,
-            "offset": offset,
-            "next": after if after < result.batch.rows else None,
-            "role": result.batch.role,
-            "shadow_of": list(result.batch.shadow_of) or None,
-        }
-
-
-class _LabelReport(Protocol):
-    @property
-    def import_id(self) -> str: ...
-    @property
-    def imported(self) -> int: ...
-    @property
-    def positives(self) -> int: ...
-    @property
-    def unknown(self) -> int: ...
-    @property
-    def unknown_sample(self) -> list[str]: ...
-
-
-class LabelReportAnswer(Answer):
-    """NewDataLabel: how many labels were upserted, and those naming records never scored."""
-
-    import_id: str
-    imported: int
-    positives: int
-    unknown: int = Field(description="Labels of records never scored (kept for later scores).")
-    unknown_sample: list[str]
-
-    @classmethod
-    def from_domain(cls, report: _LabelReport) -> Self:
-        return cls.model_validate(report)
-
-
-class _Verification(Protocol):
-    @property
-    def model(self) -> str: ...
-    @property
-    def rows(self) -> list[dict[str, Any]]: ...
-    @property
-    def comparison(self) -> dict[str, Any] | None: ...
-
-
-class VerificationAnswer(Answer):
-    """NewDataReport: persisted scores against labels, per model version and frame, then overall."""
-
-    model: str = Field(examples=["fraud@champion"])
-    rows: list[dict[str, Any]] = Field(
-        description="One row per model version and frame (frame 'all' last): counts and KPIs beside the "
-        "training report's roc_auc and pr_auc."
-    )
-    comparison: dict[str, Any] | None = Field(
-        None,
-        description="With compare: the two versions on the records both scored (shadow scores included) "
-        "and that have labels: records, positives, first_roc_auc, second_roc_auc, difference (second minus "
-        "first), std_error, p_value and interval of DeLong's paired test, and whether it is significant at level.",
-    )
-
-    warnings: list[str] = Field(default_factory=list,
-                                description="Why an estimate beside the realized KPIs may be off.")  # fmt: skip
-
-    @classmethod
-    def from_domain(cls, verification: _Verification) -> Self:
-        return cls.model_validate(verification)
-
-
-class _Estimation(Protocol):
-    @property
-    def model(self) -> str: ...
-    @property
-    def rows(self) -> list[dict[str, Any]]: ...
-    @property
-    def warnings(self) -> list[str]: ...
-
-
-class EstimationAnswer(Answer):
-    """Performance before labels: CBPE estimates of the unlabelled scores, per model version and frame."""
-
-    model: str = Field(examples=["fraud@champion"])
-    rows: list[dict[str, Any]] = Field(
-        description="One row per model version and frame with unlabelled scores (frame 'all' last): the "
-        "estimated roc_auc, precision, recall, f1, each interval, the expected confusion and the calibration."
-    )
-    warnings: list[str] = Field(description="Versions estimated from raw scores, having no calibration.")
-
-    @classmethod
-    def from_domain(cls, estimation: _Estimation) -> Self:
-        return cls.model_validate(estimation)
-
-
-class MonitoringAnswer(Answer):
-    """Drift of a model version's inputs and scores against the reference profile of its training frames."""
-
-    model: str = Field(examples=["fraud@champion"])
-    model_version: str = Field(examples=["fraud/3"], description="The version the reference names.")
-    source: str = Field(description="What was compared: a dataset's frames, or records scored online since a time.")
-    reference: dict[str, Any] = Field(description="The training frames profiled, and their rows.")
-    levels: dict[str, Any] = Field(
-        description="PSI and missing-rate change at which drift warns and alarms; features never judged."
-    )
-    rows: list[dict[str, Any]] = Field(
-        description="One row per frame (or hour, `period`) and feature, then frame/period 'all': psi, js_distance "
-        "(Jensen-Shannon, base 2), missing_rate beside reference_missing_rate, level (ok, warning, alarm, or "
-        "ignored for a feature never judged). "
-        "The feature 'score' is the model's score distribution."
-    )
-    alarms: list[str] = Field(description="Features (or 'score') whose worst level is alarm.")
-    warnings: list[str] = Field(description="Features (or 'score') whose worst level is warning.")
-
-    @classmethod
-    def from_domain(cls, monitoring: Any) -> Self:
-        return cls(**_fields(monitoring))
-
-
 class JobAnswer(Answer):
     """A durable job: status, phase, progress, and the method's answer or its error."""
 
@@ -460,7 +246,7 @@ class JobAnswer(Answer):
 
     @classmethod
     def from_domain(cls, job: Job) -> Self:
-        return cls(**_fields(job))
+        return cls(**field_values(job))
 
 
 class PerfRecordAnswer(Answer):
@@ -481,7 +267,7 @@ class PerfRecordAnswer(Answer):
 
     @classmethod
     def from_domain(cls, record: PerfRecord) -> Self:
-        return cls(**_fields(record))
+        return cls(**field_values(record))
 
 
 class PerfSummaryAnswer(Answer):
@@ -534,7 +320,7 @@ class AuditEventAnswer(Answer):
 
     @classmethod
     def from_domain(cls, event: AuditEvent) -> Self:
-        return cls(**_fields(event))
+        return cls(**field_values(event))
 
 
 class UserAnswer(Answer):

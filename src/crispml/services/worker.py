@@ -23,7 +23,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from crispml.contract.answers import DatasetAnswer, ModelVersionAnswer, ScoreBatchAnswer
+from crispml.contract.answers import DatasetAnswer, ModelVersionAnswer
+from crispml.contract.scoring import ScoreBatchAnswer
 from crispml.domain import Job, SourceSpec
 from crispml.errors import Forbidden
 from crispml.identity import Principal, Role, acting_as, serving_request

@@ -14,14 +14,8 @@ from crispml.api.pictures import PAGE_CONTENT
 from crispml.api.problems import problem_responses
 from crispml.contract import METHODS
 from crispml.contract import requests as req
-from crispml.contract.answers import (
-    LineageNodeAnswer,
-    ModelAnswer,
-    ModelVersionAnswer,
-    MonitoringAnswer,
-    Page,
-    ReportAnswer,
-)
+from crispml.contract.answers import LineageNodeAnswer, ModelAnswer, ModelVersionAnswer, Page, ReportAnswer
+from crispml.contract.scoring import MonitoringAnswer
 from crispml.domain.refs import ModelRef, check_name
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.worker import train_job

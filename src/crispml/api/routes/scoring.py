@@ -18,9 +18,9 @@ from crispml.api.jobs_http import job_response
 from crispml.api.problems import problem, problem_responses
 from crispml.contract import METHODS
 from crispml.contract import requests as req
-from crispml.contract.answers import (
+from crispml.contract.answers import JobAnswer
+from crispml.contract.scoring import (
     EstimationAnswer,
-    JobAnswer,
     LabelReportAnswer,
     ScoreBatchAnswer,
     ScoreBatchPage,
