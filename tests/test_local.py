@@ -10,11 +10,12 @@ import pytest
 import crispml
 from crispml.container import Container
 from crispml.local import Crispml
+from crispml.services.ingestion import IngestionService
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.scoring import ScoringService
 
 METHODS = {
-    "ingest": LifecycleService.ingest,
+    "ingest": IngestionService.ingest,
     "prepare": LifecycleService.prepare,
     "curate": LifecycleService.curate,
     "train": LifecycleService.train,

@@ -17,6 +17,7 @@ from crispml.observability.perf import PerfObserver, add_perf_observer, remove_p
 from crispml.services.access import AccessService
 from crispml.services.audit import AuditService
 from crispml.services.challenger_policy import ChallengerPolicyService
+from crispml.services.ingestion import IngestionService
 from crispml.services.jobs import JobService
 from crispml.services.kpi_floor import FloorPolicy
 from crispml.services.lifecycle import LifecycleService
@@ -79,9 +80,8 @@ class Container:
         self._pool_lock = threading.Lock()
         pool = DataPool(None if settings.pool_home is None else lambda: self._open_pool(keys), pool_location(settings),
                         settings.pool_rules, settings.read_pseudonym_key, settings.pool_k)  # fmt: skip
-        self.lifecycle = LifecycleService(
-            self.store, settings.user, self.model_cache, limits, settings.source_timeout_s, pool
-        )
+        self.ingestion = IngestionService(self.store, settings.user, limits, settings.source_timeout_s, pool)
+        self.lifecycle = LifecycleService(self.store, settings.user, self.model_cache)
         self.sources = SourceService(self.store, settings.user, settings.resolved_database_url,
                                      settings.resolved_data_dir, settings.source_timeout_s)  # fmt: skip
         self.input_log = (
@@ -180,7 +180,7 @@ class Container:
         return Worker(
             jobs,
             self.access,
-            handlers(self.lifecycle, self.scoring, self.pipelines, self.retrain),
+            handlers(self.lifecycle, self.ingestion, self.scoring, self.pipelines, self.retrain),
             concurrency,
             self.settings.job_lease_s,
         )
@@ -188,8 +188,8 @@ class Container:
     @cached_property
     def pipelines(self) -> PipelineService:
         """Pipelines as code: a declared cycle run as one durable job (see `crispml.services.pipelines`)."""
-        return PipelineService(self.store, self.settings.user, self.lifecycle, self.scoring, lambda: self.jobs,
-                               self.settings.resolved_data_dir)  # fmt: skip
+        return PipelineService(self.store, self.settings.user, self.ingestion, self.lifecycle, self.scoring,
+                               lambda: self.jobs, self.settings.resolved_data_dir)  # fmt: skip
 
     @cached_property
     def retrain(self) -> RetrainService:

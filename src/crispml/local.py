@@ -115,8 +115,8 @@ class Crispml:
         tags: dict[str, str] | None = None,
         progress: Progress = no_progress,
     ) -> Dataset:
-        """1. DataIngestion: see `LifecycleService.ingest`."""
-        return self.lifecycle.ingest(
+        """1. DataIngestion: see `IngestionService.ingest`."""
+        return self.container.ingestion.ingest(
             source, name=name, slices=slices, percent_data=percent_data, seed=seed, target=target, key=key,
             time_column=time_column, project=project, tags=tags, progress=progress,
         )  # fmt: skip

@@ -35,9 +35,8 @@ def test_an_api_only_queues_ingest_and_scoring_and_a_killed_scoring_worker_is_re
     shutil.copy(small_csv, home / "data" / "creditcard.csv")
     services = cml.container
     jobs = JobService(cml.store, "tester")
-    worker = Worker(jobs, services.access, handlers(services.lifecycle, services.scoring, services.pipelines,
-                                                              services.retrain),
-                    lease_s=1, poll_s=0.05)  # fmt: skip
+    run = handlers(services.lifecycle, services.ingestion, services.scoring, services.pipelines, services.retrain)
+    worker = Worker(jobs, services.access, run, lease_s=1, poll_s=0.05)
     app = create_app(Settings(home=home, user="tester", job_runner="workers"))
     with TestClient(app) as http:
         body = {"source": {"path": "creditcard.csv"}, "name": "ccf", "percent_data": 0.25}
@@ -93,7 +92,7 @@ def test_a_retrain_job_fired_by_an_api_runs_on_a_worker(cml: Crispml, home: Path
         [trigger] = api.retrain.check()
         assert api.jobs.get(trigger.job_id).status is JobStatus.QUEUED  # the API runs no retrain job itself
         services = cml.container
-        run = handlers(services.lifecycle, services.scoring, services.pipelines, services.retrain)
+        run = handlers(services.lifecycle, services.ingestion, services.scoring, services.pipelines, services.retrain)
         worker = Worker(JobService(cml.store, "tester"), services.access, run, lease_s=5, poll_s=0.05)
         thread = threading.Thread(target=worker.serve)
         thread.start()

@@ -19,6 +19,7 @@ from crispml.container import Container
 from crispml.services.access import AccessService
 from crispml.services.audit import AuditService
 from crispml.services.challenger_policy import ChallengerPolicyService
+from crispml.services.ingestion import IngestionService
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.monitoring import MonitoringService
@@ -43,6 +44,7 @@ class Services:
 
     settings: Settings
     lifecycle: LifecycleService
+    ingestion: IngestionService
     scoring: ScoringService
     operations: OperationsService
     jobs: JobService
@@ -61,8 +63,8 @@ class Services:
     @classmethod
     def of(cls, container: Container) -> Services:
         pool = ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="crispml-http")
-        return cls(container.settings, container.lifecycle, container.scoring, container.operations,
-                   container.jobs, pool, container.audit, container.access, container.sources,
+        return cls(container.settings, container.lifecycle, container.ingestion, container.scoring,
+                   container.operations, container.jobs, pool, container.audit, container.access, container.sources,
                    container.privacy, container.pipelines, container.retrain, container.webhooks,
                    container.monitoring, container.promotion, container.challenger_policy)  # fmt: skip
 
@@ -90,6 +92,11 @@ async def services(request: Request) -> Services:
 async def lifecycle(request: Request) -> LifecycleService:
     found: Services = request.app.state.services
     return found.lifecycle
+
+
+async def ingestion(request: Request) -> IngestionService:
+    found: Services = request.app.state.services
+    return found.ingestion
 
 
 async def scoring(request: Request) -> ScoringService:
@@ -150,6 +157,7 @@ async def settings(request: Request) -> Settings:
 ServicesDep = Annotated[Services, Depends(services)]
 """All of them: only for a route that needs several (the scoring route, in one dependency: it is hot)."""
 LifecycleDep = Annotated[LifecycleService, Depends(lifecycle)]
+IngestionDep = Annotated[IngestionService, Depends(ingestion)]
 ScoringDep = Annotated[ScoringService, Depends(scoring)]
 OperationsDep = Annotated[OperationsService, Depends(operations)]
 JobsDep = Annotated[JobService, Depends(jobs)]

@@ -31,7 +31,7 @@ class LocalBackend:
         self._verifications: dict[tuple[str, str | None, str | None, float], J] = {}
 
     def ingest(self, source: SourceSpec, progress: Progress = no_progress, **options: Any) -> J:
-        return as_json(a.DatasetAnswer.from_domain(self.c.lifecycle.ingest(source, progress=progress, **options)))
+        return as_json(a.DatasetAnswer.from_domain(self.c.ingestion.ingest(source, progress=progress, **options)))
 
     def prepare(self, ref: str, *, missing: str, name: str | None, progress: Progress = no_progress) -> J:
         prepared = self.c.lifecycle.prepare(ref, missing=missing, name=name, progress=progress)

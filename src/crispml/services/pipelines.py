@@ -21,6 +21,7 @@ from crispml.errors import Conflict, GateFailed, InvalidInput
 from crispml.faults import crash_point
 from crispml.ports import Storage
 from crispml.services.base import Progress, Service, new_id
+from crispml.services.ingestion import IngestionService
 from crispml.services.jobs import JobService
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.scoring import ScoringService
@@ -41,13 +42,14 @@ class PipelineService(Service):
         self,
         store: Storage,
         user: str,
+        ingestion: IngestionService,
         lifecycle: LifecycleService,
         scoring: ScoringService,
         jobs: Callable[[], JobService],
         data_dir: Path,
     ) -> None:
         super().__init__(store, user)
-        self.lifecycle, self.scoring = lifecycle, scoring
+        self.ingestion, self.lifecycle, self.scoring = ingestion, lifecycle, scoring
         self._jobs = jobs
         self.data_dir = data_dir
         """Where relative source paths of a pipeline file are read."""
@@ -180,7 +182,7 @@ class PipelineService(Service):
             Path(spec.path).parent.mkdir(parents=True, exist_ok=True)
             write_synthetic(Path(spec.path), ingest.synthetic_rows)
         options = ingest.model_dump(exclude={"source", "synthetic_rows"})
-        return self.lifecycle.ingest(spec, progress=progress, **options)
+        return self.ingestion.ingest(spec, progress=progress, **options)
 
 
 def parse_pipeline(text: str | bytes | dict[str, Any]) -> Pipeline:

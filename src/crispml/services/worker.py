@@ -30,6 +30,7 @@ from crispml.errors import Forbidden
 from crispml.identity import Principal, Role, acting_as, serving_request
 from crispml.services.access import AccessService
 from crispml.services.base import Progress, now
+from crispml.services.ingestion import IngestionService
 from crispml.services.jobs import WORKER_KINDS, JobService
 from crispml.services.lifecycle import LifecycleService
 from crispml.services.pipelines import PipelineService
@@ -51,13 +52,13 @@ def train_job(lifecycle: LifecycleService, params: dict[str, Any], progress: Pro
     return ModelVersionAnswer.from_domain(trained).model_dump(mode="json")
 
 
-def ingest_job(lifecycle: LifecycleService, params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+def ingest_job(ingestion: IngestionService, params: dict[str, Any], progress: Progress) -> dict[str, Any]:
     """An ingest job from its params ({"spec": the source's fields, "upload": whether the file was uploaded
     for it, and the ingest options}); a failed upload's file is removed."""
     options = {k: v for k, v in params.items() if k not in ("source", "spec", "upload")}
     spec = SourceSpec(**params["spec"])
     try:
-        ingested = lifecycle.ingest(spec, progress=progress, **options)
+        ingested = ingestion.ingest(spec, progress=progress, **options)
     except BaseException:
         if params.get("upload") and spec.path is not None:  # a failed upload leaves nothing behind
             Path(spec.path).unlink(missing_ok=True)
@@ -72,12 +73,12 @@ def score_job(scoring: ScoringService, params: dict[str, Any], progress: Progres
     return ScoreBatchAnswer.dump(result, with_scores=False)
 
 
-def handlers(lifecycle: LifecycleService, scoring: ScoringService, pipelines: PipelineService,
-             retrain: RetrainService) -> dict[str, Handler]:  # fmt: skip
+def handlers(lifecycle: LifecycleService, ingestion: IngestionService, scoring: ScoringService,
+             pipelines: PipelineService, retrain: RetrainService) -> dict[str, Handler]:  # fmt: skip
     """The job kinds a worker runs (WORKER_KINDS), each rebuilt from its params."""
     found: dict[str, Handler] = {
         "train": lambda params, progress: train_job(lifecycle, params, progress),
-        "ingest": lambda params, progress: ingest_job(lifecycle, params, progress),
+        "ingest": lambda params, progress: ingest_job(ingestion, params, progress),
         "score": lambda params, progress: score_job(scoring, params, progress),
         "pipeline": pipelines.run_job,
         "retrain": retrain.run_job,

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from crispml.api.deps import LifecycleDep, ScoringDep, SettingsDep
+from crispml.api.deps import IngestionDep, LifecycleDep, ScoringDep, SettingsDep
 from crispml.api.problems import problem_responses
 from crispml.domain import SourceSpec
 from crispml.domain.refs import ModelRef
@@ -64,12 +64,12 @@ def _frames(start: int, end: int) -> str:
 @router.get("/repDataIngest", summary="Ingest the reference file into CCF_ING; answers the numeric summary")
 def rep_data_ingest(
     settings: SettingsDep,
-    lifecycle: LifecycleDep,
+    ingestion: IngestionDep,
     slices: Annotated[int, Query(ge=1, le=10_000)] = 12,
     percentData: Annotated[float, Query(gt=0, le=1)] = 0.01,
 ) -> list[str]:
     path = ensure_reference_source(settings.resolved_reference_source)
-    dataset = lifecycle.ingest(SourceSpec(path=str(path)), name=INGESTED, slices=slices, percent_data=percentData)
+    dataset = ingestion.ingest(SourceSpec(path=str(path)), name=INGESTED, slices=slices, percent_data=percentData)
     return _summary(dataset.report["stats"], dataset.target)
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
 from pydantic import Json
 from starlette.concurrency import run_in_threadpool
 
-from crispml.api.deps import JobsDep, LifecycleDep, SettingsDep, SourcesDep
+from crispml.api.deps import IngestionDep, JobsDep, LifecycleDep, SettingsDep, SourcesDep
 from crispml.api.jobs_http import job_response, job_responses
 from crispml.api.problems import problem_responses
 from crispml.contract import METHODS
@@ -19,8 +19,8 @@ from crispml.contract import requests as req
 from crispml.contract.answers import DatasetAnswer, DatasetDetail, LineageNodeAnswer, Page
 from crispml.domain import SourceSpec, Stage
 from crispml.errors import InvalidInput
+from crispml.services.ingestion import IngestionService
 from crispml.services.jobs import JobService
-from crispml.services.lifecycle import LifecycleService
 from crispml.services.visibility import writable_project
 from crispml.services.worker import ingest_job
 
@@ -33,7 +33,7 @@ MAX_UPLOAD_NAME = 200
 
 
 def _ingest_job(
-    lifecycle: LifecycleService,
+    ingestion: IngestionService,
     jobs: JobService,
     spec: SourceSpec,
     options: dict[str, Any],
@@ -43,7 +43,7 @@ def _ingest_job(
 ) -> Response:
     spec_fields = {k: v for k, v in vars(spec).items() if v is not None}  # names and paths, never a URL
     params = {"source": spec.describe(), **options, "spec": spec_fields, "upload": upload is not None}
-    job = jobs.submit("ingest", params, lambda progress: ingest_job(lifecycle, params, progress))
+    job = jobs.submit("ingest", params, lambda progress: ingest_job(ingestion, params, progress))
     return job_response(jobs, job, wait, timeout)
 
 
@@ -51,7 +51,7 @@ def _ingest_job(
 def ingest(
     body: req.IngestBody,
     sources: SourcesDep,
-    lifecycle: LifecycleDep,
+    ingestion: IngestionDep,
     jobs: JobsDep,
     wait: Wait = False,
     timeout: Timeout = 300,
@@ -61,20 +61,20 @@ def ingest(
         raise InvalidInput("a pool dataset is read alone: name no path, source, table or query with it",
                            field="source.pool")  # fmt: skip
     if spec.pool is not None:
-        lifecycle.pool.check()  # no pool, or a bad filter: refused here (422), not as a failed job
+        ingestion.pool.check()  # no pool, or a bad filter: refused here (422), not as a failed job
     if not spec.path and not spec.source and not spec.pool:
         raise InvalidInput("name a source: a path, a registered source with a table or a query, or a pool dataset",
                            field="source")  # fmt: skip
     options = body.model_dump(exclude={"source"})
     options["project"] = writable_project(body.project)  # refused here, not as a failed job
-    return _ingest_job(lifecycle, jobs, spec, options, wait, timeout)
+    return _ingest_job(ingestion, jobs, spec, options, wait, timeout)
 
 
 @router.post("/upload", status_code=202, summary="DataIngestion of an uploaded file (runs as a job)",
              responses=job_responses(413, 422))  # fmt: skip
 async def upload(
     settings: SettingsDep,
-    lifecycle: LifecycleDep,
+    ingestion: IngestionDep,
     jobs: JobsDep,
     file: Annotated[UploadFile, File(description="CSV, zipped CSV or Parquet")],
     name: Annotated[str | None, Form(max_length=64)] = None,
@@ -118,7 +118,7 @@ async def upload(
                "tags": tags}  # fmt: skip
     try:
         return await run_in_threadpool(
-            _ingest_job, lifecycle, jobs, SourceSpec(path=str(target_path)), options, wait, timeout, target_path
+            _ingest_job, ingestion, jobs, SourceSpec(path=str(target_path)), options, wait, timeout, target_path
         )
     except BaseException:  # no job was queued: nothing stays behind
         target_path.unlink(missing_ok=True)
