@@ -21,7 +21,7 @@ from crispml.services.pipelines import parse_pipeline
 class LocalBackend:
     """The store on this machine (CRISPML_HOME, CRISPML_DATABASE_URL).
 
-    Every answer is the contract's answer model as JSON (`crispml.contract.answers`): the same shape
+    Every answer is the contract's answer model as JSON (`crispml.contract`): the same shape
     the REST route answers, so `--json` prints the same thing locally and with `--remote`.
     """
 

@@ -7,16 +7,12 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from crispml.errors import (
-    InvalidInput,
-)
+from crispml.client.wire import ARROW_STREAM, Answer, arrow_stream, given
+from crispml.errors import InvalidInput
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
-
-
-from crispml.client.wire import ARROW_STREAM, Answer, arrow_stream, given
 
 
 class Calls:

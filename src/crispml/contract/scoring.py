@@ -12,10 +12,7 @@ from typing import Any, Protocol, Self
 from pydantic import Field
 
 from crispml.contract.answers import Answer, Timestamp, field_values, iso_time
-from crispml.domain import (
-    ScoreBatch,
-    ScoredRecords,
-)
+from crispml.domain import ScoreBatch, ScoredRecords
 
 
 class ScoreRow(Answer):
