@@ -144,7 +144,7 @@ def given(**params: Any) -> dict[str, Any]:
 
 def prepared(job: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
     if job:  # long calls block on the server until their job ends, then hand back its result
-        kwargs["params"] = {**kwargs.get("params", {}), "wait": "true", "timeout": JOB_TIMEOUT_S}
+        kwargs["params"] = {**kwargs.get("params", {}), **LONG_POLL}
     return kwargs
 
 

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 import orjson
 
-REPORT_EVERY_S = 60.0
+_REPORT_EVERY_S = 60.0
 LINES_PER_WRITE = 256
 """Lines the writer thread gathers at most before it writes them (it writes sooner once the queue is drained)."""
 
@@ -40,7 +40,7 @@ class ReportsFailures(logging.Handler):
         now = time.monotonic()
         if now < self._quiet_until:
             return
-        self._quiet_until = now + REPORT_EVERY_S
+        self._quiet_until = now + _REPORT_EVERY_S
         error = sys.exc_info()[1]
         note = f"cannot write log records to {self.destination}: {error} (said at most once a minute)"
         if self.fallback is not None:
