@@ -14,6 +14,7 @@ from crispml.errors import InvalidInput, Unavailable
 from crispml.observability import metrics
 from crispml.observability.logs import log_config
 from crispml.observability.perf import PerfObserver, add_perf_observer, remove_perf_observer
+from crispml.observability.tally import Folder
 from crispml.services.access import AccessService
 from crispml.services.audit import AuditService
 from crispml.services.challenger_policy import ChallengerPolicyService
@@ -122,6 +123,8 @@ class Container:
         self.influx = influx.start() if influx is not None else None
         """The exporter of perf records to InfluxDB, when `influx_url` is set (the server and local runs alike)."""
         self._perf_observer: PerfObserver | None = None
+        self._metrics_folder: Folder | None = None
+        """Folds the histogram tallies every second while metrics are observed (`observe_metrics`)."""
         self._stopping = threading.Event()
         self._loops: list[threading.Thread] = []
 
@@ -146,7 +149,8 @@ class Container:
         if self._perf_observer is None:
             self._perf_observer = metrics.perf_observer()
             add_perf_observer(self._perf_observer)
-            self.store.group_commit.observer = metrics.observe_group_commit
+            self.store.group_commit.observer = metrics.group_commit_observer()
+            self._metrics_folder = Folder().start()
 
     def watch_kpi_floor(self) -> None:
         """Work the fallback's KPI floor out now and every `fallback_check_s` until this container closes
@@ -251,6 +255,8 @@ class Container:
         if self._perf_observer is not None:
             remove_perf_observer(self._perf_observer)
             self.store.group_commit.observer = self._perf_observer = None
+        if self._metrics_folder is not None:
+            self._metrics_folder.close()
         if "jobs" in self.__dict__:
             self.jobs.shutdown()
         self.scoring.close()  # the shadow scores still queued

@@ -24,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from crispml.api.app import create_app
 from crispml.client import Client
+from crispml.observability.tally import FOLD_EVERY_S
 from crispml.settings import Settings
 from tests.api.conftest import Server, free_port
 from tests.conftest import wait_for
@@ -84,6 +85,8 @@ class Lifecycle:
         # Routes with ids in their paths, and paths no route has: labelled by template and `unmatched`.
         assert httpx.get(f"{server.url}/api/v1/score-batches/sb-0123456789ab").status_code == 404
         assert httpx.get(f"{server.url}/no/such/page-42").status_code == 404
+        # A scrape folds the answering worker's histograms; the other worker folds its own every second.
+        time.sleep(FOLD_EVERY_S * 2.5)
 
 
 @pytest.fixture(scope="module")
@@ -259,6 +262,8 @@ def test_either_worker_answers_the_requests_of_both(lifecycle: Lifecycle) -> Non
             answers = list(pool.map(lambda _: httpx.get(f"{url}/readyz", timeout=30).status_code, range(16)))
             assert answers == [200] * 16
             sent += 16
+    # Each worker folds its histograms into its file every second (crispml.observability.tally).
+    wait_for(lambda: sum(readyz_by_worker(lifecycle.metrics_folder).values()) == sent, timeout=10, poll=0.2)
     counts = readyz_by_worker(lifecycle.metrics_folder)
     assert len(counts) == 2 and all(counts.values()) and sum(counts.values()) == sent
     for _ in range(6):  # whichever worker answers the scrape, it answers both workers' counts

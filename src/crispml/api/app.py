@@ -38,7 +38,7 @@ from crispml.api.routes import (
 )  # fmt: skip
 from crispml.container import Container
 from crispml.observability.logs import access
-from crispml.observability.metrics import process_ended
+from crispml.observability.metrics import process_ended, request_observer
 from crispml.settings import Settings
 
 
@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(HostOriginCheck, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins)
     # Refused requests are logged and timed too, and unexpected errors (see CrispmlApp).
     app.request_observers = (*((access,) if settings.access_log else ()),
-                             *((metrics.request_timer(),) if settings.metrics_enabled else ()))  # fmt: skip
+                             *((request_observer(),) if settings.metrics_enabled else ()))  # fmt: skip
     return app
 
 

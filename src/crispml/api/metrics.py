@@ -1,17 +1,15 @@
-"""Metrics over HTTP: `GET /metrics` in Prometheus's text format, and the request timing behind it."""
+"""Metrics over HTTP: `GET /metrics` in Prometheus's text format."""
 
 from __future__ import annotations
 
 from functools import partial
 
 from fastapi import FastAPI, Response
-from starlette.types import Scope
 
 import crispml
 from crispml.api.deps import ServicesDep
-from crispml.api.request_end import RequestObserver
 from crispml.errors import NotFound
-from crispml.observability.metrics import CONTENT_TYPE, UNMATCHED, request_observer
+from crispml.observability.metrics import CONTENT_TYPE
 
 
 def install(app: FastAPI) -> None:
@@ -29,16 +27,3 @@ def install(app: FastAPI) -> None:
         return Response(
             await services.blocking(partial(operations.prometheus_text, crispml.__version__)), media_type=CONTENT_TYPE
         )
-
-
-def request_timer() -> RequestObserver:
-    """Time every HTTP request into `crispml_http_request_duration_seconds` by the template of the route
-    that served it (`/api/v1/models/{name}/score`, never the raw path), its method and status; a request no
-    route matched is `unmatched`. Told by `crispml.api.request_end.RequestId` once the app ran (the router
-    wrote the route into the scope)."""
-    observe = request_observer()
-
-    def timed(scope: Scope, status: int, seconds: float) -> None:
-        observe(getattr(scope.get("route"), "path_format", None) or UNMATCHED, scope["method"], status, seconds)
-
-    return timed

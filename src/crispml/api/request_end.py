@@ -26,7 +26,7 @@ class RequestId:
     (`crispml.identity.request_id`), echoed in the `X-Request-ID` response header: the caller's own if it
     sent a short printable one, else a new one. With `observers`, time the request and, once its answer
     is sent, tell each of them (the access line, `crispml.observability.logs.access`; the latency
-    histogram, `crispml.api.metrics`).
+    histogram, `crispml.observability.metrics.request_observer`).
 
     One wrapper of `send` notes the status and adds the header, one clock serves every observer: a few
     microseconds on the one-record scoring path (a second middleware for the observers cost 1.5 us more).

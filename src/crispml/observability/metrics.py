@@ -2,7 +2,9 @@
 
 Label values are bounded: route templates (never raw paths or ids), method names, model names and
 versions, frames, job states. Nothing here is called per row: the HTTP middleware observes one histogram
-per request, the scoring service counts per batch, the group commit per group.
+per request, the scoring service counts per batch, the group commit per group. The histograms observed
+per request are tallied and folded into their series in bulk (`crispml.observability.tally`), at every
+scrape and every second.
 
 With several worker processes (`crispml serve --workers N`) the server sets `PROMETHEUS_MULTIPROC_DIR`
 before the workers import prometheus-client: every worker then writes its values to files there, and
@@ -26,6 +28,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from crispml.domain import PerfRecord
+from crispml.observability.tally import Tally, fold_all, tally
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """Where worker processes keep their values (prometheus-client's multiprocess mode), when set."""
@@ -178,33 +181,60 @@ class _Children(dict[Any, Any]):
         return child
 
 
-def request_observer() -> Callable[[str, str, int, float], None]:
-    """A recorder of one HTTP request's (route template, method, status, seconds), for the API middleware."""
-    children = _Children(HTTP_REQUEST_DURATION)
+class _Tallies(dict[Any, Tally]):
+    """A histogram's tallies by key, as `_Children` finds its children: observing is an append."""
 
-    def observe(route: str, method: str, status: int, seconds: float) -> None:
+    def __init__(self, metric: Histogram) -> None:
+        super().__init__()
+        self._metric = metric
+
+    def __missing__(self, key: Any) -> Tally:
+        values = key if isinstance(key, tuple) else (key,)
+        found = self[key] = tally(self._metric.labels(*map(str, values)))
+        return found
+
+
+def request_observer() -> Callable[[Mapping[str, Any], int, float], None]:
+    """A recorder of one HTTP request that ended (its ASGI scope, status and seconds) for the API middleware
+    (`crispml.api.request_end.RequestId`): by the template of the route that served it (the router wrote it
+    into the scope; `unmatched` when none did, never the raw path), its method and its status."""
+    tallies = _Tallies(HTTP_REQUEST_DURATION)
+
+    def observe(scope: Mapping[str, Any], status: int, seconds: float) -> None:
+        route = getattr(scope.get("route"), "path_format", None) or UNMATCHED
+        method = scope["method"]
         if method not in _HTTP_METHODS:
             method = "OTHER"  # a client's method names are not a bounded label
-        children[route, method, status].observe(seconds)
+        tallies[route, method, status].append(seconds)
 
     return observe
 
 
 def perf_observer() -> Callable[[PerfRecord], None]:
     """A perf-record observer (see `crispml.observability.perf.add_perf_observer`) for the method series."""
-    durations, peaks = _Children(METHOD_DURATION), _Children(METHOD_PEAK_RSS)
+    durations, peaks = _Tallies(METHOD_DURATION), _Children(METHOD_PEAK_RSS)
+    peak_set: dict[str, float] = {}
 
     def observe(record: PerfRecord) -> None:
-        durations[record.method, record.outcome].observe(record.duration_s)
-        peaks[record.method].set(record.peak_rss_mb * _MIB)
+        durations[record.method, record.outcome].append(record.duration_s)
+        peak = record.peak_rss_mb
+        if peak_set.get(record.method) != peak:  # a high-water mark: it seldom moves
+            peak_set[record.method] = peak
+            peaks[record.method].set(peak * _MIB)
 
     return observe
 
 
-def observe_group_commit(units: int, waited_s: float) -> None:
-    """A group commit committed `units` units, the oldest of which was handed over `waited_s` ago."""
-    GROUP_COMMIT_SIZE.observe(units)
-    GROUP_COMMIT_WAIT.observe(waited_s)
+def group_commit_observer() -> Callable[[int, float], None]:
+    """An observer of group commits (`crispml.storage.group_commit.GroupCommit.observer`): the units a
+    group committed, and how long ago the oldest was handed over."""
+    sizes, waits = tally(GROUP_COMMIT_SIZE), tally(GROUP_COMMIT_WAIT)
+
+    def observe(units: int, waited_s: float) -> None:
+        sizes.append(units)
+        waits.append(waited_s)
+
+    return observe
 
 
 _scores, _batches = _Children(SCORES), _Children(SCORE_BATCHES)
@@ -376,6 +406,7 @@ def state_exposition(
 
 def exposition() -> bytes:
     """Every metric of this process (or, in multiprocess mode, of every worker), in the text format."""
+    fold_all()
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -385,5 +416,6 @@ def exposition() -> bytes:
 
 def process_ended() -> None:
     """Forget this worker's live gauges (multiprocess mode): called as a worker process shuts down."""
+    fold_all()  # the files keep a dead worker's histograms
     if os.environ.get(MULTIPROC_ENV):
         mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
