@@ -8,7 +8,7 @@ it, so nothing is attributed to the server's own user.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -35,9 +35,9 @@ class Principal:
 _acting: ContextVar[Principal | None] = ContextVar("crispml_acting_principal", default=None)
 
 
-def acting() -> Principal | None:
-    """The principal the current call acts as, if an adapter said so."""
-    return _acting.get()
+acting: Callable[[], Principal | None] = _acting.get
+"""The principal the current call acts as, if an adapter said so. (The context variable's own `get`: every
+request reads it several times, and a function around it was a Python call each time.)"""
 
 
 @contextmanager
@@ -52,9 +52,8 @@ def acting_as(principal: Principal | None) -> Iterator[Principal | None]:
 _request_id: ContextVar[str | None] = ContextVar("crispml_request_id", default=None)
 
 
-def request_id() -> str | None:
-    """The id of the HTTP request the current call serves (set by the API's middleware), if any."""
-    return _request_id.get()
+request_id: Callable[[], str | None] = _request_id.get
+"""The id of the HTTP request the current call serves (set by the API's middleware), if any."""
 
 
 def act_for_this_request(principal: Principal) -> None:
