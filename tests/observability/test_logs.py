@@ -89,6 +89,21 @@ def test_json_lines_carry_time_level_logger_message_request_id_principal_and_ext
     assert outside["message"] == "outside any request" and "request_id" not in outside and "principal" not in outside
 
 
+def test_without_crispml_logging_the_access_line_goes_through_its_logger(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An app embedded in another program's logging: no background handler, the logger's handlers instead.
+    monkeypatch.setattr(logs, "_background", None)
+    with caplog.at_level(logging.INFO, logger=logs.ACCESS), serving_request("req-2"):
+        logs.access({**SCORE, "route": None, "path": "/nowhere"}, 404, 0.0005)
+    [record] = [r for r in caplog.records if r.name == logs.ACCESS]
+    assert record.getMessage() == "POST /nowhere 404 0.5 ms"
+    fields = {key: getattr(record, key) for key in ("method", "route", "path", "status", "duration_ms", "request_id")}
+    assert fields == {"method": "POST", "route": "/nowhere", "path": "/nowhere", "status": 404, "duration_ms": 0.5,
+                      "request_id": "req-2"}  # fmt: skip
+    assert record.client == "10.0.0.7" and not hasattr(record, "principal")
+
+
 def test_text_lines_are_readable(attach: Attach, capsys: pytest.CaptureFixture[str]) -> None:
     handler = attach("text")
     log_a_request()

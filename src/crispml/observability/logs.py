@@ -25,7 +25,7 @@ from pathlib import Path
 from queue import SimpleQueue
 from typing import Any, Literal
 
-from crispml.identity import acting, request_id
+from crispml.identity import Principal, acting, request_id
 from crispml.observability.log_lines import (
     EXCEPTIONS,
     LINES_PER_WRITE,
@@ -157,8 +157,8 @@ class BackgroundHandler(QueueHandler):
             record.principal = None if principal is None else principal.name
         return record
 
-    def put_entry(self, entry: dict[str, Any]) -> None:
-        """Hand an access line (a plain dict, see `access`) to the writer thread."""
+    def put_entry(self, entry: AccessEntry) -> None:
+        """Hand an access line's entry (see `access`) to the writer thread."""
         if self._queue.qsize() >= MAX_QUEUED:
             self.dropped += 1
             return
@@ -230,7 +230,7 @@ class Writer:
         lines = []
         for record in records:
             try:
-                if isinstance(record, dict):
+                if type(record) is tuple:
                     lines.append(self.formatter.render(_access_fields(record)))
                 else:
                     lines.append(self.formatter.format(record))
@@ -256,44 +256,58 @@ _STOP = object()
 """Put on the queue by `Writer.stop`: the thread writes what came before it, then ends."""
 
 
-def _access_fields(entry: dict[str, Any]) -> dict[str, Any]:
+AccessEntry = tuple[float, Mapping[str, Any], int, float, str | None, Principal | None]
+"""What a request hands the writer thread for its access line: when it ended, its ASGI scope, its status,
+its seconds, its request id and principal (read on its own thread, where they live in the context)."""
+
+
+def _access_fields(entry: AccessEntry) -> dict[str, Any]:
     """An access line's fields (see `access`), in the order every line has them: time, level, logger and
-    message, then the entry's (which holds only the fields that are known)."""
-    created = entry.pop("at")
-    message = f"{entry['method']} {entry['path']} {entry['status']} {entry['duration_ms']:.1f} ms"
-    return {"time": timestamp(created), "level": "INFO", "logger": ACCESS, "message": message, **entry}
+    message, then method, route template (the raw path when no route matched), path, status, duration, and
+    the request id, principal and client address when known (a line leaves out what it does not know)."""
+    ended, scope, status, duration_s, request, principal = entry
+    route = scope.get("route")
+    path = scope["path"][:MAX_PATH]
+    duration_ms = round(duration_s * 1000, 3)
+    fields = {
+        "time": timestamp(ended),
+        "level": "INFO",
+        "logger": ACCESS,
+        "message": f"{scope['method']} {path} {status} {duration_ms:.1f} ms",
+        "method": scope["method"],
+        "route": path if route is None else getattr(route, "path_format", route.path),
+        "path": path,
+        "status": status,
+        "duration_ms": duration_ms,
+    }
+    if request is not None:
+        fields["request_id"] = request
+    if principal is not None:
+        fields["principal"] = principal.name
+    if (client := scope.get("client")) is not None:
+        fields["client"] = client[0]
+    return fields
 
 
 def access(scope: Mapping[str, Any], status: int, duration_s: float) -> None:
     """Write the access line of an HTTP request that ended: method, route template (the raw path when no
     route matched), path, status, duration, request id, principal and client address.
 
-    Cheap on purpose (it runs for every request): a small dict handed to the writer thread.
+    Cheap on purpose (it runs for every request, between its answer and the next): a tuple of what the
+    line needs is handed to the writer thread, which builds and formats the line.
     """
     if not _access_log.isEnabledFor(logging.INFO):
         return
-    route = scope.get("route")
-    path = scope["path"][:MAX_PATH]
-    entry = {
-        "method": scope["method"],
-        "route": path if route is None else getattr(route, "path_format", route.path),
-        "path": path,
-        "status": status,
-        "duration_ms": round(duration_s * 1000, 3),
-    }
-    # Only what is known: a line leaves out what it does not know.
-    if (known := request_id()) is not None:
-        entry["request_id"] = known
-    if (principal := acting()) is not None:
-        entry["principal"] = principal.name
-    if (client := scope.get("client")) is not None:
-        entry["client"] = client[0]
+    entry = (time.time(), scope, status, duration_s, request_id(), acting())
     background = _background
     if background is not None:
-        entry["at"] = time.time()
         background.put_entry(entry)
-    else:  # logging was not configured by crispml (an app embedded elsewhere): through the logger
-        _access_log.info("%s %s %s %.1f ms", entry["method"], path, status, entry["duration_ms"], extra=entry)
+        return
+    # Logging was not configured by crispml (an app embedded elsewhere): through the logger.
+    fields = _access_fields(entry)
+    for standard in ("time", "level", "logger", "message"):
+        del fields[standard]
+    _access_log.info("%s %s %s %.1f ms", fields["method"], fields["path"], status, fields["duration_ms"], extra=fields)
 
 
 MAX_PATH = 200
