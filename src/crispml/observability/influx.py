@@ -4,11 +4,12 @@ The observer a measured call runs (`InfluxExporter.observe`) appends the record'
 buffer: a full buffer drops the record and counts it. The buffer holds tuples of plain values, not
 records: the garbage collector stops tracking such a tuple at its first collection, where thousands of
 buffered records (two tracked objects each) kept it collecting and were promoted through its
-generations. A daemon thread formats them as lines and writes them in batches, every `flush_s` or as
-soon as `batch_size` records wait, with a short timeout: formatted a batch at a time, off the measured
-call's thread, a line costs under half what it cost that thread between its other work. A failed write
-is retried a few times, then its points are dropped and counted, and the next attempt waits for the
-next interval. A slow or dead InfluxDB therefore never slows or fails a request.
+generations. A daemon thread formats them as lines every tenth of a second (off the measured call's
+thread, a line costs under half what it cost that thread between its other work, and a tenth of a
+second's lines never hold the GIL for long) and writes the lines in batches, every `flush_s` or as soon
+as `batch_size` wait, with a short timeout. A failed write is retried a few times, then its points are
+dropped and counted, and the next attempt waits for the next interval. A slow or dead InfluxDB
+therefore never slows or fails a request.
 
 One point per finished call, at its exit time: measurement `crispml_perf` (configurable), tags
 `method`, `dataset`, `model`, `outcome`, `host` (absent when empty), fields `duration_s`, `cpu_s`,
@@ -26,6 +27,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import TypeVar
 
 import httpx
 from prometheus_client import Counter
@@ -46,6 +48,9 @@ _DROPPED = {reason: POINTS_DROPPED.labels(reason) for reason in ("buffer_full", 
 
 _EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
 _RETRY_DELAYS_S = (0.1, 0.5)
+FORMAT_EVERY_S = 0.1
+"""How often the flusher formats the records waiting as lines (it writes them every `flush_s`)."""
+T = TypeVar("T")
 """Waits before the second and third attempt of a write that failed on the way (not a 4xx)."""
 
 
@@ -215,7 +220,8 @@ class InfluxExporter:
         self._host = socket.gethostname() if host is None else host
         self._measurement = escape_measurement(target.measurement)
         self._buffer: deque[Pending] = deque()
-        self._wake = threading.Event()
+        self._lines: deque[str] = deque()
+        """The buffer's records formatted by the flusher, waiting for their write (the bound counts both)."""
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._counts_lock = threading.Lock()
@@ -227,12 +233,10 @@ class InfluxExporter:
         """Take one finished perf record (a perf observer): its figures wait in the buffer for the flusher,
         which writes them as lines; a full buffer drops the record and counts it."""
         buffer = self._buffer
-        if len(buffer) >= self._buffer_size:
+        if len(buffer) + len(self._lines) >= self._buffer_size:
             self._drop(1, "buffer_full")
             return
         buffer.append(pending(record))
-        if len(buffer) >= self._batch_size and not self._wake.is_set():
-            self._wake.set()
 
     # -- life cycle --------------------------------------------------------------------------------
     def start(self) -> InfluxExporter:
@@ -251,58 +255,61 @@ class InfluxExporter:
         if thread is None:
             return
         self._stopping.set()
-        self._wake.set()
         # The last write started before the deadline may take its own timeout.
         thread.join(self._close_timeout_s + self._timeout_s)
-        left = len(self._buffer)
+        left = len(self._buffer) + len(self._lines)
         self._buffer.clear()
+        self._lines.clear()
         if left:
             self._drop(left, "shutdown")
 
     @property
     def stats(self) -> ExporterStats:
         with self._counts_lock:
-            return ExporterStats(self._written, self._dropped, self._failed_flushes, len(self._buffer))
+            buffered = len(self._buffer) + len(self._lines)
+            return ExporterStats(self._written, self._dropped, self._failed_flushes, buffered)
 
     # -- the flusher thread ------------------------------------------------------------------------
     def _run(self) -> None:
         with httpx.Client(timeout=self._timeout_s) as http:
-            while not self._stopping.is_set():
-                self._wake.wait(self._flush_s)
-                self._wake.clear()
+            write_at = time.monotonic() + self._flush_s
+            while not self._stopping.wait(FORMAT_EVERY_S):
+                self._format()
+                if len(self._lines) < self._batch_size and time.monotonic() < write_at:
+                    continue
                 if not self._flush(http, deadline=math.inf):
                     # A failing InfluxDB is tried again at the next interval, not at every batch that fills.
                     self._stopping.wait(self._flush_s)
+                write_at = time.monotonic() + self._flush_s
+            self._format()
             self._flush(http, deadline=time.monotonic() + self._close_timeout_s)
 
-    def _flush(self, http: httpx.Client, deadline: float) -> bool:
-        """Write what waits, a batch at a time; False when a batch could not be written."""
-        buffer = self._buffer
-        while buffer and time.monotonic() < deadline:
-            lines = self._lines(_take(buffer, self._batch_size))
-            if not lines:
-                continue
-            if self._write(http, "\n".join(lines).encode(), deadline):
-                with self._counts_lock:
-                    self._written += len(lines)
-                continue
-            with self._counts_lock:
-                self._failed_flushes += 1
-            self._drop(len(lines), "write_failed")
-            return False
-        return True
-
-    def _lines(self, batch: list[Pending]) -> list[str]:
-        """The batch's records as lines, formatted here, off the measured calls' threads, where a batch
-        keeps the formatting code warm; a record no line can say is dropped and counted."""
-        lines, measurement, host = [], self._measurement, self._host
-        for figures in batch:
+    def _format(self) -> None:
+        """Format what waits in the buffer: every `FORMAT_EVERY_S`, a few milliseconds of this thread's time
+        at most, where a whole batch formatted at once held the GIL the requests need for tens of them; a
+        record no line can say is dropped and counted."""
+        buffer, lines, measurement, host = self._buffer, self._lines, self._measurement, self._host
+        for figures in _take(buffer, len(buffer)):
             try:
                 lines.append(pending_line(figures, measurement, host))
             except Exception:
                 log.warning("could not write the perf record of %s as line protocol", figures[0], exc_info=True)
                 self._drop(1, "write_failed")
-        return lines
+
+    def _flush(self, http: httpx.Client, deadline: float) -> bool:
+        """Write the formatted lines, a batch at a time; False when a batch could not be written."""
+        lines = self._lines
+        while lines and time.monotonic() < deadline:
+            batch = _take(lines, self._batch_size)
+            if self._write(http, "\n".join(batch).encode(), deadline):
+                with self._counts_lock:
+                    self._written += len(batch)
+                continue
+            with self._counts_lock:
+                self._failed_flushes += 1
+            self._drop(len(batch), "write_failed")
+            return False
+        return True
 
     def _write(self, http: httpx.Client, body: bytes, deadline: float) -> bool:
         target = self.target
@@ -345,9 +352,9 @@ class InfluxExporter:
         return f"{where}, measurement {target.measurement}"
 
 
-def _take(buffer: deque[Pending], most: int) -> list[Pending]:
-    """Up to `most` records from the front of `buffer` (which `close` may empty meanwhile)."""
-    batch: list[Pending] = []
+def _take(buffer: deque[T], most: int) -> list[T]:
+    """Up to `most` items from the front of `buffer` (which `close` may empty meanwhile)."""
+    batch: list[T] = []
     try:
         while len(batch) < most:
             batch.append(buffer.popleft())
