@@ -7,9 +7,10 @@ import math
 import random
 import threading
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 
-from crispml.observability.tally import Folder, Tally, fold_all, tally
+from crispml.observability import metrics
+from crispml.observability.tally import FOLD_PAST, Folder, Tally, fold_all, tally
 from tests.conftest import wait_for
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -77,3 +78,27 @@ def test_the_folder_thread_folds_until_closed_and_once_more_as_it_closes() -> No
     finally:
         folder.close()
     assert registry.get_sample_value("seconds_count", {"route": "/score"}) == 2
+
+
+def test_a_counter_tally_adds_its_sum() -> None:
+    registry = CollectorRegistry()
+    counter = Counter("scores", "test", ("model",), registry=registry)
+    found = tally(counter.labels("fraud"))
+    for rows in (1, 1000, 3):
+        found.append(rows)
+    assert registry.get_sample_value("scores_total", {"model": "fraud"}) == 0
+    found.fold()
+    assert registry.get_sample_value("scores_total", {"model": "fraud"}) == 1004
+
+
+def test_scores_written_without_scrapes_or_folder_stay_bounded() -> None:
+    # With metrics off nothing scrapes and no folder thread runs: the tallies fold themselves past a bound.
+    model, batches = "tally-bound-test", FOLD_PAST * 2 + 10
+    labels = {"model": model, "version": "1"}
+    for _ in range(batches):
+        metrics.scores_written(model, 1, 2)
+    assert len(metrics._scores[model, 1]) <= FOLD_PAST
+    assert (REGISTRY.get_sample_value("crispml_score_batches_total", labels) or 0) > FOLD_PAST
+    fold_all()
+    assert REGISTRY.get_sample_value("crispml_score_batches_total", labels) == batches
+    assert REGISTRY.get_sample_value("crispml_scores_total", labels) == batches * 2

@@ -28,7 +28,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from crispml.domain import PerfRecord
-from crispml.observability.tally import Tally, fold_all, tally
+from crispml.observability.tally import FOLD_PAST, Tally, fold_all, tally
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """Where worker processes keep their values (prometheus-client's multiprocess mode), when set."""
@@ -182,9 +182,9 @@ class _Children(dict[Any, Any]):
 
 
 class _Tallies(dict[Any, Tally]):
-    """A histogram's tallies by key, as `_Children` finds its children: observing is an append."""
+    """A histogram's (or counter's) tallies by key, as `_Children` finds its children: observing is an append."""
 
-    def __init__(self, metric: Histogram) -> None:
+    def __init__(self, metric: Histogram | Counter) -> None:
         super().__init__()
         self._metric = metric
 
@@ -237,14 +237,18 @@ def group_commit_observer() -> Callable[[int, float], None]:
     return observe
 
 
-_scores, _batches = _Children(SCORES), _Children(SCORE_BATCHES)
+_scores, _batches = _Tallies(SCORES), _Tallies(SCORE_BATCHES)
 _fallback_scores = _Children(FALLBACK_SCORES)
 
 
 def scores_written(model: str, version: int, rows: int) -> None:
     """One score batch of `rows` rows committed by model `model`, version `version`."""
-    _scores[model, version].inc(rows)
-    _batches[model, version].inc()
+    scores, batches = _scores[model, version], _batches[model, version]
+    scores.append(rows)
+    batches.append(1)
+    if len(batches) > FOLD_PAST:  # metrics off: nobody scrapes, no folder thread runs
+        scores.fold()
+        batches.fold()
 
 
 def fallback_scored(name: str, reason: str, rows: int) -> None:

@@ -1,4 +1,5 @@
-"""Histogram observations of the hot paths, tallied in a list and added to their series in bulk.
+"""Histogram observations (and counter increments) of the hot paths, tallied in a list and added to
+their series in bulk.
 
 prometheus-client's `Histogram.observe` is five Python calls and two lock round trips per observation.
 The one-record scoring path observed three histograms per request (its latency, its method's duration,
@@ -27,11 +28,14 @@ log = logging.getLogger("crispml.metrics")
 
 FOLD_EVERY_S = 1.0
 """How stale another worker's histograms may be at a scrape (a scrape interval is 15 s or more)."""
+FOLD_PAST = 4096
+"""Values a tally that is always fed (scores written, with metrics off too) holds before its feeder
+folds it: with no scrape and no folder thread, it would otherwise only grow."""
 
 
 class Tally(list[float]):
-    """Observations of one histogram series (a child of a labelled histogram, or an unlabelled one) not yet
-    added to it: `append` them; `fold` adds them."""
+    """Observations of one series (a child of a labelled histogram or counter, or an unlabelled one) not
+    yet added to it: `append` them; `fold` adds them (to a counter: their sum)."""
 
     __slots__ = ("_bucket_of", "_series")
 
@@ -41,7 +45,8 @@ class Tally(list[float]):
         # prometheus-client counts an observation in the first bucket whose upper bound is >= it (the last
         # is +Inf): the bisection finds the same bucket. Its attributes are read here only; a test holds
         # the folded series equal to observing each value.
-        self._bucket_of = partial(bisect_left, series._upper_bounds)
+        bounds = getattr(series, "_upper_bounds", None)
+        self._bucket_of = None if bounds is None else partial(bisect_left, bounds)
 
     def fold(self) -> None:
         """Add what was observed so far to the series (appends meanwhile wait for the next fold)."""
@@ -51,6 +56,9 @@ class Tally(list[float]):
         values = self[:taken]
         del self[:taken]  # appends land after `taken`: the slice and the deletion drop none of them
         series = self._series
+        if self._bucket_of is None:  # a counter
+            series.inc(math.fsum(values))
+            return
         buckets = series._buckets
         counted = [value for value in values if not math.isnan(value)]  # prometheus-client buckets no NaN
         for bucket, count in Counter(map(self._bucket_of, counted)).items():
