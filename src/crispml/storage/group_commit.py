@@ -33,7 +33,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from concurrent.futures import wait as wait_for_futures
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,20 +48,22 @@ log = logging.getLogger("crispml.storage")
 @dataclass(eq=False)
 class _Pending:
     work: Work
-    waited_for: bool = True
-    done: Future[None] = field(default_factory=Future)
+    done: Future[None] | None
+    """Completed once the unit committed or failed; None for a unit nobody waits for (`background`): a
+    future's locks and callbacks cost more than such a unit's own work (a perf row)."""
     handed_over: float = field(default_factory=time.perf_counter)
     error: BaseException | None = None
 
     def settle(self) -> None:
         """Complete the future with the unit's outcome, unless its waiter cancelled it (the unit was
         written or failed all the same)."""
-        if not self.done.set_running_or_notify_cancel():
+        done = self.done
+        if done is None or not done.set_running_or_notify_cancel():
             return
         if self.error is None:
-            self.done.set_result(None)
+            done.set_result(None)
         else:
-            self.done.set_exception(self.error)
+            done.set_exception(self.error)
 
 
 class GroupCommit:
@@ -78,13 +79,17 @@ class GroupCommit:
         self._max_group = max_group
         self._idle_seconds = idle_seconds
         self._queue: deque[_Pending] = deque()
-        self._wakeup = threading.Condition()
+        self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
+        """Wakes the writer thread for new work."""
+        self._all_settled = threading.Condition(self._lock)
+        """Wakes `flush` callers once a group is settled."""
+        self._handed = self._settled = 0
+        """Units handed over so far, and units settled so far (they settle in the order they were handed)."""
         self._writer_running = False
         self._pid = os.getpid()
         self._commits = 0
         self._writes = 0
-        self._in_flight: _Pending | None = None
-        """The last unit of the group being committed, for `flush`."""
         self.observer: GroupObserver | None = None
         """Told of every committed group on the writer thread; it must be quick, and what it raises is logged."""
 
@@ -98,24 +103,27 @@ class GroupCommit:
     def submit(self, work: Work) -> Future[None]:
         """Run `work(repo)` with the next group; the future completes once that transaction committed,
         or raises what `run` would raise."""
-        return self._enqueue(_Pending(work)).done
+        done: Future[None] = Future()
+        self._enqueue(_Pending(work, done))
+        return done
 
     def background(self, work: Work) -> None:
         """Run `work(repo)` with the next group without anybody waiting for it; a failure is logged."""
-        self._enqueue(_Pending(work, waited_for=False))
+        self._enqueue(_Pending(work, None))
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything handed over so far is written (or failed); False on timeout."""
-        with self._wakeup:
-            last = self._queue[-1] if self._queue else self._in_flight
-        return last is None or not wait_for_futures([last.done], timeout).not_done
+        with self._lock:
+            handed = self._handed
+            return self._all_settled.wait_for(lambda: self._settled >= handed, timeout)
 
     def _enqueue(self, pending: _Pending) -> _Pending:
-        with self._wakeup:
+        with self._lock:
             if self._pid != os.getpid():  # a forked child inherits the state, not the writer thread
                 self._queue.clear()
-                self._writer_running, self._pid, self._in_flight = False, os.getpid(), None
+                self._writer_running, self._pid, self._handed, self._settled = False, os.getpid(), 0, 0
             self._queue.append(pending)
+            self._handed += 1
             if self._writer_running:
                 self._wakeup.notify()
             else:
@@ -150,17 +158,22 @@ class GroupCommit:
                         self._writer_running = False
                         return
                     group = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_group))]
-                    self._in_flight = group[-1]
                 self._commit(group)
+                with self._lock:
+                    self._settled += len(group)
+                    self._all_settled.notify_all()
                 group = []
         except BaseException as exc:  # never leave a caller waiting on a writer that is gone
-            with self._wakeup:
+            with self._lock:
                 stranded, self._writer_running = [*group, *self._queue], False
                 self._queue.clear()
             for pending in stranded:
-                if not pending.done.done():
+                if pending.done is not None and not pending.done.done():
                     pending.error = exc
                     pending.settle()
+            with self._lock:
+                self._settled = self._handed
+                self._all_settled.notify_all()
             raise
 
     def _commit(self, group: list[_Pending]) -> None:
@@ -195,7 +208,7 @@ class GroupCommit:
             self._writes += len(group)
             committed = True
         for pending in group:
-            if pending.error is not None and not pending.waited_for:
+            if pending.error is not None and pending.done is None:
                 log.warning("a background write failed: %s", pending.error)
             pending.settle()
         if committed:  # after the callers are woken: they do not wait for the measurement
