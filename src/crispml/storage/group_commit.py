@@ -161,19 +161,18 @@ class GroupCommit:
                 self._commit(group)
                 with self._lock:
                     self._settled += len(group)
+                    group = []
                     self._all_settled.notify_all()
-                group = []
         except BaseException as exc:  # never leave a caller waiting on a writer that is gone
             with self._lock:
                 stranded, self._writer_running = [*group, *self._queue], False
                 self._queue.clear()
+                self._settled += len(stranded)  # failed: `flush` waits for them no longer
+                self._all_settled.notify_all()
             for pending in stranded:
                 if pending.done is not None and not pending.done.done():
                     pending.error = exc
                     pending.settle()
-            with self._lock:
-                self._settled = self._handed
-                self._all_settled.notify_all()
             raise
 
     def _commit(self, group: list[_Pending]) -> None:
