@@ -3,8 +3,8 @@
 Label values are bounded: route templates (never raw paths or ids), method names, model names and
 versions, frames, job states. Nothing here is called per row: the HTTP middleware observes one histogram
 per request, the scoring service counts per batch, the group commit per group. The histograms observed
-per request are tallied and folded into their series in bulk (`crispml.observability.tally`), at every
-scrape and every second.
+per request and the scores-written counters are tallied and folded into their series in bulk
+(`crispml.observability.tally`), at every scrape and every second.
 
 With several worker processes (`crispml serve --workers N`) the server sets `PROMETHEUS_MULTIPROC_DIR`
 before the workers import prometheus-client: every worker then writes its values to files there, and
@@ -177,21 +177,21 @@ class _Children(dict[Any, Any]):
 
     def __missing__(self, key: Any) -> Any:
         values = key if isinstance(key, tuple) else (key,)
-        child = self[key] = self._metric.labels(*map(str, values))
+        found = self[key] = self._made(self._metric.labels(*map(str, values)))
+        return found
+
+    @staticmethod
+    def _made(child: Any) -> Any:
+        """What a key stands for, made from its child: the child itself."""
         return child
 
 
-class _Tallies(dict[Any, Tally]):
+class _Tallies(_Children):
     """A histogram's (or counter's) tallies by key, as `_Children` finds its children: observing is an append."""
 
-    def __init__(self, metric: Histogram | Counter) -> None:
-        super().__init__()
-        self._metric = metric
-
-    def __missing__(self, key: Any) -> Tally:
-        values = key if isinstance(key, tuple) else (key,)
-        found = self[key] = tally(self._metric.labels(*map(str, values)))
-        return found
+    @staticmethod
+    def _made(child: Any) -> Tally:
+        return tally(child)
 
 
 def request_observer() -> Callable[[Mapping[str, Any], int, float], None]:

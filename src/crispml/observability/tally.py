@@ -5,8 +5,8 @@ prometheus-client's `Histogram.observe` is five Python calls and two lock round 
 The one-record scoring path observed three histograms per request (its latency, its method's duration,
 its share of a group commit): as many Python calls as all of crispml's own observability code on that
 path together. A `Tally` is a list: observing is `tally.append(value)`, one C call, atomic under the GIL
-from any thread. `fold_all` adds what each tally gathered to its histogram: one `inc` per bucket touched
-and one for the sum, whatever the number of observations.
+from any thread. `fold_all` adds what each tally gathered to its series: to a histogram, one `inc` per
+bucket touched and one for the sum, whatever the number of observations; to a counter, their sum.
 
 `exposition` folds before it answers, so a scrape sees every observation its process made; a daemon
 thread (`Folder`) folds every `FOLD_EVERY_S` as well, so that with several worker processes each
