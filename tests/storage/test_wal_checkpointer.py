@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import crispml
 from crispml.local import Crispml
 from crispml.storage import database as sqlite_setup
 from crispml.storage.wal_checkpointer import WalCheckpointer
@@ -84,3 +85,16 @@ def test_a_wal_left_large_by_a_big_write_is_cut_back_when_the_log_starts_over(tr
         wait_for(cut_back_by_a_write_after_a_full_checkpoint, timeout=30)
     finally:
         checker.close()
+
+
+def test_a_closed_store_has_closed_its_database_when_close_returns(tmp_path: Path) -> None:
+    """The checkpointer's thread used to close its connection a moment after the store closed: the last
+    connection, closing, still checkpointed and removed the WAL file under a copy of the folder taken
+    meanwhile (a test copying a template store failed so)."""
+    home = tmp_path / "home"
+    before = checkpoint_threads()
+    with crispml.connect(home=home) as cml:
+        cml.label(records=[{"record_id": "r-1", "label": 1}])  # a write: the checkpointer starts
+        assert (home / "crispml.db-wal").exists()
+    assert checkpoint_threads() <= before  # no thread of this store is left (others may end meanwhile)
+    assert not (home / "crispml.db-wal").exists()  # the last connection closed, and checkpointed

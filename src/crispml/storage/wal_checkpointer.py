@@ -14,7 +14,6 @@ import logging
 import os
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -30,9 +29,11 @@ class WalCheckpointer:
         self._interval_s = interval_s
         self._idle_s = idle_s
         self._written = threading.Event()
+        self._closing = threading.Event()
         self._lock = threading.Lock()
         self._running = False
         self._closed = False
+        self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self.checkpoints = 0
         """Checkpoints run so far (in this process)."""
@@ -44,12 +45,20 @@ class WalCheckpointer:
             if self._closed or (self._running and self._pid == os.getpid()):
                 return  # a forked child inherits the flag, not the thread
             self._running, self._pid = True, os.getpid()
-        threading.Thread(target=self._run, name="crispml-wal-checkpoint", daemon=True).start()
+            self._thread = threading.Thread(target=self._run, name="crispml-wal-checkpoint", daemon=True)
+            self._thread.start()
 
     def close(self) -> None:
+        """Stop the thread and wait for it to close its connection. Until then the database stayed open
+        after the store was closed: its last connection, closing a moment later, still checkpointed and
+        removed the WAL file, under a copy or a backup of the folder taken meanwhile."""
         with self._lock:
             self._closed = True
+            thread = self._thread if self._pid == os.getpid() else None
+        self._closing.set()
         self._written.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
 
     def _run(self) -> None:
         connection = sqlite3.connect(self._database, isolation_level=None, check_same_thread=False)
@@ -69,7 +78,7 @@ class WalCheckpointer:
                     self.checkpoints += 1
                 except sqlite3.Error as exc:  # the commits' own checkpoints still run
                     log.debug("background checkpoint of %s failed: %s", self._database, exc)
-                time.sleep(self._interval_s)
+                self._closing.wait(self._interval_s)
         finally:
             with self._lock:
                 self._running = False
