@@ -92,9 +92,8 @@ def test_a_closed_store_has_closed_its_database_when_close_returns(tmp_path: Pat
     connection, closing, still checkpointed and removed the WAL file under a copy of the folder taken
     meanwhile (a test copying a template store failed so)."""
     home = tmp_path / "home"
-    before = checkpoint_threads()
     with crispml.connect(home=home) as cml:
         cml.label(records=[{"record_id": "r-1", "label": 1}])  # a write: the checkpointer starts
         assert (home / "crispml.db-wal").exists()
-    assert checkpoint_threads() <= before  # no thread of this store is left (others may end meanwhile)
+    # (The count of checkpointer threads would say it too, but another test's store may start one.)
     assert not (home / "crispml.db-wal").exists()  # the last connection closed, and checkpointed
