@@ -30,9 +30,9 @@ class WalCheckpointer:
         self._idle_s = idle_s
         self._written = threading.Event()
         self._closing = threading.Event()
+        """Set by `close`: no thread starts after it, and the running one ends."""
         self._lock = threading.Lock()
         self._running = False
-        self._closed = False
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self.checkpoints = 0
@@ -42,7 +42,7 @@ class WalCheckpointer:
         """A write transaction committed: checkpoint soon."""
         self._written.set()
         with self._lock:
-            if self._closed or (self._running and self._pid == os.getpid()):
+            if self._closing.is_set() or (self._running and self._pid == os.getpid()):
                 return  # a forked child inherits the flag, not the thread
             self._running, self._pid = True, os.getpid()
             self._thread = threading.Thread(target=self._run, name="crispml-wal-checkpoint", daemon=True)
@@ -52,10 +52,9 @@ class WalCheckpointer:
         """Stop the thread and wait for it to close its connection. Until then the database stayed open
         after the store was closed: its last connection, closing a moment later, still checkpointed and
         removed the WAL file, under a copy or a backup of the folder taken meanwhile."""
-        with self._lock:
-            self._closed = True
+        with self._lock:  # `written` checks under it: no thread starts once this is set
+            self._closing.set()
             thread = self._thread if self._pid == os.getpid() else None
-        self._closing.set()
         self._written.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join()
@@ -70,7 +69,7 @@ class WalCheckpointer:
                             self._running = False
                             return
                     continue
-                if self._closed:
+                if self._closing.is_set():
                     return
                 self._written.clear()
                 try:
