@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,52 @@ def wrk(url: str, body: dict[str, Any], concurrency: int, seconds: int, tmp: Pat
     # A key set by `crispml_server` (CRISPML_BENCH_KEYS=1) rides along; servers that do not ask ignore it.
     key = os.environ.get("CRISPML_API_KEY")
     auth = f'wrk.headers["Authorization"] = "Bearer {key}"\n' if key else ""
+    latencies = tmp / "latencies.txt"
     script.write_text(
         f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n{auth}wrk.body = [==[{payload}]==]\n'
+        + _DUMP_LATENCIES.replace("PATH", str(latencies))
     )
     command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout", "10s", "-s", str(script)]
     done = subprocess.run([*command, url], capture_output=True, text=True, check=True)
-    return _parse_wrk(done.stdout)
+    found = _parse_wrk(done.stdout)
+    found["latency_us"] = _histogram(latencies.read_text())
+    return found
+
+
+# wrk's done() hook sees every answer's latency (distinct microsecond values and their counts); kept, so
+# percentiles can be taken over many runs pooled rather than as a median of each run's own.
+_DUMP_LATENCIES = """
+done = function(summary, latency, requests)
+  local out = io.open("PATH", "w")
+  for i = 1, #latency do
+    local value, count = latency(i)
+    out:write(string.format("%d %d\\n", value, count))
+  end
+  out:close()
+end
+"""
+
+
+def _histogram(text: str) -> Counter[int]:
+    histogram: Counter[int] = Counter()
+    for line in text.splitlines():
+        value, count = line.split()
+        histogram[int(value)] += int(count)
+    return histogram
+
+
+def percentile_ms(histogram: Counter[int], percent: float) -> float:
+    """The `percent` percentile of a latency histogram (microseconds: count), in milliseconds, as wrk
+    takes it: the smallest latency at or below which `percent` of the answers fall."""
+    total = sum(histogram.values())
+    if not total:
+        raise ValueError("no latencies to take a percentile of")
+    wanted, seen = percent / 100 * total, 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= wanted:
+            return round(value / 1000, 3)
+    raise AssertionError("unreachable: the counts sum to the total")
 
 
 def _parse_wrk(text: str) -> dict[str, Any]:

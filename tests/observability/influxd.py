@@ -18,8 +18,11 @@ INFLUXD = "/usr/bin/influxd"
 
 
 class Influxd:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, yielding: bool = False) -> None:
+        """`yielding`: run at the lowest priority on one core, as a benchmark wants an InfluxDB beside the
+        server it measures (see `bench.observability_cost`)."""
         self.folder = folder
+        self.yielding = yielding
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = folder / "influxdb.conf"
@@ -49,7 +52,11 @@ bind-address = "127.0.0.1:{free_port()}"
 
     def start(self) -> Influxd:
         log = (self.folder / "influxd.log").open("ab")
-        self.process = subprocess.Popen([INFLUXD, "run", "-config", str(self.config)], stdout=log, stderr=log)
+        command = [INFLUXD, "run", "-config", str(self.config)]
+        env = None
+        if self.yielding:
+            command, env = ["nice", "-n", "19", *command], {**os.environ, "GOMAXPROCS": "1"}
+        self.process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
         deadline = time.monotonic() + 30
         while True:
             assert self.process.poll() is None, f"influxd exited: {(self.folder / 'influxd.log').read_text()[-2000:]}"

@@ -23,7 +23,6 @@ import math
 import socket
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -219,8 +218,8 @@ class InfluxExporter:
         self._close_timeout_s = close_timeout_s
         self._host = socket.gethostname() if host is None else host
         self._measurement = escape_measurement(target.measurement)
-        self._buffer: deque[Pending] = deque()
-        self._lines: deque[str] = deque()
+        self._buffer: list[Pending] = []
+        self._lines: list[str] = []
         """The buffer's records formatted by the flusher, waiting for their write (the bound counts both)."""
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -352,12 +351,10 @@ class InfluxExporter:
         return f"{where}, measurement {target.measurement}"
 
 
-def _take(buffer: deque[T], most: int) -> list[T]:
-    """Up to `most` items from the front of `buffer` (which `close` may empty meanwhile)."""
-    batch: list[T] = []
-    try:
-        while len(batch) < most:
-            batch.append(buffer.popleft())
-    except IndexError:
-        pass
+def _take(items: list[T], most: int) -> list[T]:
+    """Up to `most` items from the front of `items`: a slice and a deletion, each one step under the GIL,
+    so what request threads append meanwhile waits for the next take (and `close` may empty `items`).
+    Popping a 5,000-line batch off a deque one line at a time held the GIL the requests need for 1-2 ms."""
+    batch = items[:most]
+    del items[: len(batch)]
     return batch
