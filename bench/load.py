@@ -26,6 +26,7 @@ def wrk(url: str, body: dict[str, Any], concurrency: int, seconds: int, tmp: Pat
     key = os.environ.get("CRISPML_API_KEY")
     auth = f'wrk.headers["Authorization"] = "Bearer {key}"\n' if key else ""
     latencies = tmp / "latencies.txt"
+    latencies.unlink(missing_ok=True)  # a run that wrote none must not be read another's
     script.write_text(
         f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n{auth}wrk.body = [==[{payload}]==]\n'
         + _DUMP_LATENCIES.replace("PATH", str(latencies))
