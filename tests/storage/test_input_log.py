@@ -81,8 +81,8 @@ def test_a_full_buffer_drops_the_batch_and_counts_it(tmp_path: Path) -> None:
 
 
 def test_waiting_batches_add_no_object_the_garbage_collector_tracks(tmp_path: Path) -> None:
-    # Each batch used to wait as a tuple and two lists, which a busy server's collections traversed
-    # again and again until the write: most of what made it collect at all.
+    # Each batch used to wait as a tuple, a tuple of its names and two lists (4,000 here), which a busy
+    # server's collections traversed again and again until the write.
     log = InputLog(tmp_path, retention_h=1_000)
     features = np.zeros((1, 2))
     log.append("mv-1", NAMES, features, ["first"], [0.5])  # the version's columns exist from here

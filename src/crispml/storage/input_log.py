@@ -1,12 +1,12 @@
 """The input log: what records scored online looked like, kept beside the ledger for drift monitoring.
 
-Scoring hands each committed batch (model version, feature names, feature matrix, record ids, scores)
-to `append`, which only adds it to an in-memory buffer: no file is touched on the request's path. The
+Scoring hands each committed batch (model version, feature names, feature matrix, record ids, scores) to
+`append`, which only adds it to an in-memory buffer: no file is touched on the request's path. The
 buffer keeps each model version's batches as columns (`_Columns`), so a batch adds no object for the
-garbage collector to track: a tuple and two lists per batch, held for seconds, were most of what made a
-busy server collect (3 of about 12 tracked objects a one-record request left behind), and every batch
-was traversed again by each collection until it was written. A
-daemon thread writes the buffer every `flush_s` as Parquet, one file per model version and hour under
+garbage collector to track. A batch used to wait as a tuple, a tuple of its names and two lists, held
+for seconds: they made a busy server collect every ~60 one-record requests, and every collection
+traversed the waiting batches again until they were written. A daemon thread writes the buffer every
+`flush_s` as Parquet, one file per model version and hour under
 `root/<model version id>/<YYYY-MM-DDTHH>/`, each file written to a temporary name and renamed, so a
 reader never sees half a file. A full buffer drops the batch and counts it (`dropped`); closing writes
 what is left. Hours older than `retention_h` are deleted by the same thread; a data subject's erasure
