@@ -102,3 +102,17 @@ def test_many_rows_hash_like_one_row_at_a_time() -> None:
     matrix = rng.normal(size=(500, 30))
     assert matrix_ids(matrix) == [matrix_ids(row[None, :])[0] for row in matrix]
     assert record_ids.frame_ids(pd.DataFrame(matrix)) == matrix_ids(matrix)
+
+
+def test_frames_longer_than_one_slice_hash_every_row_like_alone() -> None:
+    # frame_ids lays rows side by side a slice at a time; rows past the first slice, text among numbers
+    # and repeats that straddle slices must come out as they would one record at a time.
+    rows = 2 * record_ids._ROWS_PER_SLICE + 5
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame({"amount": rng.normal(size=rows), "merchant": rng.normal(size=rows).astype(object)})
+    frame.loc[::997, "merchant"] = "acme"
+    frame.iloc[-1] = frame.iloc[3]  # the last row repeats one from the first slice
+    ids = frame_ids(frame)
+    alone = [xxhash.xxh64(canonical_bytes(values)).hexdigest() for values in frame.itertuples(index=False)]
+    assert ids[:-1] == alone[:-1]
+    assert ids[-1] == alone[3] + "~2"

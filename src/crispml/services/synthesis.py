@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 from crispml.errors import InvalidInput
 from crispml.steps.synthetic import Drift, synthesize
+from crispml.storage.parquet_files import write_parquet
 
 FORMATS = (".csv", ".zip", ".parquet")
 
@@ -31,7 +31,7 @@ def write_synthetic(out: Path, rows: int, seed: int = 42, drift: Drift | None = 
     temporary = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         if suffix == ".parquet":
-            pq.write_table(table, temporary)
+            write_parquet(table, temporary)
         elif suffix == ".csv":
             pa_csv.write_csv(table, temporary)
         else:

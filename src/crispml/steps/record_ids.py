@@ -37,8 +37,8 @@ SCHEMES = (SCHEME, LEGACY)
 
 _MISSING = np.uint64(0x7FF8000000000000)
 _TEXT = 0x7FF1000000000000
-_hash = xxhash.xxh64_intdigest
-_hex = xxhash.xxh64_hexdigest  # the same 16 hex digits as f"{_hash(b):016x}", without the formatting
+_ROWS_PER_SLICE = 8192
+_hex = xxhash.xxh64_hexdigest  # the 16 hex digits of xxh64_intdigest, without formatting them in Python
 
 
 def scheme_of(params: dict[str, Any]) -> str:
@@ -60,30 +60,29 @@ def frame_ids(frame: pd.DataFrame, scheme: str = SCHEME) -> list[str]:
     """Content ids of a frame's rows over all its columns, in column order."""
     if scheme == LEGACY:
         return _legacy_frame_ids(frame)
-    numbers, text = _canonical_columns(frame)
-    if not text:
-        return _numbered([_hex(row) for row in _canonical_numbers(numbers)])
-    words = _canonical_numbers(numbers).view(np.uint64)
-    hashes = []
-    for i in range(len(frame)):
-        parts: list[bytes] = []
-        for j in range(numbers.shape[1]):
-            value = text[j][i] if j in text else None
-            parts.append(_text_bytes(value) if value is not None else struct.pack("<Q", int(words[i, j])))
-        hashes.append(_hash(b"".join(parts)))
-    return _unique(hashes)
+    columns, text = _canonical_columns(frame)
+    ids: list[str] = []
+    # Rows are laid side by side a slice at a time in one small buffer: a whole frame's row-major
+    # copy (68 MB for the fraud set) would cost more in fresh pages than the hashing itself.
+    buffer = np.empty((min(len(frame), _ROWS_PER_SLICE), len(columns)), dtype=np.float64)
+    for start in range(0, len(frame), _ROWS_PER_SLICE):
+        rows = buffer[: min(_ROWS_PER_SLICE, len(frame) - start)]
+        for j, column in enumerate(columns):
+            rows[:, j] = column[start : start + len(rows)]
+        _canonicalize(rows)
+        if not text:
+            ids += [_hex(row) for row in rows]
+            continue
+        words = rows.view(np.uint64)
+        ids += [_hex(_mixed_bytes(words[i], text, start + i)) for i in range(len(rows))]
+    return _numbered(ids)
 
 
 def canonical_bytes(values: Sequence[Any]) -> bytes:
     """One record's canonical bytes (step 2 of the scheme); for tests and for readers of the docs."""
     frame = pd.DataFrame([list(values)], columns=[str(i) for i in range(len(values))])
-    numbers, text = _canonical_columns(frame)
-    words = _canonical_numbers(numbers).view(np.uint64)[0]
-    parts = []
-    for j in range(len(values)):
-        value = text[j][0] if j in text else None
-        parts.append(_text_bytes(value) if value is not None else struct.pack("<Q", int(words[j])))
-    return b"".join(parts)
+    columns, text = _canonical_columns(frame)
+    return _mixed_bytes(_canonical_numbers(np.column_stack(columns)).view(np.uint64)[0], text, 0)
 
 
 def key_ids(frame: pd.DataFrame, key: str) -> list[str]:
@@ -103,31 +102,35 @@ def key_ids(frame: pd.DataFrame, key: str) -> list[str]:
 
 def _canonical_numbers(matrix: np.ndarray) -> np.ndarray:
     """A C-contiguous float64 copy with -0.0 as 0.0 and every NaN as the one quiet NaN."""
-    out = np.array(matrix, dtype=np.float64, order="C", copy=True)
-    out += 0.0  # -0.0 + 0.0 == +0.0
-    gaps = np.isnan(out)
+    return _canonicalize(np.array(matrix, dtype=np.float64, order="C", copy=True))
+
+
+def _canonicalize(numbers: np.ndarray) -> np.ndarray:
+    """`numbers` (C-contiguous float64) made canonical in place: -0.0 as 0.0, every NaN the one quiet NaN."""
+    numbers += 0.0  # -0.0 + 0.0 == +0.0
+    gaps = np.isnan(numbers)
     if gaps.any():
-        out.view(np.uint64)[gaps] = _MISSING
-    return out
+        numbers.view(np.uint64)[gaps] = _MISSING
+    return numbers
 
 
-def _canonical_columns(frame: pd.DataFrame) -> tuple[np.ndarray, dict[int, list[str | None]]]:
+def _canonical_columns(frame: pd.DataFrame) -> tuple[list[np.ndarray], dict[int, list[str | None]]]:
     """Every column as float64 (NaN where missing or text), and by column index the text values that
     do not read as numbers (None elsewhere); columns without such text are left out of the dict."""
-    numbers = np.empty((len(frame), frame.shape[1]), dtype=np.float64)
+    numbers: list[np.ndarray] = []
     text: dict[int, list[str | None]] = {}
     for j in range(frame.shape[1]):
         values = frame.iloc[:, j]
         if pd.api.types.is_bool_dtype(values):
             values = values.astype("float64")
         if pd.api.types.is_numeric_dtype(values):
-            numbers[:, j] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            numbers.append(values.to_numpy(dtype=np.float64, na_value=np.nan))
             continue
         objects = values.astype(object)
         as_numbers = pd.to_numeric(
             objects.map(lambda v: float(v) if isinstance(v, bool) else v), errors="coerce"
         ).to_numpy(dtype=np.float64, na_value=np.nan)
-        numbers[:, j] = as_numbers
+        numbers.append(as_numbers)
         missing = objects.isna().to_numpy() | objects.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy()
         words = np.isnan(as_numbers) & ~missing
         if words.any():
@@ -135,13 +138,19 @@ def _canonical_columns(frame: pd.DataFrame) -> tuple[np.ndarray, dict[int, list[
     return numbers, text
 
 
+def _mixed_bytes(words: np.ndarray, text: dict[int, list[str | None]], row: int) -> bytes:
+    """The canonical bytes of a record with some text: its number words, with text in their place where
+    `text` has some for this `row`."""
+    parts = []
+    for j, word in enumerate(words.tolist()):
+        value = text[j][row] if j in text else None
+        parts.append(struct.pack("<Q", word) if value is None else _text_bytes(value))
+    return b"".join(parts)
+
+
 def _text_bytes(value: str) -> bytes:
     data = value.encode("utf-8")
     return struct.pack("<Q", _TEXT + len(data)) + data + b"\0" * (-len(data) % 8)
-
-
-def _unique(hashes: list[int]) -> list[str]:
-    return _numbered([f"{h:016x}" for h in hashes])
 
 
 def _numbered(ids: list[str]) -> list[str]:
@@ -173,6 +182,10 @@ def _legacy_matrix_ids(matrix: np.ndarray) -> list[str]:
         out ^= column
         out *= np.uint64(factor)
     return _unique((out + np.uint64(_COMBINE_END)).tolist())
+
+
+def _unique(hashes: list[int]) -> list[str]:
+    return _numbered([f"{h:016x}" for h in hashes])
 
 
 _UINT64 = (1 << 64) - 1

@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from crispml.storage.encryption import DecryptingReader, EncryptingWriter, KeyRing, is_encrypted, missing_key
+from crispml.storage.parquet_files import write_parquet
 
 log = logging.getLogger("crispml.input_log")
 
@@ -210,11 +211,11 @@ class InputLog:
         temporary = folder / f".{name}.tmp"
         try:
             if self._keys is None:
-                pq.write_table(table, temporary)
+                write_parquet(table, temporary)
             else:
                 with temporary.open("wb") as handle:
                     writer = EncryptingWriter(handle, self._keys)
-                    pq.write_table(table, writer)
+                    write_parquet(table, writer)
                     writer.close()
             os.replace(temporary, folder / name)
         finally:

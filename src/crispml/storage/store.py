@@ -20,6 +20,7 @@ from crispml.storage.artifacts import ArtifactStore, EncryptionSweep, Staged
 from crispml.storage.database import READ_ONLY
 from crispml.storage.group_commit import GroupCommit, Work
 from crispml.storage.jobs import JobRepository
+from crispml.storage.parquet_files import write_parquet
 from crispml.storage.unit_of_work import UnitOfWork
 from crispml.storage.wal_checkpointer import wal_checkpointer
 from crispml.storage.write_queue import write_queue
@@ -96,7 +97,7 @@ class Store:
     def stage_frame(self, frame: pd.DataFrame) -> Staged:
         """Write a dataset's rows as Parquet; promote it after its row is committed."""
         table = pa.Table.from_pandas(frame, preserve_index=False)
-        return self.artifacts.stage(DATASETS, PARQUET, lambda path: pq.write_table(table, path))
+        return self.artifacts.stage(DATASETS, PARQUET, lambda path: write_parquet(table, path))
 
     def read_frame(
         self, sha256: str, columns: list[str] | None = None, frames: Sequence[int] | None = None
