@@ -29,6 +29,7 @@ def test_canonical_bytes_follow_the_documented_words() -> None:
         ]
     )
     assert canonical_bytes([1, -0.0, None, "1.83", "abc", True]) == expected
+    assert canonical_bytes([]) == b""
 
 
 def test_golden_ids_are_xxh64_of_the_canonical_bytes() -> None:
