@@ -82,8 +82,8 @@ def canonical_bytes(values: Sequence[Any]) -> bytes:
     """One record's canonical bytes (step 2 of the scheme); for tests and for readers of the docs."""
     frame = pd.DataFrame([list(values)], columns=[str(i) for i in range(len(values))])
     columns, text = _canonical_columns(frame)
-    row = np.column_stack(columns) if columns else np.empty((1, 0))
-    return _mixed_bytes(_canonical_numbers(row).view(np.uint64)[0], text, 0)
+    words = _canonical_numbers(np.array([column[0] for column in columns], dtype=np.float64)).view(np.uint64)
+    return _mixed_bytes(words, text, 0)
 
 
 def key_ids(frame: pd.DataFrame, key: str) -> list[str]:
