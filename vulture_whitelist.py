@@ -68,6 +68,7 @@ _.train_on_a_sample
 _.process_exit_code
 
 background_handler  # logging.config.dictConfig calls it by its dotted name (observability/logs.py log_config)
+sidecar_sink  # the writer process imports it by name (observability/sidecar.py SINKS)
 
 pytest_configure  # pytest hook (tests/conftest.py): pytest calls it by name
 pytest_collection_modifyitems  # pytest hook (tests/conftest.py): orders the tests, slow ones first

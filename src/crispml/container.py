@@ -348,6 +348,7 @@ def influx_exporter(settings: Settings) -> InfluxExporter | None:
         flush_s=settings.influx_flush_s,
         buffer_size=settings.influx_buffer_size,
         timeout_s=settings.influx_timeout_s,
+        writer=settings.observability_writer,
     )
 
 
@@ -375,7 +376,7 @@ def migrate(settings: Settings) -> Migration:
 def logging_config(settings: Settings) -> dict[str, Any]:
     """The `logging.config.dictConfig` of a server or worker process, as the CRISPML_LOG_* settings say."""
     return log_config(settings.log_format, settings.log_level, settings.log_file, settings.log_file_max_bytes,
-                      settings.log_file_backups)  # fmt: skip
+                      settings.log_file_backups, settings.observability_writer)  # fmt: skip
 
 
 def _log_schema(engine: Engine, before: str | None, revision: str | None) -> None:

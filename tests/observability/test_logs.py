@@ -4,7 +4,9 @@ destinations that fail or fall behind without failing the calls that log."""
 from __future__ import annotations
 
 import logging
+import os
 import re
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,9 +21,12 @@ from crispml.identity import Principal, Role, acting_as, serving_request
 from crispml.observability import logs
 from crispml.observability.perf import PerfClock
 from crispml.settings import Settings
+from tests.conftest import wait_for
 
 log = logging.getLogger("crispml.test_logs")
 Attach = Callable[..., logs.BackgroundHandler]
+WRITERS = ["thread", "process"]
+"""Lines are formatted and written by a thread of the process, or by a child process (a server's default)."""
 
 
 class Route:
@@ -33,13 +38,15 @@ SCORE = {"type": "http", "method": "POST", "path": "/api/v1/models/fraud/score",
 
 
 @pytest.fixture
-def attach(capsys: pytest.CaptureFixture[str]) -> Iterator[Attach]:
+def attach(capfd: pytest.CaptureFixture[str]) -> Iterator[Attach]:
     """Put a background handler (writing to the captured stdout) on the root logger, as `log_config` does."""
     root = logging.getLogger()
     level, attached = root.level, []
 
-    def make(log_format: str = "json", file: Path | None = None, max_bytes: int = 1 << 20) -> logs.BackgroundHandler:
-        handler = logs.background_handler(log_format, str(file) if file else None, max_bytes, 2)  # type: ignore[arg-type]
+    def make(
+        log_format: str = "json", file: Path | None = None, max_bytes: int = 1 << 20, writer: str = "thread"
+    ) -> logs.BackgroundHandler:
+        handler = logs.background_handler(log_format, str(file) if file else None, max_bytes, 2, writer)  # type: ignore[arg-type]
         root.addHandler(handler)
         root.setLevel(logging.INFO)
         attached.append(handler)
@@ -52,10 +59,11 @@ def attach(capsys: pytest.CaptureFixture[str]) -> Iterator[Attach]:
     root.setLevel(level)
 
 
-def written(handler: logs.BackgroundHandler, capsys: pytest.CaptureFixture[str]) -> list[str]:
-    """Stop the writer thread (it writes what is queued first) and return the lines it wrote."""
+def written(handler: logs.BackgroundHandler, capfd: pytest.CaptureFixture[str]) -> list[str]:
+    """Stop the writer thread (it writes what is queued first, and a writer process ends once it wrote what
+    it was sent) and return the lines written to stdout (the file descriptor the writer process writes)."""
     handler.close()
-    return capsys.readouterr().out.splitlines()
+    return capfd.readouterr().out.splitlines()
 
 
 def log_a_request() -> None:
@@ -69,12 +77,13 @@ def log_a_request() -> None:
     log.warning("outside any request")
 
 
+@pytest.mark.parametrize("writer", WRITERS)
 def test_json_lines_carry_time_level_logger_message_request_id_principal_and_extras(
-    attach: Attach, capsys: pytest.CaptureFixture[str]
+    attach: Attach, capfd: pytest.CaptureFixture[str], writer: str
 ) -> None:
-    handler = attach("json")
+    handler = attach("json", writer=writer)
     log_a_request()
-    scored, access, failed, outside = [orjson.loads(line) for line in written(handler, capsys)]
+    scored, access, failed, outside = [orjson.loads(line) for line in written(handler, capfd)]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", scored.pop("time"))
     assert scored == {"level": "INFO", "logger": "crispml.test_logs", "message": "scored 3 rows",
                       "request_id": "req-1", "principal": "alice", "model": "fraud/1"}  # fmt: skip
@@ -104,10 +113,11 @@ def test_without_crispml_logging_the_access_line_goes_through_its_logger(
     assert record.client == "10.0.0.7" and not hasattr(record, "principal")
 
 
-def test_text_lines_are_readable(attach: Attach, capsys: pytest.CaptureFixture[str]) -> None:
-    handler = attach("text")
+@pytest.mark.parametrize("writer", WRITERS)
+def test_text_lines_are_readable(attach: Attach, capfd: pytest.CaptureFixture[str], writer: str) -> None:
+    handler = attach("text", writer=writer)
     log_a_request()
-    lines = written(handler, capsys)
+    lines = written(handler, capfd)
     time = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
     assert re.fullmatch(rf"{time} INFO    crispml.test_logs: scored 3 rows  request_id=req-1 principal=alice "
                         r"model=fraud/1", lines[0])  # fmt: skip
@@ -119,14 +129,15 @@ def test_text_lines_are_readable(attach: Attach, capsys: pytest.CaptureFixture[s
     assert re.fullmatch(rf"{time} WARNING crispml.test_logs: outside any request", lines[-1])
 
 
+@pytest.mark.parametrize("writer", WRITERS)
 def test_the_log_file_holds_the_same_lines_and_rotates_at_its_size(
-    attach: Attach, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    attach: Attach, capfd: pytest.CaptureFixture[str], tmp_path: Path, writer: str
 ) -> None:
     file = tmp_path / "new-folder" / "crispml.log"
-    handler = attach("json", file, max_bytes=2048)
+    handler = attach("json", file, max_bytes=2048, writer=writer)
     for n in range(100):
         log.info("line %d", n, extra={"padding": "x" * 40})
-    stdout = written(handler, capsys)
+    stdout = written(handler, capfd)
     assert len(stdout) == 100
     files = sorted(file.parent.iterdir())
     assert [f.name for f in files] == ["crispml.log", "crispml.log.1", "crispml.log.2"]  # two backups kept
@@ -137,7 +148,7 @@ def test_the_log_file_holds_the_same_lines_and_rotates_at_its_size(
 
 @pytest.mark.parametrize("where", ["/dev/full", "under-a-file"])
 def test_a_log_file_that_cannot_be_written_is_reported_once_and_raises_nothing(
-    attach: Attach, capsys: pytest.CaptureFixture[str], tmp_path: Path, where: str
+    attach: Attach, capfd: pytest.CaptureFixture[str], tmp_path: Path, where: str
 ) -> None:
     if where == "under-a-file":
         (tmp_path / "a-file").write_text("")
@@ -147,10 +158,54 @@ def test_a_log_file_that_cannot_be_written_is_reported_once_and_raises_nothing(
     handler = attach("json", file)
     for n in range(50):
         log.info("line %d", n)
-    lines = [orjson.loads(line) for line in written(handler, capsys)]
+    lines = [orjson.loads(line) for line in written(handler, capfd)]
     assert [e["message"] for e in lines if e["logger"] == "crispml.test_logs"] == [f"line {n}" for n in range(50)]
     warnings = [e["message"] for e in lines if e["logger"] == "crispml.logs"]
     assert len(warnings) == 1 and warnings[0].startswith(f"cannot write log records to {file}: ")
+
+
+def test_a_writer_process_that_dies_hands_the_writing_back_to_the_thread(
+    attach: Attach, capfd: pytest.CaptureFixture[str]
+) -> None:
+    handler = attach("json", writer="process")
+    sidecar = handler.listener.sidecar
+    assert sidecar is not None
+    log.info("before")
+    wait_for(lambda: "before" in capfd.readouterr().out)
+    os.kill(sidecar.pid, signal.SIGKILL)
+    # The lines the pipe takes until the thread finds the child gone (a dying process reads no more, but
+    # its pipe takes lines until it has exited) may be lost with it; from then on, none is.
+    wait_for(lambda: bool(log.info("while it dies") or handler.listener.sidecar is None))
+    for n in range(3):
+        log.info("after %d", n)
+    lines = [orjson.loads(line) for line in written(handler, capfd)]
+    messages = [line["message"] for line in lines if line["logger"] == "crispml.test_logs"]
+    assert messages[-3:] == [f"after {n}" for n in range(3)]
+    assert any(line["message"].startswith("the log writer process ended") for line in lines)
+
+
+def test_a_value_json_cannot_carry_costs_its_line_only(attach: Attach, capfd: pytest.CaptureFixture[str]) -> None:
+    handler = attach("json", writer="process")
+    logs.access({**SCORE, "path": "/api/v1/\udc80"}, 404, 0.001)  # a lone surrogate: no JSON, no line
+    logs.access(SCORE, 201, 0.002)
+    shown: list[str] = []
+    wait_for(lambda: bool(shown.extend(capfd.readouterr().out.splitlines()) or shown))
+    assert handler.listener.sidecar is not None  # the writer process goes on writing
+    lines = [orjson.loads(line) for line in shown + written(handler, capfd)]
+    assert [(line["path"], line["status"]) for line in lines] == [("/api/v1/models/fraud/score", 201)]
+
+
+def test_a_writer_process_that_cannot_start_leaves_the_writing_to_the_thread(
+    attach: Attach, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr("sys.executable", str(tmp_path / "no-python-here"))
+    handler = attach("json", writer="process")
+    assert handler.listener.sidecar is None
+    log.info("still written")
+    handler.close()
+    captured = capfd.readouterr()
+    assert [orjson.loads(line)["message"] for line in captured.out.splitlines()] == ["still written"]
+    assert "could not start the logs writer process" in captured.err
 
 
 class Stuck:
@@ -195,7 +250,7 @@ def test_a_perf_record_carries_the_request_it_measured() -> None:
 
 
 def test_an_unexpected_error_is_answered_with_its_request_id_and_logged_with_it(
-    attach: Attach, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    attach: Attach, capfd: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     app = create_app(Settings(home=tmp_path))
 
@@ -207,7 +262,7 @@ def test_an_unexpected_error_is_answered_with_its_request_id_and_logged_with_it(
     with TestClient(app, raise_server_exceptions=False) as client:
         answer = client.get("/boom", headers={"X-Request-ID": "err-1"})
     assert answer.status_code == 500 and answer.headers["x-request-id"] == "err-1"
-    lines = [orjson.loads(line) for line in written(handler, capsys)]
+    lines = [orjson.loads(line) for line in written(handler, capfd)]
     error = next(e for e in lines if e["logger"] == "crispml.api")
     assert error["request_id"] == "err-1" and "RuntimeError: a bug" in error["exception"]
     access = next(e for e in lines if e["logger"] == "crispml.access")

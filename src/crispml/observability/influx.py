@@ -9,11 +9,12 @@ thread, a line costs under half what it cost that thread between its other work,
 second's lines never hold the GIL for long) and writes the lines in batches, every `flush_s` or as soon
 as `batch_size` wait, with a short timeout. A failed write is retried a few times, then its points are
 dropped and counted, and the next attempt waits for the next interval. A slow or dead InfluxDB
-therefore never slows or fails a request.
+therefore never slows or fails a request. With `writer="process"` (a server's default) the thread only
+sends each tenth of a second's figures to a child process, where an exporter of its own formats and
+writes them (`crispml.observability.influx_sidecar`) and reports back what it counted.
 
-One point per finished call, at its exit time: measurement `crispml_perf` (configurable), tags
-`method`, `dataset`, `model`, `outcome`, `host` (absent when empty), fields `duration_s`, `cpu_s`,
-`peak_rss_mb`, `gc_runs`, `rows_in`, `rows_out`, `pid` and `request_id` (when known).
+One point per finished call, at its exit time, in the measurement `crispml_perf` (configurable): see
+`crispml.observability.influx_lines` for its tags and fields.
 """
 
 from __future__ import annotations
@@ -24,17 +25,22 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from prometheus_client import Counter
 
-from crispml.domain import Outcome, PerfRecord
+from crispml.domain import PerfRecord
+from crispml.observability.influx_lines import Pending, escape_measurement, pending, pending_line
 from crispml.observability.perf import add_perf_observer, remove_perf_observer
 
+if TYPE_CHECKING:
+    from crispml.observability.sidecar import Sidecar, WriterKind
+
 log = logging.getLogger("crispml.influx")
+
+_SIDECAR_EXIT_S = 2.0
+"""What closing allows a writer process beyond its own bounds: to start, finish and report."""
 
 POINTS_DROPPED = Counter(
     "crispml_influx_points_dropped_total",
@@ -45,107 +51,12 @@ POINTS_DROPPED = Counter(
 _DROPPED = {reason: POINTS_DROPPED.labels(reason) for reason in ("buffer_full", "write_failed", "shutdown")}
 """Every series exists from the start, at 0."""
 
-_EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
 _RETRY_DELAYS_S = (0.1, 0.5)
-FORMAT_EVERY_S = 0.1
-"""How often the flusher formats the records waiting as lines (it writes them every `flush_s`)."""
-T = TypeVar("T")
 """Waits before the second and third attempt of a write that failed on the way (not a 4xx)."""
-
-
-# -- line protocol ---------------------------------------------------------------------------------
-_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\ ", "\r": r"\ "})
-_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\ ", "\r": r"\ "})
-_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
-
-
-@lru_cache(maxsize=4096)  # names repeat: a few datasets, models and methods
-def _tag(value: str) -> str:
-    # A backslash is read as an escape when it comes right before a delimiter: one ending a tag value
-    # would swallow the space or comma after it, so trailing backslashes are left out.
-    return value.translate(_TAG_ESCAPES).rstrip("\\")
-
-
-def escape_measurement(name: str) -> str:
-    """A measurement name as line protocol writes it (commas and spaces escaped)."""
-    return name.translate(_MEASUREMENT_ESCAPES).rstrip("\\")
-
-
-def _float(name: str, value: float) -> str:
-    return f",{name}={value!r}" if math.isfinite(value) else ""
-
-
-Pending = tuple[
-    str, str | None, str | None, str, datetime, float, float, float, int, int | None, int | None, int, object
-]
-"""A perf record's figures as the exporter keeps them until its flusher writes them: a tuple of plain values,
-which the garbage collector stops tracking at its first collection (a record, or its outcome member, it
-would track for as long as the record waits)."""
-_OUTCOMES = {outcome: outcome.value for outcome in Outcome}
-
-
-def pending(record: PerfRecord) -> Pending:
-    """What the exporter keeps of `record` until it is written (see `Pending`)."""
-    return (record.method, record.dataset, record.model, _OUTCOMES[record.outcome], record.started_at,
-            record.duration_s, record.cpu_s, record.peak_rss_mb, record.gc_runs, record.rows_in, record.rows_out,
-            record.pid, getattr(record, "request_id", None))  # fmt: skip
-
-
-def perf_line(record: PerfRecord, measurement: str, host: str | None = None) -> str:
-    """One perf record as one line of InfluxDB line protocol, timestamped at the call's exit (ns).
-
-    `measurement` comes escaped (`escape_measurement`); tag and field values are escaped here."""
-    return pending_line(pending(record), measurement, host)
-
-
-def pending_line(figures: Pending, measurement: str, host: str | None = None) -> str:
-    """`perf_line` of a record's `pending` figures. The flusher thread formats a batch at a time: the
-    series (measurement and tags) is built once per distinct one, and a request's usual record (finite
-    figures, rows, a request id needing no escape) is one f-string."""
-    method, dataset, model, outcome, started, duration, cpu, rss, gc_runs, rows_in, rows_out, pid, request_id = figures
-    series = _series(measurement, host, dataset, method, model, outcome)
-    if started.tzinfo is None:
-        started = started.replace(tzinfo=UTC)
-    exit_us = (started - _EPOCH) // _MICROSECOND  # exact, where a float timestamp may round
-    if (
-        math.isfinite(duration) and math.isfinite(cpu) and math.isfinite(rss) and rows_in is not None
-        and rows_out is not None and type(request_id) is str and request_id and '"' not in request_id
-        and "\\" not in request_id
-    ):  # fmt: skip
-        return (
-            f"{series} duration_s={duration!r},cpu_s={cpu!r},peak_rss_mb={rss!r},gc_runs={gc_runs}i,"
-            f'rows_in={rows_in}i,rows_out={rows_out}i,pid={pid}i,request_id="{request_id}" '
-            f"{exit_us * 1000 + round(duration * 1e9)}"
-        )
-    # Any other record: a figure InfluxDB cannot hold (NaN, an infinity) is left out, and so are the rows
-    # and request id it does not carry.
-    fields = _float("duration_s", duration) + _float("cpu_s", cpu) + _float("peak_rss_mb", rss)
-    fields = f"{fields},gc_runs={gc_runs}i"[1:]
-    if rows_in is not None:
-        fields += f",rows_in={rows_in}i"
-    if rows_out is not None:
-        fields += f",rows_out={rows_out}i"
-    fields += f",pid={pid}i"
-    if request_id:
-        fields += f',request_id="{str(request_id).translate(_STRING_ESCAPES)}"'
-    duration_ns = round(duration * 1e9) if math.isfinite(duration) else 0
-    return f"{series} {fields} {exit_us * 1000 + duration_ns}"
-
-
-@lru_cache(maxsize=4096)  # a few methods, models and datasets, one host and measurement
-def _series(measurement: str, host: str | None, dataset: str | None, method: str, model: str | None,
-            outcome: str) -> str:  # fmt: skip
-    """The measurement and tags of a point, tags sorted by key as InfluxDB prefers; an empty one is left out."""
-    line = measurement
-    if dataset and (dataset := _tag(dataset)):
-        line += f",dataset={dataset}"
-    if host and (host := _tag(host)):
-        line += f",host={host}"
-    if method := _tag(method):
-        line += f",method={method}"
-    if model and (model := _tag(model)):
-        line += f",model={model}"
-    return f"{line},outcome={_tag(outcome)}"
+FORMAT_EVERY_S = 0.1
+"""How often the flusher formats the records waiting as lines (it writes them every `flush_s`), or sends
+them to its writer process."""
+T = TypeVar("T")
 
 
 # -- where the lines go ----------------------------------------------------------------------------
@@ -209,8 +120,10 @@ class InfluxExporter:
         timeout_s: float = 2.0,
         close_timeout_s: float = 5.0,
         host: str | None = None,
+        writer: WriterKind = "thread",
     ) -> None:
         self.target = target
+        self._writer = writer
         self._batch_size = batch_size
         self._flush_s = flush_s
         self._buffer_size = buffer_size
@@ -225,7 +138,11 @@ class InfluxExporter:
         self._thread: threading.Thread | None = None
         self._counts_lock = threading.Lock()
         self._written = self._dropped = self._failed_flushes = 0
+        self.dropped_by_reason = dict.fromkeys(_DROPPED, 0)
         self._failing = False
+        self._sidecar: Sidecar | None = None
+        self._sidecar_buffered = 0
+        """The points the sidecar holds, as it last reported."""
 
     # -- the measured call's side: microseconds, never blocks, never raises --------------------------
     def observe(self, record: PerfRecord) -> None:
@@ -237,9 +154,25 @@ class InfluxExporter:
             return
         buffer.append(pending(record))
 
+    def keep(self, figures: Pending) -> None:
+        """`observe` of a record's figures (what a sidecar receives)."""
+        if len(self._buffer) + len(self._lines) >= self._buffer_size:
+            self._drop(1, "buffer_full")
+            return
+        self._buffer.append(figures)
+
+    def drop_unwritable(self) -> None:
+        """Count a record no line can say (as the flusher does when it cannot format one)."""
+        self._drop(1, "write_failed")
+
     # -- life cycle --------------------------------------------------------------------------------
     def start(self) -> InfluxExporter:
-        """Start the flusher and observe every perf record of this process."""
+        """Start the flusher (and with `writer="process"` the child that formats and writes the points,
+        `crispml.observability.sidecar`) and observe every perf record of this process."""
+        if self._writer == "process":
+            from crispml.observability.sidecar import Sidecar
+
+            self._sidecar = Sidecar.start("influx", self._sidecar_config())
         self._thread = threading.Thread(target=self._run, name="crispml-influx", daemon=True)
         self._thread.start()
         add_perf_observer(self.observe)
@@ -254,8 +187,8 @@ class InfluxExporter:
         if thread is None:
             return
         self._stopping.set()
-        # The last write started before the deadline may take its own timeout.
-        thread.join(self._close_timeout_s + self._timeout_s)
+        # The last write started before the deadline may take its own timeout (and a sidecar a moment more).
+        thread.join(self._close_timeout_s + self._timeout_s + (_SIDECAR_EXIT_S if self._writer == "process" else 0))
         left = len(self._buffer) + len(self._lines)
         self._buffer.clear()
         self._lines.clear()
@@ -265,11 +198,13 @@ class InfluxExporter:
     @property
     def stats(self) -> ExporterStats:
         with self._counts_lock:
-            buffered = len(self._buffer) + len(self._lines)
+            buffered = len(self._buffer) + len(self._lines) + self._sidecar_buffered
             return ExporterStats(self._written, self._dropped, self._failed_flushes, buffered)
 
     # -- the flusher thread ------------------------------------------------------------------------
     def _run(self) -> None:
+        if self._sidecar is not None and self._ship(self._sidecar):
+            return
         with httpx.Client(timeout=self._timeout_s) as http:
             write_at = time.monotonic() + self._flush_s
             while not self._stopping.wait(FORMAT_EVERY_S):
@@ -343,7 +278,67 @@ class InfluxExporter:
     def _drop(self, points: int, reason: str) -> None:
         with self._counts_lock:
             self._dropped += points
+            self.dropped_by_reason[reason] += points
         _DROPPED[reason].inc(points)
+
+    # -- with a sidecar: this thread only sends figures, the child formats and writes them --------------
+    def _ship(self, sidecar: Sidecar) -> bool:
+        """Send what waits to the sidecar every `FORMAT_EVERY_S`, and count what it reports, until `close`;
+        False when the sidecar is gone (this thread then formats and writes what is left and what comes)."""
+        while not self._stopping.wait(FORMAT_EVERY_S):
+            if not self._send(sidecar):
+                return False
+            self._count(sidecar.reports())
+        sent = self._send(sidecar)
+        self._count(sidecar.close(self._close_timeout_s + self._timeout_s + _SIDECAR_EXIT_S / 2))
+        self._sidecar_buffered = 0
+        return sent
+
+    def _send(self, sidecar: Sidecar) -> bool:
+        batch = _take(self._buffer, len(self._buffer))
+        try:
+            if not batch or sidecar.send(batch):
+                return True
+        except TypeError:  # a value JSON cannot carry: the others go one by one, that one is counted
+            for at, figures in enumerate(batch):
+                if not self._send_alone(sidecar, figures):
+                    batch = batch[at:]
+                    break
+            else:
+                return True
+        self._buffer[:0] = batch
+        self._sidecar_buffered = 0
+        log.warning("the InfluxDB writer process ended: this process writes the perf records from now on")
+        return False
+
+    def _send_alone(self, sidecar: Sidecar, figures: Pending) -> bool:
+        try:
+            return sidecar.send([figures])
+        except TypeError:
+            self.drop_unwritable()
+            return True
+
+    def _count(self, reports: list[dict[str, Any]]) -> None:
+        """Take the sidecar's counts as this exporter's own (its metrics and `stats`); say its warnings."""
+        for report in reports:
+            with self._counts_lock:
+                self._written += report.get("written", 0)
+                self._failed_flushes += report.get("failed_flushes", 0)
+                self._sidecar_buffered = report.get("buffered", self._sidecar_buffered)
+            for reason, points in report.get("dropped", {}).items():
+                if reason in _DROPPED and points:
+                    self._drop(points, reason)
+            for warning in report.get("warnings", ()):
+                log.warning("%s", warning)
+
+    def _sidecar_config(self) -> dict[str, Any]:
+        target = self.target
+        return {
+            "target": {"url": target.url, "database": target.database, "bucket": target.bucket, "org": target.org,
+                       "token": target.token, "measurement": target.measurement},
+            "options": {"batch_size": self._batch_size, "flush_s": self._flush_s, "buffer_size": self._buffer_size,
+                        "timeout_s": self._timeout_s, "close_timeout_s": self._close_timeout_s, "host": self._host},
+        }  # fmt: skip
 
     def _destination(self) -> str:
         target = self.target

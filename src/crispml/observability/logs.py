@@ -2,7 +2,9 @@
 
 Every record is handed to a queue on the thread that logged it (a dict append's worth of work: the
 request id and principal are read there, from the context) and formatted and written by one listener
-thread, to stdout and, when configured, a size-bounded rotating file. A request never waits on stdout or
+thread, to stdout and, when configured, a size-bounded rotating file; or (a server's default) the thread
+sends them to a child process that formats and writes them (`crispml.observability.sidecar`), so the
+formatting takes no turns on the interpreter the requests run on. A request never waits on stdout or
 a disk, and a log destination that fails (a full disk, a read-only folder, a closed pipe) is reported at
 most once a minute, never raised.
 
@@ -23,9 +25,9 @@ from contextlib import suppress
 from logging.handlers import QueueHandler
 from pathlib import Path
 from queue import SimpleQueue
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from crispml.identity import Principal, acting, request_id
+from crispml.identity import acting, request_id
 from crispml.observability.log_lines import (
     EXCEPTIONS,
     LINES_PER_WRITE,
@@ -38,6 +40,9 @@ from crispml.observability.log_lines import (
     timestamp,
     warning_record,
 )
+
+if TYPE_CHECKING:
+    from crispml.observability.sidecar import Sidecar, WriterKind
 
 LogFormat = Literal["json", "text"]
 
@@ -60,11 +65,12 @@ def log_config(
     file: Path | None = None,
     file_max_bytes: int = 50 * 1024 * 1024,
     file_backups: int = 5,
+    writer: WriterKind = "thread",
 ) -> dict[str, Any]:
     """The `dictConfig` of a crispml process: every logger (uvicorn's too) through one background handler
     to stdout, and to `file` when given; uvicorn's access log is off (`crispml.api.request_end` writes one)."""
     handler = {"()": f"{__name__}.background_handler", "log_format": log_format, "file": str(file) if file else None,
-               "file_max_bytes": file_max_bytes, "file_backups": file_backups}  # fmt: skip
+               "file_max_bytes": file_max_bytes, "file_backups": file_backups, "writer": writer}  # fmt: skip
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -81,8 +87,32 @@ def log_config(
     }
 
 
-def background_handler(log_format: LogFormat, file: str | None, file_max_bytes: int, file_backups: int) -> QueueHandler:
-    """The root's handler: a queue, and a started listener thread writing what arrives to stdout and `file`."""
+def background_handler(
+    log_format: LogFormat, file: str | None, file_max_bytes: int, file_backups: int, writer: WriterKind = "thread"
+) -> QueueHandler:
+    """The root's handler: a queue, and a started listener thread that writes what arrives to stdout and
+    `file`, or (`writer="process"`) hands it to a child process that does (`crispml.observability.sidecar`)."""
+    formatter, handlers = _destinations(log_format, file, file_max_bytes, file_backups)
+    sidecar = None
+    if writer == "process":
+        from crispml.observability.sidecar import Sidecar
+
+        config = {
+            "log_format": log_format,
+            "file": file,
+            "file_max_bytes": file_max_bytes,
+            "file_backups": file_backups,
+        }
+        sidecar = Sidecar.start("logs", config)
+    background = BackgroundHandler(handlers, formatter, sidecar)
+    _write_before_sigterm_ends_the_process()
+    return background
+
+
+def _destinations(
+    log_format: LogFormat, file: str | None, file_max_bytes: int, file_backups: int
+) -> tuple[LineFormatter, list[LineHandler]]:
+    """The formatter and the handlers (stdout, and `file` when given) lines are written with."""
     formatter: LineFormatter = JsonFormatter() if log_format == "json" else TextFormatter()
     stdout = LineStream(sys.stdout)
     handlers: list[LineHandler] = [stdout]
@@ -90,9 +120,33 @@ def background_handler(log_format: LogFormat, file: str | None, file_max_bytes: 
         handlers.append(RotatingFile(Path(file), file_max_bytes, file_backups, fallback=stdout))
     for handler in handlers:
         handler.setFormatter(formatter)
-    background = BackgroundHandler(handlers, formatter)
-    _write_before_sigterm_ends_the_process()
-    return background
+    return formatter, handlers
+
+
+class SidecarLines:
+    """The log sink of the child process (`crispml.observability.sidecar`): it formats what the server's
+    writer thread sends (access entries; other records come formatted) and writes the lines."""
+
+    def __init__(self, log_format: LogFormat, file: str | None, file_max_bytes: int, file_backups: int) -> None:
+        self.formatter, self.handlers = _destinations(log_format, file, file_max_bytes, file_backups)
+
+    def take(self, items: list[Any]) -> None:
+        lines = _lines(self.formatter, items)
+        for handler in self.handlers:
+            handler.write_lines(lines)
+            handler.flush()  # what the server sends comes in turns: each is written at once
+
+    def report(self) -> None:
+        return None
+
+    def close(self) -> None:
+        for handler in self.handlers:
+            handler.flush()
+            handler.close()
+
+
+def sidecar_sink(config: dict[str, Any]) -> SidecarLines:
+    return SidecarLines(**config)
 
 
 def _write_before_sigterm_ends_the_process() -> None:
@@ -118,13 +172,13 @@ class BackgroundHandler(QueueHandler):
     """Hands records to the writer thread: the message is rendered and the request id and principal read
     here (they live in this thread's context); formatting and writing happen there."""
 
-    def __init__(self, handlers: list[LineHandler], formatter: LineFormatter) -> None:
+    def __init__(self, handlers: list[LineHandler], formatter: LineFormatter, sidecar: Sidecar | None = None) -> None:
         queue: SimpleQueue[Any] = SimpleQueue()
         super().__init__(queue)
         self._queue = queue
         self.dropped = 0
         """Records dropped because the writer thread fell `MAX_QUEUED` behind."""
-        self.listener = Writer(queue, handlers, formatter, self)
+        self.listener = Writer(queue, handlers, formatter, self, sidecar)
         self.listener.start()
         global _background
         _background = self
@@ -179,16 +233,24 @@ class Writer:
 
     It runs beside the requests and takes the GIL they need: an access line went through a LogRecord, the
     handler's lock, filter and format calls one by one and cost this thread 10 us; taken a turn at a time
-    and formatted straight from its fields, it costs 3 us.
+    and formatted straight from its fields, it costs 3 us. With a `sidecar` it formats only the rare other
+    records and sends each turn to the child process, which formats the access lines and writes them all;
+    should the child be gone, the thread writes itself from then on.
     """
 
     def __init__(
-        self, queue: SimpleQueue[Any], handlers: list[LineHandler], formatter: LineFormatter, source: BackgroundHandler
+        self,
+        queue: SimpleQueue[Any],
+        handlers: list[LineHandler],
+        formatter: LineFormatter,
+        source: BackgroundHandler,
+        sidecar: Sidecar | None = None,
     ) -> None:
         self._queue = queue
         self.handlers = handlers
         self.formatter = formatter
         self.source = source
+        self.sidecar = sidecar
         self._dropped_reported = 0
         self._thread: threading.Thread | None = None
         self.running = False
@@ -205,6 +267,9 @@ class Writer:
         if thread is not None:
             self._queue.put_nowait(_STOP)
             thread.join()
+        sidecar, self.sidecar = self.sidecar, None
+        if sidecar is not None:
+            sidecar.close(_WRITE_AT_EXIT_S)
 
     def _run(self) -> None:
         queue = self._queue
@@ -226,16 +291,19 @@ class Writer:
                 return
 
     def write(self, records: list[Any]) -> None:
-        """Format `records` (access entries and log records) and hand their lines to every handler."""
-        lines = []
-        for record in records:
+        """Format `records` (access entries and log records) and hand their lines to every handler, or send
+        them to the sidecar: access entries as they are, other records formatted."""
+        sidecar = self.sidecar
+        if sidecar is not None:
+            items = [record if type(record) is tuple else _formatted(self.formatter, record) for record in records]
             try:
-                if type(record) is tuple:
-                    lines.append(self.formatter.render(_access_fields(record)))
-                else:
-                    lines.append(self.formatter.format(record))
-            except Exception:  # this record alone is lost
-                continue
+                if sidecar.send([item for item in items if item is not None]):
+                    return
+                self.sidecar = None
+                records = [*records, warning_record("the log writer process ended: this process writes its lines")]
+            except TypeError:  # a value JSON cannot carry: this turn is written here
+                pass
+        lines = _lines(self.formatter, records)
         for handler in self.handlers:
             handler.write_lines(lines)
 
@@ -256,10 +324,35 @@ _STOP = object()
 """Put on the queue by `Writer.stop`: the thread writes what came before it, then ends."""
 
 
-AccessEntry = tuple[float, str, str, str | None, str | None, int, float, str | None, Principal | None]
+def _lines(formatter: LineFormatter, records: list[Any]) -> list[str]:
+    """The lines of access entries (tuples, or the lists a sidecar receives), log records and lines."""
+    lines = []
+    for record in records:
+        kind = type(record)
+        try:
+            if kind is str:
+                lines.append(record)
+            elif kind is tuple or kind is list:
+                lines.append(formatter.render(_access_fields(record)))
+            else:
+                lines.append(formatter.format(record))
+        except Exception:  # this record alone is lost
+            continue
+    return lines
+
+
+def _formatted(formatter: LineFormatter, record: logging.LogRecord) -> str | None:
+    try:
+        return formatter.format(record)
+    except Exception:
+        return None
+
+
+AccessEntry = tuple[float, str, str, str | None, str | None, int, float, str | None, str | None]
 """What a request hands the writer thread for its access line: when it ended, its method, its path, its
 route template (None when no route matched), its client address, its status, its seconds, its request id
-and principal (read on its own thread, where they live in the context). Plain values, not the ASGI scope:
+and principal's name (read on its own thread, where they live in the context). Plain values, which a
+sidecar receives as they are (JSON), not the ASGI scope:
 a scope held until the writer's next turn kept each request's objects alive tens of milliseconds longer,
 and the server spent about 10 us more per one-record answer (339 against 329 us at wrk -c8)."""
 
@@ -285,7 +378,7 @@ def _access_fields(entry: AccessEntry) -> dict[str, Any]:
     if request is not None:
         fields["request_id"] = request
     if principal is not None:
-        fields["principal"] = principal.name
+        fields["principal"] = principal
     if client is not None:
         fields["client"] = client
     return fields
@@ -303,7 +396,9 @@ def access(scope: Mapping[str, Any], status: int, duration_s: float) -> None:
     route, client = scope.get("route"), scope.get("client")
     template = None if route is None else getattr(route, "path_format", route.path)
     address = None if client is None else client[0]
-    entry = (time.time(), scope["method"], scope["path"], template, address, status, duration_s, request_id(), acting())
+    principal = acting()
+    name = None if principal is None else principal.name
+    entry = (time.time(), scope["method"], scope["path"], template, address, status, duration_s, request_id(), name)
     background = _background
     if background is not None:
         background.put_entry(entry)
