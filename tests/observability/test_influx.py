@@ -30,6 +30,7 @@ from crispml.errors import InvalidInput, NotFound
 from crispml.local import Crispml
 from crispml.observability.influx import InfluxExporter, InfluxTarget
 from crispml.observability.influx_lines import perf_line
+from crispml.observability.metrics import MULTIPROC_ENV
 from crispml.observability.sidecar import WriterKind
 from crispml.settings import Settings, load_settings
 from tests.api.conftest import Server
@@ -269,6 +270,25 @@ def _settings_for(influx2: ThreadingHTTPServer, token_file: Path) -> Settings:
     host, port = influx2.server_address[:2]
     return load_settings(influx_url=f"http://{host!s}:{port}/", influx_bucket="perf bucket", influx_org="acme & co",
                          influx_token_file=token_file, influx_flush_s=0.05, influx_measurement="m2")  # fmt: skip
+
+
+def test_the_writer_process_counts_in_the_server_not_in_the_workers_metrics_folder(
+    influx2: ThreadingHTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With --workers N a worker's children would otherwise add their own files to the folder /metrics sums,
+    # and each point the child drops would be counted twice.
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    monkeypatch.setenv(MULTIPROC_ENV, str(folder))
+    host, port = influx2.server_address[:2]
+    exporter = InfluxExporter(InfluxTarget(f"http://{host!s}:{port}"), flush_s=0.05, writer="process").start()
+    try:
+        exporter.observe(_record(8))
+        wait_for(lambda: exporter.stats.written == 1, timeout=20)
+    finally:
+        exporter.close()
+    assert len(influx2.requests) == 1  # type: ignore[attr-defined]
+    assert list(folder.iterdir()) == []
 
 
 def test_the_influxdb2_api_gets_bucket_org_and_token(

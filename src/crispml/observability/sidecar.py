@@ -29,6 +29,8 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
+from crispml.observability.metrics import MULTIPROC_ENV
+
 WriterKind = Literal["process", "thread"]
 """Where log lines and InfluxDB points are formatted and written: a sidecar, or a thread of the process."""
 SINKS = {
@@ -77,12 +79,14 @@ class Sidecar:
     def __init__(self, sink: str, config: dict[str, Any]) -> None:
         status_read, status_write = os.pipe()
         try:
-            # stdout and stderr are the parent's: the log sink writes the server's stdout.
+            # stdout and stderr are the parent's: the log sink writes the server's stdout. Not the metrics
+            # folder of `--workers N`: what the child counts reaches /metrics as the parent's own count.
             self._process = subprocess.Popen(
                 [sys.executable, "-m", __name__, sink, str(status_write)],
                 stdin=subprocess.PIPE,
                 pass_fds=(status_write,),
                 start_new_session=True,
+                env={name: value for name, value in os.environ.items() if name != MULTIPROC_ENV},
             )
         except BaseException:
             os.close(status_read)
