@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import psutil
 import pytest
 import yaml
 from prometheus_client import REGISTRY
@@ -289,6 +291,28 @@ def test_the_writer_process_counts_in_the_server_not_in_the_workers_metrics_fold
         exporter.close()
     assert len(influx2.requests) == 1  # type: ignore[attr-defined]
     assert list(folder.iterdir()) == []
+
+
+def test_a_writer_process_that_dies_hands_the_points_back_to_the_thread(influx2: ThreadingHTTPServer) -> None:
+    host, port = influx2.server_address[:2]
+    exporter = InfluxExporter(InfluxTarget(f"http://{host!s}:{port}"), flush_s=0.05, writer="process").start()
+    try:
+        sidecar = exporter._sidecar
+        assert sidecar is not None
+        os.kill(sidecar.pid, signal.SIGKILL)
+        # Points the pipe took while the child was dying may be lost with it; from then on, none is.
+        wait_for(lambda: bool(exporter.observe(_record(0)) or exporter._sidecar is None or not sidecar.alive))
+        wait_for(lambda: not psutil.pid_exists(sidecar.pid))  # reaped, not left a zombie
+        for pid in range(1, 4):
+            exporter.observe(_record(pid))
+        wait_for(lambda: {1, 2, 3} <= _pids_written(influx2), timeout=20)
+    finally:
+        exporter.close()
+
+
+def _pids_written(influx2: ThreadingHTTPServer) -> set[int]:
+    lines = [line for _path, _headers, body in influx2.requests for line in body.decode().splitlines()]  # type: ignore[attr-defined]
+    return {int(re.search(r"pid=(\d+)i", line).group(1)) for line in lines}  # type: ignore[union-attr]
 
 
 def test_the_influxdb2_api_gets_bucket_org_and_token(

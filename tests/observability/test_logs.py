@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 import pytest
 from fastapi.testclient import TestClient
 
@@ -176,6 +177,7 @@ def test_a_writer_process_that_dies_hands_the_writing_back_to_the_thread(
     # The lines the pipe takes until the thread finds the child gone (a dying process reads no more, but
     # its pipe takes lines until it has exited) may be lost with it; from then on, none is.
     wait_for(lambda: bool(log.info("while it dies") or handler.listener.sidecar is None))
+    assert not psutil.pid_exists(sidecar.pid)  # reaped, not left a zombie
     for n in range(3):
         log.info("after %d", n)
     lines = [orjson.loads(line) for line in written(handler, capfd)]

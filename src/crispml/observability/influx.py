@@ -287,6 +287,7 @@ class InfluxExporter:
         False when the sidecar is gone (this thread then formats and writes what is left and what comes)."""
         while not self._stopping.wait(FORMAT_EVERY_S):
             if not self._send(sidecar):
+                self._count(sidecar.close(0.1))  # gone: what it reported last, and no zombie left
                 return False
             self._count(sidecar.reports())
         sent = self._send(sidecar)

@@ -300,6 +300,7 @@ class Writer:
                 if sidecar.send([item for item in items if item is not None]):
                     return
                 self.sidecar = None
+                sidecar.close(0.1)  # gone: no zombie left
                 records = [*records, warning_record("the log writer process ended: this process writes its lines")]
             except TypeError:  # a value JSON cannot carry: this turn is written here
                 pass
