@@ -173,8 +173,9 @@ class Settings(BaseSettings):
     access_log: bool = True
     """Whether every HTTP request writes an access line (method, route, status, duration, request id)."""
     observability_writer: Literal["process", "thread"] = "process"
-    """Where a server's log lines and InfluxDB points are formatted and written: a child process of each
-    server process (the default: off the interpreter the requests run on), or a thread of it."""
+    """Where log lines (of a server or worker) and InfluxDB points (of any process) are formatted and
+    written: a child process of each process (the default: off the interpreter the requests run on), or a
+    thread of it."""
 
     # --- The fallback's KPI floor (issue 15: fallback), see crispml.services.kpi_floor ---
     fallback_kpi: Literal["roc_auc", "pr_auc", "precision", "recall", "f1"] | None = None
