@@ -148,11 +148,7 @@ class InfluxExporter:
     def observe(self, record: PerfRecord) -> None:
         """Take one finished perf record (a perf observer): its figures wait in the buffer for the flusher,
         which writes them as lines; a full buffer drops the record and counts it."""
-        buffer = self._buffer
-        if len(buffer) + len(self._lines) >= self._buffer_size:
-            self._drop(1, "buffer_full")
-            return
-        buffer.append(pending(record))
+        self.keep(pending(record))
 
     def keep(self, figures: Pending) -> None:
         """`observe` of a record's figures (what a sidecar receives)."""
